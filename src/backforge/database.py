@@ -1,0 +1,65 @@
+"""Engines for the two supported databases, configured the way backforge needs them."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+
+BUSY_TIMEOUT_MS = 5000
+
+
+def database_url(declaration_path: str | Path | None, spec_name: str) -> str:
+    """DATABASE_URL when set, else a SQLite file beside the declaration."""
+    url = os.environ.get("DATABASE_URL")
+    if url:
+        return normalize_url(url)
+    folder = Path(declaration_path).resolve().parent if declaration_path else Path.cwd()
+    return f"sqlite:///{folder / (spec_name + '.db')}"
+
+
+def normalize_url(url: str) -> str:
+    """Accept the URLs people paste (postgres://, postgresql://) and pick our drivers."""
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://") :]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    return url
+
+
+def create_database_engine(url: str) -> Engine:
+    url = normalize_url(url)
+    backend = make_url(url).get_backend_name()
+    if backend == "sqlite":
+        engine = create_engine(url, connect_args={"check_same_thread": False})
+        event.listen(engine, "connect", _configure_sqlite)
+        # Let BEGIN be issued by us, so that writes can take the lock up front (BEGIN IMMEDIATE).
+        event.listen(engine, "begin", _begin_sqlite)
+        return engine
+    if backend == "postgresql":
+        return create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+    raise ValueError(f"unsupported database '{backend}': use sqlite or postgresql")
+
+
+def _configure_sqlite(dbapi_connection, _record) -> None:
+    # Take over transaction control from the sqlite3 module (see the 'begin' listener).
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def _begin_sqlite(connection) -> None:
+    mode = connection.info.pop("begin_mode", "DEFERRED")
+    connection.exec_driver_sql(f"BEGIN {mode}")
+
+
+def begin_immediate(connection) -> None:
+    """Ask the next BEGIN on this SQLite connection to take the write lock at once."""
+    if connection.dialect.name == "sqlite":
+        connection.info["begin_mode"] = "IMMEDIATE"

@@ -1,0 +1,114 @@
+"""The declaration as SQLAlchemy Core tables: one table per collection."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.types import TypeEngine
+
+from ..spec.model import Collection, Field, Spec
+
+# Stable constraint names, so that migrations can find and change them on every database.
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+ID_LENGTH = 15
+INTERNAL_PREFIX = "_bf_"
+_ON_DELETE_SQL = {"restrict": "RESTRICT", "cascade": "CASCADE", "set null": "SET NULL"}
+
+
+def column_type(field: Field) -> TypeEngine:
+    match field.type:
+        case "text" | "email" | "url" | "select":
+            return Text()
+        case "int":
+            return BigInteger()
+        case "float":
+            return Float(precision=53)
+        case "decimal":
+            return Numeric(field.max_digits, field.decimal_places, asdecimal=True)
+        case "bool":
+            return Boolean()
+        case "date":
+            return Date()
+        case "datetime":
+            return DateTime(timezone=True)
+        case "json":
+            return JSON().with_variant(JSONB(), "postgresql")
+        case "relation":
+            return String(ID_LENGTH)
+    raise ValueError(f"no column type for {field.type}")
+
+
+def select_check_name(field_name: str) -> str:
+    return f"{field_name}_values"
+
+
+def select_check_sql(field_name: str, values: list[str]) -> str:
+    quoted = ", ".join("'" + v.replace("'", "''") + "'" for v in values)
+    return f"{field_name} IN ({quoted})"
+
+
+def build_metadata(spec: Spec) -> MetaData:
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    for name, collection in spec.collections.items():
+        build_table(metadata, name, collection)
+    return metadata
+
+
+def build_table(metadata: MetaData, name: str, collection: Collection) -> Table:
+    columns: list = [
+        Column("id", String(ID_LENGTH), primary_key=True),
+        Column("created", DateTime(timezone=True), nullable=False, index=True),
+        Column("updated", DateTime(timezone=True), nullable=False),
+        Column("version", Integer, nullable=False, server_default=text("1")),
+    ]
+    extras: list = []
+    for field_name, field in collection.fields.items():
+        args: list = []
+        if field.type == "relation":
+            args.append(ForeignKey(f"{field.to}.id", ondelete=_ON_DELETE_SQL[field.on_delete]))
+        columns.append(
+            Column(
+                field_name,
+                column_type(field),
+                *args,
+                nullable=not field.required,
+                index=(field.index or field.type == "relation") and not field.unique,
+            )
+        )
+        if field.unique:
+            extras.append(UniqueConstraint(field_name))
+        if field.type == "select" and field.values:
+            extras.append(
+                CheckConstraint(
+                    select_check_sql(field_name, field.values), name=select_check_name(field_name)
+                )
+            )
+    table = Table(name, metadata, *columns, *extras)
+    for fields in collection.indexes:
+        Index(None, *(table.c[f] for f in fields))
+    return table

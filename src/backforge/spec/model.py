@@ -1,0 +1,109 @@
+"""The declaration as a typed model: what a backforge YAML file may say."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+from pydantic import Field as PydanticField
+
+FIELD_TYPES = (
+    "text",
+    "email",
+    "url",
+    "int",
+    "float",
+    "decimal",
+    "bool",
+    "date",
+    "datetime",
+    "json",
+    "select",
+    "relation",
+)
+FieldType = Literal[
+    "text",
+    "email",
+    "url",
+    "int",
+    "float",
+    "decimal",
+    "bool",
+    "date",
+    "datetime",
+    "json",
+    "select",
+    "relation",
+]
+OnDelete = Literal["restrict", "cascade", "set null"]
+# Columns every collection has; a declaration may not redefine them.
+SYSTEM_FIELDS = ("id", "created", "updated", "version")
+TEXT_TYPES = frozenset({"text", "email", "url"})
+NUMBER_TYPES = frozenset({"int", "float", "decimal"})
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Field(_Strict):
+    """One declared field of a collection."""
+
+    type: FieldType
+    required: bool = False
+    unique: bool = False
+    index: bool = False
+    default: Any = None
+    min: int | float | Decimal | None = None
+    max: int | float | Decimal | None = None
+    min_length: int | None = PydanticField(default=None, ge=0)
+    max_length: int | None = PydanticField(default=None, ge=1)
+    pattern: str | None = None
+    values: list[str] | None = None
+    to: str | None = None
+    on_delete: OnDelete = "restrict"
+    max_digits: int = PydanticField(default=18, ge=1, le=38)
+    decimal_places: int = PydanticField(default=2, ge=0, le=18)
+    renamed_from: str | None = None
+    description: str | None = None
+
+    @property
+    def is_text(self) -> bool:
+        return self.type in TEXT_TYPES
+
+
+class Rules(_Strict):
+    """Who may do what, in the expression language. None means admins only."""
+
+    list: str | None = None
+    view: str | None = None
+    create: str | None = None
+    update: str | None = None
+    delete: str | None = None
+
+
+class Collection(_Strict):
+    fields: dict[str, Field] = PydanticField(default_factory=dict)
+    indexes: list[list[str]] = PydanticField(default_factory=list)
+    rules: Rules = PydanticField(default_factory=Rules)
+    renamed_from: str | None = None
+    description: str | None = None
+
+
+class Settings(_Strict):
+    """Engine settings that belong to the declaration (no secrets here)."""
+
+    page_size: int = PydanticField(default=20, ge=1, le=1000)
+    max_page_size: int = PydanticField(default=200, ge=1, le=10000)
+    max_body_bytes: int = PydanticField(default=1_048_576, ge=1024)
+    max_filter_length: int = PydanticField(default=2048, ge=16, le=65536)
+
+
+class Spec(_Strict):
+    """A whole declaration."""
+
+    name: str = PydanticField(pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,62}$")
+    description: str | None = None
+    collections: dict[str, Collection]
+    settings: Settings = PydanticField(default_factory=Settings)
