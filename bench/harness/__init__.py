@@ -1,0 +1,1 @@
+"""The backforge benchmark harness: servers, wrk runs, measurements and the report."""

@@ -1,0 +1,286 @@
+"""Syntax tree to a SQLAlchemy boolean expression: parameterized, type-checked, constant-folded."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal, InvalidOperation
+from typing import Any, Protocol
+
+from sqlalchemy import ColumnElement, and_, false, not_, or_, true
+
+from .ast import And, Comparison, Constant, Literal, Membership, Node, Not, Or, Path
+from .parser import ExpressionError
+from .scope import ColumnRef, Known, Resolved
+
+TEXT_KINDS = frozenset({"text", "email", "url", "select", "relation", "id"})
+NUMBER_KINDS = frozenset({"int", "float", "decimal"})
+ORDERED_KINDS = TEXT_KINDS | NUMBER_KINDS | {"date", "datetime"}
+_FLIPPED = {"=": "=", "!=": "!=", ">": "<", "<": ">", ">=": "<=", "<=": ">="}
+
+# A compiled piece is either folded to a Python bool or left as SQL.
+Compiled = bool | ColumnElement
+
+
+class Scope(Protocol):
+    def resolve(self, path: Path) -> Resolved: ...
+
+
+def compile_expression(node: Node, scope: Scope) -> ColumnElement:
+    """The WHERE clause for `node`; constants are folded, so a rule may become TRUE or FALSE."""
+    result = _compile(node, scope)
+    if isinstance(result, bool):
+        return true() if result else false()
+    return result
+
+
+def fold(node: Node, scope: Scope) -> bool | None:
+    """True/False when the expression does not depend on the row, else None."""
+    result = _compile(node, scope)
+    return result if isinstance(result, bool) else None
+
+
+def _compile(node: Node, scope: Scope) -> Compiled:
+    match node:
+        case Constant(value=value):
+            return value
+        case Not(item=item):
+            inner = _compile(item, scope)
+            return (not inner) if isinstance(inner, bool) else not_(inner)
+        case And(items=items):
+            parts = []
+            for item in items:
+                compiled = _compile(item, scope)
+                if compiled is False:
+                    return False
+                if compiled is not True:
+                    parts.append(compiled)
+            return and_(*parts) if parts else True
+        case Or(items=items):
+            parts = []
+            for item in items:
+                compiled = _compile(item, scope)
+                if compiled is True:
+                    return True
+                if compiled is not False:
+                    parts.append(compiled)
+            return or_(*parts) if parts else False
+        case Comparison():
+            return _comparison(node, scope)
+        case Membership():
+            return _membership(node, scope)
+    raise ExpressionError("unsupported expression")
+
+
+def _operand(operand: Path | Literal, scope: Scope) -> Resolved | Literal:
+    return scope.resolve(operand) if isinstance(operand, Path) else operand
+
+
+def _comparison(node: Comparison, scope: Scope) -> Compiled:
+    left = _operand(node.left, scope)
+    right = _operand(node.right, scope)
+    operator = node.operator
+    if not isinstance(left, ColumnRef) and isinstance(right, ColumnRef):
+        if operator not in _FLIPPED:
+            raise ExpressionError(f"put the field on the left of '{operator}'", node.position)
+        left, right, operator = right, left, _FLIPPED[operator]
+    if isinstance(left, ColumnRef) and isinstance(right, ColumnRef):
+        return _column_vs_column(left, operator, right, node.position)
+    if isinstance(left, ColumnRef):
+        return _column_vs_value(left, operator, right, node.position)
+    return _fold_values(_plain(left), operator, _plain(right))
+
+
+def _plain(value: Known | Literal) -> Any:
+    return value.value
+
+
+def _column_vs_column(left: ColumnRef, operator: str, right: ColumnRef, position: int) -> Compiled:
+    if _family(left.kind) != _family(right.kind):
+        raise ExpressionError(
+            f"cannot compare {left.name} ({left.kind}) with {right.name} ({right.kind})", position
+        )
+    if operator in ("~", "!~"):
+        raise ExpressionError("'~' compares a field with a value, not with another field", position)
+    if operator not in ("=", "!=") and left.kind not in ORDERED_KINDS:
+        raise ExpressionError(
+            f"{left.name} ({left.kind}) can only be compared with = or !=", position
+        )
+    return _apply(left.expr, operator, right.expr)
+
+
+def _column_vs_value(
+    column: ColumnRef, operator: str, operand: Known | Literal, position: int
+) -> Compiled:
+    is_literal = isinstance(operand, Literal)
+    where = operand.position if isinstance(operand, Literal) else position
+    raw = operand.value
+    if raw is None:
+        if operator == "=":
+            return column.expr.is_(None) if is_literal else False
+        if operator == "!=":
+            return column.expr.is_not(None)
+        if is_literal:
+            raise ExpressionError("null can only be compared with = or !=", where)
+        return False
+    try:
+        value = coerce(column, raw, operator)
+    except ExpressionError as exc:
+        if is_literal:
+            raise ExpressionError(exc.message, where) from None
+        # A known value of the wrong type (a caller without that field, say) admits nothing.
+        return False
+    if operator in ("~", "!~"):
+        matches = column.expr.icontains(value, autoescape=True)
+        return matches if operator == "~" else or_(not_(matches), column.expr.is_(None))
+    if operator not in ("=", "!=") and column.kind not in ORDERED_KINDS:
+        raise ExpressionError(
+            f"{column.name} ({column.kind}) can only be compared with = or !=", position
+        )
+    return _apply(column.expr, operator, value)
+
+
+def _apply(left: Any, operator: str, right: Any) -> ColumnElement:
+    match operator:
+        case "=":
+            return left == right
+        case "!=":
+            # Null-inclusive: a row whose field is empty is "not equal" to any value.
+            return or_(left != right, left.is_(None))
+        case ">":
+            return left > right
+        case ">=":
+            return left >= right
+        case "<":
+            return left < right
+        case "<=":
+            return left <= right
+    raise ExpressionError(f"unknown operator {operator}")
+
+
+def _membership(node: Membership, scope: Scope) -> Compiled:
+    operand = _operand(node.operand, scope)
+    raws = [v.value for v in node.values]
+    if not isinstance(operand, ColumnRef):
+        found = _plain(operand) in raws
+        return found != node.negated
+    values = []
+    for literal in node.values:
+        if literal.value is None:
+            continue
+        try:
+            values.append(coerce(operand, literal.value, "="))
+        except ExpressionError as exc:
+            raise ExpressionError(exc.message, literal.position) from None
+    has_null = any(v is None for v in raws)
+    column = operand.expr
+    if not node.negated:
+        parts = [column.in_(values)] if values else []
+        if has_null:
+            parts.append(column.is_(None))
+        return or_(*parts) if parts else False
+    parts = [column.not_in(values)] if values else []
+    if not has_null:
+        return or_(*parts, column.is_(None)) if parts else True
+    return and_(*parts, column.is_not(None)) if parts else column.is_not(None)
+
+
+def _fold_values(left: Any, operator: str, right: Any) -> bool:
+    try:
+        match operator:
+            case "=":
+                return left == right
+            case "!=":
+                return left != right
+            case "~" | "!~":
+                found = str(right).lower() in str(left).lower() if left is not None else False
+                return found if operator == "~" else not found
+        if left is None or right is None:
+            return False
+        return {">": left > right, ">=": left >= right, "<": left < right, "<=": left <= right}[
+            operator
+        ]
+    except TypeError:
+        return False
+
+
+def _family(kind: str) -> str:
+    if kind in TEXT_KINDS:
+        return "text"
+    if kind in NUMBER_KINDS:
+        return "number"
+    return kind
+
+
+def coerce(column: ColumnRef, value: Any, operator: str = "=") -> Any:
+    """The value as the column's type, or an ExpressionError that says what was expected."""
+    kind = column.kind
+    if operator in ("~", "!~"):
+        if kind not in TEXT_KINDS:
+            raise ExpressionError(f"'~' applies to text fields; {column.name} is {kind}")
+        if not isinstance(value, str):
+            raise ExpressionError(f"'~' needs a quoted string for {column.name}")
+        return value
+    if kind in TEXT_KINDS:
+        if not isinstance(value, str):
+            raise ExpressionError(f"{column.name} is {kind}: compare it with a quoted string")
+        if (
+            kind == "select"
+            and column.values
+            and value not in column.values
+            and operator in ("=", "!=")
+        ):
+            raise ExpressionError(
+                f"'{value}' is not a value of {column.name} (values: {', '.join(column.values)})"
+            )
+        return value
+    if kind in NUMBER_KINDS:
+        if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
+            raise ExpressionError(f"{column.name} is {kind}: compare it with a number")
+        if kind == "decimal":
+            try:
+                return Decimal(str(value))
+            except InvalidOperation:
+                raise ExpressionError(f"{column.name} needs a decimal number") from None
+        return value
+    if kind == "bool":
+        if not isinstance(value, bool):
+            raise ExpressionError(f"{column.name} is bool: compare it with true or false")
+        return value
+    if kind == "date":
+        return _parse_date(column.name, value)
+    if kind == "datetime":
+        return _parse_datetime(column.name, value)
+    raise ExpressionError(f"{column.name} ({kind}) can only be compared with null")
+
+
+def _parse_date(name: str, value: Any) -> dt.date:
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value)) if isinstance(value, str) else _fail()
+    except ValueError:
+        raise ExpressionError(f'{name} is a date: write it as "YYYY-MM-DD"') from None
+
+
+def _parse_datetime(name: str, value: Any) -> dt.datetime:
+    if isinstance(value, dt.datetime):
+        parsed = value
+    else:
+        try:
+            parsed = dt.datetime.fromisoformat(str(value)) if isinstance(value, str) else _fail()
+        except ValueError:
+            raise ExpressionError(
+                f'{name} is a datetime: write it as "YYYY-MM-DDTHH:MM:SSZ" or a date'
+            ) from None
+    return to_utc(parsed)
+
+
+def to_utc(value: dt.datetime) -> dt.datetime:
+    """Datetimes are stored in UTC; a value without an offset is taken as UTC."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=dt.UTC)
+    return value.astimezone(dt.UTC)
+
+
+def _fail() -> Any:
+    raise ValueError
