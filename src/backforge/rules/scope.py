@@ -50,6 +50,7 @@ class RecordScope:
         known: Mapping[str, Mapping[str, Any] | None] | None = None,
         hidden: Mapping[str, frozenset[str]] | None = None,
         hop_filter: HopFilter | None = None,
+        record: Mapping[str, Any] | None = None,
     ):
         self.spec = spec
         self.tables = tables
@@ -57,6 +58,8 @@ class RecordScope:
         self.known = known or {}
         self.hidden = hidden or {}
         self.hop_filter = hop_filter
+        # A record not yet written (a create): its fields are known values, not columns.
+        self.record = record
 
     def resolve(self, path: Path) -> Resolved:
         head = path.parts[0]
@@ -72,7 +75,7 @@ class RecordScope:
         table = self.tables[self.collection]
         ref = self._column(self.collection, table, head, path.position)
         if len(path.parts) == 1:
-            return ref
+            return Known(self.record.get(head)) if self.record is not None else ref
         if ref.kind != "relation":
             raise ExpressionError(
                 f"'{head}' is not a relation, so '{path.dotted}' has no meaning", path.position
@@ -81,7 +84,10 @@ class RecordScope:
         assert target is not None
         target_table = self.tables[target]
         inner = self._column(target, target_table, path.parts[1], path.position)
-        query = select(inner.expr).where(target_table.c.id == table.c[head]).correlate(table)
+        if self.record is not None:
+            query = select(inner.expr).where(target_table.c.id == self.record.get(head))
+        else:
+            query = select(inner.expr).where(target_table.c.id == table.c[head]).correlate(table)
         extra = self.hop_filter(target, target_table) if self.hop_filter else None
         if extra is not None:
             query = query.where(extra)

@@ -1,0 +1,65 @@
+"""backforge as a library: `App.from_file("shop.yaml")` is an ASGI application."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine
+
+from .database import create_database_engine, database_url
+from .http.app import build_app
+from .http.callers import AdminTokenCallers
+from .schema.tables import build_metadata
+from .spec import DeclarationError, Spec, load_dict, load_file
+from .store.access import check_rules
+from .store.records import RecordStore
+
+
+class App:
+    """A served declaration. Mount it in Starlette/FastAPI, run it with any ASGI server,
+    or drive it with httpx in tests."""
+
+    def __init__(
+        self,
+        spec: Spec,
+        database: str | Engine | None = None,
+        *,
+        declaration_path: str | Path | None = None,
+        auto_migrate: bool = False,
+        admin_token: str | None = None,
+    ):
+        problems = check_rules(spec, build_metadata(spec).tables)
+        if problems:
+            raise DeclarationError(str(declaration_path or "<declaration>"), problems)
+        self.spec = spec
+        self.declaration_path = declaration_path
+        if isinstance(database, Engine):
+            self.engine = database
+        else:
+            self.engine = create_database_engine(
+                database or database_url(declaration_path, spec.name)
+            )
+        if auto_migrate:
+            from .schema.migrations import auto_apply
+
+            auto_apply(self.engine, spec)
+        self.store = RecordStore(spec, self.engine)
+        token = admin_token if admin_token is not None else os.environ.get("BACKFORGE_ADMIN_TOKEN")
+        self.asgi = build_app(self.store, AdminTokenCallers(token))
+
+    @classmethod
+    def from_file(
+        cls, path: str | Path, database: str | Engine | None = None, **options: Any
+    ) -> App:
+        return cls(load_file(path), database, declaration_path=path, **options)
+
+    @classmethod
+    def from_dict(
+        cls, data: dict[str, Any], database: str | Engine | None = None, **options: Any
+    ) -> App:
+        return cls(load_dict(data), database, **options)
+
+    async def __call__(self, scope, receive, send) -> None:
+        await self.asgi(scope, receive, send)

@@ -1,0 +1,66 @@
+"""The ASGI application: routes of every collection, the OpenAPI document, the docs page."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from importlib.resources import files
+
+import orjson
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from ..store.caller import Caller
+from ..store.errors import StoreError
+from ..store.records import RecordStore
+from .openapi import build_openapi
+from .problems import (
+    ProblemError,
+    handle_http_exception,
+    handle_problem,
+    handle_store_error,
+    handle_unexpected,
+)
+from .records import RecordRoutes
+
+_STATIC = files("backforge.http") / "static"
+_STATIC_TYPES = {"docs.js": "text/javascript", "docs.css": "text/css"}
+DOCS_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+    "img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+)
+
+
+def build_app(store: RecordStore, caller_of: Callable[[Request], Caller]) -> Starlette:
+    openapi = orjson.dumps(build_openapi(store.spec))
+
+    async def openapi_document(_request: Request) -> Response:
+        return Response(openapi, media_type="application/json")
+
+    async def docs_page(_request: Request) -> Response:
+        html = (_STATIC / "docs.html").read_text(encoding="utf-8")
+        return Response(html, media_type="text/html", headers={"Content-Security-Policy": DOCS_CSP})
+
+    async def docs_asset(request: Request) -> Response:
+        name = request.path_params["name"]
+        if name not in _STATIC_TYPES:
+            raise HTTPException(404)
+        return Response((_STATIC / name).read_bytes(), media_type=_STATIC_TYPES[name])
+
+    routes = [
+        Route("/api/openapi.json", openapi_document, methods=["GET"]),
+        Route("/docs", docs_page, methods=["GET"]),
+        Route("/docs/{name}", docs_asset, methods=["GET"]),
+        *RecordRoutes(store, caller_of).routes(),
+    ]
+    return Starlette(
+        routes=routes,
+        exception_handlers={
+            ProblemError: handle_problem,
+            StoreError: handle_store_error,
+            HTTPException: handle_http_exception,
+            Exception: handle_unexpected,
+        },
+    )

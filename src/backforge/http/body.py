@@ -1,0 +1,44 @@
+"""Reading a request body: JSON content type, a size limit, and If-Match preconditions."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+
+from .problems import ProblemError
+
+JSON_TYPES = ("application/json",)
+
+
+async def read_json_body(request: Request, max_bytes: int) -> bytes:
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type not in JSON_TYPES and not content_type.endswith("+json"):
+        raise ProblemError(415, "unsupported-media-type", "send the body as application/json")
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+        raise ProblemError(413, "too-large", f"the body is larger than {max_bytes} bytes")
+    chunks = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > max_bytes:
+            raise ProblemError(413, "too-large", f"the body is larger than {max_bytes} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def if_match_versions(request: Request) -> set[int] | None:
+    """The versions an If-Match header accepts; None when absent or '*' (any version)."""
+    header = request.headers.get("if-match")
+    if header is None or header.strip() == "*":
+        return None
+    versions = set()
+    for tag in header.split(","):
+        tag = tag.strip()
+        # If-Match uses strong comparison: weak tags (W/"...") never match.
+        if len(tag) >= 2 and tag[0] == tag[-1] == '"' and tag[1:-1].isdigit():
+            versions.add(int(tag[1:-1]))
+    return versions
+
+
+def etag(version: int) -> str:
+    return f'"{version}"'

@@ -1,0 +1,352 @@
+"""OpenAPI 3.1 from the declaration, exact to the validation the API performs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import __version__
+from ..rules.parser import MAX_DEPTH
+from ..spec.model import Collection, Field, Spec
+from ..store.ids import ID_PATTERN
+from ..store.validation import INT_MAX, INT_MIN
+
+PROBLEM = {"$ref": "#/components/schemas/Problem"}
+ID_SCHEMA = {"type": "string", "pattern": ID_PATTERN.pattern}
+DATETIME = {"type": "string", "format": "date-time"}
+DECIMAL_TEXT = r"^-?\d+(\.\d+)?$"
+
+
+def _number(value: Any) -> int | float:
+    return int(value) if float(value).is_integer() else float(value)
+
+
+def value_schema(field: Field, *, for_input: bool) -> dict[str, Any]:
+    """The schema of one field's (non-null) value, as sent (input) or as returned."""
+    schema: dict[str, Any]
+    match field.type:
+        case "text" | "email" | "url":
+            schema = {"type": "string"}
+            if field.type == "email":
+                schema["format"] = "email"
+            if field.type == "url":
+                schema["format"] = "uri"
+                schema["pattern"] = field.pattern or "^https?://"
+            if field.min_length is not None:
+                schema["minLength"] = field.min_length
+            if field.max_length is not None:
+                schema["maxLength"] = field.max_length
+            if field.pattern is not None:
+                schema["pattern"] = field.pattern
+        case "int":
+            schema = {
+                "type": "integer",
+                "minimum": _number(field.min) if field.min is not None else INT_MIN,
+                "maximum": _number(field.max) if field.max is not None else INT_MAX,
+            }
+        case "float" | "decimal":
+            schema = {"type": "number"}
+            if field.min is not None:
+                schema["minimum"] = _number(field.min)
+            if field.max is not None:
+                schema["maximum"] = _number(field.max)
+            if field.type == "decimal":
+                schema["multipleOf"] = 10**-field.decimal_places if field.decimal_places else 1
+                text = {"type": "string", "pattern": DECIMAL_TEXT, "format": "decimal"}
+                schema = {"anyOf": [schema, text]} if for_input else text
+        case "bool":
+            schema = {"type": "boolean"}
+        case "date":
+            schema = {"type": "string", "format": "date"}
+        case "datetime":
+            schema = dict(DATETIME)
+        case "json":
+            schema = {}
+        case "select":
+            schema = {"type": "string", "enum": list(field.values or [])}
+        case "relation":
+            schema = dict(ID_SCHEMA)
+        case _:
+            schema = {}
+    if field.description:
+        schema["description"] = field.description
+    return schema
+
+
+def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    if not schema:
+        return schema
+    return {"anyOf": [schema, {"type": "null"}]}
+
+
+def record_schema(collection: Collection) -> dict[str, Any]:
+    properties: dict[str, Any] = {
+        "id": ID_SCHEMA,
+        "created": DATETIME,
+        "updated": DATETIME,
+        "version": {"type": "integer", "minimum": 1},
+    }
+    for name, field in collection.fields.items():
+        schema = value_schema(field, for_input=False)
+        properties[name] = schema if field.required else _nullable(schema)
+    return {"type": "object", "properties": properties, "required": ["id"]}
+
+
+def write_schema(collection: Collection, *, partial: bool) -> dict[str, Any]:
+    properties = {}
+    required = []
+    for name, field in collection.fields.items():
+        schema = value_schema(field, for_input=True)
+        properties[name] = schema if field.required else _nullable(schema)
+        if field.required and field.default is None and not partial:
+            required.append(name)
+        if field.default is not None:
+            properties[name] = {**properties[name], "default": field.default}
+    schema: dict[str, Any] = {
+        "type": "object",
+        "properties": properties,
+        "additionalProperties": False,
+    }
+    if required:
+        schema["required"] = required
+    return schema
+
+
+def _title(name: str) -> str:
+    return "".join(part.capitalize() for part in name.split("_"))
+
+
+def _responses(*statuses: int) -> dict[str, Any]:
+    descriptions = {
+        400: "The query is invalid",
+        403: "The caller may not do this",
+        404: "No such record, or the caller may not see it",
+        409: "A unique value is taken, or a related record prevents the change",
+        412: "If-Match does not match the record's current version",
+        413: "The body is too large",
+        415: "The body is not JSON",
+        422: "The body does not validate",
+        503: "The database is unavailable",
+    }
+    return {
+        str(s): {
+            "description": descriptions[s],
+            "content": {"application/problem+json": {"schema": PROBLEM}},
+        }
+        for s in statuses
+    }
+
+
+def _record_response(ref: str, description: str, status: str) -> dict[str, Any]:
+    return {
+        status: {
+            "description": description,
+            "headers": {"ETag": {"schema": {"type": "string"}, "description": "The version"}},
+            "content": {"application/json": {"schema": {"$ref": ref}}},
+        }
+    }
+
+
+def build_openapi(spec: Spec) -> dict[str, Any]:
+    settings = spec.settings
+    schemas: dict[str, Any] = {"Problem": _problem_schema()}
+    paths: dict[str, Any] = {}
+    for name, collection in spec.collections.items():
+        title = _title(name)
+        schemas[title] = record_schema(collection)
+        schemas[f"{title}Create"] = write_schema(collection, partial=False)
+        schemas[f"{title}Update"] = write_schema(collection, partial=True)
+        schemas[f"{title}Page"] = {
+            "type": "object",
+            "properties": {
+                "items": {"type": "array", "items": {"$ref": f"#/components/schemas/{title}"}},
+                "next_cursor": {"anyOf": [{"type": "string"}, {"type": "null"}]},
+                "total": {"type": "integer", "minimum": 0},
+            },
+            "required": ["items", "next_cursor"],
+        }
+        ref = f"#/components/schemas/{title}"
+        selection = _selection_parameters(collection)
+        id_parameter = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
+        if_match = {
+            "name": "If-Match",
+            "in": "header",
+            "required": False,
+            "schema": {"type": "string"},
+            "description": "The ETag of the version you read; a mismatch answers 412",
+        }
+        tag = [name]
+        paths[f"/api/{name}"] = {
+            "get": {
+                "operationId": f"list_{name}",
+                "summary": f"List {name}",
+                "tags": tag,
+                "parameters": _list_parameters(
+                    collection, settings.max_page_size, settings.max_filter_length
+                )
+                + selection,
+                "responses": {
+                    "200": {
+                        "description": "A page of records",
+                        "content": {
+                            "application/json": {
+                                "schema": {"$ref": f"#/components/schemas/{title}Page"}
+                            }
+                        },
+                    },
+                    **_responses(400, 403, 503),
+                },
+            },
+            "post": {
+                "operationId": f"create_{name}",
+                "summary": f"Create a record in {name}",
+                "tags": tag,
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {"$ref": f"#/components/schemas/{title}Create"}
+                        }
+                    },
+                },
+                "responses": {
+                    **_record_response(ref, "The created record", "201"),
+                    **_responses(400, 403, 409, 413, 415, 422, 503),
+                },
+            },
+        }
+        paths[f"/api/{name}/{{id}}"] = {
+            "get": {
+                "operationId": f"get_{name}",
+                "summary": f"Get one record of {name}",
+                "tags": tag,
+                "parameters": [id_parameter, *selection],
+                "responses": {
+                    **_record_response(ref, "The record", "200"),
+                    **_responses(400, 404, 503),
+                },
+            },
+            "patch": {
+                "operationId": f"update_{name}",
+                "summary": f"Change fields of a record of {name}",
+                "tags": tag,
+                "parameters": [id_parameter, if_match],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {"$ref": f"#/components/schemas/{title}Update"}
+                        }
+                    },
+                },
+                "responses": {
+                    **_record_response(ref, "The changed record", "200"),
+                    **_responses(400, 403, 404, 409, 412, 413, 415, 422, 503),
+                },
+            },
+            "delete": {
+                "operationId": f"delete_{name}",
+                "summary": f"Delete a record of {name}",
+                "tags": tag,
+                "parameters": [id_parameter, if_match],
+                "responses": {
+                    "204": {"description": "Deleted"},
+                    **_responses(400, 403, 404, 409, 412, 503),
+                },
+            },
+        }
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": spec.name,
+            "version": __version__,
+            "description": spec.description or f"The {spec.name} API, served by backforge.",
+        },
+        "paths": paths,
+        "components": {"schemas": schemas},
+    }
+
+
+def _selection_parameters(collection: Collection) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": "fields",
+            "in": "query",
+            "required": False,
+            "schema": {"type": "string"},
+            "description": "Comma-separated fields to return, e.g. id,title",
+        },
+        {
+            "name": "expand",
+            "in": "query",
+            "required": False,
+            "schema": {"type": "string"},
+            "description": "Comma-separated relation fields to expand: "
+            + (
+                ", ".join(n for n, f in collection.fields.items() if f.type == "relation") or "none"
+            ),
+        },
+    ]
+
+
+def _list_parameters(collection: Collection, max_page: int, max_filter: int) -> list[dict]:
+    return [
+        {
+            "name": "filter",
+            "in": "query",
+            "required": False,
+            "schema": {"type": "string", "maxLength": max_filter},
+            "description": 'An expression, e.g. (status = "published" && views > 10) || '
+            f'author.name ~ "ann"; at most {MAX_DEPTH} levels deep',
+        },
+        {
+            "name": "sort",
+            "in": "query",
+            "required": False,
+            "schema": {"type": "string"},
+            "description": "Comma-separated fields, '-' for descending, e.g. -created,title",
+        },
+        {
+            "name": "limit",
+            "in": "query",
+            "required": False,
+            "schema": {"type": "integer", "minimum": 1, "maximum": max_page},
+        },
+        {
+            "name": "cursor",
+            "in": "query",
+            "required": False,
+            "schema": {"type": "string"},
+            "description": "next_cursor of the previous page",
+        },
+        {
+            "name": "total",
+            "in": "query",
+            "required": False,
+            "schema": {"type": "boolean"},
+            "description": "Also count every matching record",
+        },
+    ]
+
+
+def _problem_schema() -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": {
+            "type": {"type": "string"},
+            "title": {"type": "string"},
+            "status": {"type": "integer"},
+            "detail": {"type": "string"},
+            "errors": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {"path": {"type": "string"}, "message": {"type": "string"}},
+                    "required": ["path", "message"],
+                },
+            },
+            "field": {"type": "string"},
+            "parameter": {"type": "string"},
+            "position": {"type": "integer"},
+        },
+        "required": ["type", "title", "status", "detail"],
+    }

@@ -1,0 +1,116 @@
+"""RFC 9457 problem+json: every failure the API reports has this shape."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import orjson
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from ..store.errors import (
+    Conflict,
+    Forbidden,
+    InvalidQuery,
+    NotFound,
+    PreconditionFailed,
+    StoreError,
+    Unavailable,
+    ValidationFailed,
+)
+
+PROBLEM_TYPE = "urn:backforge:problem:"
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+logger = logging.getLogger("backforge.http")
+
+_TITLES = {
+    400: "Bad request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Conflict",
+    412: "Precondition failed",
+    413: "Content too large",
+    415: "Unsupported media type",
+    422: "Validation failed",
+    428: "Precondition required",
+    500: "Internal error",
+    503: "Service unavailable",
+}
+
+
+class ProblemError(Exception):
+    """Raised anywhere in the HTTP layer to answer with a problem."""
+
+    def __init__(self, status: int, slug: str, detail: str, **extra: Any):
+        self.status = status
+        self.slug = slug
+        self.detail = detail
+        self.extra = extra
+        super().__init__(detail)
+
+
+def problem_response(
+    status: int, slug: str, detail: str, headers: dict[str, str] | None = None, **extra: Any
+) -> Response:
+    body = {
+        "type": PROBLEM_TYPE + slug,
+        "title": _TITLES.get(status, "Error"),
+        "status": status,
+        "detail": detail,
+        **{k: v for k, v in extra.items() if v is not None},
+    }
+    return Response(orjson.dumps(body), status, headers, media_type=PROBLEM_CONTENT_TYPE)
+
+
+def from_store_error(error: StoreError) -> Response:
+    match error:
+        case ValidationFailed(problems=problems):
+            errors = [{"path": p.path, "message": p.message} for p in problems]
+            return problem_response(422, "validation", error.detail, errors=errors)
+        case InvalidQuery(parameter=parameter, position=position):
+            return problem_response(
+                400, "invalid-query", error.detail, parameter=parameter, position=position
+            )
+        case NotFound():
+            return problem_response(404, "not-found", error.detail)
+        case Forbidden():
+            return problem_response(403, "forbidden", error.detail)
+        case Conflict(field=field):
+            return problem_response(409, "conflict", error.detail, field=field)
+        case PreconditionFailed():
+            return problem_response(412, "precondition-failed", error.detail)
+        case Unavailable():
+            return problem_response(503, "unavailable", error.detail, {"Retry-After": "1"})
+    return problem_response(400, "bad-request", error.detail)
+
+
+async def handle_problem(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ProblemError)
+    return problem_response(exc.status, exc.slug, exc.detail, **exc.extra)
+
+
+async def handle_store_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StoreError)
+    return from_store_error(exc)
+
+
+async def handle_http_exception(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 404:
+        detail = f"nothing at {request.url.path}"
+        return problem_response(404, "not-found", detail)
+    if exc.status_code == 405:
+        return problem_response(
+            405, "method-not-allowed", f"{request.method} is not allowed here", exc.headers
+        )
+    return problem_response(exc.status_code, "http-error", str(exc.detail), exc.headers)
+
+
+async def handle_unexpected(request: Request, exc: Exception) -> Response:
+    # The trace goes to the server log only; the client learns nothing about internals.
+    logger.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return problem_response(500, "internal", "the server failed to handle this request")

@@ -1,0 +1,137 @@
+"""The generated REST routes of one collection: list, get, create, update, delete."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import anyio.to_thread
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from ..store.caller import Caller
+from ..store.listing import ListRequest
+from ..store.records import RecordStore
+from .body import etag, if_match_versions, read_json_body
+from .problems import ProblemError
+
+JSON = "application/json"
+SINGLE_PARAMETERS = frozenset({"fields", "expand"})
+
+
+def json_response(
+    content: Any, status: int = 200, headers: dict[str, str] | None = None
+) -> Response:
+    return Response(orjson.dumps(content), status, headers, media_type=JSON)
+
+
+class RecordRoutes:
+    """Binds a RecordStore to HTTP; one instance serves every collection."""
+
+    def __init__(self, store: RecordStore, caller_of: Callable[[Request], Caller]):
+        self.store = store
+        self.caller_of = caller_of
+        self.settings = store.spec.settings
+        # SQLite calls are fast and run inline; a network database runs off the event loop.
+        self.inline = store.engine.dialect.name == "sqlite"
+
+    def routes(self) -> list[Route]:
+        routes = []
+        for name in self.store.spec.collections:
+            base = f"/api/{name}"
+            routes.append(Route(base, self._collection(name), methods=["GET", "POST"]))
+            routes.append(
+                Route(base + "/{id}", self._record(name), methods=["GET", "PATCH", "DELETE"])
+            )
+        return routes
+
+    async def _run(self, function: Callable[..., Any], *args: Any) -> Any:
+        if self.inline:
+            return function(*args)
+        return await anyio.to_thread.run_sync(function, *args)
+
+    def _collection(self, name: str):
+        async def endpoint(request: Request) -> Response:
+            if request.method == "POST":
+                return await self.create(request, name)
+            return await self.list(request, name)
+
+        return endpoint
+
+    def _record(self, name: str):
+        async def endpoint(request: Request) -> Response:
+            record_id = request.path_params["id"]
+            if request.method == "GET":
+                return await self.get(request, name, record_id)
+            if request.method == "PATCH":
+                return await self.update(request, name, record_id)
+            return await self.delete(request, name, record_id)
+
+        return endpoint
+
+    async def list(self, request: Request, name: str) -> Response:
+        params = _single_valued(request)
+        list_request = ListRequest.from_params(params, self.settings)
+        page = await self._run(self.store.list, name, self.caller_of(request), list_request)
+        body: dict[str, Any] = {"items": page.items, "next_cursor": page.next_cursor}
+        if page.total is not None:
+            body["total"] = page.total
+        return json_response(body)
+
+    async def get(self, request: Request, name: str, record_id: str) -> Response:
+        params = _single_valued(request, SINGLE_PARAMETERS)
+        request_fields = ListRequest.from_params(params, self.settings)
+        record = await self._run(
+            self.store.get,
+            name,
+            self.caller_of(request),
+            record_id,
+            request_fields.fields,
+            request_fields.expand,
+        )
+        headers = {"ETag": etag(record["version"])} if "version" in record else None
+        return json_response(record, headers=headers)
+
+    async def create(self, request: Request, name: str) -> Response:
+        _single_valued(request, frozenset())
+        body = await read_json_body(request, self.settings.max_body_bytes)
+        record = await self._run(self.store.create, name, self.caller_of(request), body)
+        headers = {"ETag": etag(record["version"]), "Location": f"/api/{name}/{record['id']}"}
+        return json_response(record, 201, headers)
+
+    async def update(self, request: Request, name: str, record_id: str) -> Response:
+        _single_valued(request, frozenset())
+        body = await read_json_body(request, self.settings.max_body_bytes)
+        versions = if_match_versions(request)
+        record = await self._run(
+            self.store.update, name, self.caller_of(request), record_id, body, versions
+        )
+        return json_response(record, headers={"ETag": etag(record["version"])})
+
+    async def delete(self, request: Request, name: str, record_id: str) -> Response:
+        _single_valued(request, frozenset())
+        versions = if_match_versions(request)
+        await self._run(self.store.delete, name, self.caller_of(request), record_id, versions)
+        return Response(status_code=204)
+
+
+def _single_valued(request: Request, allowed: frozenset[str] | None = None) -> dict[str, str]:
+    """Query parameters as a dict; a repeated or (when `allowed` is given) unknown one is a 400."""
+    params: dict[str, str] = {}
+    for key, value in request.query_params.multi_items():
+        if allowed is not None and key not in allowed:
+            known = ", ".join(sorted(allowed)) or "none"
+            raise ProblemError(
+                400,
+                "invalid-query",
+                f"unknown query parameter '{key}' (known: {known})",
+                parameter=key,
+            )
+        if key in params:
+            raise ProblemError(
+                400, "invalid-query", f"query parameter '{key}' is given twice", parameter=key
+            )
+        params[key] = value
+    return params

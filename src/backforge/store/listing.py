@@ -1,0 +1,182 @@
+"""The list request: filter, sort, keyset cursor, page size, field selection and expansion."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import orjson
+from sqlalchemy import ColumnElement, Table, and_, false, literal, or_
+
+from ..rules import ColumnRef, ExpressionError, RecordScope, compile_expression, parse
+from ..rules.compiler import coerce
+from ..spec.model import Collection, Settings
+from .errors import InvalidQuery
+from .serialize import json_value
+
+QUERY_PARAMETERS = frozenset({"filter", "sort", "limit", "cursor", "total", "fields", "expand"})
+DEFAULT_SORT = "-created"
+
+
+@dataclass(frozen=True)
+class SortKey:
+    name: str
+    kind: str
+    descending: bool
+    nullable: bool
+
+
+@dataclass(frozen=True)
+class ListRequest:
+    filter: str | None = None
+    sort: str | None = None
+    limit: int | None = None
+    cursor: str | None = None
+    total: bool = False
+    fields: tuple[str, ...] | None = None
+    expand: tuple[str, ...] = ()
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, str], settings: Settings) -> ListRequest:
+        unknown = sorted(set(params) - QUERY_PARAMETERS)
+        if unknown:
+            known = ", ".join(sorted(QUERY_PARAMETERS))
+            raise InvalidQuery(
+                f"unknown query parameter '{unknown[0]}' (known: {known})", unknown[0]
+            )
+        limit = None
+        if "limit" in params:
+            raw = params["limit"]
+            if not raw.isdigit() or not 1 <= int(raw) <= settings.max_page_size:
+                raise InvalidQuery(
+                    f"limit must be a whole number from 1 to {settings.max_page_size}", "limit"
+                )
+            limit = int(raw)
+        total = params.get("total", "false").lower()
+        if total not in ("true", "false", "1", "0"):
+            raise InvalidQuery("total must be true or false", "total")
+        return cls(
+            filter=params.get("filter"),
+            sort=params.get("sort"),
+            limit=limit,
+            cursor=params.get("cursor") or None,
+            total=total in ("true", "1"),
+            fields=_names(params["fields"]) if "fields" in params else None,
+            expand=_names(params.get("expand", "")),
+        )
+
+
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(n.strip() for n in text.split(",") if n.strip())
+
+
+def sort_keys(text: str | None, collection: Collection, visible: frozenset[str]) -> list[SortKey]:
+    keys: list[SortKey] = []
+    for part in (text or DEFAULT_SORT).split(","):
+        part = part.strip()
+        descending = part.startswith("-")
+        name = part.lstrip("+-")
+        if name in ("created", "updated"):
+            keys.append(SortKey(name, "datetime", descending, nullable=False))
+        elif name == "id":
+            keys.append(SortKey(name, "id", descending, nullable=False))
+        elif name in collection.fields and name in visible:
+            field = collection.fields[name]
+            if field.type == "json":
+                raise InvalidQuery(f"cannot sort by '{name}': it is a json field", "sort")
+            keys.append(SortKey(name, field.type, descending, nullable=not field.required))
+        else:
+            sortable = ", ".join(["id", "created", "updated", *sorted(visible)])
+            raise InvalidQuery(f"cannot sort by '{name}' (sortable: {sortable})", "sort")
+        if sum(k.name == name for k in keys) > 1:
+            raise InvalidQuery(f"'{name}' appears twice in sort", "sort")
+    if not any(k.name == "id" for k in keys):
+        # id breaks ties so that every row has exactly one place in the order.
+        keys.append(SortKey("id", "id", keys[-1].descending, nullable=False))
+    return keys
+
+
+def order_by(table: Table, keys: Sequence[SortKey]) -> list:
+    clauses = []
+    for key in keys:
+        column = table.c[key.name]
+        clause = column.desc() if key.descending else column.asc()
+        if key.nullable:
+            # Empty values sort as the greatest, the same on SQLite and PostgreSQL.
+            clause = clause.nulls_first() if key.descending else clause.nulls_last()
+        clauses.append(clause)
+    return clauses
+
+
+def sort_signature(keys: Sequence[SortKey]) -> str:
+    return ",".join(("-" if k.descending else "") + k.name for k in keys)
+
+
+def encode_cursor(keys: Sequence[SortKey], row: Mapping[str, Any]) -> str:
+    values = [json_value(k.kind, row[k.name]) for k in keys]
+    raw = orjson.dumps([sort_signature(keys), *values], default=str)
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def decode_cursor(text: str, keys: Sequence[SortKey]) -> list[Any]:
+    try:
+        padded = text + "=" * (-len(text) % 4)
+        data = orjson.loads(base64.urlsafe_b64decode(padded.encode()))
+    except (binascii.Error, ValueError, orjson.JSONDecodeError):
+        raise InvalidQuery("cursor is not one this API issued", "cursor") from None
+    if not isinstance(data, list) or len(data) != len(keys) + 1:
+        raise InvalidQuery("cursor is not one this API issued", "cursor")
+    if data[0] != sort_signature(keys):
+        raise InvalidQuery("cursor belongs to a different sort; keep the same sort", "cursor")
+    values = []
+    for key, value in zip(keys, data[1:], strict=True):
+        if value is None:
+            if not key.nullable:
+                raise InvalidQuery("cursor is not one this API issued", "cursor")
+            values.append(None)
+            continue
+        try:
+            values.append(_cursor_value(key, value))
+        except (ExpressionError, InvalidOperation, TypeError):
+            raise InvalidQuery("cursor is not one this API issued", "cursor") from None
+    return values
+
+
+def _cursor_value(key: SortKey, value: Any) -> Any:
+    """A cursor value back in the column's type (decimals travel as text, like in records)."""
+    if key.kind == "decimal":
+        if not isinstance(value, str | int | float) or isinstance(value, bool):
+            raise TypeError
+        return Decimal(str(value))
+    return coerce(ColumnRef(literal(None), key.kind, key.name), value)
+
+
+def after_cursor(table: Table, keys: Sequence[SortKey], values: Sequence[Any]) -> ColumnElement:
+    """Rows strictly after the cursor in the sort order (nulls count as the greatest value)."""
+    alternatives = []
+    equal_so_far: list[ColumnElement] = []
+    for key, value in zip(keys, values, strict=True):
+        column = table.c[key.name]
+        if value is None:
+            beyond = column.is_not(None) if key.descending else false()
+            same = column.is_(None)
+        elif key.descending:
+            beyond = column < value
+            same = column == value
+        else:
+            beyond = or_(column > value, column.is_(None)) if key.nullable else column > value
+            same = column == value
+        alternatives.append(and_(*equal_so_far, beyond))
+        equal_so_far.append(same)
+    return or_(*alternatives)
+
+
+def compile_filter(text: str, scope: RecordScope, max_length: int) -> ColumnElement:
+    try:
+        return compile_expression(parse(text, max_length=max_length), scope)
+    except ExpressionError as exc:
+        raise InvalidQuery(f"invalid filter: {exc.message}", "filter", exc.position) from None

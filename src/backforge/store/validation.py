@@ -1,0 +1,201 @@
+"""Request bodies checked against the declaration: one pydantic model per collection and mode."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    EmailStr,
+    ValidationError,
+    create_model,
+)
+from pydantic import (
+    Field as PydanticField,
+)
+
+from ..spec.model import Collection, Field
+from .errors import FieldProblem, ValidationFailed
+from .ids import ID_PATTERN
+
+INT_MIN = -(2**63)
+INT_MAX = 2**63 - 1
+_CONFIG = ConfigDict(extra="forbid", strict=True, regex_engine="python-re")
+
+
+def _check_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError("must be an absolute http(s) URL")
+    return value
+
+
+def _utc(value: dt.datetime) -> dt.datetime:
+    if value.tzinfo is None:
+        return value.replace(tzinfo=dt.UTC)
+    return value.astimezone(dt.UTC)
+
+
+def _decimal_from_json(value: Any) -> Any:
+    # JSON numbers arrive as int/float; strings carry exact decimals. Both are accepted.
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float):
+        return Decimal(str(value))
+    if isinstance(value, str) and re.fullmatch(r"-?\d+(\.\d+)?", value.strip()):
+        return Decimal(value.strip())
+    return value
+
+
+def _number_bounds(field: Field) -> dict[str, Any]:
+    bounds: dict[str, Any] = {}
+    if field.min is not None:
+        bounds["ge"] = Decimal(str(field.min)) if field.type == "decimal" else field.min
+    if field.max is not None:
+        bounds["le"] = Decimal(str(field.max)) if field.type == "decimal" else field.max
+    return bounds
+
+
+def python_type(field: Field) -> Any:
+    """The annotated Python type that validates one field's value (never None)."""
+    text_bounds = {
+        k: v
+        for k, v in (
+            ("min_length", field.min_length),
+            ("max_length", field.max_length),
+            ("pattern", field.pattern),
+        )
+        if v is not None
+    }
+    match field.type:
+        case "text":
+            return Annotated[str, PydanticField(**text_bounds)]
+        case "email":
+            return Annotated[EmailStr, PydanticField(**text_bounds)]
+        case "url":
+            return Annotated[str, PydanticField(**text_bounds), AfterValidator(_check_url)]
+        case "int":
+            bounds = _number_bounds(field)
+            bounds.setdefault("ge", INT_MIN)
+            bounds.setdefault("le", INT_MAX)
+            return Annotated[int, PydanticField(**bounds)]
+        case "float":
+            return Annotated[float, PydanticField(allow_inf_nan=False, **_number_bounds(field))]
+        case "decimal":
+            return Annotated[
+                Decimal,
+                BeforeValidator(_decimal_from_json),
+                PydanticField(
+                    max_digits=field.max_digits,
+                    decimal_places=field.decimal_places,
+                    allow_inf_nan=False,
+                    **_number_bounds(field),
+                ),
+            ]
+        case "bool":
+            return bool
+        case "date":
+            return dt.date
+        case "datetime":
+            return Annotated[dt.datetime, AfterValidator(_utc)]
+        case "json":
+            return Any
+        case "select":
+            return Literal[tuple(field.values or ())]
+        case "relation":
+            return Annotated[str, PydanticField(pattern=ID_PATTERN.pattern)]
+    raise ValueError(f"no validator for {field.type}")
+
+
+class BodyValidator:
+    """Validates create and update bodies for one collection; built once, used per request."""
+
+    def __init__(self, name: str, collection: Collection, writable: list[str] | None = None):
+        self.name = name
+        self.collection = collection
+        fields = {n: collection.fields[n] for n in (writable or collection.fields)}
+        self.create_model = self._model(f"{name}_create", fields, partial=False)
+        self.update_model = self._model(f"{name}_update", fields, partial=True)
+
+    @staticmethod
+    def _model(model_name: str, fields: dict[str, Field], partial: bool) -> type[BaseModel]:
+        definitions: dict[str, Any] = {}
+        for field_name, field in fields.items():
+            value_type = python_type(field)
+            if field.required and not partial:
+                # Omitted: the declared default (or "required"); an explicit null: refused.
+                definitions[field_name] = (value_type, ... if field.default is None else None)
+            elif field.required:
+                definitions[field_name] = (value_type, None)
+            else:
+                definitions[field_name] = (value_type | None, None)
+        return create_model(model_name, __config__=_CONFIG, **definitions)
+
+    def for_create(self, body: bytes | dict[str, Any]) -> dict[str, Any]:
+        values = self._validate(self.create_model, body)
+        for name, field in self.collection.fields.items():
+            if name not in values and field.default is not None:
+                values[name] = field.default
+        return values
+
+    def for_update(self, body: bytes | dict[str, Any]) -> dict[str, Any]:
+        values = self._validate(self.update_model, body)
+        problems = [
+            FieldProblem(f"/{name}", "this field is required and cannot be null")
+            for name, value in values.items()
+            if value is None and self.collection.fields[name].required
+        ]
+        if problems:
+            raise ValidationFailed(problems)
+        return values
+
+    @staticmethod
+    def _validate(model: type[BaseModel], body: bytes | dict[str, Any]) -> dict[str, Any]:
+        """Only the fields the client sent; defaults are the caller's business."""
+        try:
+            if isinstance(body, bytes | str):
+                instance = model.model_validate_json(body, strict=True)
+            else:
+                instance = model.model_validate(body, strict=False)
+        except ValidationError as exc:
+            raise ValidationFailed([_problem(e) for e in exc.errors()]) from None
+        data = instance.__dict__
+        return {name: data[name] for name in instance.model_fields_set}
+
+
+_BOUND_MESSAGES = {
+    "greater_than_equal": ("ge", "must be at least {}"),
+    "less_than_equal": ("le", "must be at most {}"),
+    "string_too_short": ("min_length", "must have at least {} characters"),
+    "string_too_long": ("max_length", "must have at most {} characters"),
+    "string_pattern_mismatch": ("pattern", "must match the pattern {}"),
+    "decimal_max_digits": ("max_digits", "must have at most {} digits"),
+    "decimal_max_places": ("decimal_places", "must have at most {} decimal places"),
+}
+
+
+def _problem(error: Any) -> FieldProblem:
+    path = "/" + "/".join(str(p) for p in error["loc"]) if error["loc"] else ""
+    match error["type"]:
+        case "extra_forbidden":
+            message = "unknown field: it is not declared, or it is set by the server"
+        case "missing":
+            message = "this field is required"
+        case "model_type" | "dict_type" | "model_attributes_type":
+            message = "the body must be a JSON object"
+        case "json_invalid":
+            message = "the body is not valid JSON"
+        case kind if kind in _BOUND_MESSAGES:
+            key, template = _BOUND_MESSAGES[kind]
+            bound = str(error.get("ctx", {}).get(key, "?"))
+            message = template.format(re.sub(r"^Decimal\('(.*)'\)$", r"\1", bound))
+        case _:
+            message = error["msg"]
+    return FieldProblem(path, message)
