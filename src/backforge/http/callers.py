@@ -1,4 +1,4 @@
-"""Who is calling. Until user accounts exist, an admin token from the environment is the only key."""
+"""Who is calling. Until user accounts exist, an admin token from the environment is the key."""
 
 from __future__ import annotations
 
@@ -17,7 +17,9 @@ class AdminTokenCallers:
 
     def __call__(self, request: Request) -> Caller:
         header = request.headers.get("authorization")
-        if self._expected is not None and header is not None:
-            if hmac.compare_digest(header.encode(), self._expected):
-                return ADMIN
+        expected = self._expected
+        if expected is None or header is None:
+            return ANONYMOUS
+        if hmac.compare_digest(header.encode(), expected):
+            return ADMIN
         return ANONYMOUS

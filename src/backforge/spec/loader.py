@@ -19,17 +19,25 @@ Positions = dict[Path, tuple[int, int]]
 
 
 def load_file(path: str | FilePath) -> Spec:
+    return load_file_located(path)[0]
+
+
+def load_file_located(path: str | FilePath) -> tuple[Spec, Positions]:
+    """The spec and the line/column of every key, to point later findings at the file."""
     path = FilePath(path)
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise DeclarationError(
-            str(path), [Problem((), f"cannot read file: {exc.strerror}")]
-        ) from None
-    return load_text(text, filename=str(path))
+        problem = Problem((), f"cannot read file: {exc.strerror}")
+        raise DeclarationError(str(path), [problem]) from None
+    return load_text_located(text, filename=str(path))
 
 
 def load_text(text: str, filename: str = "<declaration>") -> Spec:
+    return load_text_located(text, filename)[0]
+
+
+def load_text_located(text: str, filename: str = "<declaration>") -> tuple[Spec, Positions]:
     yaml = YAML(typ="rt")
     yaml.allow_duplicate_keys = False
     try:
@@ -47,7 +55,7 @@ def load_text(text: str, filename: str = "<declaration>") -> Spec:
         )
     positions: Positions = {}
     data = _plain(document, (), positions)
-    return load_dict(data, filename=filename, positions=positions)
+    return load_dict(data, filename=filename, positions=positions), positions
 
 
 def load_dict(
@@ -58,10 +66,10 @@ def load_dict(
         spec = Spec.model_validate(data)
     except ValidationError as exc:
         problems = [_problem_from_pydantic(err) for err in exc.errors()]
-        raise DeclarationError(filename, _locate(problems, positions)) from None
+        raise DeclarationError(filename, locate(problems, positions)) from None
     problems = [p for p in check_semantics(spec) if p.severity == "error"]
     if problems:
-        raise DeclarationError(filename, _locate(problems, positions))
+        raise DeclarationError(filename, locate(problems, positions))
     return spec
 
 
@@ -92,7 +100,7 @@ def _plain(node: Any, path: Path, positions: Positions) -> Any:
     return node
 
 
-def _locate(problems: list[Problem], positions: Positions) -> list[Problem]:
+def locate(problems: list[Problem], positions: Positions) -> list[Problem]:
     """Attach the nearest known position (the path itself, else its closest ancestor)."""
     located = []
     for problem in problems:

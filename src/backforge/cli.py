@@ -1,0 +1,282 @@
+"""The `backforge` command."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from . import __version__
+from .spec import DeclarationError, Spec
+from .spec.loader import Positions, load_file_located, locate
+
+app = typer.Typer(
+    name="backforge",
+    help="A backend developer in a box: one YAML declaration becomes a secure REST API.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+migrate_app = typer.Typer(help="Plan, review and apply database migrations.", no_args_is_help=True)
+app.add_typer(migrate_app, name="migrate")
+console = Console(soft_wrap=True)
+errors = Console(stderr=True, soft_wrap=True)
+
+DeclarationArg = Annotated[Path, typer.Argument(help="The declaration file (YAML).")]
+
+
+def _load(path: Path) -> Spec:
+    return _load_located(path)[0]
+
+
+def _load_located(path: Path) -> tuple[Spec, Positions]:
+    from .schema.tables import build_metadata
+    from .store.access import check_rules
+
+    try:
+        spec, positions = load_file_located(path)
+        problems = check_rules(spec, build_metadata(spec).tables)
+        if problems:
+            raise DeclarationError(str(path), locate(problems, positions))
+        return spec, positions
+    except DeclarationError as exc:
+        _report_problems(exc)
+        raise typer.Exit(1) from None
+
+
+def _report_problems(exc: DeclarationError) -> None:
+    for problem in exc.problems:
+        colour = "red" if problem.severity == "error" else "yellow"
+        errors.print(f"[{colour}]{problem.format(exc.filename)}[/{colour}]", highlight=False)
+    count = sum(p.severity == "error" for p in exc.problems)
+    errors.print(f"[bold red]{count} error(s)[/bold red] in {exc.filename}")
+
+
+def _engine(path: Path, spec: Spec):
+    from .database import create_database_engine, database_url
+
+    return create_database_engine(database_url(path, spec.name))
+
+
+def _migrations_dir(path: Path) -> Path:
+    return path.resolve().parent / "migrations"
+
+
+@app.callback(invoke_without_command=True)
+def _root(
+    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
+) -> None:
+    if version:
+        console.print(f"backforge {__version__}")
+        raise typer.Exit(0)
+
+
+@app.command()
+def init(
+    directory: Annotated[Path, typer.Argument(help="Where to create the project.")] = Path("."),
+) -> None:
+    """Create a starter declaration (backforge.yaml) in DIRECTORY."""
+    from importlib.resources import files
+
+    directory.mkdir(parents=True, exist_ok=True)
+    target = directory / "backforge.yaml"
+    if target.exists():
+        errors.print(f"[red]{target} already exists; nothing was changed[/red]")
+        raise typer.Exit(1)
+    target.write_text(
+        (files("backforge") / "starter.yaml").read_text(encoding="utf-8"), encoding="utf-8"
+    )
+    console.print(f"[green]created[/green] {target}")
+    console.print(f"next: [bold]backforge serve {target} --dev[/bold]")
+
+
+@app.command()
+def check(path: DeclarationArg) -> None:
+    """Validate and lint a declaration; exit non-zero on errors."""
+    from .spec.lint import lint
+
+    spec, positions = _load_located(path)
+    warnings = locate(lint(spec), positions)
+    for problem in warnings:
+        errors.print(f"[yellow]{problem.format(str(path))}[/yellow]", highlight=False)
+    table = Table(title=f"{spec.name}: {len(spec.collections)} collection(s)")
+    for column in ("collection", "fields", "rules"):
+        table.add_column(column)
+    for name, collection in spec.collections.items():
+        declared = [
+            op
+            for op in ("list", "view", "create", "update", "delete")
+            if getattr(collection.rules, op) is not None
+        ]
+        table.add_row(name, ", ".join(collection.fields), ", ".join(declared) or "admins only")
+    console.print(table)
+    console.print(f"[green]ok[/green] — {len(warnings)} warning(s)")
+
+
+@migrate_app.command("plan")
+def migrate_plan(
+    path: DeclarationArg,
+    allow_destructive: Annotated[
+        bool, typer.Option(help="Allow dropping columns/tables and narrowing types.")
+    ] = False,
+    name: Annotated[str | None, typer.Option(help="A short name for the migration file.")] = None,
+) -> None:
+    """Compare the database with the declaration and write a migration plan to review."""
+    from .schema.migrations import MigrationError, plan_migration
+
+    spec = _load(path)
+    try:
+        plan = plan_migration(
+            _engine(path, spec),
+            spec,
+            _migrations_dir(path),
+            allow_destructive=allow_destructive,
+            name=name,
+        )
+    except MigrationError as exc:
+        errors.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from None
+    if plan is None:
+        console.print("[green]the database matches the declaration; nothing to plan[/green]")
+        return
+    console.print(f"[green]wrote[/green] {plan.path}")
+    console.print(plan.path.read_text(encoding="utf-8"), highlight=False, markup=False)
+    console.print(f"review it, then: [bold]backforge migrate apply {path}[/bold]")
+
+
+@migrate_app.command("apply")
+def migrate_apply(path: DeclarationArg) -> None:
+    """Apply the pending migration plans, in order, each in a transaction."""
+    from rich.progress import Progress
+
+    from .schema.migrations import MigrationError, apply_migrations
+
+    spec = _load(path)
+    try:
+        with Progress(console=console, transient=True) as progress:
+            progress.add_task("applying migrations", total=None)
+            applied = apply_migrations(_engine(path, spec), _migrations_dir(path))
+    except MigrationError as exc:
+        errors.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from None
+    for name in applied:
+        console.print(f"[green]applied[/green] {name}")
+    if not applied:
+        console.print("nothing to apply")
+
+
+@migrate_app.command("status")
+def migrate_status(path: DeclarationArg) -> None:
+    """Show applied and pending migrations, and changes not yet planned."""
+    from .schema.migrations import migration_status
+
+    spec = _load(path)
+    status = migration_status(_engine(path, spec), spec, _migrations_dir(path))
+    table = Table(title="migrations")
+    table.add_column("name")
+    table.add_column("state")
+    for name in status.applied:
+        table.add_row(name, "[green]applied[/green]")
+    for name in status.pending:
+        table.add_row(name, "[yellow]pending[/yellow]")
+    console.print(table)
+    if status.drift:
+        console.print("[yellow]declared but not yet planned:[/yellow]")
+        for change in status.drift:
+            console.print(f"  - {change}", highlight=False, markup=False)
+        console.print(f"run: [bold]backforge migrate plan {path}[/bold]")
+    elif not status.pending:
+        console.print("[green]the database is up to date[/green]")
+
+
+@app.command()
+def serve(
+    path: DeclarationArg,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+    dev: Annotated[
+        bool, typer.Option(help="Apply non-destructive schema changes automatically.")
+    ] = False,
+) -> None:
+    """Serve the REST API of a declaration."""
+    import uvicorn
+
+    from .schema.migrations import MigrationError, auto_apply, pending_changes
+    from .server import DECLARATION_VARIABLE
+
+    spec = _load(path)
+    engine = _engine(path, spec)
+    try:
+        if dev:
+            for change in auto_apply(engine, spec):
+                console.print(f"[green]applied[/green] {change}", highlight=False)
+        pending = pending_changes(engine, spec)
+    except MigrationError as exc:
+        errors.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from None
+    finally:
+        engine.dispose()
+    if pending:
+        errors.print("[red]the database is behind the declaration:[/red]")
+        for change in pending:
+            errors.print(f"  - {change}", highlight=False, markup=False)
+        errors.print(
+            f"fix: [bold]backforge migrate plan {path} && backforge migrate apply {path}[/bold]"
+            f" (or, in development, [bold]backforge serve {path} --dev[/bold])"
+        )
+        raise typer.Exit(2)
+    os.environ[DECLARATION_VARIABLE] = str(path.resolve())
+    console.print(f"serving [bold]{spec.name}[/bold] on http://{host}:{port} — docs at /docs")
+    uvicorn.run(
+        "backforge.server:app_from_environment",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="warning",
+        server_header=False,
+        date_header=True,
+        timeout_graceful_shutdown=10,
+    )
+
+
+@app.command()
+def openapi(
+    path: DeclarationArg,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to a file.")] = None,
+) -> None:
+    """Print the OpenAPI 3.1 document of a declaration."""
+    from .http.openapi import build_openapi
+
+    text = json.dumps(build_openapi(_load(path)), indent=2)
+    if output:
+        output.write_text(text + "\n", encoding="utf-8")
+        console.print(f"[green]wrote[/green] {output}")
+    else:
+        sys.stdout.write(text + "\n")
+
+
+@app.command()
+def schema(
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to a file.")] = None,
+) -> None:
+    """Print the JSON Schema of the declaration format (for editors)."""
+    from .spec.json_schema import declaration_json_schema
+
+    text = json.dumps(declaration_json_schema(), indent=2)
+    if output:
+        output.write_text(text + "\n", encoding="utf-8")
+        console.print(f"[green]wrote[/green] {output}")
+    else:
+        sys.stdout.write(text + "\n")
+
+
+def main() -> None:
+    app()
