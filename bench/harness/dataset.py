@@ -16,11 +16,38 @@ SEED = 20260101
 STATUSES = ("draft", "published", "archived")
 ID_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
 BASE_TIME = datetime(2025, 1, 1, tzinfo=UTC)
-WORDS = (
-    "atlas river engine garden signal harbor lantern meadow orbit quartz "
-    "summit timber velvet willow ember falcon glacier horizon island jasper "
-    "kernel ledger marble nectar oasis prism quiver rocket saddle tundra"
-).split()
+WORDS = [
+    "atlas",
+    "river",
+    "engine",
+    "garden",
+    "signal",
+    "harbor",
+    "lantern",
+    "meadow",
+    "orbit",
+    "quartz",
+    "summit",
+    "timber",
+    "velvet",
+    "willow",
+    "ember",
+    "falcon",
+    "glacier",
+    "horizon",
+    "island",
+    "jasper",
+    "kernel",
+    "ledger",
+    "marble",
+    "nectar",
+    "oasis",
+    "prism",
+    "quiver",
+    "rocket",
+    "saddle",
+    "tundra",
+]
 
 
 def _words(rng: random.Random, n: int) -> str:
@@ -44,7 +71,7 @@ def make_posts(n: int = 10_000, seed: int = SEED) -> list[dict]:
             {
                 "id": pid,
                 "title": _words(rng, rng.randint(3, 8)).capitalize(),
-                "body": _words(rng, rng.randint(20, 60)).capitalize() + ".",
+                "body": _words(rng, rng.randint(8, 24)).capitalize() + ".",
                 "author": f"author-{rng.randrange(200):03d}",
                 "status": rng.choice(STATUSES),
                 "views": rng.randint(0, 1000),
