@@ -1,0 +1,78 @@
+"""An in-process client for the API of a declaration, on each database (see tests/conftest.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from backforge import App
+from backforge.database import create_database_engine
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+ADMIN_TOKEN = "test-admin-token-0123456789"
+ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+
+def serve(declaration: Path | dict, db_url: str) -> Iterator[httpx.Client]:
+    engine = create_database_engine(db_url)
+    if isinstance(declaration, dict):
+        app = App.from_dict(declaration, engine, admin_token=ADMIN_TOKEN)
+    else:
+        app = App.from_file(declaration, engine, admin_token=ADMIN_TOKEN)
+    app.store.metadata.create_all(engine)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    try:
+        with _SyncOverAsync(transport) as client:
+            yield client
+    finally:
+        engine.dispose()
+
+
+class _SyncOverAsync(httpx.Client):
+    """httpx's ASGI transport is async-only; run each request in a private event loop."""
+
+    def __init__(self, transport: httpx.ASGITransport):
+        import anyio
+
+        self._async = httpx.AsyncClient(transport=transport, base_url="http://test")
+        self._anyio = anyio
+        super().__init__(base_url="http://test")
+
+    def request(self, method, url, **kwargs):  # type: ignore[override]
+        async def call():
+            return await self._async.request(method, url, **kwargs)
+
+        return self._anyio.run(call)
+
+
+@pytest.fixture
+def shop(db_url: str) -> Iterator[httpx.Client]:
+    yield from serve(EXAMPLES / "shop.yaml", db_url)
+
+
+@pytest.fixture
+def blog(db_url: str) -> Iterator[httpx.Client]:
+    yield from serve(EXAMPLES / "blog.yaml", db_url)
+
+
+@pytest.fixture
+def make_client(db_url: str):
+    """Serve any declaration (a dict or a path) on this test's database."""
+    clients = []
+
+    def make(declaration: Path | dict) -> httpx.Client:
+        generator = serve(declaration, db_url)
+        clients.append(generator)
+        return next(generator)
+
+    yield make
+    for generator in clients:
+        generator.close()
+
+
+@pytest.fixture
+def admin() -> dict[str, str]:
+    return dict(ADMIN)

@@ -1,0 +1,155 @@
+"""Every failure is problem+json with a stable type: 400, 403, 404, 405, 409, 412, 413, 415, 422, 503."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import text
+
+PROBLEM = "application/problem+json"
+
+
+def _category(client, admin, slug="books"):
+    response = client.post(
+        "/api/categories", json={"name": slug.title(), "slug": slug}, headers=admin
+    )
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def _assert_problem(response, status, kind):
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == PROBLEM
+    body = response.json()
+    assert body["status"] == status
+    assert body["type"] == f"urn:backforge:problem:{kind}"
+    assert body["title"] and body["detail"]
+    for leak in ("Traceback", "SELECT", "INSERT", "sqlalchemy", "psycopg", "sqlite3"):
+        assert leak not in response.text
+    return body
+
+
+def test_unknown_path_and_record_are_404(shop):
+    _assert_problem(shop.get("/api/nothing"), 404, "not-found")
+    _assert_problem(shop.get("/api/categories/abcdefghijklmno"), 404, "not-found")
+    _assert_problem(shop.get("/api/categories/not-an-id"), 404, "not-found")
+
+
+def test_wrong_method_is_405(shop):
+    body = _assert_problem(shop.put("/api/categories", json={}), 405, "method-not-allowed")
+    assert "PUT" in body["detail"]
+
+
+def test_bad_query_is_400_with_position(shop):
+    body = _assert_problem(
+        shop.get("/api/products", params={"filter": "price > "}), 400, "invalid-query"
+    )
+    assert body["parameter"] == "filter" and body["position"] == 8
+    body = _assert_problem(
+        shop.get("/api/products", params={"sort": "-nope"}), 400, "invalid-query"
+    )
+    assert body["parameter"] == "sort" and "nope" in body["detail"]
+    _assert_problem(shop.get("/api/products", params={"limit": "0"}), 400, "invalid-query")
+    _assert_problem(shop.get("/api/products", params={"limit": "100000"}), 400, "invalid-query")
+    _assert_problem(shop.get("/api/products", params={"cursor": "garbage!"}), 400, "invalid-query")
+    _assert_problem(shop.get("/api/products", params={"colour": "red"}), 400, "invalid-query")
+    _assert_problem(shop.get("/api/products?limit=1&limit=2"), 400, "invalid-query")
+    _assert_problem(shop.get("/api/products", params={"expand": "name"}), 400, "invalid-query")
+    _assert_problem(shop.get("/api/products", params={"fields": "id,secret"}), 400, "invalid-query")
+
+
+def test_admin_only_collection_is_403_for_anonymous(shop):
+    _assert_problem(shop.get("/api/orders"), 403, "forbidden")
+    _assert_problem(shop.post("/api/categories", json={"name": "x", "slug": "x"}), 403, "forbidden")
+
+
+def test_unique_violation_is_409(shop, admin):
+    _category(shop, admin)
+    body = _assert_problem(
+        shop.post("/api/categories", json={"name": "Other", "slug": "books"}, headers=admin),
+        409,
+        "conflict",
+    )
+    assert body["field"] == "slug"
+
+
+def test_deleting_a_referenced_record_is_409(shop, admin):
+    category = _category(shop, admin)
+    product = {"name": "Atlas", "sku": "ATL-1", "price": 10, "category": category["id"]}
+    assert shop.post("/api/products", json=product, headers=admin).status_code == 201
+    _assert_problem(
+        shop.delete(f"/api/categories/{category['id']}", headers=admin), 409, "conflict"
+    )
+    assert shop.get(f"/api/categories/{category['id']}").status_code == 200
+
+
+def test_stale_if_match_is_412_and_current_one_applies(shop, admin):
+    category = _category(shop, admin)
+    url = f"/api/categories/{category['id']}"
+    ok = shop.patch(url, json={"description": "one"}, headers={**admin, "If-Match": '"1"'})
+    assert ok.status_code == 200 and ok.headers["etag"] == '"2"' and ok.json()["version"] == 2
+    stale = shop.patch(url, json={"description": "two"}, headers={**admin, "If-Match": '"1"'})
+    _assert_problem(stale, 412, "precondition-failed")
+    weak = shop.patch(url, json={"description": "two"}, headers={**admin, "If-Match": 'W/"2"'})
+    _assert_problem(weak, 412, "precondition-failed")
+    _assert_problem(
+        shop.delete(url, headers={**admin, "If-Match": '"1"'}), 412, "precondition-failed"
+    )
+    assert shop.get(url).json()["description"] == "one"
+    assert shop.delete(url, headers={**admin, "If-Match": '"2"'}).status_code == 204
+    assert shop.get(url).status_code == 404
+
+
+def test_get_returns_the_version_as_etag(shop, admin):
+    category = _category(shop, admin)
+    response = shop.get(f"/api/categories/{category['id']}")
+    assert response.headers["etag"] == '"1"'
+
+
+def test_oversized_body_is_413(shop, admin):
+    body = b'{"name": "' + b"x" * 2_000_000 + b'", "slug": "x"}'
+    response = shop.post(
+        "/api/categories", content=body, headers={**admin, "content-type": "application/json"}
+    )
+    _assert_problem(response, 413, "too-large")
+
+
+def test_wrong_content_type_is_415(shop, admin):
+    response = shop.post(
+        "/api/categories",
+        content=b"name=x",
+        headers={**admin, "content-type": "application/x-www-form-urlencoded"},
+    )
+    _assert_problem(response, 415, "unsupported-media-type")
+
+
+@pytest.mark.parametrize("payload", [b"{not json", b"[1, 2]", b'"text"', b"", b"null"])
+def test_malformed_json_is_422(shop, admin, payload):
+    response = shop.post(
+        "/api/categories", content=payload, headers={**admin, "content-type": "application/json"}
+    )
+    body = _assert_problem(response, 422, "validation")
+    assert body["errors"]
+
+
+def test_database_gone_is_503_not_500(shop, admin, db_url):
+    _category(shop, admin)
+    store = shop._async._transport.app.store  # the App under test
+    if store.engine.dialect.name == "sqlite":
+        with store.engine.begin() as connection:
+            connection.execute(text("DROP TABLE categories"))
+        # A missing table is a broken deployment, not a client error: still no trace leaks.
+        response = shop.get("/api/categories")
+        assert response.status_code == 500
+        assert "categories" not in response.json()["detail"]
+        return
+    store.engine.dispose()
+    store.engine.pool._creator = _refuse  # every new connection now fails like a stopped server
+    body = _assert_problem(shop.get("/api/categories"), 503, "unavailable")
+    assert shop.get("/api/categories").headers.get("retry-after") == "1"
+    assert "nothing was written" in body["detail"]
+
+
+def _refuse(*_args, **_kwargs):
+    import psycopg
+
+    raise psycopg.OperationalError("connection refused: the server is not running")
