@@ -1,4 +1,4 @@
-"""Every failure is problem+json with a stable type: 400, 403, 404, 405, 409, 412, 413, 415, 422, 503."""
+"""Every failure is problem+json with a stable type: 400 to 415, 422 and 503."""
 
 from __future__ import annotations
 
