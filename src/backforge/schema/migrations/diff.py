@@ -1,0 +1,637 @@
+"""Compare the live database with the declaration.
+
+Alembic's autogenerate comparison finds added and removed tables, columns, indexes, unique and
+foreign-key constraints, nullability and type changes. What it cannot see is added here:
+renames declared with ``renamed_from`` (compared in the database's names, so that a rename never
+shows up as a drop plus an add), the values of select fields (their CHECK constraints), and the
+data a change would touch (rows to fill, rows that forbid a change).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import (
+    Connection,
+    ForeignKeyConstraint,
+    Index,
+    MetaData,
+    Numeric,
+    UniqueConstraint,
+    inspect,
+    types,
+)
+from sqlalchemy.engine.reflection import Inspector
+
+from ...spec.model import Field, Spec
+from ..tables import INTERNAL_PREFIX, build_metadata
+from .model import Change
+
+_QUOTED = re.compile(r"'((?:[^']|'')*)'")
+_IGNORED_DIFFS = frozenset(
+    {"modify_default", "modify_comment", "add_table_comment", "remove_table_comment"}
+)
+
+# The order steps run in: drops of dependent objects first, renames, then additions, then drops.
+PHASES = {
+    "drop_index": 0,
+    "drop_unique": 0,
+    "drop_foreign_key": 0,
+    "rename_table": 1,
+    "rename_column": 2,
+    "rename_constraints": 3,
+    "create_table": 4,
+    "add_column": 5,
+    "change_type": 6,
+    "set_optional": 6,
+    "set_required": 6,
+    "set_select_values": 6,
+    "add_unique": 7,
+    "add_foreign_key": 7,
+    "add_index": 7,
+    "drop_column": 8,
+    "drop_table": 9,
+    "rebuild_table": 10,
+}
+
+
+@dataclass
+class SchemaDiff:
+    """The changes, plus what the SQL renderer needs to know about the database as it is."""
+
+    changes: list[Change]
+    target: MetaData
+    # Final table name -> its columns in the database now (their current names).
+    db_columns: dict[str, list[str]] = field(default_factory=dict)
+    # Final table name -> {final column name: current column name} for renamed columns.
+    column_renames: dict[str, dict[str, str]] = field(default_factory=dict)
+    # Changes that no flag makes safe (explained for the person).
+    refusals: list[str] = field(default_factory=list)
+
+    @property
+    def destructive(self) -> list[Change]:
+        return [change for change in self.changes if change.destructive]
+
+
+def is_internal_table(name: str) -> bool:
+    return name.startswith((INTERNAL_PREFIX, "sqlite_")) or name == "alembic_version"
+
+
+def _include_name(name, type_, _parent_names) -> bool:
+    return not (type_ == "table" and is_internal_table(name))
+
+
+def diff_schema(connection: Connection, spec: Spec) -> SchemaDiff:
+    return _Differ(connection, spec).run()
+
+
+class _Differ:
+    def __init__(self, connection: Connection, spec: Spec) -> None:
+        self.connection = connection
+        self.spec = spec
+        self.inspector: Inspector = inspect(connection)
+        self.db_tables = {t for t in self.inspector.get_table_names() if not is_internal_table(t)}
+        self.target = build_metadata(spec)
+        self.changes: list[Change] = []
+        self.refusals: list[str] = []
+        # final table -> current (database) table, for collections renamed in this migration
+        self.table_renames: dict[str, str] = {}
+        self.column_renames: dict[str, dict[str, str]] = {}
+        self.db_columns: dict[str, list[str]] = {}
+
+    # -- names -------------------------------------------------------------------------------
+
+    def db_table(self, final: str) -> str:
+        return self.table_renames.get(final, final)
+
+    def final_table(self, db_table: str) -> str:
+        for final, current in self.table_renames.items():
+            if current == db_table:
+                return final
+        return db_table
+
+    def final_column(self, final_table: str, db_column: str) -> str:
+        for final, current in self.column_renames.get(final_table, {}).items():
+            if current == db_column:
+                return final
+        return db_column
+
+    def db_column(self, final_table: str, final_column: str) -> str:
+        return self.column_renames.get(final_table, {}).get(final_column, final_column)
+
+    # -- the comparison ----------------------------------------------------------------------
+
+    def run(self) -> SchemaDiff:
+        self._find_renames()
+        for final in self.spec.collections:
+            current = self.db_table(final)
+            if current in self.db_tables:
+                self.db_columns[final] = [c["name"] for c in self.inspector.get_columns(current)]
+        self._add_rename_changes()
+        compare_target = build_metadata(self._spec_in_database_names())
+        context = MigrationContext.configure(
+            self.connection, opts={"compare_type": True, "include_name": _include_name}
+        )
+        diffs = compare_metadata(context, compare_target)
+        created = {item[1].name for item in diffs if item[0] == "add_table"}
+        for entry in diffs:
+            for item in entry if isinstance(entry, list) else [entry]:
+                # create_table makes the indexes of a new table itself
+                if item[0] == "add_index" and item[1].table.name in created:
+                    continue
+                self._translate(item)
+        self._compare_select_values()
+        self.changes.sort(key=lambda c: PHASES[c.op])
+        self._order_tables()
+        return SchemaDiff(
+            changes=self.changes,
+            target=self.target,
+            db_columns=self.db_columns,
+            column_renames=self.column_renames,
+            refusals=self.refusals,
+        )
+
+    def _find_renames(self) -> None:
+        for final, collection in self.spec.collections.items():
+            old = collection.renamed_from
+            if old and final not in self.db_tables and old in self.db_tables:
+                self.table_renames[final] = old
+        for final, collection in self.spec.collections.items():
+            current = self.db_table(final)
+            if current not in self.db_tables:
+                continue
+            columns = {c["name"] for c in self.inspector.get_columns(current)}
+            renames = {
+                name: f.renamed_from
+                for name, f in collection.fields.items()
+                if f.renamed_from and name not in columns and f.renamed_from in columns
+            }
+            if renames:
+                self.column_renames[final] = renames
+
+    def _spec_in_database_names(self) -> Spec:
+        """The declaration with pending renames undone, so Alembic compares like with like."""
+        data = self.spec.model_dump()
+        collections = {}
+        for final, collection in data["collections"].items():
+            renames = self.column_renames.get(final, {})
+            fields = {}
+            for name, f in collection["fields"].items():
+                if f["type"] == "relation" and f["to"] in self.table_renames:
+                    f["to"] = self.table_renames[f["to"]]
+                f["renamed_from"] = None
+                fields[renames.get(name, name)] = f
+            collection["fields"] = fields
+            collection["indexes"] = [
+                [renames.get(c, c) for c in index] for index in collection["indexes"]
+            ]
+            collection["renamed_from"] = None
+            collections[self.db_table(final)] = collection
+        data["collections"] = collections
+        return Spec.model_validate(data)
+
+    def _add_rename_changes(self) -> None:
+        for final, current in self.table_renames.items():
+            self.changes.append(
+                Change(
+                    "rename_table",
+                    final,
+                    f"rename collection {current} to {final} (rows kept)",
+                    details={"from": current},
+                )
+            )
+        for final, renames in self.column_renames.items():
+            for new, old in renames.items():
+                self.changes.append(
+                    Change(
+                        "rename_column",
+                        final,
+                        f"rename field {final}.{old} to {new} (values kept)",
+                        column=new,
+                        details={"from": old},
+                    )
+                )
+        for final in {*self.table_renames, *self.column_renames}:
+            pairs = self._constraint_renames(final)
+            if pairs:
+                self.changes.append(
+                    Change(
+                        "rename_constraints",
+                        final,
+                        f"rename the indexes and constraints of {final} after its new names",
+                        details={"renames": pairs},
+                    )
+                )
+
+    def _constraint_renames(self, final: str) -> list[dict[str, str]]:
+        """Index and constraint names follow the table and column names: rename them too."""
+        current = self.db_table(final)
+        table = self.target.tables[final]
+        col = lambda names: [self.final_column(final, n) for n in names]  # noqa: E731
+        pairs: list[dict[str, str]] = []
+
+        def add(kind: str, old: str | None, new: str | None) -> None:
+            if old and new and old != new:
+                pairs.append({"kind": kind, "from": old, "to": str(new)})
+
+        add("constraint", self.inspector.get_pk_constraint(current).get("name"),
+            table.primary_key.name)  # fmt: skip
+        for ix in self.inspector.get_indexes(current):
+            if ix.get("duplicates_constraint"):
+                continue
+            columns = col(ix["column_names"])
+            for index in table.indexes:
+                if [c.name for c in index.columns] == columns and bool(index.unique) == bool(
+                    ix["unique"]
+                ):
+                    add("index", ix["name"], index.name)
+        for uq in self.inspector.get_unique_constraints(current):
+            columns = col(uq["column_names"])
+            for constraint in table.constraints:
+                if (
+                    isinstance(constraint, UniqueConstraint)
+                    and [c.name for c in constraint.columns] == columns
+                ):
+                    add("constraint", uq["name"], constraint.name)
+        for fk in self.inspector.get_foreign_keys(current):
+            columns = col(fk["constrained_columns"])
+            referred = self.final_table(fk["referred_table"])
+            for constraint in table.foreign_key_constraints:
+                if constraint.column_keys == columns and constraint.referred_table.name == referred:
+                    add("constraint", fk["name"], constraint.name)
+        prefix = f"ck_{current}_"
+        for ck in self.inspector.get_check_constraints(current):
+            name = ck.get("name") or ""
+            if name.startswith(prefix) and name.endswith("_values"):
+                column = self.final_column(final, name[len(prefix) : -len("_values")])
+                new = f"ck_{final}_{column}_values"
+                if any(c.name == new for c in table.constraints):
+                    add("constraint", name, new)
+        return pairs
+
+    # -- Alembic's diff, translated into steps in the final names ----------------------------
+
+    def _translate(self, item: tuple) -> None:
+        kind = item[0]
+        if kind in _IGNORED_DIFFS:
+            return
+        handler = getattr(self, "_on_" + kind, None)
+        if handler is None:
+            raise NotImplementedError(f"backforge cannot migrate this change yet: {item!r}")
+        handler(*item[1:])
+
+    def _on_add_table(self, table) -> None:
+        final = self.target.tables[table.name]
+        self.changes.append(
+            Change(
+                "create_table",
+                table.name,
+                f"create collection {table.name} ({', '.join(c.name for c in final.columns)})",
+            )
+        )
+
+    def _on_remove_table(self, table) -> None:
+        rows = self._count(f"SELECT COUNT(*) FROM {self._q(table.name)}")  # noqa: S608
+        self.changes.append(
+            Change(
+                "drop_table",
+                table.name,
+                f"DROP collection {table.name} and its {rows} row(s)",
+                destructive=True,
+                details={"rows": rows},
+            )
+        )
+
+    def _on_add_column(self, _schema, db_table: str, column) -> None:
+        final = self.final_table(db_table)
+        field = self._field(final, column.name)
+        fill = _plain(field.default) if field is not None else None
+        description = f"add field {final}.{column.name} ({_type_name(field)})"
+        if not column.nullable:
+            description = f"add required field {final}.{column.name} ({_type_name(field)})"
+            if fill is None and self._has_rows(db_table):
+                self.refusals.append(
+                    f"{final}.{column.name} is required and {final} has rows: give the field a "
+                    "default (existing rows get it), or add it as optional first, fill it, then "
+                    "make it required"
+                )
+        if fill is not None:
+            description += f"; existing rows get {fill!r}"
+        self.changes.append(
+            Change("add_column", final, description, column=column.name, details={"fill": fill})
+        )
+
+    def _on_remove_column(self, _schema, db_table: str, column) -> None:
+        final = self.final_table(db_table)
+        self.changes.append(
+            Change(
+                "drop_column",
+                final,
+                f"DROP field {final}.{column.name} and its values",
+                destructive=True,
+                column=column.name,
+            )
+        )
+
+    def _on_modify_nullable(self, _schema, db_table, db_column, _kw, _old, new) -> None:
+        final = self.final_table(db_table)
+        column = self.final_column(final, db_column)
+        if new:  # nullable again
+            self.changes.append(
+                Change("set_optional", final, f"make {final}.{column} optional", column=column)
+            )
+            return
+        field = self._field(final, column)
+        fill = _plain(field.default) if field is not None else None
+        missing = self._count(
+            f"SELECT COUNT(*) FROM {self._q(db_table)} WHERE {self._q(db_column)} IS NULL"  # noqa: S608
+        )
+        description = f"make {final}.{column} required"
+        if missing and fill is None:
+            self.refusals.append(
+                f"{final}.{column} cannot become required: {missing} row(s) have no value and "
+                "the field has no default (give it a default, or fill those rows first)"
+            )
+        elif fill is not None:
+            description += f"; rows without a value get {fill!r}"
+        self.changes.append(
+            Change(
+                "set_required",
+                final,
+                description,
+                column=column,
+                details={"fill": fill, "rows_without_value": missing},
+            )
+        )
+
+    def _on_modify_type(self, _schema, db_table, db_column, _kw, old_type, new_type) -> None:
+        final = self.final_table(db_table)
+        column = self.final_column(final, db_column)
+        old_name, new_name = self._type_sql(old_type), self._type_sql(new_type)
+        widening = is_widening(old_type, new_type)
+        self.changes.append(
+            Change(
+                "change_type",
+                final,
+                f"change the type of {final}.{column} from {old_name} to {new_name}"
+                + ("" if widening else " (NARROWING: values that do not fit are lost or fail)"),
+                destructive=not widening,
+                column=column,
+                details={"from": old_name, "to": new_name},
+            )
+        )
+
+    def _on_add_index(self, index: Index) -> None:
+        final = self.final_table(index.table.name)
+        target = self._find_index(final, [c.name for c in index.columns], bool(index.unique))
+        self.changes.append(
+            Change(
+                "add_index",
+                final,
+                f"add index {target.name} on {final}({', '.join(c.name for c in target.columns)})",
+                details={"name": str(target.name)},
+            )
+        )
+
+    def _on_remove_index(self, index: Index) -> None:
+        final = self.final_table(index.table.name)
+        self.changes.append(
+            Change(
+                "drop_index",
+                final,
+                f"drop index {index.name} (the data stays)",
+                details={"name": index.name, "db_table": index.table.name},
+            )
+        )
+
+    def _on_add_constraint(self, constraint) -> None:
+        if not isinstance(constraint, UniqueConstraint):
+            raise NotImplementedError(f"cannot migrate constraint {constraint!r}")
+        final = self.final_table(constraint.table.name)
+        columns = [self.final_column(final, c.name) for c in constraint.columns]
+        target = next(
+            c
+            for c in self.target.tables[final].constraints
+            if isinstance(c, UniqueConstraint) and [x.name for x in c.columns] == columns
+        )
+        self.changes.append(
+            Change(
+                "add_unique",
+                final,
+                f"make {final}.{', '.join(columns)} unique (fails if duplicates exist)",
+                column=columns[0] if len(columns) == 1 else None,
+                details={"name": str(target.name)},
+            )
+        )
+
+    def _on_remove_constraint(self, constraint) -> None:
+        final = self.final_table(constraint.table.name)
+        self.changes.append(
+            Change(
+                "drop_unique",
+                final,
+                f"drop unique constraint {constraint.name}",
+                details={"name": constraint.name, "db_table": constraint.table.name},
+            )
+        )
+
+    def _on_add_fk(self, constraint: ForeignKeyConstraint) -> None:
+        final = self.final_table(constraint.table.name)
+        columns = [self.final_column(final, c) for c in constraint.column_keys]
+        target = next(
+            c for c in self.target.tables[final].foreign_key_constraints if c.column_keys == columns
+        )
+        self.changes.append(
+            Change(
+                "add_foreign_key",
+                final,
+                f"link {final}.{columns[0]} to {target.referred_table.name} "
+                f"(on delete {target.ondelete or 'no action'})",
+                column=columns[0],
+                details={"name": str(target.name)},
+            )
+        )
+
+    def _on_remove_fk(self, constraint: ForeignKeyConstraint) -> None:
+        final = self.final_table(constraint.table.name)
+        self.changes.append(
+            Change(
+                "drop_foreign_key",
+                final,
+                f"drop foreign key {constraint.name} (the values stay)",
+                details={"name": constraint.name, "db_table": constraint.table.name},
+            )
+        )
+
+    # -- select values: the CHECK constraints Alembic does not compare -----------------------
+
+    def _compare_select_values(self) -> None:
+        for final, collection in self.spec.collections.items():
+            current = self.db_table(final)
+            if current not in self.db_tables:
+                continue
+            checks = {
+                c["name"]: _quoted_values(c["sqltext"])
+                for c in self.inspector.get_check_constraints(current)
+                if c.get("name")
+            }
+            columns = self.db_columns.get(final, [])
+            for name, f in collection.fields.items():
+                db_column = self.db_column(final, name)
+                if db_column not in columns:
+                    continue  # a new column: add_column creates its check
+                old = checks.get(f"ck_{current}_{db_column}_values")
+                new = list(f.values) if f.type == "select" and f.values else None
+                if (old is None and new is None) or (
+                    old is not None and new is not None and set(old) == set(new)
+                ):
+                    continue
+                self._select_change(final, name, f, current, db_column, old, new)
+
+    def _select_change(self, final, name, f: Field, current, db_column, old, new) -> None:
+        removed = [] if new is None else [v for v in (old or []) if v not in new]
+        narrowing = new is not None and (old is None or bool(removed))
+        fallback = f.default if (new and f.default in new) else None
+        if old is None and new is not None:
+            what = f"allow only {new} in {final}.{name} (it allowed any text)"
+        elif new is None:
+            what = f"allow any text in {final}.{name} (it allowed only {old})"
+        else:
+            added = [v for v in new if v not in old]
+            what = f"change the values of {final}.{name}: " + ", ".join(
+                part
+                for part in (
+                    f"add {added}" if added else "",
+                    f"REMOVE {removed}" if removed else "",
+                )
+                if part
+            )
+        if narrowing:
+            if fallback is not None:
+                what += f"; rows holding another value get {fallback!r}"
+            elif not f.required:
+                what += "; rows holding another value are set to null"
+            else:
+                what += "; the migration fails if a row holds another value"
+        self.changes.append(
+            Change(
+                "set_select_values",
+                final,
+                what,
+                destructive=narrowing,
+                column=name,
+                details={
+                    "from": old,
+                    "to": new,
+                    "narrowing": narrowing,
+                    "fallback": fallback,
+                    "required": f.required,
+                    "check_before": f"ck_{current}_{db_column}_values" if old is not None else None,
+                },
+            )
+        )
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    def _order_tables(self) -> None:
+        """Create referenced tables before the tables that refer to them; drop in reverse."""
+        order = {t.name: i for i, t in enumerate(self.target.sorted_tables)}
+        creates = [c for c in self.changes if c.op == "create_table"]
+        creates.sort(key=lambda c: order[c.table])
+        drops = [c for c in self.changes if c.op == "drop_table"]
+        drops.sort(key=lambda c: self._references(c.table))
+        it_c, it_d = iter(creates), iter(drops)
+        self.changes = [
+            next(it_c) if c.op == "create_table" else next(it_d) if c.op == "drop_table" else c
+            for c in self.changes
+        ]
+
+    def _references(self, db_table: str) -> int:
+        """How many dropped tables refer to this one (those go first)."""
+        dropped = {c.table for c in self.changes if c.op == "drop_table"}
+        return -sum(
+            1
+            for other in dropped
+            for fk in self.inspector.get_foreign_keys(other)
+            if fk["referred_table"] == db_table and other != db_table
+        )
+
+    def _field(self, final: str, column: str) -> Field | None:
+        collection = self.spec.collections.get(final)
+        return collection.fields.get(column) if collection else None
+
+    def _find_index(self, final: str, db_columns: list[str], unique: bool) -> Index:
+        columns = [self.final_column(final, c) for c in db_columns]
+        for index in self.target.tables[final].indexes:
+            if [c.name for c in index.columns] == columns and bool(index.unique) == unique:
+                return index
+        raise LookupError(f"no index on {final}{columns}")
+
+    def _q(self, name: str) -> str:
+        return self.connection.dialect.identifier_preparer.quote(name)
+
+    def _count(self, sql: str) -> int:
+        return int(self.connection.exec_driver_sql(sql).scalar() or 0)
+
+    def _has_rows(self, db_table: str) -> bool:
+        return (
+            self.connection.exec_driver_sql(
+                f"SELECT 1 FROM {self._q(db_table)} LIMIT 1"  # noqa: S608
+            ).first()
+            is not None
+        )
+
+    def _type_sql(self, type_) -> str:
+        try:
+            return str(type_.compile(dialect=self.connection.dialect))
+        except Exception:  # a type the dialect cannot render: show what SQLAlchemy calls it
+            return repr(type_)
+
+
+def _quoted_values(sqltext: str) -> list[str]:
+    return [v.replace("''", "'") for v in _QUOTED.findall(str(sqltext))]
+
+
+def _type_name(f: Field | None) -> str:
+    return f.type if f is not None else "?"
+
+
+def _plain(value: Any) -> Any:
+    """A default as the plan file stores it."""
+    if isinstance(value, Decimal):
+        return str(value)
+    return value
+
+
+_INTEGERS = (types.Integer,)
+
+
+def is_widening(old, new) -> bool:
+    """True when every value of the old type fits the new type unchanged."""
+    if isinstance(new, types.Text | types.String) and isinstance(old, types.String | types.Text):
+        old_len = getattr(old, "length", None)
+        new_len = getattr(new, "length", None)
+        return new_len is None or (old_len is not None and new_len >= old_len)
+    if isinstance(old, types.Integer) and isinstance(new, types.Integer):
+        return isinstance(new, types.BigInteger) or not isinstance(old, types.BigInteger)
+    if isinstance(old, types.Integer) and isinstance(new, types.Float):
+        return True
+    if isinstance(old, types.Integer) and isinstance(new, Numeric):
+        return new.precision is None or new.precision - (new.scale or 0) >= 19
+    if isinstance(old, types.Float) and isinstance(new, types.Float):
+        return (new.precision or 53) >= (old.precision or 53)
+    if isinstance(old, Numeric) and isinstance(new, types.Float):
+        return False
+    if isinstance(old, Numeric) and isinstance(new, Numeric):
+        if new.precision is None:
+            return True
+        if old.precision is None:
+            return False
+        old_scale, new_scale = old.scale or 0, new.scale or 0
+        return new_scale >= old_scale and new.precision - new_scale >= old.precision - old_scale
+    return False
