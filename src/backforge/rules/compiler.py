@@ -15,6 +15,7 @@ from .scope import ColumnRef, Known, Resolved
 TEXT_KINDS = frozenset({"text", "email", "url", "select", "relation", "id"})
 NUMBER_KINDS = frozenset({"int", "float", "decimal"})
 ORDERED_KINDS = TEXT_KINDS | NUMBER_KINDS | {"date", "datetime"}
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 _FLIPPED = {"=": "=", "!=": "!=", ">": "<", "<": ">", ">=": "<=", "<=": ">="}
 
 # A compiled piece is either folded to a Python bool or left as SQL.
@@ -241,6 +242,10 @@ def coerce(column: ColumnRef, value: Any, operator: str = "=") -> Any:
                 return Decimal(str(value))
             except InvalidOperation:
                 raise ExpressionError(f"{column.name} needs a decimal number") from None
+        if kind == "float":
+            return float(value)
+        if isinstance(value, int) and not INT64_MIN <= value <= INT64_MAX:
+            raise ExpressionError(f"{value} is out of range for {column.name}")
         return value
     if kind == "bool":
         if not isinstance(value, bool):

@@ -7,7 +7,13 @@ from functools import lru_cache
 from pathlib import Path as FilePath
 
 from lark import Lark, Token, Transformer, v_args
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from lark.exceptions import (
+    UnexpectedCharacters,
+    UnexpectedEOF,
+    UnexpectedInput,
+    UnexpectedToken,
+    VisitError,
+)
 
 from .ast import And, Comparison, Constant, Literal, Membership, Node, Not, Or, Path
 
@@ -63,7 +69,12 @@ def _parse_cached(text: str) -> Node:
         tree = _PARSER.parse(text)
     except UnexpectedInput as exc:
         raise _syntax_error(exc, text) from None
-    return _ToAst().transform(tree)
+    try:
+        return _ToAst().transform(tree)
+    except VisitError as exc:
+        if isinstance(exc.orig_exc, ExpressionError):
+            raise exc.orig_exc from None
+        raise
 
 
 def _check_nesting(text: str, max_depth: int) -> None:
@@ -100,6 +111,25 @@ def _syntax_error(exc: UnexpectedInput, text: str) -> ExpressionError:
     if isinstance(exc, UnexpectedToken) and exc.token.type != "$END":
         return ExpressionError(f"unexpected {exc.token.value!r}{hint}", position)
     return ExpressionError(f"unexpected end of expression{hint}", len(text))
+
+
+def is_storable_text(value: str) -> bool:
+    """Text every database can store: no NUL characters, no unpaired UTF-16 surrogates."""
+    if "\x00" in value:
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _join_surrogate_pairs(value: str) -> str:
+    """Join escaped surrogate pairs into one character, as JSON does; lone halves stay."""
+    try:
+        return value.encode("utf-16", "surrogatepass").decode("utf-16")
+    except UnicodeDecodeError:
+        return value
 
 
 def _start(token_or_tree) -> int:
@@ -142,6 +172,11 @@ class _ToAst(Transformer):
             value = python_ast.literal_eval(raw)
         except (ValueError, SyntaxError):
             raise ExpressionError("invalid escape in string", token.start_pos) from None
+        value = _join_surrogate_pairs(value)
+        if not is_storable_text(value):
+            raise ExpressionError(
+                "a string may not hold NUL characters or unpaired surrogates", token.start_pos
+            )
         return Literal(value, token.start_pos)
 
     def number(self, token: Token) -> Literal:

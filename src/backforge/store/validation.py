@@ -21,6 +21,7 @@ from pydantic import (
     Field as PydanticField,
 )
 
+from ..rules.parser import is_storable_text
 from ..spec.model import Collection, Field
 from .errors import FieldProblem, ValidationFailed
 from .ids import ID_PATTERN
@@ -28,6 +29,27 @@ from .ids import ID_PATTERN
 INT_MIN = -(2**63)
 INT_MAX = 2**63 - 1
 _CONFIG = ConfigDict(extra="forbid", strict=True, regex_engine="python-re")
+
+
+def _storable(value: str) -> str:
+    if not is_storable_text(value):
+        raise ValueError("must not contain NUL characters or unpaired surrogates")
+    return value
+
+
+def _storable_json(value: Any) -> Any:
+    """JSON whose every string (keys too) a database can store."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            _storable(item)
+        elif isinstance(item, list):
+            pending.extend(item)
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+    return value
 
 
 def _check_url(value: str) -> str:
@@ -76,11 +98,16 @@ def python_type(field: Field) -> Any:
     }
     match field.type:
         case "text":
-            return Annotated[str, PydanticField(**text_bounds)]
+            return Annotated[str, PydanticField(**text_bounds), AfterValidator(_storable)]
         case "email":
             return Annotated[EmailStr, PydanticField(**text_bounds)]
         case "url":
-            return Annotated[str, PydanticField(**text_bounds), AfterValidator(_check_url)]
+            return Annotated[
+                str,
+                PydanticField(**text_bounds),
+                AfterValidator(_storable),
+                AfterValidator(_check_url),
+            ]
         case "int":
             bounds = _number_bounds(field)
             bounds.setdefault("ge", INT_MIN)
@@ -106,7 +133,7 @@ def python_type(field: Field) -> Any:
         case "datetime":
             return Annotated[dt.datetime, AfterValidator(_utc)]
         case "json":
-            return Any
+            return Annotated[Any, AfterValidator(_storable_json)]
         case "select":
             return Literal[tuple(field.values or ())]
         case "relation":
