@@ -150,7 +150,8 @@ def check_host_allowed(url: str, allow_hosts: list[str]) -> None:
         return
     if not is_loopback_host(host):
         raise HostNotAllowed(
-            f"{host} is not a loopback address; audit it only if you own it, with --allow-host {host}"
+            f"{host} is not a loopback address; audit it only if you own it, "
+            f"with --allow-host {host}"
         )
 
 
@@ -240,11 +241,12 @@ class AuditClient:
             content=content,
             headers=all_headers,
             cookies=identity.cookies or None,
+            **({"timeout": timeout} if timeout else {}),
         )
         self.sent += 1
         started = time.perf_counter()
         try:
-            response = self._http.send(request, **({"timeout": timeout} if timeout else {}))
+            response = self._http.send(request)
             body = response.read()
             status, resp_headers = response.status_code, response.headers
         except httpx.TimeoutException:

@@ -45,7 +45,7 @@ class Parameter:
     schema: dict[str, Any]
 
 
-@dataclass
+@dataclass(eq=False)
 class Operation:
     method: str  # upper case
     path: str  # as in the document, e.g. /api/orders/{id}
@@ -192,7 +192,9 @@ def build_document(raw: dict[str, Any], source: str) -> ApiDocument:
                     raw=op,
                 )
             )
-    schemes = raw.get("components", {}).get("securitySchemes") or raw.get("securityDefinitions") or {}
+    schemes = (
+        raw.get("components", {}).get("securitySchemes") or raw.get("securityDefinitions") or {}
+    )
     return ApiDocument(
         raw=raw,
         source=source,

@@ -1,0 +1,319 @@
+"""How the audit authenticates: credentials given, login recipes (WFC) and throwaway sign-ups."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import secrets
+from dataclasses import dataclass
+from http.cookies import SimpleCookie
+from pathlib import Path
+from typing import Any
+
+from .client import AuditError, Exchange, Identity
+from .context import AuditContext, object_id_of
+from .openapi import Operation
+from .values import properties, unique_suffix
+
+USERNAME_FIELDS = ("email", "username", "login", "user", "identity", "name")
+PASSWORD_FIELDS = ("password", "pass", "passwd", "secret")
+TOKEN_FIELDS = ("access_token", "accessToken", "token", "jwt", "id_token", "idToken", "auth_token")
+LOGIN_PATH = re.compile(
+    r"/(login|signin|sign-in|log-in|token|tokens|sessions?|authenticate|auth-with-password)/?$"
+)
+SIGNUP_PATH = re.compile(r"/(register|signup|sign-up|users|accounts|registration)/?$")
+RESET_PATH = re.compile(r"(reset|forgot|recover)")
+
+
+class CredentialsError(AuditError):
+    """A --user value that cannot be understood or that does not log in."""
+
+
+@dataclass
+class UserSpec:
+    name: str
+    kind: str  # bearer, basic, apikey, login, cookie, wfc
+    value: str
+    secret: str | None = None
+
+
+def parse_user(text: str) -> UserSpec:
+    """NAME=bearer:TOKEN | NAME=basic:USER:PASS | NAME=apikey:KEY | NAME=login:USER:PASS |
+    NAME=cookie:NAME=VALUE | NAME=wfc:FILE | NAME=USER:PASS (login, else basic) | NAME=TOKEN."""
+    if "=" not in text:
+        raise CredentialsError(f"--user {text!r}: expected NAME=CREDENTIALS")
+    name, creds = text.split("=", 1)
+    kind, _, rest = creds.partition(":")
+    kind = kind.lower()
+    if kind in {"bearer", "token", "apikey", "cookie", "wfc"}:
+        return UserSpec(name, "bearer" if kind == "token" else kind, rest)
+    if kind in {"basic", "login"}:
+        user, sep, password = rest.partition(":")
+        if not sep:
+            raise CredentialsError(f"--user {name}: {kind} needs USER:PASSWORD")
+        return UserSpec(name, kind, user, password)
+    if ":" in creds:
+        user, _, password = creds.partition(":")
+        return UserSpec(name, "auto", user, password)
+    return UserSpec(name, "bearer", creds)
+
+
+def find_auth_operations(ctx: AuditContext) -> None:
+    for op in ctx.operations("POST"):
+        props = {p.lower() for p in properties(op.body_schema)}
+        has_password = any(f in props for f in PASSWORD_FIELDS)
+        path = op.path.lower()
+        if ctx.login_op is None and has_password and LOGIN_PATH.search(path):
+            ctx.login_op = op
+        elif ctx.signup_op is None and has_password and SIGNUP_PATH.search(path):
+            ctx.signup_op = op
+        elif ctx.reset_op is None and RESET_PATH.search(path) and props & set(USERNAME_FIELDS):
+            ctx.reset_op = op
+    if ctx.login_op is None:  # OAuth2 password flow: the token URL is the login
+        for scheme in ctx.doc.security_schemes.values():
+            url = (((scheme.get("flows") or {}).get("password") or {}).get("tokenUrl")) or ""
+            op = next((o for o in ctx.operations("POST") if url and url.endswith(o.path)), None)
+            if op:
+                ctx.login_op = op
+
+
+def field_names(op: Operation) -> tuple[str | None, str | None]:
+    props = list(properties(op.body_schema))
+    lower = {p.lower(): p for p in props}
+    user = next((lower[f] for f in USERNAME_FIELDS if f in lower), None)
+    password = next((lower[f] for f in PASSWORD_FIELDS if f in lower), None)
+    return user, password
+
+
+def login_body(op: Operation, username: str, password: str) -> dict[str, Any]:
+    from .values import example_object
+
+    user_field, password_field = field_names(op)
+    body = example_object(op.body_schema or {}) if op.body_schema else {}
+    body[user_field or "username"] = username
+    body[password_field or "password"] = password
+    return body
+
+
+def identity_from_login(name: str, exchange: Exchange) -> Identity | None:
+    """Turn a successful login response into an identity (bearer token or session cookies)."""
+    if exchange.status >= 300:
+        return None
+    identity = Identity(name=name)
+    data = exchange.json()
+    token = find_token(data)
+    if token:
+        identity.token = token
+        identity.headers["Authorization"] = f"Bearer {token}"
+    for raw in exchange.headers.get_list("set-cookie"):
+        cookie: SimpleCookie = SimpleCookie()
+        cookie.load(raw)
+        for key, morsel in cookie.items():
+            identity.cookies[key] = morsel.value
+    if not token and not identity.cookies:
+        return None
+    if isinstance(data, dict):
+        user = data.get("user") or data.get("record") or data.get("data")
+        if isinstance(user, dict):
+            identity.user_id = object_id_of(user)
+    return identity
+
+
+def find_token(data: Any, depth: int = 0) -> str | None:
+    if not isinstance(data, dict) or depth > 2:
+        return None
+    for key in TOKEN_FIELDS:
+        if isinstance(data.get(key), str) and len(data[key]) > 8:
+            return data[key]
+    for value in data.values():
+        found = find_token(value, depth + 1)
+        if found:
+            return found
+    return None
+
+
+def login(ctx: AuditContext, name: str, username: str, password: str) -> Identity | None:
+    if ctx.login_op is None:
+        return None
+    exchange = ctx.call(
+        ctx.login_op, body=login_body(ctx.login_op, username, password), check="auth"
+    )
+    identity = identity_from_login(name, exchange)
+    if identity:
+        identity.username, identity.password = username, password
+    return identity
+
+
+def register_throwaway(ctx: AuditContext, name: str) -> Identity | None:
+    """Sign up a new user with a random password and log in as it."""
+    if ctx.signup_op is None:
+        return None
+    from .values import example_object
+
+    op = ctx.signup_op
+    body = example_object(op.body_schema or {})
+    user_field, password_field = field_names(op)
+    username = f"bf-audit-{unique_suffix()}@example.com"
+    if user_field and "email" not in user_field.lower():
+        username = f"bfaudit{unique_suffix()}"
+    password = f"Bf-{secrets.token_urlsafe(14)}-9a"
+    body[user_field or "email"] = username
+    body[password_field or "password"] = password
+    for key in list(body):  # a confirmation field must repeat the password
+        if "confirm" in key.lower() and "password" in key.lower():
+            body[key] = password
+    exchange = ctx.call(op, body=body, check="auth")
+    if exchange.status >= 300:
+        ctx.note(f"self-registration through {op.key} failed with {exchange.status}")
+        return None
+    created = exchange.json()
+    identity = identity_from_login(name, exchange) if ctx.login_op is None else None
+    if identity is None:
+        identity = login(ctx, name, username, password)
+    if identity is None:
+        ctx.note(f"could not log in as the user registered through {op.key}")
+        return None
+    identity.self_registered = True
+    identity.username, identity.password = username, password
+    if isinstance(created, dict) and identity.user_id is None:
+        identity.user_id = object_id_of(
+            created.get("user", created) if isinstance(created.get("user"), dict) else created
+        )
+    return identity
+
+
+def identity_from_spec(ctx: AuditContext, spec: UserSpec) -> list[Identity]:
+    if spec.kind == "bearer":
+        return [
+            Identity(spec.name, headers={"Authorization": f"Bearer {spec.value}"}, token=spec.value)
+        ]
+    if spec.kind == "basic":
+        raw = base64.b64encode(f"{spec.value}:{spec.secret}".encode()).decode()
+        return [
+            Identity(
+                spec.name,
+                headers={"Authorization": f"Basic {raw}"},
+                username=spec.value,
+                password=spec.secret,
+            )
+        ]
+    if spec.kind == "apikey":
+        return [api_key_identity(ctx, spec.name, spec.value)]
+    if spec.kind == "cookie":
+        key, _, value = spec.value.partition("=")
+        return [Identity(spec.name, cookies={key: value})]
+    if spec.kind == "wfc":
+        return wfc_identities(ctx, Path(spec.value))
+    # login or auto
+    if ctx.login_op is not None:
+        identity = login(ctx, spec.name, spec.value, spec.secret or "")
+        if identity is None:
+            raise CredentialsError(f"--user {spec.name}: login through {ctx.login_op.key} failed")
+        return [identity]
+    if spec.kind == "login":
+        raise CredentialsError(f"--user {spec.name}: the document has no login operation")
+    return identity_from_spec(ctx, UserSpec(spec.name, "basic", spec.value, spec.secret))
+
+
+def api_key_identity(ctx: AuditContext, name: str, key: str) -> Identity:
+    for scheme in ctx.doc.security_schemes.values():
+        if scheme.get("type") == "apiKey":
+            where, header = scheme.get("in", "header"), scheme.get("name", "X-API-Key")
+            if where == "query":
+                return Identity(name, query={header: key})
+            if where == "cookie":
+                return Identity(name, cookies={header: key})
+            return Identity(name, headers={header: key})
+    return Identity(name, headers={"X-API-Key": key})
+
+
+def wfc_identities(ctx: AuditContext, path: Path) -> list[Identity]:
+    """Users from a Web Fuzzing Commons auth file (the format schemathesis reads as well)."""
+    try:
+        from schemathesis.wfc.loader import load_from_file
+        from schemathesis.wfc.payloads import format_login_payload
+        from schemathesis.wfc.tokens import extract_token_from_body, format_token
+    except ImportError as exc:  # pragma: no cover - schemathesis is a dependency of audit
+        raise CredentialsError("reading WFC auth files needs schemathesis") from exc
+    try:
+        entries = load_from_file(path)
+    except Exception as exc:
+        raise CredentialsError(f"{path}: {exc}") from exc
+    out: list[Identity] = []
+    for entry in entries:
+        identity = Identity(entry.name, headers={h.name: h.value for h in entry.fixed_headers})
+        login_cfg = entry.login_endpoint_auth
+        if login_cfg is not None:
+            body, extra = format_login_payload(login_cfg)
+            headers = {h.name: h.value for h in login_cfg.headers} | extra
+            if login_cfg.content_type:
+                headers["Content-Type"] = login_cfg.content_type
+            exchange = ctx.client.send(
+                login_cfg.verb,
+                login_cfg.external_endpoint_url or login_cfg.endpoint or "/",
+                content=body,
+                headers=headers,
+                check="auth",
+                drift=False,
+            )
+            if exchange.status >= 300:
+                raise CredentialsError(
+                    f"{path}: login for {entry.name} failed with {exchange.status}"
+                )
+            if login_cfg.token is not None:
+                tok = login_cfg.token
+                if tok.extract_from == "body":
+                    token = extract_token_from_body(exchange.json(), tok.extract_selector)
+                else:
+                    token = exchange.headers.get(tok.extract_selector, "")
+                value = format_token(token, tok.send_template)
+                if tok.send_in == "query":
+                    identity.query[tok.send_name] = value
+                else:
+                    identity.headers[tok.send_name] = value
+                identity.token = token
+            else:
+                from_login = identity_from_login(entry.name, exchange)
+                if from_login:
+                    identity.cookies.update(from_login.cookies)
+        out.append(identity)
+    return out
+
+
+def load_roles(path: str | None) -> dict[str, Any]:
+    """The role map: {users: {NAME: ROLE}, operations: {"METHOD /path": [ROLE, ...]}}."""
+    if not path:
+        return {}
+    import yaml
+
+    text = Path(path).read_text()
+    data = json.loads(text) if path.endswith(".json") else yaml.safe_load(text)
+    if not isinstance(data, dict):
+        raise CredentialsError(f"{path}: expected a mapping with 'users' and 'operations'")
+    return data
+
+
+def setup_identities(ctx: AuditContext, specs: list[UserSpec], want: int = 2) -> None:
+    find_auth_operations(ctx)
+    roles = ctx.options.roles.get("users", {}) if ctx.options.roles else {}
+    for spec in specs:
+        for identity in identity_from_spec(ctx, spec):
+            ctx.users.append(identity)
+            if identity.name in roles:
+                ctx.roles_of[identity.name] = str(roles[identity.name])
+    # throwaway users are plain users: they make object-level checks possible without admin creds
+    index = 0
+    while len(ctx.low_privilege_users()) < want and ctx.signup_op is not None and index < want:
+        index += 1
+        identity = register_throwaway(ctx, f"audit-user-{index}")
+        if identity is None:
+            break
+        ctx.users.append(identity)
+        ctx.roles_of[identity.name] = "user"
+    # low-privilege users first: user A and user B are the ones BOLA is checked between
+    ctx.users.sort(key=lambda u: u not in ctx.low_privilege_users())
+    if not ctx.users:
+        ctx.note(
+            "no credentials and no sign-up: authenticated operations are checked anonymously only"
+        )

@@ -1,0 +1,39 @@
+"""The checks, one module each, in the order they run.
+
+Active checks go first, the request burst of `resource_consumption` after them (it may trip a rate
+limiter), and the passive checks that read every recorded exchange last.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from . import (
+    authentication,
+    bola,
+    documentation_drift,
+    error_hygiene,
+    function_authz,
+    injection,
+    input_validation,
+    mass_assignment,
+    misconfiguration,
+    resource_consumption,
+    sensitive_data,
+    user_enumeration,
+)
+
+ALL_CHECKS: list[ModuleType] = [
+    misconfiguration,
+    authentication,
+    user_enumeration,
+    bola,
+    function_authz,
+    mass_assignment,
+    input_validation,
+    injection,
+    resource_consumption,
+    error_hygiene,
+    sensitive_data,
+    documentation_drift,
+]

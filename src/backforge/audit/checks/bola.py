@@ -1,0 +1,145 @@
+"""Broken object level authorization: user B reading, changing or deleting user A's objects."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..client import Exchange, WriteNotAllowed
+from ..context import AuditContext, CreatedObject
+from ..findings import Severity
+
+NAME = "bola"
+CATEGORY = "API1:2023"
+OWNER_KEYS = (
+    "owner",
+    "owner_id",
+    "ownerId",
+    "user",
+    "user_id",
+    "userId",
+    "customer",
+    "customer_id",
+    "customerId",
+    "author",
+    "author_id",
+    "authorId",
+    "created_by",
+    "createdBy",
+    "account",
+    "account_id",
+    "accountId",
+    "tenant",
+    "tenant_id",
+    "tenantId",
+)
+FIX = (
+    "Check on every object access that the caller owns the object (or is allowed to see it), "
+    "ideally inside the query itself (WHERE owner = :caller), and answer 404 otherwise."
+)
+
+
+def is_owned(obj: dict[str, Any]) -> bool:
+    return any(obj.get(key) not in (None, "", []) for key in OWNER_KEYS)
+
+
+def run(ctx: AuditContext) -> None:
+    a, b = ctx.user_a, ctx.user_b
+    if a is None or b is None:
+        ctx.note(
+            "object-level authorization needs two users (--user twice, or a sign-up operation)"
+        )
+        return
+    for create in ctx.collection_creates():
+        obj = ctx.object_of(create, a, NAME)
+        if obj is None or not is_owned(obj.body):
+            continue
+        _check_list(ctx, create.path, obj)
+        for op in ctx.item_ops(create):
+            if op.method == "GET":
+                _check_read(ctx, op, obj)
+            elif op.method in {"PUT", "PATCH"}:
+                _check_write(ctx, op, obj)
+            elif op.method == "DELETE" and ctx.options.allow_writes:
+                _check_delete(ctx, op, obj)
+
+
+def _contains_id(data: Any, object_id: str) -> bool:
+    if isinstance(data, dict):
+        if any(str(data.get(k)) == object_id for k in ("id", "uuid", "_id")):
+            return True
+        return any(_contains_id(v, object_id) for v in data.values() if isinstance(v, dict | list))
+    if isinstance(data, list):
+        return any(_contains_id(v, object_id) for v in data)
+    return False
+
+
+def _anonymous_ok(ctx: AuditContext, op_key: str, exchange: Exchange) -> bool:
+    """Whether the object is public by design: then another user reading it is no finding."""
+    op = ctx.doc.find(*op_key.split(" ", 1))
+    if op is None:
+        return False
+    anonymous = ctx.client.send(op.method, exchange.url, operation=op.key, check=NAME)
+    return 200 <= anonymous.status < 300
+
+
+def _check_list(ctx: AuditContext, path: str, obj: CreatedObject) -> None:
+    op = ctx.doc.find("GET", path)
+    if op is None or op.path_params:
+        return
+    exchange = ctx.call(op, identity=ctx.user_b, check=NAME)
+    if 200 <= exchange.status < 300 and _contains_id(exchange.json(), obj.id):
+        if _anonymous_ok(ctx, op.key, exchange):
+            return
+        _report(ctx, op.key, "lists", exchange, obj, Severity.HIGH)
+
+
+def _check_read(ctx: AuditContext, op: Any, obj: CreatedObject) -> None:
+    values = {op.path_params[-1].name: obj.id}
+    exchange = ctx.call(op, identity=ctx.user_b, path_values=values, check=NAME)
+    if 200 <= exchange.status < 300 and _contains_id(exchange.json(), obj.id):
+        if _anonymous_ok(ctx, op.key, exchange):
+            return
+        _report(ctx, op.key, "reads", exchange, obj, Severity.HIGH)
+
+
+def _check_write(ctx: AuditContext, op: Any, obj: CreatedObject) -> None:
+    values = {op.path_params[-1].name: obj.id}
+    body = {k: v for k, v in obj.sent.items() if k in ctx.writable_properties(op)} or obj.sent
+    try:
+        exchange = ctx.call(
+            op, identity=ctx.user_b, path_values=values, body=body, check=NAME, own_object=True
+        )
+    except WriteNotAllowed:
+        return
+    if 200 <= exchange.status < 300:
+        _report(ctx, op.key, "changes", exchange, obj, Severity.HIGH)
+
+
+def _check_delete(ctx: AuditContext, op: Any, obj: CreatedObject) -> None:
+    values = {op.path_params[-1].name: obj.id}
+    exchange = ctx.call(op, identity=ctx.user_b, path_values=values, check=NAME, own_object=True)
+    if 200 <= exchange.status < 300:
+        _report(ctx, op.key, "deletes", exchange, obj, Severity.CRITICAL)
+        ctx.created.remove(obj)
+
+
+def _report(
+    ctx: AuditContext,
+    operation: str,
+    verb: str,
+    exchange: Exchange,
+    obj: CreatedObject,
+    severity: Severity,
+) -> None:
+    ctx.report(
+        id=f"bola-{'read' if verb in {'reads', 'lists'} else verb.rstrip('s')}",
+        title=f"Another user {verb} a user's object",
+        severity=severity,
+        category=CATEGORY,
+        operation=operation,
+        check=NAME,
+        detail=f"{ctx.user_b.name if ctx.user_b else 'user B'} {verb} object {obj.id} that "
+        f"{obj.owner.name} created through {obj.create.key}.",
+        fix=FIX,
+        evidence=[exchange],
+    )

@@ -1,0 +1,71 @@
+"""Broken function level authorization: low-privilege users succeeding on admin operations."""
+
+from __future__ import annotations
+
+from ..client import Identity, WriteNotAllowed
+from ..context import AuditContext
+from ..findings import Severity
+from ..openapi import Operation
+
+NAME = "function_authz"
+CATEGORY = "API5:2023"
+SAFE = {"GET", "HEAD"}
+
+
+def restricted_operations(ctx: AuditContext) -> dict[str, list[str]]:
+    """Operation key -> roles allowed, from the role map, else admin-looking operations."""
+    mapped = (ctx.options.roles or {}).get("operations") or {}
+    if mapped:
+        out = {}
+        for key, roles in mapped.items():
+            method, _, path = key.strip().partition(" ")
+            out[f"{method.upper()} {path.strip()}"] = [str(r) for r in roles]
+        return out
+    return {op.key: ["admin"] for op in ctx.doc.operations if ctx.is_admin_op(op)}
+
+
+def run(ctx: AuditContext) -> None:
+    restricted = restricted_operations(ctx)
+    if not restricted:
+        return
+    callers: list[Identity] = ctx.low_privilege_users()
+    for key, roles in restricted.items():
+        method, _, path = key.partition(" ")
+        op = ctx.doc.find(method, path)
+        if op is None:
+            ctx.note(f"role map names {key}, which the document does not have")
+            continue
+        if op.method not in SAFE and not ctx.options.allow_writes:
+            ctx.note(f"{key} not tried by function-level checks: it writes (use --allow-writes)")
+            continue
+        for user in callers:
+            if ctx.roles_of.get(user.name, "user") in roles:
+                continue
+            _try(ctx, op, user, roles)
+
+
+def _try(ctx: AuditContext, op: Operation, user: Identity, roles: list[str]) -> None:
+    try:
+        exchange = ctx.call(
+            op,
+            identity=user,
+            path_values=ctx.path_values_for(op, user, NAME),
+            body=ctx.example_body(op),
+            check=NAME,
+            own_object=False,
+        )
+    except WriteNotAllowed:
+        return
+    if 200 <= exchange.status < 300:
+        ctx.report(
+            id="bfla-privileged-operation",
+            title="Low-privilege user succeeds on a privileged operation",
+            severity=Severity.HIGH,
+            category=CATEGORY,
+            operation=op.key,
+            check=NAME,
+            detail=f"{user.name} (role {ctx.roles_of.get(user.name, 'user')}) called {op.key}, "
+            f"meant for {', '.join(roles)}, and got {exchange.status}.",
+            fix="Check the caller's role on every privileged operation, denying by default.",
+            evidence=[exchange],
+        )

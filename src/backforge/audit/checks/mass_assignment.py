@@ -1,0 +1,146 @@
+"""Mass assignment: privileged properties the client may not set, accepted and stored."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..client import Exchange, WriteNotAllowed
+from ..context import AuditContext, CreatedObject
+from ..findings import Severity
+from ..openapi import Operation
+from ..values import properties
+
+NAME = "mass_assignment"
+CATEGORY = "API3:2023"
+PRIVILEGED: dict[str, Any] = {
+    "role": "admin",
+    "roles": ["admin"],
+    "admin": True,
+    "is_admin": True,
+    "isAdmin": True,
+    "is_staff": True,
+    "is_superuser": True,
+    "superuser": True,
+    "verified": True,
+    "is_verified": True,
+    "email_verified": True,
+    "emailVerified": True,
+    "balance": 1000000,
+    "credit": 1000000,
+    "permissions": ["*"],
+    "owner": "__user_b__",
+    "owner_id": "__user_b__",
+    "user_id": "__user_b__",
+    "customer": "__user_b__",
+    "customer_id": "__user_b__",
+}
+PRIVILEGED_WORDS = ("admin", "staff", "super", "owner", "root", "manager")
+FIX = (
+    "Bind request bodies to an explicit list of writable fields (reject or drop the rest); "
+    "mark server-controlled fields readOnly and never copy them from input."
+)
+
+
+def run(ctx: AuditContext) -> None:
+    for op in ctx.operations("POST"):
+        if op.body_schema is None or op is ctx.login_op or op.path_params:
+            continue
+        if op in ctx.collection_creates() or op is ctx.signup_op:
+            _try_create(ctx, op)
+    for obj in list(ctx.created):
+        for op in ctx.item_ops(obj.create):
+            if op.method in {"PATCH", "PUT"}:
+                _try_update(ctx, op, obj)
+
+
+def _injected(ctx: AuditContext, op: Operation) -> dict[str, Any]:
+    writable = ctx.writable_properties(op)
+    returned = {}
+    for status, schema in op.responses.items():
+        if status.startswith("2"):
+            returned.update(properties(schema))
+    out: dict[str, Any] = {}
+    for name, value in PRIVILEGED.items():
+        if name in writable:
+            continue  # the document lets the client set it: its business
+        if name in returned and returned[name].get("enum"):
+            choices = [v for v in returned[name]["enum"] if isinstance(v, str)]
+            value = next(
+                (v for v in choices if any(w in v.lower() for w in PRIVILEGED_WORDS)), value
+            )
+        if value == "__user_b__":
+            other = ctx.user_b
+            if other is None or other.user_id is None:
+                continue
+            value = other.user_id
+        out[name] = value
+    return out
+
+
+def _accepted(data: Any, injected: dict[str, Any]) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        return {}
+    if isinstance(data.get("data"), dict):
+        data = data["data"]
+    if isinstance(data.get("user"), dict):
+        data = data["user"]
+    return {k: v for k, v in injected.items() if k in data and _same(data[k], v)}
+
+
+def _same(stored: Any, sent: Any) -> bool:
+    if isinstance(stored, dict):
+        stored = stored.get("id", stored)
+    return stored == sent or str(stored) == str(sent)
+
+
+def _try_create(ctx: AuditContext, op: Operation) -> None:
+    injected = _injected(ctx, op)
+    body = ctx.example_body(op)
+    if not injected or body is None:
+        return
+    identity = ctx.user_a if op.security else None
+    exchange = ctx.call(op, identity=identity, body={**body, **injected}, check=NAME)
+    if 200 <= exchange.status < 300:
+        accepted = _accepted(exchange.json(), injected)
+        if accepted:
+            _report(ctx, op, accepted, exchange)
+
+
+def _try_update(ctx: AuditContext, op: Operation, obj: CreatedObject) -> None:
+    injected = _injected(ctx, op)
+    if not injected:
+        return
+    values = {op.path_params[-1].name: obj.id}
+    body = dict(injected)
+    if op.method == "PUT":
+        body = {**{k: v for k, v in obj.sent.items()}, **injected}
+    try:
+        exchange = ctx.call(
+            op, identity=obj.owner, path_values=values, body=body, check=NAME, own_object=True
+        )
+    except WriteNotAllowed:
+        return
+    if not 200 <= exchange.status < 300:
+        return
+    accepted = _accepted(exchange.json(), injected)
+    reader = next((o for o in ctx.item_ops(obj.create) if o.method == "GET"), None)
+    if not accepted and reader is not None:
+        again = ctx.call(reader, identity=obj.owner, path_values=values, check=NAME)
+        accepted = _accepted(again.json(), injected) if again.status < 300 else {}
+    if accepted:
+        _report(ctx, op, accepted, exchange)
+
+
+def _report(ctx: AuditContext, op: Operation, accepted: dict[str, Any], exchange: Exchange) -> None:
+    names = ", ".join(f"{k}={v!r}" for k, v in accepted.items())
+    ctx.report(
+        id="mass-assignment",
+        title="Privileged properties accepted from the client",
+        severity=Severity.HIGH,
+        category=CATEGORY,
+        operation=op.key,
+        check=NAME,
+        detail=f"{op.key} stored {names}, which the document does not let clients set.",
+        fix=FIX,
+        evidence=[exchange],
+    )

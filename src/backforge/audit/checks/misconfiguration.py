@@ -1,0 +1,165 @@
+"""Security misconfiguration: CORS, security headers, version banners, debug endpoints."""
+
+from __future__ import annotations
+
+import re
+import secrets
+
+from ..client import Exchange
+from ..context import AuditContext
+from ..findings import Severity
+
+NAME = "misconfiguration"
+CATEGORY = "API8:2023"
+EVIL_ORIGIN = "https://evil.example"
+DEBUG_PATHS = {
+    "/.env": Severity.HIGH,
+    "/.git/config": Severity.HIGH,
+    "/actuator/env": Severity.HIGH,
+    "/actuator": Severity.MEDIUM,
+    "/debug": Severity.MEDIUM,
+    "/_debug": Severity.MEDIUM,
+    "/debug/vars": Severity.MEDIUM,
+    "/debug/pprof/": Severity.MEDIUM,
+    "/admin": Severity.MEDIUM,
+    "/console": Severity.MEDIUM,
+    "/server-status": Severity.LOW,
+    "/phpinfo.php": Severity.MEDIUM,
+    "/_profiler": Severity.MEDIUM,
+    "/metrics": Severity.LOW,
+}
+VERSION_IN_BANNER = re.compile(r"\d+\.\d+")
+BANNER_HEADERS = (
+    "server",
+    "x-powered-by",
+    "x-aspnet-version",
+    "x-aspnetmvc-version",
+    "x-runtime-version",
+)
+
+
+def run(ctx: AuditContext) -> None:
+    sample = _sample_response(ctx)
+    if sample is not None:
+        _check_headers(ctx, sample)
+        _check_banners(ctx, sample)
+    _check_cors(ctx)
+    _check_debug_endpoints(ctx)
+
+
+def _sample_response(ctx: AuditContext) -> Exchange | None:
+    """A successful response of a simple GET, as the authenticated user when there is one."""
+    for op in ctx.operations("GET"):
+        if op.path_params:
+            continue
+        exchange = ctx.call(op, identity=ctx.identity_for(op), check=NAME)
+        if 200 <= exchange.status < 300:
+            return exchange
+    return None
+
+
+def _check_headers(ctx: AuditContext, exchange: Exchange) -> None:
+    headers = exchange.headers
+    missing = []
+    if headers.get("x-content-type-options", "").lower() != "nosniff":
+        missing.append("X-Content-Type-Options: nosniff")
+    csp = headers.get("content-security-policy", "").lower()
+    if "x-frame-options" not in headers and "frame-ancestors" not in csp:
+        missing.append("X-Frame-Options: DENY (or CSP frame-ancestors 'none')")
+    if exchange.url.startswith("https://") and "strict-transport-security" not in headers:
+        missing.append("Strict-Transport-Security")
+    authenticated = any(k.lower() in {"authorization", "cookie"} for k in exchange.request_headers)
+    cache = headers.get("cache-control", "").lower()
+    if authenticated and "no-store" not in cache and "private" not in cache:
+        missing.append("Cache-Control: no-store (on authenticated responses)")
+    if missing:
+        ctx.report(
+            id="security-headers-missing",
+            title="Security headers missing",
+            severity=Severity.LOW,
+            category=CATEGORY,
+            operation="*",
+            check=NAME,
+            detail="Responses lack: " + "; ".join(missing) + f" (seen on {exchange.operation}).",
+            fix="Add the headers in a middleware for every response.",
+            evidence=[exchange],
+        )
+
+
+def _check_banners(ctx: AuditContext, exchange: Exchange) -> None:
+    for name in BANNER_HEADERS:
+        value = exchange.headers.get(name)
+        if value and (name != "server" or VERSION_IN_BANNER.search(value)):
+            ctx.report(
+                id="version-banner",
+                title="Server software and version disclosed",
+                severity=Severity.LOW,
+                category=CATEGORY,
+                operation="*",
+                check=NAME,
+                detail=f"The {name} header says {value!r}, telling an attacker which exploits "
+                "to try.",
+                fix=f"Remove the {name} header or its version number.",
+                evidence=[exchange],
+            )
+            return
+
+
+def _check_cors(ctx: AuditContext) -> None:
+    op = next((o for o in ctx.operations("GET") if not o.path_params), None)
+    if op is None:
+        return
+    exchange = ctx.call(
+        op, identity=ctx.identity_for(op), headers={"Origin": EVIL_ORIGIN}, check=NAME
+    )
+    allow_origin = exchange.headers.get("access-control-allow-origin", "")
+    credentials = exchange.headers.get("access-control-allow-credentials", "").lower() == "true"
+    if allow_origin in {EVIL_ORIGIN, "null"} and credentials:
+        ctx.report(
+            id="cors-any-origin-with-credentials",
+            title="CORS trusts any origin with credentials",
+            severity=Severity.HIGH,
+            category=CATEGORY,
+            operation="*",
+            check=NAME,
+            detail=f"A request from {EVIL_ORIGIN} is answered with Access-Control-Allow-Origin: "
+            f"{allow_origin} and Allow-Credentials: true; any web site can read users' data.",
+            fix="Allow only a fixed list of trusted origins; never echo the Origin header.",
+            evidence=[exchange],
+        )
+    elif allow_origin == EVIL_ORIGIN:
+        ctx.report(
+            id="cors-reflects-origin",
+            title="CORS reflects any origin",
+            severity=Severity.LOW,
+            category=CATEGORY,
+            operation="*",
+            check=NAME,
+            detail=f"Access-Control-Allow-Origin echoes the request's Origin ({EVIL_ORIGIN}).",
+            fix="Allow only a fixed list of trusted origins.",
+            evidence=[exchange],
+        )
+
+
+def _check_debug_endpoints(ctx: AuditContext) -> None:
+    documented = ctx.doc.documented_paths
+    not_found = ctx.client.send("GET", f"/bf-audit-{secrets.token_hex(4)}", check=NAME, drift=False)
+    for path, severity in DEBUG_PATHS.items():
+        if path in documented or path.rstrip("/") in documented:
+            continue
+        exchange = ctx.client.send("GET", path, identity=ctx.user_a, check=NAME, drift=False)
+        if not 200 <= exchange.status < 300:
+            continue
+        if not_found.status == exchange.status and not_found.body == exchange.body:
+            continue  # a catch-all route, not an endpoint
+        ctx.report(
+            id="undocumented-debug-endpoint",
+            title=f"Undocumented debug or admin endpoint reachable: {path}",
+            severity=severity,
+            category="API9:2023",
+            operation=f"GET {path}",
+            check=NAME,
+            detail=f"GET {path} answers {exchange.status} but is not in the OpenAPI document.",
+            fix="Remove debug and admin endpoints from production, or protect and document them.",
+            evidence=[exchange],
+        )

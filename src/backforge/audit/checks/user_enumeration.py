@@ -1,0 +1,69 @@
+"""User enumeration: login and password-reset answers that tell known accounts from unknown."""
+
+from __future__ import annotations
+
+import re
+import secrets
+
+from ..auth import field_names, login_body
+from ..client import Exchange
+from ..context import AuditContext
+from ..findings import Severity
+from ..values import example_object
+
+NAME = "user_enumeration"
+CATEGORY = "API2:2023"
+
+
+def _shape(exchange: Exchange, username: str) -> tuple[int, str]:
+    """The response with what legitimately varies (ids, times, the username itself) blanked."""
+    text = exchange.text.replace(username, "<user>")
+    return exchange.status, re.sub(r"[0-9a-f]{8,}|\d+", "#", text)
+
+
+def run(ctx: AuditContext) -> None:
+    known = next((u for u in ctx.users if u.username and u.password), None)
+    if known is None or known.username is None:
+        ctx.note("no user with a known username: user enumeration not checked")
+        return
+    unknown = f"bf-audit-nobody-{secrets.token_hex(4)}@example.com"
+    if known.username and "@" not in known.username:
+        unknown = f"bfauditnobody{secrets.token_hex(4)}"
+    wrong = f"Wrong-{secrets.token_urlsafe(10)}-1"
+    if ctx.login_op is not None:
+        op = ctx.login_op
+        a = ctx.call(op, body=login_body(op, known.username, wrong), check=NAME)
+        b = ctx.call(op, body=login_body(op, unknown, wrong), check=NAME)
+        # a wrong password that logs in is another problem; no comparison possible then
+        if a.status >= 300 and b.status >= 300 and _differs(a, b, known.username, unknown):
+            _report(ctx, op.key, "login", a, b)
+    if ctx.reset_op is not None:
+        op = ctx.reset_op
+        user_field, _ = field_names(op)
+        body = example_object(op.body_schema or {})
+        field = user_field or "email"
+        a = ctx.call(op, body={**body, field: known.username}, check=NAME)
+        b = ctx.call(op, body={**body, field: unknown}, check=NAME)
+        if _differs(a, b, known.username, unknown):
+            _report(ctx, op.key, "password reset", a, b)
+
+
+def _differs(a: Exchange, b: Exchange, known: str, unknown: str) -> bool:
+    if 429 in (a.status, b.status):
+        return False  # a rate limiter answered, not the account lookup
+    return _shape(a, known) != _shape(b, unknown)
+
+
+def _report(ctx: AuditContext, operation: str, flow: str, a: Exchange, b: Exchange) -> None:
+    ctx.report(
+        id="user-enumeration",
+        title=f"User enumeration through {flow}",
+        severity=Severity.MEDIUM,
+        category=CATEGORY,
+        operation=operation,
+        check=NAME,
+        detail=f"The {flow} answer for an existing account ({a.status}) differs from the answer "
+        f"for an unknown one ({b.status}); an attacker can list valid accounts.",
+        fix="Answer the same status and body whether or not the account exists.",
+        evidence=[a, b],
+    )

@@ -1,0 +1,245 @@
+"""What every check shares: the client, the document, the identities and the findings so far."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from .client import AuditClient, Exchange, Identity, WriteNotAllowed
+from .findings import Finding, Severity
+from .openapi import ApiDocument, Operation
+from .values import example_object, example_value, properties, schema_type
+
+ID_KEYS = ("id", "uuid", "_id", "key", "slug")
+ADMIN_WORDS = re.compile(
+    r"(^|[/_\-. ])"
+    r"(admin|admins|administration|internal|manage|management|superuser|staff|backoffice)"
+    r"([/_\-. ]|$)"
+)
+
+
+@dataclass
+class CreatedObject:
+    """An object the audit created itself, so that it may read, change and delete it."""
+
+    create: Operation
+    owner: Identity
+    body: dict[str, Any]
+    sent: dict[str, Any]
+    id: str
+
+
+@dataclass
+class AuditOptions:
+    allow_writes: bool = False
+    roles: dict[str, Any] = field(default_factory=dict)
+    burst_size: int = 40
+    time_probe_seconds: float = 2.0
+    fuzz_examples: int = 8
+
+
+class AuditContext:
+    def __init__(self, client: AuditClient, doc: ApiDocument, options: AuditOptions) -> None:
+        self.client = client
+        self.doc = doc
+        self.options = options
+        self.users: list[Identity] = []  # authenticated identities, the first is "user A"
+        self.roles_of: dict[str, str] = {}  # identity name -> role (from the role map)
+        self.findings: list[Finding] = []
+        self.created: list[CreatedObject] = []
+        self.notes: list[str] = []  # what could not be checked, and why
+        self.login_op: Operation | None = None
+        self.signup_op: Operation | None = None
+        self.reset_op: Operation | None = None
+        self._seen: set[tuple[str, str]] = set()
+
+    # -- findings ---------------------------------------------------------------------------
+    def report(
+        self,
+        *,
+        id: str,
+        title: str,
+        severity: Severity,
+        category: str,
+        operation: str,
+        check: str,
+        detail: str,
+        fix: str,
+        evidence: list[Any] | None = None,
+    ) -> None:
+        if (id, operation) in self._seen:
+            return
+        self._seen.add((id, operation))
+        self.findings.append(
+            Finding(
+                id=id,
+                title=title,
+                severity=severity,
+                category=category,
+                operation=operation,
+                check=check,
+                detail=detail,
+                fix=fix,
+                evidence=[e.evidence() if isinstance(e, Exchange) else e for e in evidence or []],
+            )
+        )
+
+    def note(self, text: str) -> None:
+        if text not in self.notes:
+            self.notes.append(text)
+
+    # -- identities -------------------------------------------------------------------------
+    @property
+    def user_a(self) -> Identity | None:
+        return self.users[0] if self.users else None
+
+    @property
+    def user_b(self) -> Identity | None:
+        return self.users[1] if len(self.users) > 1 else None
+
+    def identity_for(self, op: Operation) -> Identity | None:
+        """The identity to send an operation as: user A if it needs auth, else anonymous."""
+        return self.user_a if op.security else None
+
+    def low_privilege_users(self) -> list[Identity]:
+        admin_roles = {"admin", "administrator", "root", "superuser", "staff", "owner"}
+        out = [
+            u for u in self.users if self.roles_of.get(u.name, "user").lower() not in admin_roles
+        ]
+        return out
+
+    # -- operations -------------------------------------------------------------------------
+    def operations(self, *methods: str) -> list[Operation]:
+        wanted = {m.upper() for m in methods}
+        return [op for op in self.doc.operations if not wanted or op.method in wanted]
+
+    def is_auth_flow(self, op: Operation) -> bool:
+        return op in {self.login_op, self.signup_op, self.reset_op} or bool(
+            re.search(
+                r"(login|logout|signin|sign-in|signup|sign-up|register|token|refresh|password|reset|forgot|verify)",
+                op.path.lower(),
+            )
+        )
+
+    def is_admin_op(self, op: Operation) -> bool:
+        return bool(ADMIN_WORDS.search(op.path.lower())) or any(
+            t.lower() in {"admin", "administration", "internal"} for t in op.tags
+        )
+
+    def item_ops(self, create: Operation) -> list[Operation]:
+        """Operations on one object of the collection that `create` adds to."""
+        base = create.path.rstrip("/")
+        pattern = re.compile("^" + re.escape(base) + r"/\{[^}/]+\}$")
+        return [op for op in self.doc.operations if pattern.match(op.path)]
+
+    def collection_creates(self) -> list[Operation]:
+        return [
+            op
+            for op in self.operations("POST")
+            if op.body_schema is not None
+            and not op.path_params
+            and not self.is_auth_flow(op)
+            and self.item_ops(op)
+        ]
+
+    # -- sending ----------------------------------------------------------------------------
+    def call(
+        self,
+        op: Operation,
+        *,
+        identity: Identity | None = None,
+        path_values: dict[str, Any] | None = None,
+        query: dict[str, Any] | None = None,
+        body: Any = None,
+        content: bytes | str | None = None,
+        headers: dict[str, str] | None = None,
+        check: str = "",
+        drift: bool = True,
+        own_object: bool = False,
+        timeout: float | None = None,
+    ) -> Exchange:
+        params = dict(self.required_query(op))
+        params.update(query or {})
+        if (
+            body is not None
+            and content is None
+            and op.body_media_type == "application/x-www-form-urlencoded"
+        ):
+            from urllib.parse import urlencode
+
+            content = urlencode(body)
+            headers = {"Content-Type": "application/x-www-form-urlencoded", **(headers or {})}
+            body = None
+        return self.client.send(
+            op.method,
+            op.url_path(path_values or {}),
+            identity=identity,
+            operation=op.key,
+            params=params,
+            json_body=body,
+            content=content,
+            headers=headers,
+            check=check,
+            drift=drift,
+            own_object=own_object,
+            timeout=timeout,
+        )
+
+    def required_query(self, op: Operation) -> dict[str, Any]:
+        return {p.name: example_value(p.schema, p.name) for p in op.query_params if p.required}
+
+    def example_body(self, op: Operation) -> dict[str, Any] | None:
+        if op.body_schema is None:
+            return None
+        if schema_type(op.body_schema) not in {"object", None}:
+            return None
+        return example_object(op.body_schema)
+
+    # -- objects ----------------------------------------------------------------------------
+    def create_object(self, create: Operation, owner: Identity, check: str) -> CreatedObject | None:
+        """Create an object as `owner` with a valid body; None when the API refuses."""
+        body = self.example_body(create)
+        if body is None:
+            return None
+        try:
+            exchange = self.call(create, identity=owner, body=body, check=check)
+        except WriteNotAllowed:
+            return None
+        data = exchange.json()
+        if exchange.status >= 300 or not isinstance(data, dict):
+            return None
+        data = data.get("data", data) if isinstance(data.get("data"), dict) else data
+        object_id = object_id_of(data)
+        if object_id is None:
+            return None
+        obj = CreatedObject(create=create, owner=owner, body=data, sent=body, id=object_id)
+        self.created.append(obj)
+        return obj
+
+    def object_of(self, create: Operation, owner: Identity, check: str) -> CreatedObject | None:
+        for obj in self.created:
+            if obj.create is create and obj.owner is owner:
+                return obj
+        return self.create_object(create, owner, check)
+
+    def path_values_for(self, op: Operation, owner: Identity | None, check: str) -> dict[str, Any]:
+        """Path values naming a real object (one the owner created), when the API lets us."""
+        if not op.path_params:
+            return {}
+        for create in self.collection_creates():
+            if op in self.item_ops(create) and owner is not None:
+                obj = self.object_of(create, owner, check)
+                if obj is not None:
+                    return {op.path_params[-1].name: obj.id}
+        return {}
+
+    def writable_properties(self, op: Operation) -> set[str]:
+        return {name for name, sub in properties(op.body_schema).items() if not sub.get("readOnly")}
+
+
+def object_id_of(data: dict[str, Any]) -> str | None:
+    for key in ID_KEYS:
+        if key in data and isinstance(data[key], str | int) and not isinstance(data[key], bool):
+            return str(data[key])
+    return None

@@ -1,0 +1,728 @@
+"""A small shop API written twice in one: with every flaw `backforge audit` looks for planted,
+or with all of them fixed. `make_app(FLAWS)` plants them all, `make_app(frozenset())` none.
+
+Each flaw is named; the tests map each name to the finding(s) that must report it.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import secrets
+import sqlite3
+import time
+from typing import Any
+
+import jsonschema_rs
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+FLAWS = frozenset(
+    {
+        "invalid_input_accepted",  # POST /api/products: price below its minimum is stored
+        "server_error",  # GET /api/products/{id}: int() on the path value, a 500 for "abc"
+        "debug_errors",  # 500s show Starlette's traceback page (stack trace, internal paths)
+        "inconsistent_errors",  # 404s are {"error": ...}, the rest {"detail": ...}
+        "sensitive_data",  # GET /api/users/me returns the password hash
+        "anonymous_access",  # GET /api/stats is documented as secured but needs no token
+        "jwt_alg_none",  # tokens with alg "none" are accepted
+        "jwt_weak_secret",  # tokens are signed with the secret "secret"
+        "jwt_no_expiry",  # exp is never checked
+        "jwt_no_verify",  # GET /api/legacy/profile does not verify the signature at all
+        "user_enumeration",  # login and reset answer differently for unknown accounts
+        "bola",  # GET/PATCH /api/orders/{id} do not check the order's customer
+        "bfla",  # GET /api/admin/users is open to every signed-in user
+        "mass_assignment",  # POST /auth/register stores a client-sent role
+        "sqli_error",  # GET /api/products?search= concatenates SQL and returns the error
+        "sqli_boolean",  # GET /api/categories?name= concatenates SQL, errors swallowed
+        "unbounded_limit",  # GET /api/products?limit= has no maximum
+        "huge_numbers",  # POST /api/orders quantity has no maximum
+        "no_rate_limit",  # POST /auth/login is not rate limited
+        "cors",  # CORS echoes any Origin with credentials
+        "missing_headers",  # no nosniff, no frame protection, no Cache-Control
+        "version_banner",  # X-Powered-By with a version
+        "debug_endpoint",  # GET /debug dumps the environment, undocumented
+        "drift",  # GET /api/products/{id} returns price as a string; POST /api/orders answers 200
+    }
+)
+
+MAX_ID = 2**31 - 1
+LOGIN_LIMIT = 20  # attempts per client per minute, when rate limited
+
+
+def _problem(status: int, detail: str, **extra: Any) -> JSONResponse:
+    body = {"type": f"https://shop.test/problems/{status}", "title": detail, "status": status}
+    body.update({"detail": detail, **extra})
+    return JSONResponse(body, status_code=status, media_type="application/problem+json")
+
+
+def _schema_refs() -> dict[str, Any]:
+    problem = {
+        "type": "object",
+        "properties": {
+            "type": {"type": "string"},
+            "title": {"type": "string"},
+            "status": {"type": "integer"},
+            "detail": {"type": "string"},
+            "errors": {"type": "array"},
+        },
+    }
+    user = {
+        "type": "object",
+        "properties": {
+            "id": {"type": "integer"},
+            "email": {"type": "string"},
+            "name": {"type": "string"},
+            "role": {"type": "string", "enum": ["customer", "admin"]},
+        },
+        "required": ["id", "email", "role"],
+    }
+    product = {
+        "type": "object",
+        "properties": {
+            "id": {"type": "integer"},
+            "name": {"type": "string"},
+            "price": {"type": "number"},
+            "stock": {"type": "integer"},
+        },
+        "required": ["id", "name", "price"],
+    }
+    order = {
+        "type": "object",
+        "properties": {
+            "id": {"type": "integer"},
+            "customer": {"type": "integer"},
+            "product": {"type": "integer"},
+            "quantity": {"type": "integer"},
+            "status": {"type": "string"},
+        },
+        "required": ["id", "customer", "product", "quantity"],
+    }
+    return {"Problem": problem, "User": user, "Product": product, "Order": order}
+
+
+def openapi_document(flaws: frozenset[str]) -> dict[str, Any]:
+    ref = {name: {"$ref": f"#/components/schemas/{name}"} for name in _schema_refs()}
+
+    def problem(*codes: int) -> dict[str, Any]:
+        return {
+            str(c): {
+                "description": "problem",
+                "content": {"application/problem+json": {"schema": ref["Problem"]}},
+            }
+            for c in codes
+        }
+
+    def ok(code: int, schema: dict[str, Any]) -> dict[str, Any]:
+        return {
+            str(code): {"description": "ok", "content": {"application/json": {"schema": schema}}}
+        }
+
+    def body(schema: dict[str, Any]) -> dict[str, Any]:
+        return {"required": True, "content": {"application/json": {"schema": schema}}}
+
+    secured = [{"bearer": []}]
+    credentials = {
+        "type": "object",
+        "properties": {
+            "email": {"type": "string", "format": "email", "maxLength": 200},
+            "password": {"type": "string", "minLength": 8, "maxLength": 200},
+        },
+        "required": ["email", "password"],
+        "additionalProperties": False,
+    }
+    register = {
+        "type": "object",
+        "properties": {**credentials["properties"], "name": {"type": "string", "maxLength": 100}},
+        "required": ["email", "password"],
+        "additionalProperties": False,
+    }
+    limit = {"type": "integer", "minimum": 1, "default": 20}
+    if "unbounded_limit" not in flaws:
+        limit["maximum"] = 100
+    quantity = {"type": "integer", "minimum": 1}
+    if "huge_numbers" not in flaws:
+        quantity["maximum"] = 1000
+    new_product = {
+        "type": "object",
+        "properties": {
+            "name": {"type": "string", "minLength": 1, "maxLength": 200},
+            "price": {"type": "number", "minimum": 0, "maximum": 1000000},
+            "stock": {"type": "integer", "minimum": 0, "maximum": 1000000},
+        },
+        "required": ["name", "price"],
+        "additionalProperties": False,
+    }
+    new_order = {
+        "type": "object",
+        "properties": {
+            "product": {"type": "integer", "minimum": 1, "maximum": MAX_ID},
+            "quantity": quantity,
+        },
+        "required": ["product", "quantity"],
+        "additionalProperties": False,
+    }
+    order_update = {
+        "type": "object",
+        "properties": {"quantity": quantity},
+        "additionalProperties": False,
+    }
+    id_param = {
+        "name": "id",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "integer", "minimum": 1, "maximum": MAX_ID},
+    }
+    paths = {
+        "/auth/register": {
+            "post": {
+                "operationId": "register",
+                "requestBody": body(register),
+                "responses": {**ok(201, ref["User"]), **problem(400, 409, 422)},
+            }
+        },
+        "/auth/login": {
+            "post": {
+                "operationId": "login",
+                "requestBody": body(credentials),
+                "responses": {
+                    **ok(
+                        200,
+                        {
+                            "type": "object",
+                            "properties": {"access_token": {"type": "string"}},
+                            "required": ["access_token"],
+                        },
+                    ),
+                    **problem(400, 401, 404, 422, 429),
+                },
+            }
+        },
+        "/auth/reset-password": {
+            "post": {
+                "operationId": "resetPassword",
+                "requestBody": body(
+                    {
+                        "type": "object",
+                        "properties": {"email": {"type": "string", "format": "email"}},
+                        "required": ["email"],
+                        "additionalProperties": False,
+                    }
+                ),
+                "responses": {"202": {"description": "accepted"}, **problem(400, 404, 422)},
+            }
+        },
+        "/api/users/me": {
+            "get": {
+                "operationId": "me",
+                "security": secured,
+                "responses": {**ok(200, ref["User"]), **problem(401)},
+            }
+        },
+        "/api/legacy/profile": {
+            "get": {
+                "operationId": "legacyProfile",
+                "security": secured,
+                "responses": {**ok(200, ref["User"]), **problem(401)},
+            }
+        },
+        "/api/stats": {
+            "get": {
+                "operationId": "stats",
+                "security": secured,
+                "responses": {
+                    **ok(200, {"type": "object", "properties": {"orders": {"type": "integer"}}}),
+                    **problem(401),
+                },
+            }
+        },
+        "/api/admin/users": {
+            "get": {
+                "operationId": "adminListUsers",
+                "tags": ["admin"],
+                "security": secured,
+                "responses": {
+                    **ok(200, {"type": "array", "items": ref["User"]}),
+                    **problem(401, 403),
+                },
+            }
+        },
+        "/api/categories": {
+            "get": {
+                "operationId": "listCategories",
+                "security": [],
+                "parameters": [{"name": "name", "in": "query", "schema": {"type": "string"}}],
+                "responses": {
+                    **ok(
+                        200,
+                        {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "properties": {
+                                    "id": {"type": "integer"},
+                                    "name": {"type": "string"},
+                                },
+                            },
+                        },
+                    ),
+                    **problem(400, 422),
+                },
+            }
+        },
+        "/api/products": {
+            "get": {
+                "operationId": "listProducts",
+                "security": [],
+                "parameters": [
+                    {"name": "search", "in": "query", "schema": {"type": "string"}},
+                    {"name": "limit", "in": "query", "schema": limit},
+                ],
+                "responses": {
+                    **ok(
+                        200,
+                        {
+                            "type": "object",
+                            "properties": {
+                                "items": {"type": "array", "items": ref["Product"]},
+                                "limit": {"type": "integer"},
+                            },
+                        },
+                    ),
+                    **problem(400, 422),
+                },
+            },
+            "post": {
+                "operationId": "createProduct",
+                "security": secured,
+                "requestBody": body(new_product),
+                "responses": {**ok(201, ref["Product"]), **problem(400, 401, 422)},
+            },
+        },
+        "/api/products/{id}": {
+            "get": {
+                "operationId": "getProduct",
+                "security": [],
+                "parameters": [id_param],
+                "responses": {**ok(200, ref["Product"]), **problem(400, 404, 422)},
+            }
+        },
+        "/api/orders": {
+            "get": {
+                "operationId": "listOrders",
+                "security": secured,
+                "responses": {**ok(200, {"type": "array", "items": ref["Order"]}), **problem(401)},
+            },
+            "post": {
+                "operationId": "createOrder",
+                "security": secured,
+                "requestBody": body(new_order),
+                "responses": {**ok(201, ref["Order"]), **problem(400, 401, 404, 422)},
+            },
+        },
+        "/api/orders/{id}": {
+            "get": {
+                "operationId": "getOrder",
+                "security": secured,
+                "parameters": [id_param],
+                "responses": {**ok(200, ref["Order"]), **problem(400, 401, 404, 422)},
+            },
+            "patch": {
+                "operationId": "updateOrder",
+                "security": secured,
+                "parameters": [id_param],
+                "requestBody": body(order_update),
+                "responses": {**ok(200, ref["Order"]), **problem(400, 401, 404, 422)},
+            },
+        },
+    }
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "shop", "version": "1.0"},
+        "paths": paths,
+        "components": {
+            "schemas": _schema_refs(),
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+            },
+        },
+    }
+
+
+# -- tokens ------------------------------------------------------------------------------------
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+class Tokens:
+    def __init__(self, flaws: frozenset[str]) -> None:
+        self.flaws = flaws
+        self.key = b"secret" if "jwt_weak_secret" in flaws else secrets.token_bytes(32)
+
+    def issue(self, user_id: int) -> str:
+        head = _b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+        now = int(time.time())
+        body = _b64(json.dumps({"sub": str(user_id), "iat": now, "exp": now + 900}).encode())
+        sig = hmac.new(self.key, f"{head}.{body}".encode(), hashlib.sha256).digest()
+        return f"{head}.{body}.{_b64(sig)}"
+
+    def verify(self, token: str, *, legacy: bool = False) -> int | None:
+        try:
+            head, body, sig = token.split(".")
+            header, claims = json.loads(_unb64(head)), json.loads(_unb64(body))
+        except ValueError:
+            return None
+        alg = str(header.get("alg", ""))
+        if alg.lower() == "none":
+            if "jwt_alg_none" not in self.flaws:
+                return None
+        elif not (legacy and "jwt_no_verify" in self.flaws):
+            if alg != "HS256":
+                return None
+            expected = hmac.new(self.key, f"{head}.{body}".encode(), hashlib.sha256).digest()
+            if not hmac.compare_digest(expected, _unb64(sig)):
+                return None
+        if "jwt_no_expiry" not in self.flaws and int(claims.get("exp", 0)) < time.time():
+            return None
+        try:
+            return int(claims["sub"])
+        except (KeyError, ValueError):
+            return None
+
+
+def hash_password(password: str) -> str:
+    salt = secrets.token_hex(8)
+    digest = hashlib.pbkdf2_hmac("sha256", password.encode(), salt.encode(), 1000).hex()
+    return f"pbkdf2_sha256$1000${salt}${digest}"
+
+
+def check_password(password: str, stored: str) -> bool:
+    _, rounds, salt, digest = stored.split("$")
+    candidate = hashlib.pbkdf2_hmac("sha256", password.encode(), salt.encode(), int(rounds)).hex()
+    return hmac.compare_digest(candidate, digest)
+
+
+# -- the app -----------------------------------------------------------------------------------
+def make_app(flaws: frozenset[str] = FLAWS) -> Starlette:
+    flaws = frozenset(flaws)
+    unknown = flaws - FLAWS
+    assert not unknown, unknown
+    doc = openapi_document(flaws)
+    schemas = doc["components"]["schemas"]
+    db = sqlite3.connect(":memory:", check_same_thread=False)
+    db.row_factory = sqlite3.Row
+    db.executescript(
+        """
+        CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT UNIQUE, name TEXT,
+                            password_hash TEXT, role TEXT NOT NULL DEFAULT 'customer');
+        CREATE TABLE categories (id INTEGER PRIMARY KEY, name TEXT);
+        CREATE TABLE products (id INTEGER PRIMARY KEY, name TEXT, price REAL, stock INTEGER);
+        CREATE TABLE orders (id INTEGER PRIMARY KEY, customer INTEGER, product INTEGER,
+                             quantity INTEGER, status TEXT DEFAULT 'pending');
+        INSERT INTO categories (name) VALUES ('books'), ('games'), ('tools');
+        INSERT INTO products (name, price, stock) VALUES ('atlas', 12.5, 3), ('chess', 30, 10);
+        """
+    )
+    tokens = Tokens(flaws)
+    attempts: dict[str, list[float]] = {}
+
+    def validator(schema: dict[str, Any]) -> Any:
+        return jsonschema_rs.Draft4Validator({**schema, "components": {"schemas": schemas}})
+
+    def request_schema(path: str, method: str) -> dict[str, Any]:
+        return doc["paths"][path][method]["requestBody"]["content"]["application/json"]["schema"]
+
+    def error(status: int, detail: str) -> Response:
+        if "inconsistent_errors" in flaws and status == 404:
+            return JSONResponse({"error": detail}, status_code=status)
+        if "inconsistent_errors" in flaws:
+            return JSONResponse({"detail": detail}, status_code=status)
+        return _problem(status, detail)
+
+    async def read_body(request: Request, path: str, method: str, *, validate: bool = True) -> Any:
+        raw = await request.body()
+        if "server_error" in flaws:
+            data = json.loads(raw)  # a 500 on malformed JSON
+        else:
+            try:
+                data = json.loads(raw)
+            except ValueError:
+                raise HTTPException(400, "the body is not valid JSON") from None
+        if validate:
+            errors = [e.message for e in validator(request_schema(path, method)).iter_errors(data)]
+            if errors:
+                raise HTTPException(422, "; ".join(errors)[:300])
+        return data
+
+    def current_user(request: Request, *, legacy: bool = False) -> sqlite3.Row:
+        auth = request.headers.get("authorization", "")
+        user_id = tokens.verify(auth[7:], legacy=legacy) if auth.startswith("Bearer ") else None
+        row = (
+            db.execute("SELECT * FROM users WHERE id = ?", (user_id,)).fetchone()
+            if user_id
+            else None
+        )
+        if row is None:
+            raise HTTPException(401, "authentication required")
+        return row
+
+    def public_user(row: sqlite3.Row) -> dict[str, Any]:
+        data = {"id": row["id"], "email": row["email"], "name": row["name"], "role": row["role"]}
+        if "sensitive_data" in flaws:
+            data["password_hash"] = row["password_hash"]
+        return data
+
+    def int_param(value: str) -> int:
+        if "server_error" in flaws:
+            return int(value)
+        try:
+            number = int(value)
+        except ValueError:
+            raise HTTPException(422, "id must be an integer") from None
+        if not 1 <= number <= MAX_ID:
+            raise HTTPException(422, f"id must be between 1 and {MAX_ID}")
+        return number
+
+    async def register(request: Request) -> Response:
+        data = await read_body(
+            request, "/auth/register", "post", validate="mass_assignment" not in flaws
+        )
+        if not isinstance(data, dict) or not data.get("email") or not data.get("password"):
+            raise HTTPException(422, "email and password are required")
+        role = data.get("role", "customer") if "mass_assignment" in flaws else "customer"
+        try:
+            cur = db.execute(
+                "INSERT INTO users (email, name, password_hash, role) VALUES (?, ?, ?, ?)",
+                (
+                    str(data["email"]),
+                    str(data.get("name", "")),
+                    hash_password(str(data["password"])),
+                    str(role),
+                ),
+            )
+        except sqlite3.IntegrityError:
+            raise HTTPException(409, "this email cannot be registered") from None
+        row = db.execute("SELECT * FROM users WHERE id = ?", (cur.lastrowid,)).fetchone()
+        return JSONResponse(public_user(row), status_code=201)
+
+    async def login(request: Request) -> Response:
+        if "no_rate_limit" not in flaws:
+            client = request.client.host if request.client else "?"
+            now = time.monotonic()
+            recent = [t for t in attempts.get(client, []) if now - t < 60]
+            recent.append(now)
+            attempts[client] = recent
+            if len(recent) > LOGIN_LIMIT:
+                raise HTTPException(429, "too many login attempts")
+        data = await read_body(request, "/auth/login", "post")
+        row = db.execute("SELECT * FROM users WHERE email = ?", (data["email"],)).fetchone()
+        if row is None and "user_enumeration" in flaws:
+            raise HTTPException(404, "no account with this email")
+        if row is None or not check_password(data["password"], row["password_hash"]):
+            raise HTTPException(
+                401, "wrong password" if "user_enumeration" in flaws else "invalid credentials"
+            )
+        return JSONResponse({"access_token": tokens.issue(row["id"]), "token_type": "bearer"})
+
+    async def reset_password(request: Request) -> Response:
+        data = await read_body(request, "/auth/reset-password", "post")
+        row = db.execute("SELECT id FROM users WHERE email = ?", (data["email"],)).fetchone()
+        if row is None and "user_enumeration" in flaws:
+            raise HTTPException(404, "no account with this email")
+        return Response(status_code=202)
+
+    async def me(request: Request) -> Response:
+        return JSONResponse(public_user(current_user(request)))
+
+    async def legacy_profile(request: Request) -> Response:
+        return JSONResponse(public_user(current_user(request, legacy=True)))
+
+    async def stats(request: Request) -> Response:
+        if "anonymous_access" not in flaws:
+            current_user(request)
+        return JSONResponse({"orders": db.execute("SELECT COUNT(*) FROM orders").fetchone()[0]})
+
+    async def admin_users(request: Request) -> Response:
+        user = current_user(request)
+        if user["role"] != "admin" and "bfla" not in flaws:
+            raise HTTPException(403, "admins only")
+        rows = db.execute("SELECT * FROM users ORDER BY id").fetchall()
+        return JSONResponse([public_user(r) for r in rows])
+
+    async def categories(request: Request) -> Response:
+        name = request.query_params.get("name")
+        if name is None:
+            rows = db.execute("SELECT id, name FROM categories").fetchall()
+        elif "sqli_boolean" in flaws:
+            try:
+                rows = db.execute(
+                    f"SELECT id, name FROM categories WHERE name = '{name}'"
+                ).fetchall()
+            except sqlite3.Error:
+                rows = []
+        else:
+            rows = db.execute("SELECT id, name FROM categories WHERE name = ?", (name,)).fetchall()
+        return JSONResponse([dict(r) for r in rows])
+
+    def product_json(row: sqlite3.Row, *, drift: bool = False) -> dict[str, Any]:
+        price: Any = row["price"]
+        if drift and "drift" in flaws:
+            price = str(price)
+        return {"id": row["id"], "name": row["name"], "price": price, "stock": row["stock"]}
+
+    async def products(request: Request) -> Response:
+        if request.method == "POST":
+            current_user(request)
+            data = await read_body(
+                request, "/api/products", "post", validate="invalid_input_accepted" not in flaws
+            )
+            cur = db.execute(
+                "INSERT INTO products (name, price, stock) VALUES (?, ?, ?)",
+                (str(data.get("name")), data.get("price"), data.get("stock", 0)),
+            )
+            row = db.execute("SELECT * FROM products WHERE id = ?", (cur.lastrowid,)).fetchone()
+            return JSONResponse(product_json(row), status_code=201)
+        raw_limit = request.query_params.get("limit", "20")
+        try:
+            limit = int(raw_limit)
+        except ValueError:
+            raise HTTPException(422, "limit must be an integer") from None
+        if limit < 1 or (limit > 100 and "unbounded_limit" not in flaws):
+            raise HTTPException(422, "limit must be between 1 and 100")
+        search = request.query_params.get("search", "")
+        if "sqli_error" in flaws:
+            sql = f"SELECT * FROM products WHERE name LIKE '%{search}%' LIMIT {limit}"
+            try:
+                rows = db.execute(sql).fetchall()
+            except sqlite3.Error as exc:
+                return JSONResponse({"detail": f"sqlite3.OperationalError: {exc} in {sql}"}, 500)
+        else:
+            rows = db.execute(
+                "SELECT * FROM products WHERE name LIKE ? LIMIT ?", (f"%{search}%", limit)
+            ).fetchall()
+        return JSONResponse({"items": [product_json(r) for r in rows], "limit": limit})
+
+    async def product(request: Request) -> Response:
+        product_id = int_param(request.path_params["id"])
+        row = db.execute("SELECT * FROM products WHERE id = ?", (product_id,)).fetchone()
+        if row is None:
+            raise HTTPException(404, "no such product")
+        return JSONResponse(product_json(row, drift=True))
+
+    def order_json(row: sqlite3.Row) -> dict[str, Any]:
+        return dict(row)
+
+    async def orders(request: Request) -> Response:
+        user = current_user(request)
+        if request.method == "POST":
+            data = await read_body(request, "/api/orders", "post")
+            if (
+                db.execute("SELECT 1 FROM products WHERE id = ?", (data["product"],)).fetchone()
+                is None
+            ):
+                raise HTTPException(404, "no such product")
+            cur = db.execute(
+                "INSERT INTO orders (customer, product, quantity) VALUES (?, ?, ?)",
+                (user["id"], data["product"], str(data["quantity"])),
+            )
+            row = db.execute("SELECT * FROM orders WHERE id = ?", (cur.lastrowid,)).fetchone()
+            status = 200 if "drift" in flaws else 201
+            out = order_json(row)
+            out["quantity"] = data["quantity"]
+            return JSONResponse(out, status_code=status)
+        rows = db.execute("SELECT * FROM orders WHERE customer = ?", (user["id"],)).fetchall()
+        return JSONResponse([order_json(r) for r in rows])
+
+    async def order(request: Request) -> Response:
+        user = current_user(request)
+        order_id = int_param(request.path_params["id"])
+        row = db.execute("SELECT * FROM orders WHERE id = ?", (order_id,)).fetchone()
+        if row is None or (row["customer"] != user["id"] and "bola" not in flaws):
+            raise HTTPException(404, "no such order")
+        if request.method == "PATCH":
+            data = await read_body(request, "/api/orders/{id}", "patch")
+            if "quantity" in data:
+                db.execute(
+                    "UPDATE orders SET quantity = ? WHERE id = ?", (data["quantity"], order_id)
+                )
+            row = db.execute("SELECT * FROM orders WHERE id = ?", (order_id,)).fetchone()
+        return JSONResponse(order_json(row))
+
+    async def openapi(request: Request) -> Response:
+        return JSONResponse(doc)
+
+    async def debug(request: Request) -> Response:
+        return JSONResponse({"env": dict(os.environ), "pid": os.getpid()})
+
+    routes = [
+        Route("/openapi.json", openapi),
+        Route("/auth/register", register, methods=["POST"]),
+        Route("/auth/login", login, methods=["POST"]),
+        Route("/auth/reset-password", reset_password, methods=["POST"]),
+        Route("/api/users/me", me),
+        Route("/api/legacy/profile", legacy_profile),
+        Route("/api/stats", stats),
+        Route("/api/admin/users", admin_users),
+        Route("/api/categories", categories),
+        Route("/api/products", products, methods=["GET", "POST"]),
+        Route("/api/products/{id}", product),
+        Route("/api/orders", orders, methods=["GET", "POST"]),
+        Route("/api/orders/{id}", order, methods=["GET", "PATCH"]),
+    ]
+    if "debug_endpoint" in flaws:
+        routes.append(Route("/debug", debug))
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        return error(exc.status_code, str(exc.detail))
+
+    async def server_error(request: Request, exc: Exception) -> Response:
+        return _problem(500, "internal error")
+
+    handlers: dict[Any, Any] = {HTTPException: http_error}
+    if "debug_errors" not in flaws:
+        handlers[Exception] = server_error
+    app = Starlette(debug="debug_errors" in flaws, routes=routes, exception_handlers=handlers)
+    return HeadersMiddleware(app, flaws)
+
+
+class HeadersMiddleware:
+    """CORS, security headers and banners, outermost so that they apply to every response."""
+
+    def __init__(self, app: Any, flaws: frozenset[str]) -> None:
+        self.app = app
+        self.flaws = flaws
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        origin = next((v.decode() for k, v in scope["headers"] if k == b"origin"), None)
+        flaws = self.flaws
+
+        async def send_with_headers(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                if "cors" in flaws and origin:
+                    headers.append((b"access-control-allow-origin", origin.encode()))
+                    headers.append((b"access-control-allow-credentials", b"true"))
+                if "missing_headers" not in flaws:
+                    headers.append((b"x-content-type-options", b"nosniff"))
+                    headers.append((b"x-frame-options", b"DENY"))
+                    headers.append((b"cache-control", b"no-store"))
+                if "version_banner" in flaws:
+                    headers.append((b"x-powered-by", b"Express/4.17.1"))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
