@@ -1,0 +1,5 @@
+"""`python -m backforge` runs the command."""
+
+from .cli import main
+
+main()
