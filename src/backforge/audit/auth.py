@@ -172,7 +172,7 @@ def register_throwaway(ctx: AuditContext, name: str) -> Identity | None:
     if identity is None:
         identity = login(ctx, name, username, password)
     if identity is None:
-        ctx.note(f"could not log in as the user registered through {op.key}")
+        ctx.note(f"could not log in as the user registered through {op.key} (rate limited?)")
         return None
     identity.self_registered = True
     identity.username, identity.password = username, password

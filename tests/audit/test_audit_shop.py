@@ -1,0 +1,109 @@
+"""`backforge audit` on a real server: every planted flaw reported, the fixed app clean."""
+
+from __future__ import annotations
+
+import pytest
+
+from backforge.audit import run_audit
+from backforge.audit.checks import ALL_CHECKS
+
+from .conftest import serve
+from .shop_app import FLAWS, make_app
+
+# planted flaw -> the findings that must report it: (rule id, OWASP category, operation)
+EXPECTED: dict[str, list[tuple[str, str, str]]] = {
+    "invalid_input_accepted": [("invalid-input-accepted", "API8:2023", "POST /api/products")],
+    "server_error": [
+        ("server-error-on-input", "API8:2023", "GET /api/products/{id}"),
+        ("server-error-on-input", "API8:2023", "POST /api/products"),
+    ],
+    "debug_errors": [
+        ("stack-trace-leak", "API8:2023", "GET /api/products/{id}"),
+        ("internal-path-leak", "API8:2023", "GET /api/products/{id}"),
+    ],
+    "inconsistent_errors": [("inconsistent-error-shapes", "API8:2023", "*")],
+    "sensitive_data": [("sensitive-data-exposure", "API3:2023", "GET /api/users/me")],
+    "anonymous_access": [("auth-not-enforced", "API2:2023", "GET /api/stats")],
+    "jwt_alg_none": [("jwt-alg-none-accepted", "API2:2023", "GET /api/users/me")],
+    "jwt_weak_secret": [("jwt-weak-secret", "API2:2023", "POST /auth/login")],
+    "jwt_no_expiry": [("jwt-expired-accepted", "API2:2023", "GET /api/users/me")],
+    "jwt_no_verify": [
+        ("jwt-signature-not-verified", "API2:2023", "GET /api/legacy/profile"),
+        ("jwt-resigned-accepted", "API2:2023", "GET /api/legacy/profile"),
+    ],
+    "user_enumeration": [
+        ("user-enumeration", "API2:2023", "POST /auth/login"),
+        ("user-enumeration", "API2:2023", "POST /auth/reset-password"),
+    ],
+    "bola": [
+        ("bola-read", "API1:2023", "GET /api/orders/{id}"),
+        ("bola-change", "API1:2023", "PATCH /api/orders/{id}"),
+    ],
+    "bfla": [("bfla-privileged-operation", "API5:2023", "GET /api/admin/users")],
+    "mass_assignment": [("mass-assignment", "API3:2023", "POST /auth/register")],
+    "sqli_error": [
+        ("sql-injection", "API8:2023", "GET /api/products"),
+        ("sql-error-leak", "API8:2023", "GET /api/products"),
+    ],
+    "sqli_boolean": [("sql-injection", "API8:2023", "GET /api/categories")],
+    "unbounded_limit": [("unbounded-page-size", "API4:2023", "GET /api/products")],
+    "huge_numbers": [("huge-number-accepted", "API4:2023", "POST /api/orders")],
+    "no_rate_limit": [("no-rate-limit-login", "API4:2023", "POST /auth/login")],
+    "cors": [("cors-any-origin-with-credentials", "API8:2023", "*")],
+    "missing_headers": [("security-headers-missing", "API8:2023", "*")],
+    "version_banner": [("version-banner", "API8:2023", "*")],
+    "debug_endpoint": [("undocumented-debug-endpoint", "API9:2023", "GET /debug")],
+    "drift": [
+        ("response-schema-mismatch", "API9:2023", "GET /api/products/{id}"),
+        ("undocumented-status", "API9:2023", "POST /api/orders"),
+    ],
+}
+
+
+@pytest.fixture(scope="module")
+def flawed_report():
+    with serve(make_app(FLAWS)) as base:
+        yield run_audit(base, max_requests=3000, max_time=120)
+
+
+@pytest.fixture(scope="module")
+def fixed_report():
+    with serve(make_app(frozenset())) as base:
+        yield run_audit(base, max_requests=3000, max_time=120)
+
+
+def test_every_flaw_of_the_test_app_has_an_expectation():
+    assert set(EXPECTED) == set(FLAWS)
+
+
+@pytest.mark.parametrize("flaw", sorted(EXPECTED))
+def test_planted_flaw_is_reported_with_category_and_operation(flaw, flawed_report):
+    found = {(f.id, f.category, f.operation) for f in flawed_report.findings}
+    missing = [e for e in EXPECTED[flaw] if e not in found]
+    assert not missing, f"{flaw}: not reported: {missing}"
+
+
+def test_findings_carry_evidence_and_a_fix(flawed_report):
+    for finding in flawed_report.findings:
+        assert finding.fix and finding.detail
+        if finding.id != "jwt-weak-secret":  # found offline, from the token alone
+            assert finding.evidence, finding.id
+            assert finding.evidence[0].status is not None
+
+
+def test_evidence_masks_credentials(flawed_report):
+    for finding in flawed_report.findings:
+        for evidence in finding.evidence:
+            for name, value in evidence.request_headers.items():
+                if name.lower() == "authorization" and len(value) > 40:
+                    assert "…" in value
+
+
+def test_fixed_app_has_no_findings(fixed_report):
+    assert [(f.id, f.operation, f.detail) for f in fixed_report.findings] == []
+
+
+def test_fixed_app_audit_ran_every_check_as_two_users(fixed_report):
+    assert fixed_report.checks_run == [c.NAME for c in ALL_CHECKS]
+    assert fixed_report.users == ["audit-user-1", "audit-user-2"]
+    assert fixed_report.operations == 15
