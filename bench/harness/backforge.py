@@ -40,6 +40,8 @@ from .wrk import Request
 
 DECLARATION = BENCH_DIR / "posts.yaml"
 SECRET_ENV = ("BACKFORGE_SECRET", "BACKFORGE_JWT_SECRET", "BACKFORGE_SECRET_KEY")
+# Until user accounts land, the engine knows one caller: the admin whose token is this.
+ADMIN_TOKEN_ENV = "BACKFORGE_ADMIN_TOKEN"
 
 
 class Backforge(Server):
@@ -59,6 +61,8 @@ class Backforge(Server):
     def _env(self, db: Path) -> dict[str, str]:
         env = {"DATABASE_URL": f"sqlite:///{db}"}
         env.update(dict.fromkeys(SECRET_ENV, BENCH_SECRET))
+        if self.token:
+            env[ADMIN_TOKEN_ENV] = self.token
         return env
 
     def _cli(self, *args: str, db: Path) -> subprocess.CompletedProcess:
@@ -90,6 +94,11 @@ class Backforge(Server):
             self._build(False)
         if not self.uses_auth:
             self.notes.append("rules opened to everyone: the engine does not check tokens yet")
+        elif not self._has_user_tokens():
+            self.notes.append(
+                f"bearer token checked as {ADMIN_TOKEN_ENV} (an admin caller, so the rule is "
+                "skipped; user tokens have not landed)"
+            )
 
     def _build(self, use_auth: bool) -> None:
         """Write the declaration in use, make the schema, load the rows into a snapshot."""
@@ -102,12 +111,16 @@ class Backforge(Server):
         self.declaration.write_text(text)
         snap = self.dir / "snapshot.db"
         _copy_db(self.dir / "missing.db", snap)  # clears the old snapshot and its WAL
+        shutil.rmtree(self.dir / "migrations", ignore_errors=True)
         create_schema = True
         if self.has_migrate:
             plan = self._cli("migrate", "plan", str(self.declaration), db=snap)
             apply = self._cli("migrate", "apply", str(self.declaration), db=snap)
             create_schema = plan.returncode != 0 or apply.returncode != 0
             if create_schema:
+                (self.dir / "migrate.log").write_text(
+                    plan.stdout + plan.stderr + apply.stdout + apply.stderr
+                )
                 self.notes.append("migrate plan/apply failed; tables made from the declaration")
                 _copy_db(self.dir / "missing.db", snap)
         loader = [str(self.venv_bin / "python"), str(BENCH_DIR / "peers" / "backforge_load.py")]
@@ -115,6 +128,13 @@ class Backforge(Server):
         if create_schema:
             loader.append("--schema")
         _run(loader)
+
+    def _has_user_tokens(self) -> bool:
+        probe = "import importlib.util as u; print(u.find_spec('backforge.auth') is not None)"
+        out = subprocess.run(
+            [str(self.venv_bin / "python"), "-c", probe], capture_output=True, text=True
+        )
+        return out.stdout.strip() == "True"
 
     def _accepts_token(self) -> bool:
         self.restore()

@@ -13,9 +13,16 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
 
 
-def machine_jiffies() -> tuple[int, int]:
-    """(busy, total) jiffies over all CPUs, from the first line of /proc/stat."""
-    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+def machine_jiffies(cpu: int | None = None) -> tuple[int, int]:
+    """(busy, total) jiffies over all CPUs, or of one CPU, from /proc/stat."""
+    name = "cpu" if cpu is None else f"cpu{cpu}"
+    for line in Path("/proc/stat").read_text().splitlines():
+        parts = line.split()
+        if parts and parts[0] == name:
+            fields = [int(x) for x in parts[1:]]
+            break
+    else:
+        return 0, 0
     # user nice system idle iowait irq softirq steal (guest time is already in user)
     idle = fields[3] + fields[4]
     total = sum(fields[:8])
@@ -86,19 +93,25 @@ def other_load(server_pid: int | None, seconds: float = 1.0) -> float:
 
 @dataclass
 class LoadMeter:
-    """Machine busy time over an interval, to subtract what the server and wrk used."""
+    """Busy time of the machine and of one core over an interval."""
 
+    cpu: int | None = None
     busy0: int = 0
     total0: int = 0
+    core_busy0: int = 0
 
     def start(self) -> None:
         self.busy0, self.total0 = machine_jiffies()
+        if self.cpu is not None:
+            self.core_busy0 = machine_jiffies(self.cpu)[0]
 
-    def stop(self) -> tuple[float, float]:
-        """(busy CPU seconds, wall seconds) since start."""
+    def stop(self) -> tuple[float, float, float]:
+        """(busy CPU seconds of the machine, of the core, wall seconds) since start."""
         busy1, total1 = machine_jiffies()
+        core = (machine_jiffies(self.cpu)[0] - self.core_busy0) if self.cpu is not None else 0
         ncpu = os.cpu_count() or 1
-        return (busy1 - self.busy0) / CLK_TCK, (total1 - self.total0) / CLK_TCK / ncpu
+        wall = (total1 - self.total0) / CLK_TCK / ncpu
+        return (busy1 - self.busy0) / CLK_TCK, core / CLK_TCK, wall
 
 
 class RssSampler(threading.Thread):

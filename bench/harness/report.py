@@ -9,6 +9,7 @@ from .runner import Outcome, Run
 from .servers import WORKLOADS
 
 NOISY = 0.10  # repeats further apart than this (of their median) are flagged
+DISTURBED = 0.10  # share of the server's core used by other processes during a run
 
 
 @dataclass
@@ -24,6 +25,12 @@ class Cell:
     rounds: int
     failed: int
     other_load: float
+    other_on_core: float
+
+    @property
+    def disturbed(self) -> bool:
+        """Other processes took more than 10% of the server's core in some round."""
+        return self.other_on_core > DISTURBED
 
     @property
     def noisy(self) -> bool:
@@ -50,6 +57,7 @@ def summarize(runs: list[Run]) -> dict[tuple[str, str], Cell]:
             rounds=len(rs),
             failed=sum(r.failed for r in rs),
             other_load=max(r.other_load_during for r in rs),
+            other_on_core=max(r.other_on_server_core for r in rs),
         )
     return cells
 
@@ -72,7 +80,7 @@ def render(outcome: Outcome) -> str:
         f"median of rounds; {outcome.started} to {outcome.finished}",
         "",
         "| workload | server | req/s | p50 ms | p99 ms | CPU s / 1k req | peak RSS MB "
-        "| backforge ÷ server | spread | other load |",
+        "| backforge ÷ server | spread | other load (on server core) |",
         "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for workload in workloads:
@@ -83,11 +91,12 @@ def render(outcome: Outcome) -> str:
             r = ratio(cells, workload, server)
             rtxt = "-" if r is None or server == "backforge" else f"{r:.2f}x"
             flag = " ⚠" if c.noisy else ""
+            busy = " *" if c.disturbed else ""
             fail = f" ({c.failed} failed)" if c.failed else ""
             lines.append(
                 f"| {workload} | {server} | {c.rps:,.0f}{fail} | {c.p50_ms:.2f} | "
                 f"{c.p99_ms:.2f} | {c.cpu_s_per_1k:.3f} | {c.peak_rss_mb:.0f} | {rtxt} | "
-                f"{c.spread:.0%}{flag} | {c.other_load:.2f} |"
+                f"{c.spread:.0%}{flag} | {c.other_load:.2f} ({c.other_on_core:.2f}){busy} |"
             )
     peers = [s for s in servers if s != "backforge"]
     if "backforge" in servers and peers:
@@ -108,6 +117,7 @@ def render(outcome: Outcome) -> str:
         lines.append(f"- {server}: SKIPPED — {reason}")
     noisy = [c for c in cells.values() if c.noisy]
     failed = [c for c in cells.values() if c.failed]
+    disturbed = [c for c in cells.values() if c.disturbed]
     before = [r.other_load_before for r in outcome.runs]
     during = [r.other_load_during for r in outcome.runs]
     waited = sum(r.waited_s for r in outcome.runs)
@@ -123,6 +133,11 @@ def render(outcome: Outcome) -> str:
         lines.append(
             "⚠ repeats differ by more than 10%: "
             + ", ".join(f"{c.server}/{c.workload} ({c.spread:.0%})" for c in noisy)
+        )
+    if disturbed:
+        lines.append(
+            "* other processes used more than 10% of the server's core in some round of: "
+            + ", ".join(f"{c.server}/{c.workload} ({c.other_on_core:.0%})" for c in disturbed)
         )
     if failed:
         lines.append(

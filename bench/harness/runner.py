@@ -44,6 +44,7 @@ class Run:
     other_load_during: float
     waited_s: float
     client_cpu: float  # cores used by wrk and the harness: near 1.0 would mean wrk is the limit
+    other_on_server_core: float  # share of the server's core taken by other processes
 
 
 @dataclass
@@ -162,18 +163,20 @@ class Bench:
         before, waited = self.wait_quiet(running.pid)
         if self.plan.warmup > 0:
             run_wrk(running.base_url, request, self.plan.warmup, **kw)
-        meter = procstat.LoadMeter()
+        meter = procstat.LoadMeter(self.server_cpu)
         sampler = procstat.RssSampler(running.pid)
         cpu0 = procstat.tree_cpu_seconds(running.pid)
         own0 = procstat.own_and_children_cpu()
         meter.start()
         sampler.start()
         result = run_wrk(running.base_url, request, self.plan.seconds, **kw)
-        busy, wall = meter.stop()
+        busy, core_busy, wall = meter.stop()
         peak_kb = sampler.finish()
         server_cpu = procstat.tree_cpu_seconds(running.pid) - cpu0
         own = procstat.own_and_children_cpu() - own0
         during = max(0.0, (busy - server_cpu - own) / wall) if wall > 0 else 0.0
+        # Other work that ran on the server's own core took time from the server.
+        on_core = max(0.0, (core_busy - server_cpu) / wall) if wall > 0 else 0.0
         return Run(
             server=server.name,
             workload=workload,
@@ -189,6 +192,7 @@ class Bench:
             other_load_during=during,
             waited_s=waited,
             client_cpu=own / wall if wall > 0 else 0.0,
+            other_on_server_core=on_core,
         )
 
     def run(self, servers: list[Server]) -> Outcome:
@@ -212,7 +216,8 @@ class Bench:
                         log(
                             f"round {rnd + 1} {server.name:10} {workload:15}"
                             f"{run.rps:10,.0f} req/s  p99 {run.p99_ms:6.1f} ms  "
-                            f"wrk {run.client_cpu:.2f} cpu  other {run.other_load_during:.2f}{flag}"
+                            f"wrk {run.client_cpu:.2f}  other {run.other_load_during:.2f} "
+                            f"(on server core {run.other_on_server_core:.2f}){flag}"
                         )
                 finally:
                     running.stop()

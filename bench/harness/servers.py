@@ -322,10 +322,14 @@ class FastAPIPeer(_SqlitePeer):
 
 
 class DRFPeer(_SqlitePeer):
-    """Django REST Framework ModelViewSet under gunicorn gthread (2 workers x 4 threads)."""
+    """Django REST Framework ModelViewSet under gunicorn gthread.
 
-    workers = 2
-    threads = 4
+    One worker with one thread: on a single pinned core, more threads (GIL hand-offs)
+    and more workers measured slower (BENCH_DRF_WORKERS / BENCH_DRF_THREADS to retry).
+    """
+
+    workers = int(os.environ.get("BENCH_DRF_WORKERS", "1"))
+    threads = int(os.environ.get("BENCH_DRF_THREADS", "1"))
 
     def __init__(self):
         super().__init__(name="drf", label="Django REST Framework (gunicorn gthread)")
