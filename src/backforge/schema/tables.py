@@ -20,6 +20,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    literal_column,
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
@@ -69,7 +70,8 @@ def select_check_name(field_name: str) -> str:
 
 def select_check_sql(field_name: str, values: list[str]) -> str:
     quoted = ", ".join("'" + v.replace("'", "''") + "'" for v in values)
-    return f"{field_name} IN ({quoted})"
+    # Quoted: a field may be named like an SQL keyword (order, select, user).
+    return f'"{field_name}" IN ({quoted})'
 
 
 def build_metadata(spec: Spec) -> MetaData:
@@ -105,7 +107,9 @@ def build_table(metadata: MetaData, name: str, collection: Collection) -> Table:
         if field.type == "select" and field.values:
             extras.append(
                 CheckConstraint(
-                    select_check_sql(field_name, field.values), name=select_check_name(field_name)
+                    # literal_column: verbatim SQL, so a value like ':x' is not a bind parameter
+                    literal_column(select_check_sql(field_name, field.values)),
+                    name=select_check_name(field_name),
                 )
             )
     table = Table(name, metadata, *columns, *extras)
