@@ -33,6 +33,9 @@ class Change:
         self.column = None if self.column is None else str(self.column)
         self.details = _plain(self.details)
 
+    def __str__(self) -> str:
+        return self.description + (" [destructive]" if self.destructive else "")
+
     def as_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"op": self.op, "table": self.table}
         if self.column is not None:
@@ -79,6 +82,9 @@ class AppliedMigration:
     # None for changes applied by auto_apply (no file); False when the file is gone.
     file_present: bool | None = True
     checksum_ok: bool = True
+
+    def __str__(self) -> str:
+        return self.name
 
 
 @dataclass
