@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import secrets
 import sqlite3
 import time
@@ -282,6 +283,7 @@ def openapi_document(flaws: frozenset[str]) -> dict[str, Any]:
                 "security": [],
                 "parameters": [
                     {"name": "search", "in": "query", "schema": {"type": "string"}},
+                    {"name": "filter", "in": "query", "schema": {"type": "string"}},
                     {"name": "limit", "in": "query", "schema": limit},
                 ],
                 "responses": {
@@ -600,6 +602,14 @@ def make_app(flaws: frozenset[str] = FLAWS) -> Starlette:
         if limit < 1 or (limit > 100 and "unbounded_limit" not in flaws):
             raise HTTPException(422, "limit must be between 1 and 100")
         search = request.query_params.get("search", "")
+        expression = request.query_params.get("filter")
+        if expression is not None:
+            # a tiny filter language whose errors quote the input's words: not an injection
+            match = re.fullmatch(r"(name|sku)\s*=\s*'([^']*)'", expression)
+            if match is None:
+                keywords = [w for w in re.findall(r"[A-Za-z]+", expression) if w.isupper()]
+                raise HTTPException(400, f"cannot parse filter: unknown {', '.join(keywords)}")
+            search = match.group(2)
         if "sqli_error" in flaws:
             sql = f"SELECT * FROM products WHERE name LIKE '%{search}%' LIMIT {limit}"
             try:

@@ -138,8 +138,8 @@ def _boolean_based(ctx: AuditContext, t: Target) -> bool:
     for true_suffix, false_suffix in BOOLEAN_PAIRS:
         yes, no = BENIGN + true_suffix, BENIGN + false_suffix
         a, b = send(ctx, t, yes), send(ctx, t, no)
-        if a.status >= 500 or b.status >= 500 or 429 in (a.status, b.status):
-            return False
+        if not (200 <= a.status < 300 and 200 <= b.status < 300):
+            return False  # two refusals that word the input differently prove nothing
         if normalized(a, yes) == normalized(b, no):
             return False
         results.append((a, b))
