@@ -13,6 +13,7 @@ from backforge.audit import run_audit
 from backforge.audit.auth import parse_user
 from backforge.audit.checks import authentication, function_authz
 from backforge.audit.command import audit
+from backforge.audit.report import render_sarif
 
 from .conftest import serve
 from .shop_app import FLAWS, make_app
@@ -123,3 +124,26 @@ def test_role_map_drives_function_level_checks(tmp_path):
     assert [(f.id, f.operation) for f in report.findings] == [
         ("bfla-privileged-operation", "GET /api/users/me")
     ]
+
+
+def test_declaration_lint_is_reported_at_its_line(fixed_url, tmp_path):
+    from backforge.audit.checks import declaration_lint
+
+    declaration = tmp_path / "notes.yaml"
+    declaration.write_text(
+        "name: notes\n"
+        "collections:\n"
+        "  notes:\n"
+        "    fields:\n"
+        "      body: {type: text, required: true}\n"
+        "    rules: {list: public, view: public, create: public}\n"
+    )
+    report = run_audit(fixed_url, declaration=str(declaration), checks=[declaration_lint])
+    public = [f for f in report.findings if f.id == "declaration-public-write"]
+    assert len(public) == 1
+    assert public[0].location == (str(declaration), 6)
+    assert "create notes" in public[0].title
+    sarif = json.loads(render_sarif(report))
+    region = sarif["runs"][0]["results"][0]["locations"][0]["physicalLocation"]
+    assert region["artifactLocation"]["uri"] == str(declaration)
+    assert region["region"]["startLine"] == 6

@@ -104,6 +104,10 @@ def audit(
         list[str] | None,
         typer.Option("--allow-host", help="A non-loopback host you own and may audit. Repeatable."),
     ] = None,
+    declaration: Annotated[
+        str | None,
+        typer.Option("--declaration", help="The backforge declaration of the target: lint it too."),
+    ] = None,
     format: Annotated[str, typer.Option("--format", help="table, json, sarif or html.")] = "table",
     output: Annotated[
         str | None, typer.Option("--output", "-o", help="Write the report to this file.")
@@ -134,6 +138,7 @@ def audit(
             max_time=max_time,
             allow_writes=allow_writes,
             allow_hosts=allow_host or [],
+            declaration=declaration,
             progress=RichAuditProgress(err) if err.is_terminal else None,
         )
     except (AuditError, CredentialsError, ValueError, OSError) as exc:

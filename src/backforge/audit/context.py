@@ -37,6 +37,7 @@ class AuditOptions:
     burst_size: int = 40
     time_probe_seconds: float = 2.0
     fuzz_examples: int = 8
+    declaration: str | None = None  # a backforge declaration file, to lint as well
 
 
 class AuditContext:
@@ -67,6 +68,7 @@ class AuditContext:
         detail: str,
         fix: str,
         evidence: list[Any] | None = None,
+        location: tuple[str, int | None] | None = None,
     ) -> None:
         if (id, operation) in self._seen:
             return
@@ -82,6 +84,7 @@ class AuditContext:
                 detail=detail,
                 fix=fix,
                 evidence=[e.evidence() if isinstance(e, Exchange) else e for e in evidence or []],
+                location=location,
             )
         )
 

@@ -85,6 +85,7 @@ class Finding:
     detail: str
     fix: str
     evidence: list[Evidence] = field(default_factory=list)
+    location: tuple[str, int | None] | None = None  # a file and line, for static findings
 
     @property
     def category_name(self) -> str:
@@ -107,6 +108,7 @@ class Finding:
             "fix": self.fix,
             "fingerprint": self.fingerprint,
             "evidence": [e.to_dict() for e in self.evidence],
+            "location": list(self.location) if self.location else None,
         }
 
 

@@ -61,6 +61,7 @@ def run_audit(
     max_time: float = 300.0,
     allow_writes: bool = False,
     allow_hosts: list[str] | None = None,
+    declaration: str | None = None,
     options: AuditOptions | None = None,
     checks: list[ModuleType] | None = None,
     progress: Progress | None = None,
@@ -79,6 +80,7 @@ def run_audit(
     options = options or AuditOptions()
     options.allow_writes = allow_writes
     options.roles = roles or {}
+    options.declaration = declaration or options.declaration
     selected = checks if checks is not None else ALL_CHECKS
     progress.start(len(selected) + 1, max_requests)
     done: list[str] = []
@@ -113,7 +115,7 @@ def run_audit(
     )
 
 
-PASSIVE = {"error_hygiene", "sensitive_data", "documentation_drift"}
+PASSIVE = {"error_hygiene", "sensitive_data", "documentation_drift", "declaration_lint"}
 
 
 def _run_passive(ctx: AuditContext, selected: list[ModuleType], done: list[str]) -> None:

@@ -11,6 +11,7 @@ from types import ModuleType
 from . import (
     authentication,
     bola,
+    declaration_lint,
     documentation_drift,
     error_hygiene,
     function_authz,
@@ -36,4 +37,5 @@ ALL_CHECKS: list[ModuleType] = [
     error_hygiene,
     sensitive_data,
     documentation_drift,
+    declaration_lint,
 ]

@@ -64,8 +64,8 @@ def render_sarif(report: AuditReport) -> str:
                 "locations": [
                     {
                         "physicalLocation": {
-                            "artifactLocation": {"uri": artifact},
-                            "region": {"startLine": 1},
+                            "artifactLocation": {"uri": f.location[0] if f.location else artifact},
+                            "region": {"startLine": (f.location[1] or 1) if f.location else 1},
                         },
                         "logicalLocations": [
                             {
