@@ -147,3 +147,31 @@ def test_declaration_lint_is_reported_at_its_line(fixed_url, tmp_path):
     region = sarif["runs"][0]["results"][0]["locations"][0]["physicalLocation"]
     assert region["artifactLocation"]["uri"] == str(declaration)
     assert region["region"]["startLine"] == 6
+
+
+def test_progress_bar_follows_checks_and_requests(fixed_url):
+    import io
+
+    from rich.console import Console
+
+    from backforge.audit.checks import misconfiguration
+    from backforge.audit.command import RichAuditProgress
+
+    buffer = io.StringIO()
+    progress = RichAuditProgress(Console(file=buffer, force_terminal=True, width=120))
+    report = run_audit(fixed_url, checks=[misconfiguration], progress=progress)
+    assert progress.requests == report.requests > 0
+    assert "audit" in buffer.getvalue()
+
+
+def test_openapi_document_from_a_file(fixed_url, tmp_path):
+    from backforge.audit.checks import misconfiguration
+
+    from .shop_app import openapi_document
+
+    path = tmp_path / "openapi.json"
+    path.write_text(json.dumps(openapi_document(frozenset())))
+    report = run_audit(fixed_url, openapi=str(path), checks=[misconfiguration])
+    assert report.document == str(path)
+    assert report.operations == 15
+    assert not any(e for e in report.findings)

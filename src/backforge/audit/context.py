@@ -211,6 +211,7 @@ class AuditContext:
             return None
         data = exchange.json()
         if exchange.status >= 300 or not isinstance(data, dict):
+            self.note(f"could not create an object through {create.key} ({exchange.status})")
             return None
         data = data.get("data", data) if isinstance(data.get("data"), dict) else data
         object_id = object_id_of(data)
