@@ -10,6 +10,7 @@ from types import ModuleType
 
 from . import (
     authentication,
+    baseline,
     bola,
     declaration_lint,
     documentation_drift,
@@ -25,6 +26,7 @@ from . import (
 )
 
 ALL_CHECKS: list[ModuleType] = [
+    baseline,
     misconfiguration,
     authentication,
     user_enumeration,
