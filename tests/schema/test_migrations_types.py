@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import copy
+from decimal import Decimal
 
 import pytest
 from migration_helpers import shop
+from sqlalchemy.exc import IntegrityError
 
 from backforge.schema.migrations import DestructiveChangeError
 
@@ -104,3 +106,58 @@ def test_relation_changes(migrator):
     collections["products"]["fields"]["brand"]["to"] = "categories"
     with pytest.raises(Exception, match=r"point at rows that do not exist|violates"):
         migrator.migrate(declaration)
+
+
+def test_on_delete_change_is_applied(migrator):
+    migrator.migrate(shop())
+    migrator.insert("categories", id="c1", name="books")
+    migrator.insert("products", id="p1", name="Atlas", category="c1")
+    declaration = shop()
+    declaration["collections"]["products"]["fields"]["category"]["on_delete"] = "set null"
+    plan = migrator.migrate(declaration)
+    assert {"drop_foreign_key", "add_foreign_key"} <= {c.op for c in plan.changes}
+    assert migrator.plan(declaration) is None
+    with migrator.engine.begin() as connection:
+        connection.exec_driver_sql("DELETE FROM categories")
+    assert migrator.select("products", "id", "category") == [("p1", None)]
+
+
+def test_any_type_to_text_is_widening(migrator):
+    migrator.migrate(shop())
+    migrator.insert("products", id="p1", name="Atlas", price=Decimal("9.50"))
+    declaration = shop()
+    declaration["collections"]["products"]["fields"]["price"] = {"type": "text"}
+    plan = migrator.migrate(declaration)
+    assert not plan.destructive
+    ((price,),) = migrator.select("products", "price")
+    assert price in ("9.50", "9.5")
+    assert migrator.plan(declaration) is None
+
+
+def test_rename_a_collection_with_a_relation_to_itself(migrator):
+    declaration = {
+        "name": "tree",
+        "collections": {
+            "nodes": {
+                "fields": {
+                    "label": {"type": "text"},
+                    "parent": {"type": "relation", "to": "nodes", "on_delete": "cascade"},
+                }
+            }
+        },
+    }
+    migrator.migrate(declaration)
+    migrator.insert("nodes", id="root", label="root")
+    migrator.insert("nodes", id="leaf", label="leaf", parent="root")
+    renamed = copy.deepcopy(declaration)
+    renamed["collections"] = {"items": {**declaration["collections"]["nodes"]}}
+    renamed["collections"]["items"]["renamed_from"] = "nodes"
+    renamed["collections"]["items"]["fields"] = {
+        "label": {"type": "text"},
+        "parent": {"type": "relation", "to": "items", "on_delete": "cascade"},
+    }
+    migrator.migrate(renamed)
+    assert migrator.select("items", "id", "parent") == [("leaf", "root"), ("root", None)]
+    assert migrator.plan(renamed) is None
+    with pytest.raises(IntegrityError):
+        migrator.insert("items", id="x", parent="nowhere")

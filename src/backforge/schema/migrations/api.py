@@ -31,6 +31,8 @@ from .render import render_changes
 from .runner import ensure_history, locked_transaction, read_history, record, run_statements
 
 AUTO_PREFIX = "auto_"
+# Steps that only carry out others (how, not what): left out of reports to people.
+_MECHANICS = frozenset({"rebuild_table", "rename_constraints"})
 FIX_COMMAND = "backforge migrate plan FILE && backforge migrate apply FILE"
 
 
@@ -107,23 +109,27 @@ def migration_status(engine: Engine, spec: Spec, migrations_dir: Path) -> Migrat
         pending = [name for name in files if name not in history]
         drift: list[Change] = []
         if not pending:
-            drift = render_changes(diff_schema(connection, spec))
+            drift = _for_people(diff_schema(connection, spec).changes)
         connection.rollback()
     return MigrationStatus(applied, pending, drift, drift_checked=not pending)
 
 
 def pending_changes(engine: Engine, spec: Spec) -> list[Change]:
-    """What the database lacks compared with the declaration (empty when it is up to date)."""
+    """What the database lacks compared with the declaration (empty when it is up to date).
+
+    The changes carry descriptions, not SQL: that is written by plan_migration.
+    """
     with engine.connect() as connection:
         diff = diff_schema(connection, spec)
         connection.rollback()
-    return render_changes(diff) if diff.changes else []
+    return _for_people(diff.changes)
 
 
 def auto_apply(engine: Engine, spec: Spec) -> list[Change]:
     """Development mode: apply the non-destructive changes now, recorded in the history.
 
     Destructive or refused changes raise before anything runs; they need a reviewed plan.
+    Returns the changes applied (without the steps that only carry them out).
     """
     with locked_transaction(engine) as connection:
         ensure_history(connection)
@@ -140,7 +146,11 @@ def auto_apply(engine: Engine, spec: Spec) -> list[Change]:
             json.dumps([c.as_dict() for c in changes], sort_keys=True).encode()
         ).hexdigest()
         record(connection, name, digest)
-    return changes
+    return _for_people(changes)
+
+
+def _for_people(changes: list[Change]) -> list[Change]:
+    return [change for change in changes if change.op not in _MECHANICS]
 
 
 def _refuse(diff: SchemaDiff, allow_destructive: bool, hint: str | None = None) -> None:

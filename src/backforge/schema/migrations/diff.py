@@ -608,11 +608,10 @@ def _plain(value: Any) -> Any:
     return value
 
 
-_INTEGERS = (types.Integer,)
-
-
 def is_widening(old, new) -> bool:
     """True when every value of the old type fits the new type unchanged."""
+    if isinstance(new, types.Text) and not getattr(new, "length", None):
+        return True  # unbounded text holds any value's text form
     if isinstance(new, types.Text | types.String) and isinstance(old, types.String | types.Text):
         old_len = getattr(old, "length", None)
         new_len = getattr(new, "length", None)
