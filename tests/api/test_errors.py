@@ -153,3 +153,19 @@ def _refuse(*_args, **_kwargs):
     import psycopg
 
     raise psycopg.OperationalError("connection refused: the server is not running")
+
+
+def test_malformed_if_match_is_400(shop, admin):
+    category = _category(shop, admin)
+    url = f"/api/categories/{category['id']}"
+    for header in ("nonsense", '"abc"', "", '"99999999999999999999"'):
+        response = shop.patch(url, json={"description": "x"}, headers={**admin, "If-Match": header})
+        _assert_problem(response, 400, "invalid-header")
+    assert shop.get(url).json()["version"] == 1
+
+
+def test_selected_fields_always_carry_the_id(shop, admin):
+    category = _category(shop, admin)
+    listed = shop.get("/api/categories", params={"fields": "name"}).json()["items"]
+    assert listed == [{"id": category["id"], "name": category["name"]}]
+    assert shop.get("/api/categories", params={"fields": ""}).json()["items"][0] == category

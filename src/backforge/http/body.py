@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from starlette.requests import Request
 
 from .problems import ProblemError
@@ -26,6 +28,9 @@ async def read_json_body(request: Request, max_bytes: int) -> bytes:
     return b"".join(chunks)
 
 
+_ENTITY_TAG = re.compile(r'^(W/)?"([0-9]{1,9})"$')
+
+
 def if_match_versions(request: Request) -> set[int] | None:
     """The versions an If-Match header accepts; None when absent or '*' (any version)."""
     header = request.headers.get("if-match")
@@ -33,10 +38,14 @@ def if_match_versions(request: Request) -> set[int] | None:
         return None
     versions = set()
     for tag in header.split(","):
-        tag = tag.strip()
-        # If-Match uses strong comparison: weak tags (W/"...") never match.
-        if len(tag) >= 2 and tag[0] == tag[-1] == '"' and tag[1:-1].isdigit():
-            versions.add(int(tag[1:-1]))
+        match = _ENTITY_TAG.match(tag.strip())
+        if match is None:
+            raise ProblemError(
+                400, "invalid-header", 'If-Match must be * or ETags as sent by this API, e.g. "3"'
+            )
+        # If-Match compares strongly: a weak tag (W/"3") never matches.
+        if match.group(1) is None:
+            versions.add(int(match.group(2)))
     return versions
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from .. import __version__
@@ -14,6 +15,7 @@ PROBLEM = {"$ref": "#/components/schemas/Problem"}
 ID_SCHEMA = {"type": "string", "pattern": ID_PATTERN.pattern}
 DATETIME = {"type": "string", "format": "date-time"}
 DECIMAL_TEXT = r"^-?\d+(\.\d+)?$"
+IF_MATCH_PATTERN = r'^(\*|(W/)?"[0-9]{1,9}"( ?, ?(W/)?"[0-9]{1,9}")*)$'
 
 
 def _number(value: Any) -> int | float:
@@ -166,12 +168,12 @@ def build_openapi(spec: Spec) -> dict[str, Any]:
         }
         ref = f"#/components/schemas/{title}"
         selection = _selection_parameters(collection)
-        id_parameter = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
+        id_parameter = {"name": "id", "in": "path", "required": True, "schema": ID_SCHEMA}
         if_match = {
             "name": "If-Match",
             "in": "header",
             "required": False,
-            "schema": {"type": "string"},
+            "schema": {"type": "string", "pattern": IF_MATCH_PATTERN},
             "description": "The ETag of the version you read; a mismatch answers 412",
         }
         tag = [name]
@@ -266,29 +268,44 @@ def build_openapi(spec: Spec) -> dict[str, Any]:
     }
 
 
+def name_list_pattern(names: list[str], signed: bool = False) -> str:
+    """A pattern for a comma-separated list of the given names (optionally '-'-prefixed)."""
+    if not names:
+        return "^$"
+    choice = "(" + "|".join(re.escape(n) for n in names) + ")"
+    item = ("-?" if signed else "") + choice
+    return f"^({item}(,{item})*)?$"
+
+
 def _selection_parameters(collection: Collection) -> list[dict[str, Any]]:
+    fields = ["id", "created", "updated", "version", *collection.fields]
+    relations = [n for n, f in collection.fields.items() if f.type == "relation"]
     return [
         {
             "name": "fields",
             "in": "query",
             "required": False,
-            "schema": {"type": "string"},
-            "description": "Comma-separated fields to return, e.g. id,title",
+            "schema": {"type": "string", "pattern": name_list_pattern(fields)},
+            "description": "Comma-separated fields to return (id always comes), e.g. title,price",
         },
         {
             "name": "expand",
             "in": "query",
             "required": False,
-            "schema": {"type": "string"},
-            "description": "Comma-separated relation fields to expand: "
-            + (
-                ", ".join(n for n, f in collection.fields.items() if f.type == "relation") or "none"
-            ),
+            "schema": {"type": "string", "pattern": name_list_pattern(relations)},
+            "description": "Comma-separated relations to expand: "
+            + (", ".join(relations) or "none"),
         },
     ]
 
 
 def _list_parameters(collection: Collection, max_page: int, max_filter: int) -> list[dict]:
+    sortable = [
+        "id",
+        "created",
+        "updated",
+        *(n for n, f in collection.fields.items() if f.type != "json"),
+    ]
     return [
         {
             "name": "filter",
@@ -302,7 +319,7 @@ def _list_parameters(collection: Collection, max_page: int, max_filter: int) -> 
             "name": "sort",
             "in": "query",
             "required": False,
-            "schema": {"type": "string"},
+            "schema": {"type": "string", "pattern": name_list_pattern(sortable, signed=True)},
             "description": "Comma-separated fields, '-' for descending, e.g. -created,title",
         },
         {
@@ -315,7 +332,7 @@ def _list_parameters(collection: Collection, max_page: int, max_filter: int) -> 
             "name": "cursor",
             "in": "query",
             "required": False,
-            "schema": {"type": "string"},
+            "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]*$"},
             "description": "next_cursor of the previous page",
         },
         {

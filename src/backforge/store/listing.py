@@ -65,7 +65,7 @@ class ListRequest:
             limit=limit,
             cursor=params.get("cursor") or None,
             total=total in ("true", "1"),
-            fields=_names(params["fields"]) if "fields" in params else None,
+            fields=_names(params["fields"]) or None if "fields" in params else None,
             expand=_names(params.get("expand", "")),
         )
 
@@ -78,6 +78,8 @@ def sort_keys(text: str | None, collection: Collection, visible: frozenset[str])
     keys: list[SortKey] = []
     for part in (text or DEFAULT_SORT).split(","):
         part = part.strip()
+        if not part:
+            raise InvalidQuery("sort has an empty item; write e.g. -created,title", "sort")
         descending = part.startswith("-")
         name = part.lstrip("+-")
         if name in ("created", "updated"):
@@ -93,7 +95,7 @@ def sort_keys(text: str | None, collection: Collection, visible: frozenset[str])
             sortable = ", ".join(["id", "created", "updated", *sorted(visible)])
             raise InvalidQuery(f"cannot sort by '{name}' (sortable: {sortable})", "sort")
         if sum(k.name == name for k in keys) > 1:
-            raise InvalidQuery(f"'{name}' appears twice in sort", "sort")
+            keys.pop()  # a repeated key changes nothing: the first occurrence decides
     if not any(k.name == "id" for k in keys):
         # id breaks ties so that every row has exactly one place in the order.
         keys.append(SortKey("id", "id", keys[-1].descending, nullable=False))

@@ -131,7 +131,8 @@ class RecordStore:
                 raise InvalidQuery(
                     f"unknown field '{name}' in fields (known: {', '.join(known)})", "fields"
                 )
-        return frozenset(fields)
+        # The id always comes along: without it a selected record could not be addressed.
+        return frozenset(fields) | {"id"}
 
     def _expand(
         self,

@@ -52,9 +52,18 @@ def _storable_json(value: Any) -> Any:
     return value
 
 
+_URL_CHARACTERS = re.compile(r"^[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+$")
+
+
 def _check_url(value: str) -> str:
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
+    """An absolute http(s) URI (RFC 3986: ASCII only; non-ASCII must be percent-encoded)."""
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        raise ValueError("must be an absolute http(s) URL") from None
+    if not _URL_CHARACTERS.match(value):
+        raise ValueError("must be a URL of ASCII characters (percent-encode the rest)")
+    if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError("must be an absolute http(s) URL")
     return value
 
