@@ -200,6 +200,23 @@ class AuditClient:
             return path
         return urljoin(self.base_url + "/", path.lstrip("/"))
 
+    def _exchange(self, request: httpx.Request) -> tuple[int, httpx.Headers, bytes]:
+        """Status, headers and body; status 0 when no answer came (timeout, refused, reset)."""
+        for attempt in range(2):
+            try:
+                response = self._http.send(request)
+                return response.status_code, response.headers, response.read()
+            except httpx.TimeoutException:
+                return 0, httpx.Headers(), b""
+            except (httpx.RemoteProtocolError, httpx.ReadError) as exc:
+                # a server that crashed on the previous request may drop the kept-alive
+                # connection under this one: ask once more on a new connection
+                if attempt:
+                    return 0, httpx.Headers(), str(exc).encode()
+            except httpx.TransportError as exc:
+                return 0, httpx.Headers(), str(exc).encode()
+        return 0, httpx.Headers(), b""
+
     def send(
         self,
         method: str,
@@ -245,14 +262,7 @@ class AuditClient:
         )
         self.sent += 1
         started = time.perf_counter()
-        try:
-            response = self._http.send(request)
-            body = response.read()
-            status, resp_headers = response.status_code, response.headers
-        except httpx.TimeoutException:
-            status, resp_headers, body = 0, httpx.Headers(), b""
-        except httpx.TransportError as exc:
-            status, resp_headers, body = 0, httpx.Headers(), str(exc).encode()
+        status, resp_headers, body = self._exchange(request)
         elapsed = time.perf_counter() - started
         exchange = Exchange(
             method=method,

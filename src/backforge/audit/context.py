@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from .client import AuditClient, Exchange, Identity, WriteNotAllowed
+from .client import ANONYMOUS, AuditClient, Exchange, Identity, WriteNotAllowed
 from .findings import Finding, Severity
 from .openapi import ApiDocument, Operation
 from .values import example_object, example_value, properties, schema_type
@@ -53,6 +53,8 @@ class AuditContext:
         self.login_op: Operation | None = None
         self.signup_op: Operation | None = None
         self.reset_op: Operation | None = None
+        self.known_ids: dict[str, list[str]] = {}  # collection path -> ids seen or created
+        self._creating: set[str] = set()
         self._seen: set[tuple[str, str]] = set()
 
     # -- findings ---------------------------------------------------------------------------
@@ -197,7 +199,38 @@ class AuditContext:
             return None
         if schema_type(op.body_schema) not in {"object", None}:
             return None
-        return example_object(op.body_schema)
+        body = example_object(op.body_schema)
+        self._fill_relations(op, body)
+        return body
+
+    def relation_target(self, name: str) -> Operation | None:
+        """The create operation of the collection a property like `customer` points to."""
+        base = re.sub(r"(_id|Id|_uuid)$", "", name)
+        wanted = {base, f"{base}s", f"{base}es", f"{base[:-1]}ies" if base.endswith("y") else base}
+        for create in self.collection_creates():
+            if create.path.rstrip("/").rsplit("/", 1)[-1] in wanted:
+                return create
+        return None
+
+    def _fill_relations(self, op: Operation, body: dict[str, Any]) -> None:
+        """Point required references at objects that exist, creating one when none is known."""
+        required = set(flatten_required(op.body_schema))
+        for name in list(body):
+            if name not in required:
+                continue
+            target = self.relation_target(name)
+            if target is None or target is op or target.key in self._creating:
+                continue
+            ids = self.known_ids.get(target.path.rstrip("/"))
+            if not ids:
+                self._creating.add(target.key)
+                try:
+                    self.create_object(target, self.user_a or ANONYMOUS, "setup")
+                finally:
+                    self._creating.discard(target.key)
+                ids = self.known_ids.get(target.path.rstrip("/"))
+            if ids:
+                body[name] = _typed(ids[0], body[name])
 
     # -- objects ----------------------------------------------------------------------------
     def create_object(self, create: Operation, owner: Identity, check: str) -> CreatedObject | None:
@@ -219,6 +252,7 @@ class AuditContext:
             return None
         obj = CreatedObject(create=create, owner=owner, body=data, sent=body, id=object_id)
         self.created.append(obj)
+        self.known_ids.setdefault(create.path.rstrip("/"), []).append(object_id)
         return obj
 
     def object_of(self, create: Operation, owner: Identity, check: str) -> CreatedObject | None:
@@ -240,6 +274,19 @@ class AuditContext:
 
     def writable_properties(self, op: Operation) -> set[str]:
         return {name for name, sub in properties(op.body_schema).items() if not sub.get("readOnly")}
+
+
+def flatten_required(schema: dict[str, Any] | None) -> list[str]:
+    from .values import flatten
+
+    return list(flatten(schema or {}).get("required") or [])
+
+
+def _typed(object_id: str, example: Any) -> Any:
+    """The id as the schema wants it: a number where the example was one."""
+    if isinstance(example, int) and not isinstance(example, bool) and object_id.isdigit():
+        return int(object_id)
+    return object_id
 
 
 def object_id_of(data: dict[str, Any]) -> str | None:

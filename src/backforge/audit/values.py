@@ -126,6 +126,15 @@ def _number(schema: dict[str, Any], *, integer: bool) -> int | float:
 
 
 def _string(schema: dict[str, Any], name: str) -> str:
+    if schema.get("pattern"):
+        from .regex_values import matching_string
+
+        for _ in range(10):
+            value = matching_string(str(schema["pattern"]), next(_counter))
+            if value is None:
+                break
+            if int(schema.get("minLength", 0)) <= len(value) <= int(schema.get("maxLength", 10**6)):
+                return value
     fmt = (schema.get("format") or "").lower()
     lname = name.lower()
     tag = unique_suffix()

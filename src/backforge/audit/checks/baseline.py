@@ -35,6 +35,10 @@ def run(ctx: AuditContext) -> None:
         exchange = ctx.call(op, identity=ctx.identity_for(op), check=NAME)
         if 200 <= exchange.status < 300:
             listed[op.path.rstrip("/")] = _ids(exchange.json())
+            if listed[op.path.rstrip("/")]:
+                ctx.known_ids.setdefault(op.path.rstrip("/"), []).extend(
+                    listed[op.path.rstrip("/")]
+                )
     for op in reads:
         if len(op.path_params) != 1:
             continue

@@ -29,6 +29,8 @@ def run(ctx: AuditContext) -> None:
         _check_query(ctx, op)
         _check_body(ctx, op)
         _check_malformed(ctx, op)
+    if ctx.options.fuzz_examples <= 0:
+        return
     try:
         fuzz.run_schemathesis(
             ctx, on_exchange=lambda op, ex: server_error(ctx, op, ex, "generated")
