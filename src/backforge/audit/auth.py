@@ -113,10 +113,10 @@ def identity_from_login(name: str, exchange: Exchange) -> Identity | None:
             identity.cookies[key] = morsel.value
     if not token and not identity.cookies:
         return None
-    if isinstance(data, dict):
-        user = data.get("user") or data.get("record") or data.get("data")
-        if isinstance(user, dict):
-            identity.user_id = object_id_of(user)
+    if isinstance(data, dict) and any(
+        isinstance(data.get(k), dict) for k in ("user", "record", "data")
+    ):
+        identity.user_id = _user_id(data)
     return identity
 
 
@@ -167,20 +167,29 @@ def register_throwaway(ctx: AuditContext, name: str) -> Identity | None:
     if exchange.status >= 300:
         ctx.note(f"self-registration through {op.key} failed with {exchange.status}")
         return None
-    created = exchange.json()
-    identity = identity_from_login(name, exchange) if ctx.login_op is None else None
-    if identity is None:
+    # log in when the API has a login; else the sign-up answer must carry the credentials
+    if ctx.login_op is not None:
         identity = login(ctx, name, username, password)
+    else:
+        identity = identity_from_login(name, exchange)
     if identity is None:
         ctx.note(f"could not log in as the user registered through {op.key} (rate limited?)")
         return None
     identity.self_registered = True
     identity.username, identity.password = username, password
-    if isinstance(created, dict) and identity.user_id is None:
-        identity.user_id = object_id_of(
-            created.get("user", created) if isinstance(created.get("user"), dict) else created
-        )
+    if identity.user_id is None:
+        identity.user_id = _user_id(exchange.json())
     return identity
+
+
+def _user_id(data: Any) -> str | None:
+    """The id of the user record in a sign-up or login answer (bare, or under user/record/data)."""
+    if not isinstance(data, dict):
+        return None
+    for key in ("user", "record", "data"):
+        if isinstance(data.get(key), dict):
+            return object_id_of(data[key])
+    return object_id_of(data)
 
 
 def identity_from_spec(ctx: AuditContext, spec: UserSpec) -> list[Identity]:
