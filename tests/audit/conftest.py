@@ -20,7 +20,7 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve(app: Any) -> Iterator[str]:
+def serve(app: Any, probe: str = "/openapi.json") -> Iterator[str]:
     port = free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error", lifespan="off")
     server = uvicorn.Server(config)
@@ -29,7 +29,7 @@ def serve(app: Any) -> Iterator[str]:
     base = f"http://127.0.0.1:{port}"
     for _ in range(200):
         try:
-            httpx.get(base + "/openapi.json", timeout=1)
+            httpx.get(base + probe, timeout=1)
             break
         except httpx.TransportError:
             time.sleep(0.05)

@@ -22,7 +22,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 
 FLAWS = frozenset(
     {
@@ -415,11 +415,14 @@ def check_password(password: str, stored: str) -> bool:
 
 
 # -- the app -----------------------------------------------------------------------------------
-def make_app(flaws: frozenset[str] = FLAWS) -> Starlette:
+def make_app(flaws: frozenset[str] = FLAWS, prefix: str = "") -> Any:
+    """The shop API; with a prefix (e.g. "/v1") it lives under it, as `servers` says."""
     flaws = frozenset(flaws)
     unknown = flaws - FLAWS
     assert not unknown, unknown
     doc = openapi_document(flaws)
+    if prefix:
+        doc["servers"] = [{"url": prefix}]
     schemas = doc["components"]["schemas"]
     db = sqlite3.connect(":memory:", check_same_thread=False)
     db.row_factory = sqlite3.Row
@@ -702,6 +705,8 @@ def make_app(flaws: frozenset[str] = FLAWS) -> Starlette:
     handlers: dict[Any, Any] = {HTTPException: http_error}
     if "debug_errors" not in flaws:
         handlers[Exception] = server_error
+    if prefix:
+        routes = [Mount(prefix, routes=routes)]
     app = Starlette(debug="debug_errors" in flaws, routes=routes, exception_handlers=handlers)
     return HeadersMiddleware(app, flaws)
 

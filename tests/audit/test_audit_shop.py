@@ -107,3 +107,21 @@ def test_fixed_app_audit_ran_every_check_as_two_users(fixed_report):
     assert fixed_report.checks_run == [c.NAME for c in ALL_CHECKS]
     assert fixed_report.users == ["audit-user-1", "audit-user-2"]
     assert fixed_report.operations == 15
+
+
+def test_api_under_a_servers_prefix_is_audited_at_that_prefix():
+    with serve(make_app(FLAWS, prefix="/v1"), probe="/v1/openapi.json") as base:
+        report = run_audit(base, openapi="/v1/openapi.json", max_time=120)
+    found = {(f.id, f.operation) for f in report.findings}
+    # operations keep their document paths; requests went to /v1/...
+    assert ("bola-read", "GET /api/orders/{id}") in found
+    assert ("sql-injection", "GET /api/products") in found
+    assert ("server-error-on-input", "POST /api/products") in found
+    assert report.users == ["audit-user-1", "audit-user-2"]
+
+
+def test_fixed_api_under_a_servers_prefix_has_no_findings():
+    with serve(make_app(frozenset(), prefix="/v1"), probe="/v1/openapi.json") as base:
+        report = run_audit(base, openapi="/v1/openapi.json", max_time=120)
+    assert [(f.id, f.operation) for f in report.findings] == []
+    assert report.users == ["audit-user-1", "audit-user-2"]

@@ -70,7 +70,7 @@ def run_schemathesis(
         if op.method not in allowed or op is ctx.login_op or not ctx.client.has_budget(4):
             continue
         for case in generate_cases(ctx.doc.raw, op.method, op.path, ctx.options.fuzz_examples):
-            kwargs = case.as_transport_kwargs(base_url=ctx.client.base_url)
+            kwargs = case.as_transport_kwargs(base_url=ctx.client.base_url + op.prefix)
             headers = {
                 k: v
                 for k, v in (kwargs.get("headers") or {}).items()
