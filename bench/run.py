@@ -4,6 +4,7 @@
     python bench/run.py --quick      # ~4 min: backforge, PocketBase, ceiling; 2 x 5 s
     python bench/run.py              # full: every server, 3 x 10 s
     python bench/run.py --servers ceiling --workloads get --rounds 1 --seconds 2
+    python bench/run.py --growth 10000,100000,1000000 --rounds 1   # cost per request vs rows
 
 Needs wrk (apt-get install -y wrk) and Linux. The peers' virtualenv is created by
 bench/setup.sh on first use. Results go to bench/results/<time>-<mode>.{json,md}.
@@ -16,12 +17,13 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness.report import render
-from harness.runner import Bench, log, plan_for
+from harness.report import render, render_growth
+from harness.runner import Bench, Outcome, Plan, log, plan_for
 from harness.servers import ALL, BENCH_DIR, WORKLOADS, python_for_peers
 from harness.wrk import wrk_path
 
@@ -36,10 +38,27 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--warmup", type=float, help="length of the warm-up before each run")
     p.add_argument("--connections", type=int)
     p.add_argument("--rows", type=int, help="rows in the data set (default 10,000)")
-    p.add_argument("--max-wait", type=float, help="seconds to wait for a quiet machine")
+    p.add_argument("--max-wait", type=float, help="seconds one run waits for a quiet machine")
+    p.add_argument("--wait-budget", type=float, help="seconds all runs may wait in total")
+    p.add_argument(
+        "--growth",
+        help="row counts to run in turn, e.g. 10000,100000,1000000 (default servers backforge,"
+        "pocketbase; workloads list,list-nototal,get)",
+    )
     p.add_argument("--out", type=Path, default=BENCH_DIR / "results")
     p.add_argument("--work", type=Path, default=BENCH_DIR / ".work" / "run")
     return p.parse_args(argv)
+
+
+def measure(plan: Plan, work: Path) -> Outcome | None:
+    work.mkdir(parents=True, exist_ok=True)
+    bench = Bench(plan, work)
+    bench.pin_self()
+    ready = bench.setup(python_for_peers())
+    if not ready:
+        print("no server could be started", file=sys.stderr)
+        return None
+    return bench.run(ready)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -53,25 +72,37 @@ def main(argv: list[str] | None = None) -> int:
         if name not in ALL:
             print(f"unknown server {name!r}; known: {', '.join(ALL)}", file=sys.stderr)
             return 2
+    if args.growth:
+        servers = servers or ["backforge", "pocketbase"]
+        workloads = workloads or ["list", "list-nototal", "get"]
     plan = plan_for("quick" if args.quick else "full", servers, workloads)
     if servers or workloads:
         plan.mode += " (subset)"
-    for name in ("rounds", "seconds", "warmup", "connections", "rows", "max_wait"):
+    for name in ("rounds", "seconds", "warmup", "connections", "rows", "max_wait", "wait_budget"):
         value = getattr(args, name)
         if value is not None:
             setattr(plan, name, value)
-    args.work.mkdir(parents=True, exist_ok=True)
-    bench = Bench(plan, args.work)
-    bench.pin_self()
-    ready = bench.setup(python_for_peers())
-    if not ready:
-        print("no server could be started", file=sys.stderr)
-        return 1
-    outcome = bench.run(ready)
-    table = render(outcome)
     args.out.mkdir(parents=True, exist_ok=True)
     stem = args.out / f"{time.strftime('%Y%m%d-%H%M%S')}-{plan.mode.split()[0]}"
-    stem.with_suffix(".json").write_text(json.dumps(outcome.to_json(), indent=1))
+    if args.growth:
+        outcomes = []
+        for rows in [int(n) for n in args.growth.split(",")]:
+            log(f"growth: {rows:,} rows")
+            plan.rows = rows
+            outcome = measure(replace(plan), args.work / f"rows-{rows}")
+            if outcome is None:
+                return 1
+            outcomes.append(outcome)
+        table = render_growth(outcomes)
+        data = [o.to_json() for o in outcomes]
+        stem = stem.with_name(stem.name.replace("-full", "-growth"))
+    else:
+        outcome = measure(plan, args.work)
+        if outcome is None:
+            return 1
+        table = render(outcome)
+        data = outcome.to_json()
+    stem.with_suffix(".json").write_text(json.dumps(data, indent=1))
     stem.with_suffix(".md").write_text(table + "\n")
     print()
     print(table)

@@ -45,8 +45,12 @@ ADMIN_TOKEN_ENV = "BACKFORGE_ADMIN_TOKEN"
 
 
 class Backforge(Server):
-    def __init__(self):
-        super().__init__(name="backforge", label="backforge")
+    """backforge on SQLite, one worker process on the server's core."""
+
+    workers = 1
+
+    def __init__(self, name: str = "backforge", label: str = "backforge (SQLite)"):
+        super().__init__(name=name, label=label)
         self.auth = os.environ.get("BENCH_BACKFORGE_AUTH", "auto")
         self.declaration = DECLARATION
 
@@ -58,19 +62,31 @@ class Backforge(Server):
     def live_db(self) -> Path:
         return self.dir / "bench.db"
 
-    def _env(self, db: Path) -> dict[str, str]:
-        env = {"DATABASE_URL": f"sqlite:///{db}"}
+    @property
+    def snapshot_url(self) -> str:
+        """Where the prepared rows are kept."""
+        return f"sqlite:///{self.dir / 'snapshot.db'}"
+
+    @property
+    def live_url(self) -> str:
+        return f"sqlite:///{self.live_db}"
+
+    def _reset_snapshot(self) -> None:
+        _copy_db(self.dir / "missing.db", self.dir / "snapshot.db")  # removes it and its WAL
+
+    def _env(self, url: str) -> dict[str, str]:
+        env = {"DATABASE_URL": url}
         env.update(dict.fromkeys(SECRET_ENV, BENCH_SECRET))
-        if self.token:
+        if self.token and getattr(self, "caller_kind", "") == "admin":
             env[ADMIN_TOKEN_ENV] = self.token
         return env
 
-    def _cli(self, *args: str, db: Path) -> subprocess.CompletedProcess:
+    def _cli(self, *args: str, url: str) -> subprocess.CompletedProcess:
         return subprocess.run(
             [str(self.venv_bin / "backforge"), *args],
             capture_output=True,
             text=True,
-            env={**os.environ, **self._env(db)},
+            env={**os.environ, **self._env(url)},
             cwd=self.dir,
             timeout=120,
         )
@@ -82,19 +98,24 @@ class Backforge(Server):
         if self.dir.exists():
             shutil.rmtree(self.dir)
         self.dir.mkdir(parents=True)
-        helptext = self._cli("--help", db=self.live_db)
+        helptext = self._cli("--help", url=self.live_url)
         if helptext.returncode != 0 or "serve" not in helptext.stdout:
             reason = (helptext.stderr.strip().splitlines() or ["no 'serve' command"])[-1]
             raise ServerUnavailable(f"backforge serve is not available yet: {reason}")
         self.has_migrate = "migrate" in helptext.stdout
         self.token = make_token()
-        use_auth = self.auth != "off"
-        self._build(use_auth)
-        if self.auth == "auto" and not self._accepts_token():
-            self._build(False)
-        if not self.uses_auth:
-            self.notes.append("rules opened to everyone: the engine does not check tokens yet")
-        elif not self._has_user_tokens():
+        # Who the bench token makes us, best first: a user (the engine verifies the JWT),
+        # the admin of BACKFORGE_ADMIN_TOKEN (the rule is skipped), or nobody (rules opened).
+        self.caller_kind = "user"
+        self._build(use_auth=self.auth != "off")
+        if self.auth != "off" and not self._accepts_token():
+            self.caller_kind = "admin"
+            if not self._accepts_token() and self.auth == "auto":
+                self.caller_kind = "open"
+                self._build(use_auth=False)
+        if self.caller_kind == "open":
+            self.notes.append("rules opened to everyone: the engine does not accept the token")
+        elif self.caller_kind == "admin":
             self.notes.append(
                 f"bearer token checked as {ADMIN_TOKEN_ENV} (an admin caller, so the rule is "
                 "skipped; user tokens have not landed)"
@@ -109,41 +130,35 @@ class Backforge(Server):
             text = re.sub(r"auth\.id != null", "true", text)
         self.declaration = self.dir / "posts.yaml"
         self.declaration.write_text(text)
-        snap = self.dir / "snapshot.db"
-        _copy_db(self.dir / "missing.db", snap)  # clears the old snapshot and its WAL
+        self._reset_snapshot()
         shutil.rmtree(self.dir / "migrations", ignore_errors=True)
         create_schema = True
         if self.has_migrate:
-            plan = self._cli("migrate", "plan", str(self.declaration), db=snap)
-            apply = self._cli("migrate", "apply", str(self.declaration), db=snap)
+            plan = self._cli("migrate", "plan", str(self.declaration), url=self.snapshot_url)
+            apply = self._cli("migrate", "apply", str(self.declaration), url=self.snapshot_url)
             create_schema = plan.returncode != 0 or apply.returncode != 0
             if create_schema:
                 (self.dir / "migrate.log").write_text(
                     plan.stdout + plan.stderr + apply.stdout + apply.stderr
                 )
                 self.notes.append("migrate plan/apply failed; tables made from the declaration")
-                _copy_db(self.dir / "missing.db", snap)
-        loader = [str(self.venv_bin / "python"), str(BENCH_DIR / "peers" / "backforge_load.py")]
-        loader += [str(self.declaration), f"sqlite:///{snap}", str(self.ctx.dataset)]
-        if create_schema:
-            loader.append("--schema")
-        _run(loader)
+                self._reset_snapshot()
+        self._load(self.snapshot_url, "--schema" if create_schema else "")
 
-    def _has_user_tokens(self) -> bool:
-        probe = "import importlib.util as u; print(u.find_spec('backforge.auth') is not None)"
-        out = subprocess.run(
-            [str(self.venv_bin / "python"), "-c", probe], capture_output=True, text=True
-        )
-        return out.stdout.strip() == "True"
+    def _load(self, url: str, *flags: str) -> None:
+        assert self.ctx is not None
+        loader = [str(self.venv_bin / "python"), str(BENCH_DIR / "peers" / "backforge_load.py")]
+        loader += [str(self.declaration), url, str(self.ctx.dataset), *filter(None, flags)]
+        _run(loader)
 
     def _accepts_token(self) -> bool:
         self.restore()
         running = self.start(free_port())
         try:
-            status, _ = http(running.base_url + self.requests()["list"].path, self.token)
+            status, data = http(running.base_url + self.requests()["list"].path, self.token)
         finally:
             running.stop()
-        return status == 200
+        return status == 200 and len(self.page(data)[0]) == 20
 
     def restore(self) -> None:
         _copy_db(self.dir / "snapshot.db", self.live_db)
@@ -151,7 +166,9 @@ class Backforge(Server):
     def command(self, port):
         argv = [str(self.venv_bin / "backforge"), "serve", str(self.declaration)]
         argv += ["--host", "127.0.0.1", "--port", str(port)]
-        return argv, self._env(self.live_db), self.dir
+        if self.workers > 1:
+            argv += ["--workers", str(self.workers)]
+        return argv, self._env(self.live_url), self.dir
 
     def requests(self):
         flt = urllib.parse.quote(FILTER_EXPR)
@@ -162,8 +179,77 @@ class Backforge(Server):
             "get": Request("get", "/api/posts/{id}"),
             "filter": Request("static", f"{page}&filter={flt}&total=true"),
             "filter-nototal": Request("static", f"{page}&filter={flt}"),
+            "list-expand": Request("static", page + "&expand=writer"),
             "create": Request("create", "/api/posts"),
         }
 
 
-__all__ = ["BENCH_USER_ID", "Backforge"]
+class BackforgeTwoWorkers(Backforge):
+    """Two worker processes over both cores; wrk then shares a core with one of them."""
+
+    workers = 2
+
+    def __init__(self):
+        super().__init__(name="backforge-2w", label="backforge (SQLite), 2 workers on 2 cores")
+        self.cpu_list = "all"
+
+
+class BackforgePostgres(Backforge):
+    """backforge on the PostgreSQL server of the machine (not pinned, shared with others).
+
+    It uses its own database, BENCH_POSTGRES_URL (default .../backforge_bench on
+    127.0.0.1:5432), dropped and created again at preparation; each round truncates
+    the table and loads the rows again.
+    """
+
+    def __init__(self):
+        super().__init__(name="backforge-pg", label="backforge (PostgreSQL, unpinned)")
+        self.url = os.environ.get("BENCH_POSTGRES_URL", "")
+
+    @property
+    def snapshot_url(self) -> str:
+        return self.url
+
+    @property
+    def live_url(self) -> str:
+        return self.url
+
+    def _reset_snapshot(self) -> None:
+        self._recreate_database()
+
+    def _recreate_database(self) -> None:
+        script = (
+            "import sys, psycopg\n"
+            "from psycopg import sql\n"
+            "for user in ('root', 'postgres'):\n"
+            "    try:\n"
+            "        c = psycopg.connect(f'postgresql://{user}@127.0.0.1:5432/postgres',"
+            " autocommit=True, connect_timeout=3)\n"
+            "    except psycopg.OperationalError:\n"
+            "        continue\n"
+            "    name = sql.Identifier(sys.argv[1])\n"
+            "    c.execute(sql.SQL('DROP DATABASE IF EXISTS {} WITH (FORCE)').format(name))\n"
+            "    c.execute(sql.SQL('CREATE DATABASE {}').format(name))\n"
+            "    print(user)\n"
+            "    break\n"
+        )
+        given = bool(self.url)
+        name = self.url.rsplit("/", 1)[-1] if given else "backforge_bench"
+        out = subprocess.run(
+            [str(self.venv_bin / "python"), "-c", script, name],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        user = out.stdout.strip()
+        if out.returncode != 0 or not user:
+            raise ServerUnavailable(f"no PostgreSQL at 127.0.0.1:5432: {out.stderr[-300:]}")
+        if not given:
+            self.url = f"postgresql://{user}@127.0.0.1:5432/{name}"
+
+    def restore(self) -> None:
+        truncate = "--truncate"
+        self._load(self.url, truncate)
+
+
+__all__ = ["BENCH_USER_ID", "Backforge", "BackforgePostgres", "BackforgeTwoWorkers"]

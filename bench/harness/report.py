@@ -69,6 +69,14 @@ def ratio(cells: dict, workload: str, peer: str) -> float | None:
     return bf.rps / other.rps
 
 
+def cpu_ratio(cells: dict, workload: str, peer: str) -> float | None:
+    """Peer's server CPU per request over backforge's: robust when the core is shared."""
+    bf, other = cells.get(("backforge", workload)), cells.get((peer, workload))
+    if bf is None or other is None or bf.cpu_s_per_1k == 0:
+        return None
+    return other.cpu_s_per_1k / bf.cpu_s_per_1k
+
+
 def render(outcome: Outcome) -> str:
     cells = summarize(outcome.runs)
     plan = outcome.plan
@@ -100,14 +108,21 @@ def render(outcome: Outcome) -> str:
             )
     peers = [s for s in servers if s != "backforge"]
     if "backforge" in servers and peers:
-        lines += ["", "backforge's req/s as a multiple of each peer's, same run:", ""]
+        lines += [
+            "",
+            "backforge's req/s as a multiple of each peer's, same run; in brackets, the peer's "
+            "server CPU per request over backforge's (the same comparison, less sensitive to "
+            "other processes taking the server's core):",
+            "",
+        ]
         lines.append("| workload | " + " | ".join(peers) + " |")
         lines.append("|---|" + "--:|" * len(peers))
         for workload in workloads:
             row = []
             for peer in peers:
                 r = ratio(cells, workload, peer)
-                row.append("-" if r is None else f"{r:.2f}x")
+                c = cpu_ratio(cells, workload, peer)
+                row.append("-" if r is None or c is None else f"{r:.2f}x ({c:.2f}x)")
             lines.append(f"| {workload} | " + " | ".join(row) + " |")
     lines += ["", "Servers:"]
     for server in servers:
@@ -149,4 +164,33 @@ def render(outcome: Outcome) -> str:
         f"Machine: {m['cpu']}, {m['cpus']} CPUs, {m['memory_gb']} GB, Linux {m['kernel']}; "
         "server pinned to one core, wrk (1 thread) to the other."
     )
+    return "\n".join(lines)
+
+
+def render_growth(outcomes: list[Outcome]) -> str:
+    """Requests/s and server CPU per request for each server x workload, by row count."""
+    sizes = [o.plan.rows for o in outcomes]
+    cells = [summarize(o.runs) for o in outcomes]
+    keys = sorted({k for c in cells for k in c}, key=lambda k: (k[0], WORKLOADS.index(k[1])))
+    head = " | ".join(f"{n:,} rows" for n in sizes)
+    lines = [
+        f"**growth** — {outcomes[0].plan.rounds} round(s) x {outcomes[0].plan.seconds:g} s per "
+        "size; req/s, and server CPU ms per request in brackets",
+        "",
+        f"| server | workload | {head} |",
+        "|---|---|" + "--:|" * len(sizes),
+    ]
+    for server, workload in keys:
+        row = []
+        for c in cells:
+            cell = c.get((server, workload))
+            row.append("-" if cell is None else f"{cell.rps:,.0f} ({cell.cpu_s_per_1k:.2f})")
+        lines.append(f"| {server} | {workload} | " + " | ".join(row) + " |")
+    loads = [r.other_load_during for o in outcomes for r in o.runs]
+    if loads:
+        lines.append("")
+        lines.append(
+            f"Other load during runs: median {statistics.median(loads):.2f}, "
+            f"max {max(loads):.2f} cores."
+        )
     return "\n".join(lines)

@@ -10,7 +10,16 @@ from pathlib import Path
 
 from . import procstat
 from .dataset import expected_counts, write_dataset
-from .servers import ALL, WORKLOADS, Context, Running, Server, ServerUnavailable, free_port
+from .servers import (
+    ALL,
+    OPTIONAL_WORKLOADS,
+    WORKLOADS,
+    Context,
+    Running,
+    Server,
+    ServerUnavailable,
+    free_port,
+)
 from .wrk import WrkError, run_wrk
 
 
@@ -24,7 +33,8 @@ class Plan:
     connections: int = 32
     rows: int = 10_000
     busy_threshold: float = 0.25  # cores of other load above which a run waits
-    max_wait: float = 60.0  # seconds to wait for quiet before running anyway
+    max_wait: float = 20.0  # seconds one run waits for quiet before running anyway
+    wait_budget: float = 120.0  # seconds all runs together may wait (the load may not stop)
     mode: str = "custom"
 
 
@@ -96,6 +106,7 @@ class Bench:
         self.work = work
         self.server_cpu, self.wrk_cpu = pick_cpus()
         self.outcome = Outcome(plan=plan, machine=machine_info())
+        self.wait_left = plan.wait_budget
 
     def pin_self(self) -> None:
         """Keep the harness itself (its samplers, wrk's parent) off the server's core."""
@@ -143,13 +154,30 @@ class Bench:
         """(other load in cores, seconds waited): waits while other work is running."""
         waited = 0.0
         load = procstat.other_load(pid, 0.5)
-        while load > self.plan.busy_threshold and waited < self.plan.max_wait:
+        limit = min(self.plan.max_wait, self.wait_left)
+        while load > self.plan.busy_threshold and waited < limit:
             time.sleep(1.5)
             waited += 2.0
             load = procstat.other_load(pid, 0.5)
+        self.wait_left = max(0.0, self.wait_left - waited)
         if waited:
             log(f"  waited {waited:.0f} s for a quiet machine (other load {load:.2f} cores)")
         return load, waited
+
+    def _measure_and_log(self, server: Server, running: Running, workload: str, rnd: int) -> None:
+        try:
+            run = self.measure(server, running, workload, rnd)
+        except WrkError as exc:
+            log(f"  {server.name} {workload}: {exc}")
+            return
+        self.outcome.runs.append(run)
+        flag = f"  FAILED {run.failed}" if run.failed else ""
+        log(
+            f"round {rnd + 1} {server.name:12} {workload:15}"
+            f"{run.rps:10,.0f} req/s  p99 {run.p99_ms:6.1f} ms  "
+            f"wrk {run.client_cpu:.2f}  other {run.other_load_during:.2f} "
+            f"(on server core {run.other_on_server_core:.2f}){flag}"
+        )
 
     def measure(self, server: Server, running: Running, workload: str, rnd: int) -> Run:
         assert server.ctx is not None
@@ -196,31 +224,30 @@ class Bench:
         )
 
     def run(self, servers: list[Server]) -> Outcome:
+        """Rounds; in each, every server runs each workload in turn, back to back.
+
+        All servers of a round are started on freshly restored databases and stay up
+        (idle, on the server core) while the others are measured, so that the runs
+        compared for one workload are minutes apart at most, not a whole round.
+        """
         self.outcome.started = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
         # create mutates the database, so it always runs last in a round.
         workloads = sorted(self.plan.workloads, key=lambda w: w == "create")
         for rnd in range(self.plan.rounds):
             order = servers if rnd % 2 == 0 else list(reversed(servers))
-            for server in order:
-                server.restore()
-                running = server.start(free_port())
-                try:
-                    for workload in workloads:
-                        try:
-                            run = self.measure(server, running, workload, rnd)
-                        except WrkError as exc:
-                            log(f"  {server.name} {workload}: {exc}")
+            running: dict[str, Running] = {}
+            try:
+                for server in order:
+                    server.restore()
+                    running[server.name] = server.start(free_port())
+                for workload in workloads:
+                    for server in order:
+                        if workload not in server.requests():
                             continue
-                        self.outcome.runs.append(run)
-                        flag = f"  FAILED {run.failed}" if run.failed else ""
-                        log(
-                            f"round {rnd + 1} {server.name:10} {workload:15}"
-                            f"{run.rps:10,.0f} req/s  p99 {run.p99_ms:6.1f} ms  "
-                            f"wrk {run.client_cpu:.2f}  other {run.other_load_during:.2f} "
-                            f"(on server core {run.other_on_server_core:.2f}){flag}"
-                        )
-                finally:
-                    running.stop()
+                        self._measure_and_log(server, running[server.name], workload, rnd)
+            finally:
+                for r in running.values():
+                    r.stop()
         self.outcome.finished = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
         return self.outcome
 
@@ -228,11 +255,12 @@ class Bench:
 def plan_for(mode: str, servers: list[str] | None, workloads: list[str] | None) -> Plan:
     if mode == "quick":
         plan = Plan(servers=["backforge", "pocketbase", "ceiling"], workloads=[], rounds=2,
-                    seconds=5, warmup=1, max_wait=30, mode="quick")  # fmt: skip
+                    seconds=5, warmup=1, max_wait=10, wait_budget=60, mode="quick")  # fmt: skip
     else:
         plan = Plan(servers=list(ALL), workloads=[], rounds=3, seconds=10, warmup=3,
-                    max_wait=120, mode="full")  # fmt: skip
-    plan.workloads = list(workloads or WORKLOADS)
+                    max_wait=30, wait_budget=300, mode="full")  # fmt: skip
+    default = [w for w in WORKLOADS if mode == "full" or w not in OPTIONAL_WORKLOADS]
+    plan.workloads = list(workloads or default)
     if servers:
         plan.servers = servers
     return plan

@@ -28,7 +28,9 @@ from .wrk import Request
 BENCH_DIR = Path(__file__).resolve().parent.parent
 REPO_DIR = BENCH_DIR.parent
 PEERS_DIR = BENCH_DIR / "peers"
-WORKLOADS = ("list", "list-nototal", "get", "filter", "filter-nototal", "create")
+WORKLOADS = ("list", "list-nototal", "get", "filter", "filter-nototal", "list-expand", "create")
+# Workloads that only some servers serve (the others are not run for them).
+OPTIONAL_WORKLOADS = frozenset({"list-expand"})
 FILTER_EXPR = 'status = "published" && views > 500'
 
 
@@ -54,6 +56,7 @@ class Server:
     token: str = ""
     notes: list[str] = field(default_factory=list)
     ctx: Context | None = None
+    cpu_list: str | None = None  # "all": not pinned to the server core
 
     # -- lifecycle -------------------------------------------------------
     def prepare(self, ctx: Context) -> None:
@@ -75,7 +78,7 @@ class Server:
 
     def start(self, port: int) -> Running:
         argv, env, cwd = self.command(port)
-        if self.ctx and self.ctx.server_cpu is not None:
+        if self.ctx and self.ctx.server_cpu is not None and self.cpu_list != "all":
             argv = ["taskset", "-c", str(self.ctx.server_cpu), *argv]
         log = open(self.dir / "server.log", "ab")  # noqa: SIM115 - closed by Running.stop
         proc = subprocess.Popen(
@@ -130,6 +133,11 @@ class Server:
                 i["status"] != "published" or i["views"] <= 500 for i in items
             ):
                 raise AssertionError(f"{self.name} {workload}: rows outside the filter")
+        if "list-expand" in reqs:
+            status, data = http(base_url + reqs["list-expand"].path, self.token)
+            items = self.page(data)[0] if status == 200 else []
+            if len(items) != 20 or not all(i.get("expand") for i in items):
+                raise AssertionError(f"{self.name} list-expand: HTTP {status}: {str(data)[:300]}")
         sample = self.ctx.sample_id
         status, data = http(base_url + reqs["get"].path.replace("{id}", sample), self.token)
         if status != 200 or data.get("id") != sample:
@@ -492,10 +500,12 @@ class PocketBase(_SqlitePeer):
 
 # -- backforge ------------------------------------------------------------
 
-from .backforge import Backforge  # noqa: E402  (kept in its own module: it changes most)
+from .backforge import Backforge, BackforgePostgres, BackforgeTwoWorkers  # noqa: E402
 
 ALL = {
     "backforge": Backforge,
+    "backforge-2w": BackforgeTwoWorkers,
+    "backforge-pg": BackforgePostgres,
     "pocketbase": PocketBase,
     "fastapi": FastAPIPeer,
     "drf": DRFPeer,
