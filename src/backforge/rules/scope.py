@@ -1,4 +1,5 @@
-"""What names mean inside an expression: record fields, one relation hop, and known values."""
+"""What names mean inside an expression: record fields, one relation hop, the caller's record,
+and known values (the request body, the caller's id)."""
 
 from __future__ import annotations
 
@@ -34,13 +35,24 @@ class Known:
     value: Any
 
 
+@dataclass(frozen=True)
+class CallerSource:
+    """Where the caller's own record lives, for `auth.<field>` beyond the token's claims."""
+
+    collection: str
+    id: str
+
+
 Resolved = ColumnRef | Known
 # Given a target collection's table, the extra condition a relation hop must respect.
 HopFilter = Callable[[str, Table], ColumnElement | None]
+# Given (collection, field, column), the column as the caller may read it.
+ColumnGuard = Callable[[str, str, ColumnElement], ColumnElement]
 
 
 class RecordScope:
-    """Resolves `field`, `relation.field`, and `<name>.key` for the named known values."""
+    """Resolves `field`, `relation.field`, `auth.<name>` (and one hop from the caller's
+    record) and `<known>.<name>` for the other known values, such as `body`."""
 
     def __init__(
         self,
@@ -51,6 +63,8 @@ class RecordScope:
         hidden: Mapping[str, frozenset[str]] | None = None,
         hop_filter: HopFilter | None = None,
         record: Mapping[str, Any] | None = None,
+        caller_source: CallerSource | None = None,
+        column_guard: ColumnGuard | None = None,
     ):
         self.spec = spec
         self.tables = tables
@@ -60,14 +74,13 @@ class RecordScope:
         self.hop_filter = hop_filter
         # A record not yet written (a create): its fields are known values, not columns.
         self.record = record
+        self.caller_source = caller_source
+        self.column_guard = column_guard
 
     def resolve(self, path: Path) -> Resolved:
         head = path.parts[0]
         if head in self.known:
-            if len(path.parts) != 2:
-                raise ExpressionError(f"write {head}.<name>, e.g. {head}.id", path.position)
-            values = self.known[head]
-            return Known(None if values is None else values.get(path.parts[1]))
+            return self._known(path)
         if len(path.parts) > 2:
             raise ExpressionError(
                 "a path reaches at most one relation away (relation.field)", path.position
@@ -93,6 +106,42 @@ class RecordScope:
             query = query.where(extra)
         return ColumnRef(query.scalar_subquery(), inner.kind, path.dotted, inner.values)
 
+    def _known(self, path: Path) -> Resolved:
+        head, parts = path.parts[0], path.parts
+        if len(parts) < 2 or len(parts) > (3 if head == "auth" else 2):
+            raise ExpressionError(f"write {head}.<name>, e.g. {head}.id", path.position)
+        values = self.known[head]
+        if values is None:
+            return Known(None)
+        if len(parts) == 2 and parts[1] in values:
+            return Known(values[parts[1]])
+        if head != "auth":
+            return Known(None)  # a body field the client did not send
+        if self.caller_source is None:
+            raise ExpressionError(f"unknown name '{path.dotted}'", path.position)
+        return self._caller_field(path)
+
+    def _caller_field(self, path: Path) -> Resolved:
+        """`auth.<field>` (or `auth.<relation>.<field>`) read from the caller's record in SQL."""
+        assert self.caller_source is not None
+        collection = self.caller_source.collection
+        table = self.tables[collection]
+        declared = self.spec.collections[collection]
+        name = path.parts[1]
+        if name not in declared.fields:
+            return Known(None)  # this caller's collection has no such field
+        field = declared.fields[name]
+        own = select(table.c[name]).where(table.c.id == self.caller_source.id).scalar_subquery()
+        if len(path.parts) == 2:
+            values = tuple(field.values) if field.values else None
+            return ColumnRef(own, field.type, path.dotted, values)
+        if field.type != "relation" or field.to is None:
+            raise ExpressionError(f"auth.{name} is not a relation", path.position)
+        target = self.tables[field.to]
+        inner = self._column(field.to, target, path.parts[2], path.position)
+        hop = select(inner.expr).where(target.c.id == own).scalar_subquery()
+        return ColumnRef(hop, inner.kind, path.dotted, inner.values)
+
     def _column(self, collection: str, table: Table, name: str, position: int) -> ColumnRef:
         declared: Collection = self.spec.collections[collection]
         hidden = self.hidden.get(collection, frozenset())
@@ -105,4 +154,7 @@ class RecordScope:
                 f"unknown field '{name}' in {collection}{did_you_mean(name, visible)}", position
             )
         values = tuple(field.values) if field.values else None
-        return ColumnRef(table.c[name], field.type, name, values)
+        column = table.c[name]
+        if self.column_guard is not None:
+            column = self.column_guard(collection, name, column)
+        return ColumnRef(column, field.type, name, values)

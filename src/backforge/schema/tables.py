@@ -78,6 +78,10 @@ def build_metadata(spec: Spec) -> MetaData:
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
     for name, collection in spec.collections.items():
         build_table(metadata, name, collection)
+    if any(c.auth_options is not None for c in spec.collections.values()):
+        from ..auth.tables import add_auth_tables
+
+        add_auth_tables(metadata)
     return metadata
 
 

@@ -11,6 +11,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError
 
+from .auth_fields import with_auth_fields
 from .errors import DeclarationError, Path, Problem, did_you_mean
 from .model import FIELD_TYPES, Collection, Field, Rules, Settings, Spec
 from .semantics import check_semantics
@@ -63,7 +64,7 @@ def load_dict(
 ) -> Spec:
     positions = positions or {}
     try:
-        spec = Spec.model_validate(data)
+        spec = with_auth_fields(Spec.model_validate(data))
     except ValidationError as exc:
         problems = [_problem_from_pydantic(err) for err in exc.errors()]
         raise DeclarationError(filename, locate(problems, positions)) from None

@@ -8,6 +8,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 from pydantic import Field as PydanticField
 
+from .server import ServerSettings
+
 FIELD_TYPES = (
     "text",
     "email",
@@ -39,6 +41,8 @@ FieldType = Literal[
 OnDelete = Literal["restrict", "cascade", "set null"]
 # Columns every collection has; a declaration may not redefine them.
 SYSTEM_FIELDS = ("id", "created", "updated", "version")
+# Fields an auth collection gets unless it declares them itself (see spec.auth_fields).
+AUTH_FIELDS = ("email", "username", "verified", "admin", "password_hash", "totp_secret")
 TEXT_TYPES = frozenset({"text", "email", "url"})
 NUMBER_TYPES = frozenset({"int", "float", "decimal"})
 
@@ -67,6 +71,11 @@ class Field(_Strict):
     decimal_places: int = PydanticField(default=2, ge=0, le=18)
     renamed_from: str | None = None
     description: str | None = None
+    # Field-level access: never in any response; settable by admins only; per-row read/write rules.
+    hidden: bool = False
+    readonly: bool = False
+    read: str | None = None
+    write: str | None = None
 
     @property
     def is_text(self) -> bool:
@@ -83,12 +92,47 @@ class Rules(_Strict):
     delete: str | None = None
 
 
+class OAuthProvider(_Strict):
+    """An OpenID Connect provider; its client secret comes from the environment, never from here."""
+
+    issuer: str | None = None  # discovery at <issuer>/.well-known/openid-configuration
+    preset: Literal["google", "microsoft", "gitlab"] | None = None
+    client_id: str | None = None
+    client_id_env: str | None = None
+    client_secret_env: str | None = None
+    scopes: list[str] = PydanticField(default_factory=lambda: ["openid", "email", "profile"])
+
+
+class AuthOptions(_Strict):
+    """How the records of an auth collection sign up and log in."""
+
+    signup: Literal["open", "invite", "closed"] = "open"
+    login: list[Literal["email", "username"]] = PydanticField(default_factory=lambda: ["email"])
+    require_verified: bool = False
+    min_password_length: int = PydanticField(default=10, ge=8, le=128)
+    access_ttl: int = PydanticField(default=900, ge=60, le=86400)
+    refresh_ttl: int = PydanticField(default=30 * 86400, ge=300)
+    session_ttl: int = PydanticField(default=7 * 86400, ge=300)
+    max_failed_logins: int = PydanticField(default=5, ge=1, le=100)
+    lockout_seconds: int = PydanticField(default=900, ge=1)
+    totp: bool = True
+    oauth: dict[str, OAuthProvider] = PydanticField(default_factory=dict)
+
+
 class Collection(_Strict):
     fields: dict[str, Field] = PydanticField(default_factory=dict)
     indexes: list[list[str]] = PydanticField(default_factory=list)
     rules: Rules = PydanticField(default_factory=Rules)
     renamed_from: str | None = None
     description: str | None = None
+    # true, or options: records of this collection can sign up, log in and hold tokens.
+    auth: AuthOptions | bool = False
+
+    @property
+    def auth_options(self) -> AuthOptions | None:
+        if self.auth is True:
+            return AuthOptions()
+        return self.auth or None
 
 
 class Settings(_Strict):
@@ -107,3 +151,4 @@ class Spec(_Strict):
     description: str | None = None
     collections: dict[str, Collection]
     settings: Settings = PydanticField(default_factory=Settings)
+    server: ServerSettings = PydanticField(default_factory=ServerSettings)

@@ -9,6 +9,8 @@ from decimal import Decimal, InvalidOperation
 from .errors import Problem, did_you_mean
 from .model import NUMBER_TYPES, SYSTEM_FIELDS, TEXT_TYPES, Collection, Field, Spec
 
+# The default that presets a relation to the calling account, e.g. an order's customer.
+CALLER_DEFAULT = "auth.id"
 IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 # Words the expression language or the HTTP layer reserve.
 RESERVED_COLLECTIONS = frozenset({"batch", "openapi.json", "auth", "admin", "health", "docs"})
@@ -111,12 +113,18 @@ def _check_field(spec: Spec, field: Field, path: tuple) -> Iterator[Problem]:
             yield Problem((*path, "default"), problem)
     if field.unique and field.type == "json":
         yield Problem((*path, "unique"), "a json field cannot be unique")
+    if field.default == CALLER_DEFAULT and field.type == "relation":
+        target = spec.collections.get(field.to or "")
+        if target is not None and target.auth_options is None:
+            yield Problem((*path, "default"), f"{CALLER_DEFAULT} needs 'to' an auth collection")
 
 
 def _default_problem(field: Field) -> str | None:
     value = field.default
     if field.type == "relation":
-        return "a relation has no default"
+        if value == CALLER_DEFAULT:
+            return None
+        return f"a relation's only default is {CALLER_DEFAULT} (the caller)"
     if field.type == "select" and field.values and value not in field.values:
         return f"default '{value}' is not one of the values ({', '.join(field.values)})"
     if field.type in TEXT_TYPES and not isinstance(value, str):

@@ -1,13 +1,15 @@
-"""Access rules compiled into WHERE clauses: who may list, view, create, update, delete."""
+"""Access rules compiled into SQL: who may list, view, create, update, delete — and, per field,
+who may read or write it."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, Table, false, true
+from sqlalchemy import ColumnElement, Table, case, false, null, true
 
 from ..rules import ExpressionError, Node, RecordScope, compile_expression, parse
+from ..rules.scope import CallerSource
 from ..spec.errors import Problem
 from ..spec.model import Spec
 from .caller import Caller
@@ -26,10 +28,17 @@ class Access:
         self.spec = spec
         self.tables = tables
         self._rules: dict[tuple[str, str], Node | str | None] = {}
+        self._field_rules: dict[tuple[str, str, str], Node] = {}
+        self.hidden: dict[str, frozenset[str]] = {}
         for name, collection in spec.collections.items():
             for operation in OPERATIONS:
-                text = getattr(collection.rules, operation)
-                self._rules[(name, operation)] = _parse_rule(text)
+                self._rules[(name, operation)] = _parse_rule(getattr(collection.rules, operation))
+            for field_name, field in collection.fields.items():
+                for kind in ("read", "write"):
+                    text = getattr(field, kind)
+                    if text is not None and text.strip() != PUBLIC:
+                        self._field_rules[(name, field_name, kind)] = parse(text)
+            self.hidden[name] = frozenset(n for n, f in collection.fields.items() if f.hidden)
 
     def rule(self, collection: str, operation: Operation) -> Node | str | None:
         return self._rules[(collection, operation)]
@@ -37,6 +46,31 @@ class Access:
     def is_closed(self, collection: str, operation: Operation, caller: Caller) -> bool:
         """True when no row can ever pass: admins-only and the caller is no admin."""
         return not caller.is_admin and self._rules[(collection, operation)] is ADMINS_ONLY
+
+    def scope(
+        self,
+        collection: str,
+        caller: Caller,
+        known: Mapping[str, Any] | None = None,
+        hops: bool = True,
+        record: Mapping[str, Any] | None = None,
+        guard_fields: bool = True,
+    ) -> RecordScope:
+        """Names as the caller may use them: hidden fields unknown, read rules applied."""
+        source = None
+        if caller.id is not None and caller.collection in self.tables:
+            source = CallerSource(caller.collection, caller.id)
+        return RecordScope(
+            self.spec,
+            self.tables,
+            collection,
+            known={"auth": caller.auth_values(), **(known or {})},
+            hidden=self.hidden,
+            hop_filter=self.hop_filter(caller) if hops else None,
+            record=record,
+            caller_source=source,
+            column_guard=self._guard(caller) if guard_fields and not caller.is_admin else None,
+        )
 
     def where(
         self,
@@ -53,15 +87,34 @@ class Access:
         if rule is ADMINS_ONLY:
             return false()
         assert not isinstance(rule, str)
-        scope = RecordScope(
-            self.spec,
-            self.tables,
-            collection,
-            known={"auth": caller.auth_values(), **(known or {})},
-            hop_filter=self.hop_filter(caller) if hops else None,
-            record=record,
-        )
+        # A rule sees every field of the row as it is, so read rules do not apply inside it.
+        scope = self.scope(collection, caller, known, hops, record, guard_fields=False)
         return compile_expression(rule, scope)
+
+    def write_rule(
+        self,
+        collection: str,
+        field: str,
+        caller: Caller,
+        record: Mapping[str, Any] | None = None,
+    ) -> ColumnElement | None:
+        """The condition for setting `field`, or None when anyone who may write the record may."""
+        rule = self._field_rules.get((collection, field, "write"))
+        if rule is None or caller.is_admin:
+            return None
+        known = {"body": record} if record is not None else None
+        scope = self.scope(collection, caller, known, record=record, guard_fields=False)
+        return compile_expression(rule, scope)
+
+    def column(self, collection: str, name: str, caller: Caller) -> ColumnElement:
+        """A column as the caller may read it: its value, or null where the read rule says no."""
+        column = self.tables[collection].c[name]
+        rule = self._field_rules.get((collection, name, "read"))
+        if rule is None or caller.is_admin:
+            return column
+        scope = self.scope(collection, caller, guard_fields=False)
+        admitted = compile_expression(rule, scope)
+        return case((admitted, column), else_=null())
 
     def hop_filter(self, caller: Caller):
         """Reaching through a relation only sees the records the caller may view."""
@@ -70,6 +123,14 @@ class Access:
             return self.where(target, "view", caller, hops=False)
 
         return view_rule
+
+    def _guard(self, caller: Caller):
+        def guard(collection: str, name: str, column: ColumnElement) -> ColumnElement:
+            if (collection, name, "read") not in self._field_rules:
+                return column
+            return self.column(collection, name, caller)
+
+        return guard
 
 
 def _parse_rule(text: str | None) -> Node | str | None:
@@ -83,17 +144,31 @@ def _parse_rule(text: str | None) -> Node | str | None:
 def check_rules(spec: Spec, tables: Mapping[str, Table]) -> list[Problem]:
     """Every rule parses and names only fields that exist (for `check` and start-up)."""
     problems = []
+    caller_fields = _caller_fields(spec)
     for name, collection in spec.collections.items():
-        for operation in OPERATIONS:
-            text = getattr(collection.rules, operation)
+        texts = [(("rules", op), getattr(collection.rules, op)) for op in OPERATIONS]
+        for field_name, field in collection.fields.items():
+            texts += [
+                (("fields", field_name, kind), getattr(field, kind)) for kind in ("read", "write")
+            ]
+        for where, text in texts:
             if text is None or text.strip() == PUBLIC:
                 continue
-            path = ("collections", name, "rules", operation)
+            path = ("collections", name, *where)
             try:
                 node = parse(text)
-                known = {"auth": {}, "body": {}}
+                known = {"auth": caller_fields, "body": {}}
                 compile_expression(node, RecordScope(spec, tables, name, known=known))
             except ExpressionError as exc:
-                where = f" (at character {exc.position + 1})" if exc.position is not None else ""
-                problems.append(Problem(path, f"{exc.message}{where}"))
+                at = f" (at character {exc.position + 1})" if exc.position is not None else ""
+                problems.append(Problem(path, f"{exc.message}{at}"))
     return problems
+
+
+def _caller_fields(spec: Spec) -> dict[str, Any]:
+    """Every name `auth.<name>` may use (as placeholders; checking only parses and resolves)."""
+    names: dict[str, Any] = {"id": None, "collection": None, "admin": None}
+    for collection in spec.collections.values():
+        if collection.auth_options is not None:
+            names.update({n: None for n in collection.fields})
+    return names

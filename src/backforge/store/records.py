@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, delete, func, insert, select, update
+from sqlalchemy import Connection, Engine, Select, Table, delete, func, insert, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.elements import False_, True_
 
+from ..auth.passwords import hash_password
 from ..database import begin_immediate
-from ..rules import RecordScope
 from ..schema.tables import build_metadata
 from ..spec.model import Spec
-from .access import Access
+from ..spec.semantics import CALLER_DEFAULT
+from .access import Access, Operation
 from .caller import Caller
 from .database_errors import translate
 from .errors import (
@@ -54,35 +55,52 @@ class RecordStore:
     def __init__(self, spec: Spec, engine: Engine):
         self.spec = spec
         self.engine = engine
+        # Called with the collection's name after each committed write (cache invalidation).
+        self.write_listeners: list[Callable[[str], None]] = []
         self.metadata = build_metadata(spec)
-        self.tables: dict[str, Table] = dict(self.metadata.tables)
+        self.tables: dict[str, Table] = {n: self.metadata.tables[n] for n in spec.collections}
         self.access = Access(spec, self.tables)
-        self.validators = {n: BodyValidator(n, c) for n, c in spec.collections.items()}
-        self.serializers = {n: RowSerializer(c) for n, c in spec.collections.items()}
+        self.validators: dict[str, BodyValidator] = {}
+        self.admin_validators: dict[str, BodyValidator] = {}
+        self.serializers: dict[str, RowSerializer] = {}
+        # Fields whose read rule makes a column depend on the caller (not sortable by others).
+        self.guarded: dict[str, frozenset[str]] = {}
+        for name, collection in spec.collections.items():
+            options = collection.auth_options
+            minimum = options.min_password_length if options else None
+            self.validators[name] = BodyValidator(name, collection, password_min_length=minimum)
+            self.admin_validators[name] = BodyValidator(
+                name, collection, with_readonly=True, password_min_length=minimum
+            )
+            self.serializers[name] = RowSerializer(collection, self.access.hidden[name])
+            self.guarded[name] = frozenset(n for n, f in collection.fields.items() if f.read)
 
     # -- reading ---------------------------------------------------------------------------
 
     def list(self, collection: str, caller: Caller, request: ListRequest) -> Page:
         declared = self.spec.collections[collection]
         table = self.tables[collection]
-        if self.access.is_closed(collection, "list", caller):
-            raise Forbidden(f"only admins may list {collection}")
+        self._allow(collection, "list", caller)
         limit = request.limit or self.spec.settings.page_size
-        visible = frozenset(declared.fields)
-        keys = sort_keys(request.sort, declared, visible)
+        sortable = frozenset(declared.fields) - self.access.hidden[collection]
+        if not caller.is_admin:
+            sortable -= self.guarded[collection]
+        keys = sort_keys(request.sort, declared, sortable)
         only = self._selection(collection, request.fields)
         where = [self.access.where(collection, "list", caller)]
         if request.filter:
-            scope = RecordScope(
-                self.spec, self.tables, collection, hop_filter=self.access.hop_filter(caller)
-            )
-            where.append(
-                compile_filter(request.filter, scope, self.spec.settings.max_filter_length)
-            )
+            scope = self.access.scope(collection, caller)
+            limit_chars = self.spec.settings.max_filter_length
+            where.append(compile_filter(request.filter, scope, limit_chars))
         page_where = list(where)
         if request.cursor:
             page_where.append(after_cursor(table, keys, decode_cursor(request.cursor, keys)))
-        query = select(table).where(*page_where).order_by(*order_by(table, keys)).limit(limit + 1)
+        query = (
+            self._select(collection, caller)
+            .where(*page_where)
+            .order_by(*order_by(table, keys))
+            .limit(limit + 1)
+        )
         with self._reading() as connection:
             rows = connection.execute(query).mappings().all()
             total = None
@@ -107,10 +125,11 @@ class RecordStore:
         expand: tuple[str, ...] = (),
     ) -> dict[str, Any]:
         table = self.tables[collection]
+        self._allow(collection, "view", caller, closed_is_hidden=True)
         only = self._selection(collection, fields)
         if not is_valid_id(record_id):
             raise NotFound(f"no record '{record_id}' in {collection}")
-        query = select(table).where(
+        query = self._select(collection, caller).where(
             table.c.id == record_id, self.access.where(collection, "view", caller)
         )
         with self._reading() as connection:
@@ -121,6 +140,14 @@ class RecordStore:
             if expand:
                 self._expand(connection, collection, caller, [row], [item], expand)
         return item
+
+    def _select(self, collection: str, caller: Caller) -> Select:
+        """The visible columns, each as the caller may read it."""
+        names = self.serializers[collection].names
+        if caller.is_admin or not self.guarded[collection]:
+            table = self.tables[collection]
+            return select(*(table.c[n] for n in names))
+        return select(*(self.access.column(collection, n, caller).label(n) for n in names))
 
     def _selection(self, collection: str, fields: tuple[str, ...] | None) -> frozenset[str] | None:
         if fields is None:
@@ -146,7 +173,7 @@ class RecordStore:
         declared = self.spec.collections[collection]
         for name in names:
             field = declared.fields.get(name)
-            if field is None or field.type != "relation" or field.to is None:
+            if field is None or field.type != "relation" or field.to is None or field.hidden:
                 relations = [n for n, f in declared.fields.items() if f.type == "relation"]
                 raise InvalidQuery(
                     f"cannot expand '{name}' (relations: {', '.join(relations) or 'none'})",
@@ -155,8 +182,8 @@ class RecordStore:
             target = self.tables[field.to]
             ids = {row[name] for row in rows if row[name] is not None}
             found: dict[str, dict[str, Any]] = {}
-            if ids:
-                query = select(target).where(
+            if ids and caller.may(field.to, "view"):
+                query = self._select(field.to, caller).where(
                     target.c.id.in_(ids), self.access.where(field.to, "view", caller)
                 )
                 serialize = self.serializers[field.to]
@@ -168,21 +195,18 @@ class RecordStore:
     # -- writing ---------------------------------------------------------------------------
 
     def create(self, collection: str, caller: Caller, body: bytes | Mapping[str, Any]) -> dict:
-        if self.access.is_closed(collection, "create", caller):
-            raise Forbidden(f"only admins may create {collection}")
+        self._allow(collection, "create", caller)
         table = self.tables[collection]
-        values = self.validators[collection].for_create(
-            body if isinstance(body, bytes) else dict(body)
-        )
+        values = self._validator(collection, caller).for_create(_plain(body))
+        self._hash_password(values)
+        self._apply_presets(collection, caller, values)
         now = _now()
         row = {**values, "id": new_id(), "created": now, "updated": now, "version": 1}
         with self._writing(table) as connection:
-            self._check_create_rule(connection, collection, caller, row)
+            self._check_create_rules(connection, collection, caller, row, values)
             self._check_relations(connection, collection, caller, values)
-            created = (
-                connection.execute(insert(table).values(row).returning(table)).mappings().one()
-            )
-        return self.serializers[collection](created)
+            connection.execute(insert(table).values(row))
+            return self._read_back(connection, collection, caller, row["id"])
 
     def update(
         self,
@@ -192,31 +216,34 @@ class RecordStore:
         body: bytes | Mapping[str, Any],
         if_match: set[int] | None = None,
     ) -> dict:
+        self._allow(collection, "update", caller, closed_is_hidden=True)
         table = self.tables[collection]
-        values = self.validators[collection].for_update(
-            body if isinstance(body, bytes) else dict(body)
-        )
+        values = self._validator(collection, caller).for_update(_plain(body))
+        self._hash_password(values)
         if not is_valid_id(record_id):
             raise NotFound(f"no record '{record_id}' in {collection}")
         conditions = [table.c.id == record_id, self.access.where(collection, "update", caller)]
+        for name in values:
+            rule = self.access.write_rule(collection, name, caller)
+            if rule is not None:
+                conditions.append(rule)
         if if_match is not None:
             conditions.append(table.c.version.in_(if_match))
         statement = (
             update(table)
             .where(*conditions)
             .values(**values, updated=_now(), version=table.c.version + 1)
-            .returning(table)
         )
         with self._writing(table) as connection:
             self._check_relations(connection, collection, caller, values)
-            row = connection.execute(statement).mappings().first()
-            if row is None:
+            if connection.execute(statement).rowcount == 0:
                 self._explain_miss(connection, collection, caller, record_id, if_match, "update")
-        return self.serializers[collection](row)
+            return self._read_back(connection, collection, caller, record_id)
 
     def delete(
         self, collection: str, caller: Caller, record_id: str, if_match: set[int] | None = None
     ) -> None:
+        self._allow(collection, "delete", caller, closed_is_hidden=True)
         table = self.tables[collection]
         if not is_valid_id(record_id):
             raise NotFound(f"no record '{record_id}' in {collection}")
@@ -227,6 +254,40 @@ class RecordStore:
             result = connection.execute(delete(table).where(*conditions))
             if result.rowcount == 0:
                 self._explain_miss(connection, collection, caller, record_id, if_match, "delete")
+
+    def _validator(self, collection: str, caller: Caller) -> BodyValidator:
+        return (self.admin_validators if caller.is_admin else self.validators)[collection]
+
+    @staticmethod
+    def _hash_password(values: dict[str, Any]) -> None:
+        password = values.pop("password", None)
+        if password is not None:
+            values["password_hash"] = hash_password(password)
+
+    def _apply_presets(self, collection: str, caller: Caller, values: dict[str, Any]) -> None:
+        """Fields that default to the caller (`default: auth.id`) and were not sent."""
+        for name, field in self.spec.collections[collection].fields.items():
+            if field.default == CALLER_DEFAULT and name not in values:
+                if caller.id is None or caller.collection != field.to:
+                    message = f"{name} is set to the caller's account, so log in first"
+                    raise ValidationFailed([FieldProblem(f"/{name}", message)])
+                values[name] = caller.id
+
+    def _read_back(self, connection: Connection, collection: str, caller: Caller, record_id: str):
+        table = self.tables[collection]
+        query = self._select(collection, caller).where(table.c.id == record_id)
+        return self.serializers[collection](connection.execute(query).mappings().one())
+
+    def _allow(
+        self, collection: str, operation: Operation, caller: Caller, closed_is_hidden: bool = False
+    ) -> None:
+        """Refuse up front what no row could admit: out-of-scope keys, admin-only rules."""
+        if not caller.may(collection, operation):
+            raise Forbidden(f"this API key may not {operation} {collection}")
+        if self.access.is_closed(collection, operation, caller):
+            if closed_is_hidden and self.access.is_closed(collection, "view", caller):
+                return  # the statement matches nothing: the record answers 404, as if absent
+            raise Forbidden(f"only admins may {operation} {collection}")
 
     def _explain_miss(
         self,
@@ -251,15 +312,28 @@ class RecordStore:
             )
         raise Forbidden(f"you may not {operation} this record")
 
-    def _check_create_rule(
-        self, connection: Connection, collection: str, caller: Caller, row: dict[str, Any]
+    def _check_create_rules(
+        self,
+        connection: Connection,
+        collection: str,
+        caller: Caller,
+        row: dict[str, Any],
+        sent: Mapping[str, Any],
     ) -> None:
-        """The create rule judged on the proposed record, inside the write transaction."""
-        rule = self.access.where(collection, "create", caller, known={"body": row}, record=row)
-        if isinstance(rule, True_):
-            return
-        if isinstance(rule, False_) or not connection.execute(select(rule)).scalar():
-            raise Forbidden(f"you may not create this record in {collection}")
+        """The create rule, and write rules of the fields sent, judged on the proposed record
+        inside the write transaction."""
+        conditions = [
+            self.access.where(collection, "create", caller, known={"body": row}, record=row)
+        ]
+        for name in sent:
+            rule = self.access.write_rule(collection, name, caller, record=row)
+            if rule is not None:
+                conditions.append(rule)
+        for condition in conditions:
+            if isinstance(condition, True_):
+                continue
+            if isinstance(condition, False_) or not connection.execute(select(condition)).scalar():
+                raise Forbidden(f"you may not create this record in {collection}")
 
     def _check_relations(
         self, connection: Connection, collection: str, caller: Caller, values: Mapping[str, Any]
@@ -298,6 +372,12 @@ class RecordStore:
                     yield connection
         except DBAPIError as exc:
             raise _translated(exc, table) from None
+        for listener in self.write_listeners:
+            listener(table.name)
+
+
+def _plain(body: bytes | Mapping[str, Any]) -> bytes | dict[str, Any]:
+    return body if isinstance(body, bytes) else dict(body)
 
 
 def _translated(exc: DBAPIError, table: Table | None) -> Exception:

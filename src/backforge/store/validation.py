@@ -23,6 +23,7 @@ from pydantic import (
 
 from ..rules.parser import is_storable_text
 from ..spec.model import Collection, Field
+from ..spec.semantics import CALLER_DEFAULT
 from .errors import FieldProblem, ValidationFailed
 from .ids import ID_PATTERN
 
@@ -151,18 +152,44 @@ def python_type(field: Field) -> Any:
 
 
 class BodyValidator:
-    """Validates create and update bodies for one collection; built once, used per request."""
+    """Validates create and update bodies for one collection; built once, used per request.
 
-    def __init__(self, name: str, collection: Collection, writable: list[str] | None = None):
+    Hidden fields are never writable; read-only fields only when `with_readonly` (admins).
+    Auth collections take a write-only `password`, which the store hashes.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        collection: Collection,
+        *,
+        with_readonly: bool = False,
+        password_min_length: int | None = None,
+    ):
         self.name = name
         self.collection = collection
-        fields = {n: collection.fields[n] for n in (writable or collection.fields)}
-        self.create_model = self._model(f"{name}_create", fields, partial=False)
-        self.update_model = self._model(f"{name}_update", fields, partial=True)
+        fields = {
+            n: f
+            for n, f in collection.fields.items()
+            if not f.hidden and (with_readonly or not f.readonly)
+        }
+        self.protected = frozenset(collection.fields) - frozenset(fields)
+        extra: dict[str, Any] = {}
+        if password_min_length is not None:
+            password = Annotated[
+                str,
+                PydanticField(min_length=password_min_length, max_length=256),
+                AfterValidator(_storable),
+            ]
+            extra["password"] = (password | None, None)
+        self.create_model = self._model(f"{name}_create", fields, extra, partial=False)
+        self.update_model = self._model(f"{name}_update", fields, extra, partial=True)
 
     @staticmethod
-    def _model(model_name: str, fields: dict[str, Field], partial: bool) -> type[BaseModel]:
-        definitions: dict[str, Any] = {}
+    def _model(
+        model_name: str, fields: dict[str, Field], extra: dict[str, Any], partial: bool
+    ) -> type[BaseModel]:
+        definitions: dict[str, Any] = dict(extra)
         for field_name, field in fields.items():
             value_type = python_type(field)
             if field.required and not partial:
@@ -175,22 +202,37 @@ class BodyValidator:
         return create_model(model_name, __config__=_CONFIG, **definitions)
 
     def for_create(self, body: bytes | dict[str, Any]) -> dict[str, Any]:
-        values = self._validate(self.create_model, body)
+        values = self._checked(self.create_model, body)
         for name, field in self.collection.fields.items():
-            if name not in values and field.default is not None:
+            if name not in values and field.default is not None and field.default != CALLER_DEFAULT:
                 values[name] = field.default
         return values
 
     def for_update(self, body: bytes | dict[str, Any]) -> dict[str, Any]:
-        values = self._validate(self.update_model, body)
+        values = self._checked(self.update_model, body)
         problems = [
             FieldProblem(f"/{name}", "this field is required and cannot be null")
             for name, value in values.items()
-            if value is None and self.collection.fields[name].required
+            if name in self.collection.fields
+            and value is None
+            and self.collection.fields[name].required
         ]
         if problems:
             raise ValidationFailed(problems)
         return values
+
+    def _checked(self, model: type[BaseModel], body: bytes | dict[str, Any]) -> dict[str, Any]:
+        try:
+            return self._validate(model, body)
+        except ValidationFailed as failed:
+            problems = [
+                FieldProblem(p.path, "this field is read-only")
+                if p.path.lstrip("/") in self.protected
+                and not self.collection.fields[p.path.lstrip("/")].hidden
+                else p
+                for p in failed.problems
+            ]
+            raise ValidationFailed(problems) from None
 
     @staticmethod
     def _validate(model: type[BaseModel], body: bytes | dict[str, Any]) -> dict[str, Any]:

@@ -28,6 +28,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine.reflection import Inspector
 
+from ...auth.tables import AUTH_TABLE_PREFIX
 from ...spec.model import Field, Spec
 from ..tables import INTERNAL_PREFIX, build_metadata
 from .model import Change
@@ -79,6 +80,10 @@ class SchemaDiff:
 
 
 def is_internal_table(name: str) -> bool:
+    """Tables no declaration describes. The auth tables are backforge's own but declared
+    (they follow from an auth collection), so they are migrated like collections."""
+    if name.startswith(AUTH_TABLE_PREFIX):
+        return False
     return name.startswith((INTERNAL_PREFIX, "sqlite_")) or name == "alembic_version"
 
 
@@ -159,7 +164,13 @@ class _Differ:
     def _find_renames(self) -> None:
         for final, collection in self.spec.collections.items():
             old = collection.renamed_from
-            if old and final not in self.db_tables and old in self.db_tables:
+            if (
+                old
+                and final not in self.db_tables
+                and old in self.db_tables
+                and old not in self.spec.collections  # still declared: not a rename
+                and old not in self.table_renames.values()
+            ):
                 self.table_renames[final] = old
         for final, collection in self.spec.collections.items():
             current = self.db_table(final)
@@ -169,7 +180,10 @@ class _Differ:
             renames = {
                 name: f.renamed_from
                 for name, f in collection.fields.items()
-                if f.renamed_from and name not in columns and f.renamed_from in columns
+                if f.renamed_from
+                and name not in columns
+                and f.renamed_from in columns
+                and f.renamed_from not in collection.fields
             }
             if renames:
                 self.column_renames[final] = renames

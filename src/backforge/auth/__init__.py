@@ -1,0 +1,1 @@
+"""Accounts and credentials: passwords, tokens, sessions, API keys, OAuth2, one-time codes."""
