@@ -8,9 +8,11 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from .config import load_config
 from .database import create_database_engine, database_url
 from .http.app import build_app
 from .http.callers import AdminTokenCallers
+from .http.middleware import build_middleware
 from .schema.tables import build_metadata
 from .spec import DeclarationError, Spec, load_dict, load_file
 from .store.access import check_rules
@@ -47,7 +49,10 @@ class App:
             auto_apply(self.engine, spec)
         self.store = RecordStore(spec, self.engine)
         token = admin_token if admin_token is not None else os.environ.get("BACKFORGE_ADMIN_TOKEN")
-        self.asgi = build_app(self.store, AdminTokenCallers(token))
+        self.config = load_config(spec.server)
+        self.asgi = build_middleware(
+            build_app(self.store, AdminTokenCallers(token)), self.store, self.config
+        )
 
     @classmethod
     def from_file(

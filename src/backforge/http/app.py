@@ -15,6 +15,7 @@ from starlette.routing import Route
 from ..store.caller import Caller
 from ..store.errors import StoreError
 from ..store.records import RecordStore
+from .middleware.context import remembered
 from .openapi import build_openapi
 from .problems import (
     ProblemError,
@@ -34,6 +35,8 @@ DOCS_CSP = (
 
 
 def build_app(store: RecordStore, caller_of: Callable[[Request], Caller]) -> Starlette:
+    # Found once per request, whoever asks first (rate limiter, route, access log).
+    caller_of = remembered(caller_of)
     openapi = orjson.dumps(build_openapi(store.spec))
 
     async def openapi_document(_request: Request) -> Response:
@@ -55,7 +58,7 @@ def build_app(store: RecordStore, caller_of: Callable[[Request], Caller]) -> Sta
         Route("/docs/{name}", docs_asset, methods=["GET"]),
         *RecordRoutes(store, caller_of).routes(),
     ]
-    return Starlette(
+    app = Starlette(
         routes=routes,
         exception_handlers={
             ProblemError: handle_problem,
@@ -64,3 +67,5 @@ def build_app(store: RecordStore, caller_of: Callable[[Request], Caller]) -> Sta
             Exception: handle_unexpected,
         },
     )
+    app.state.caller_of = caller_of
+    return app

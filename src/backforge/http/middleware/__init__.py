@@ -1,0 +1,89 @@
+"""The middleware stack around the Starlette app, one module per concern.
+
+From the outside in: request id + access log + metrics (`observe`), security headers,
+/healthz /readyz /metrics (`operations`), CORS, gzip, request limits, rate limits, ETag/304 and
+Cache-Control (`conditional`), the server-side cache of public reads (`response_cache`).
+Every layer is plain ASGI and prepares its work once, at start-up.
+"""
+
+from __future__ import annotations
+
+from starlette.middleware.cors import CORSMiddleware
+from starlette.middleware.gzip import GZipMiddleware
+
+from ...config import ServerConfig
+from ...store.records import RecordStore
+from .conditional import ConditionalGetMiddleware
+from .context import remembered
+from .metrics import Metrics
+from .observe import RequestObserver, route_resolver
+from .operations import OperationsMiddleware
+from .public_reads import PublicReads
+from .rate_limit import RateLimitMiddleware
+from .request_limits import RequestLimitsMiddleware
+from .response_cache import ResponseCacheMiddleware
+from .security_headers import SecurityHeadersMiddleware
+from .structured_logs import configure_logging
+
+__all__ = ["build_middleware", "remembered"]
+
+
+def build_middleware(app, store: RecordStore, config: ServerConfig):
+    """Wrap `app` (the Starlette app of `http.app.build_app`) in the configured stack."""
+    configure_logging(config.log)
+    state = getattr(app, "state", None)
+    caller_of = getattr(state, "caller_of", None) if state is not None else None
+    if caller_of is not None:
+        caller_of = remembered(caller_of)
+    redis_url = config.redis
+    public = PublicReads(store.spec)
+    metrics = Metrics(store.engine) if config.metrics.enabled else None
+    route_of = route_resolver(app)
+
+    wrapped = app
+    if config.cache.responses:
+        cache = ResponseCacheMiddleware(
+            wrapped,
+            store.spec,
+            config.cache,
+            public,
+            caller_of,
+            redis_url,
+            config.rate_limits.key_prefix,
+            metrics,
+        )
+        _listen_for_writes(store, cache.invalidate)
+        wrapped = cache
+    wrapped = ConditionalGetMiddleware(wrapped, config.cache, public)
+    if config.rate_limits.enabled:
+        wrapped = RateLimitMiddleware(wrapped, config.rate_limits, redis_url, caller_of, metrics)
+    wrapped = RequestLimitsMiddleware(wrapped, config.limits, store.spec.settings.max_body_bytes)
+    if config.compression.enabled:
+        wrapped = GZipMiddleware(
+            wrapped,
+            minimum_size=config.compression.minimum_size,
+            compresslevel=config.compression.level,
+        )
+    cors = config.cors
+    if cors.origins:
+        wrapped = CORSMiddleware(
+            wrapped,
+            allow_origins=cors.origins,
+            allow_methods=cors.methods,
+            allow_headers=cors.headers,
+            allow_credentials=cors.allow_credentials,
+            expose_headers=cors.expose_headers,
+            max_age=cors.max_age,
+        )
+    secret = config.metrics_token.get_secret_value() if config.metrics_token else None
+    wrapped = OperationsMiddleware(wrapped, store.engine, redis_url, metrics, secret, caller_of)
+    if config.security_headers.enabled:
+        wrapped = SecurityHeadersMiddleware(wrapped, config.security_headers)
+    return RequestObserver(wrapped, metrics, config.log.access, route_of)
+
+
+def _listen_for_writes(store: RecordStore, listener) -> None:
+    listeners = getattr(store, "write_listeners", None)
+    if listeners is None:
+        raise RuntimeError("this RecordStore cannot report writes; the response cache needs it")
+    listeners.append(listener)

@@ -1,0 +1,52 @@
+"""What the middleware layers share about one request, kept in its ASGI scope."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from starlette.requests import Request
+
+from ...store.caller import ANONYMOUS, Caller
+
+CALLER_KEY = "backforge.caller"
+REQUEST_ID_KEY = "backforge.request_id"
+
+
+def remembered(caller_of: Callable[[Request], Caller]) -> Callable[[Request], Caller]:
+    """`caller_of` computed at most once per request: the rate limiter, the routes and the
+    access log all ask, and a token check is the costly part."""
+
+    def caller(request: Request) -> Caller:
+        scope = request.scope
+        found = scope.get(CALLER_KEY)
+        if found is None:
+            found = scope[CALLER_KEY] = caller_of(request)
+        return found
+
+    caller.__wrapped__ = caller_of  # type: ignore[attr-defined]
+    return caller
+
+
+def caller_or_anonymous(caller_of: Callable[[Request], Caller] | None, scope) -> Caller:
+    """The caller, or anonymous when credentials are missing or invalid (the route will say)."""
+    found = scope.get(CALLER_KEY)
+    if found is not None or caller_of is None:
+        return found or ANONYMOUS
+    try:
+        return remembered(caller_of)(Request(scope))
+    except Exception:
+        return ANONYMOUS
+
+
+def client_ip(scope) -> str:
+    client = scope.get("client")
+    return client[0] if client else "unknown"
+
+
+def header(scope, name: bytes) -> bytes | None:
+    """One request header (lower-case `name`); the last one wins."""
+    value = None
+    for key, found in scope["headers"]:
+        if key == name:
+            value = found
+    return value

@@ -1,0 +1,96 @@
+"""Request ids, one structured log line and the metrics of every request."""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+
+import structlog
+
+from .context import CALLER_KEY, REQUEST_ID_KEY
+from .metrics import Metrics
+
+# An incoming X-Request-ID is kept only when it is short and plain (it ends up in logs).
+_VALID_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,128}$")
+
+
+class RequestObserver:
+    """Outermost layer: sees every answer, including those of the other layers."""
+
+    def __init__(self, app, metrics: Metrics | None, access_log: bool, route_of):
+        self.app = app
+        self.metrics = metrics
+        self.log = structlog.get_logger("backforge.access") if access_log else None
+        self.route_of = route_of
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        request_id = None
+        for key, value in scope["headers"]:
+            if key == b"x-request-id" and _VALID_REQUEST_ID.match(value):
+                request_id = value
+        if request_id is None:
+            request_id = os.urandom(12).hex().encode()
+        scope[REQUEST_ID_KEY] = request_id
+        status = 500
+        metrics = self.metrics
+
+        async def send_with_id(message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", ()), (b"x-request-id", request_id)]
+            await send(message)
+
+        if metrics is not None:
+            metrics.in_flight.inc()
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            seconds = time.perf_counter() - started
+            method = scope["method"]
+            route = self.route_of(scope)
+            if metrics is not None:
+                metrics.in_flight.dec()
+                metrics.observe(method, route, status, seconds)
+            if self.log is not None:
+                caller = scope.get(CALLER_KEY)
+                client = scope.get("client")
+                self.log.info(
+                    "request",
+                    method=method,
+                    route=route,
+                    status=status,
+                    duration_ms=round(seconds * 1000, 3),
+                    caller=caller.id if caller is not None else None,
+                    client=client[0] if client else None,
+                    request_id=request_id.decode(),
+                )
+
+
+def route_resolver(app):
+    """The route template of a request (`/api/posts/{id}`), never the raw path, so that metric
+    labels stay few and no id or token from a URL reaches a log."""
+    router = getattr(app, "router", None)
+    routes = list(getattr(router, "routes", ()))
+    fixed = {"/healthz": "/healthz", "/readyz": "/readyz", "/metrics": "/metrics"}
+
+    def route_of(scope) -> str:
+        route = scope.get("route")
+        if route is not None:
+            return getattr(route, "path", "unmatched")
+        path = scope["path"]
+        if path in fixed:
+            return fixed[path]
+        # Answered before routing (429, 413, ...): find the template the router would pick.
+        for candidate in routes:
+            regex = getattr(candidate, "path_regex", None)
+            if regex is not None and regex.match(path):
+                return candidate.path
+        return "unmatched"
+
+    return route_of

@@ -1,0 +1,177 @@
+"""Rate limits with the `limits` library: per user (or client IP), stricter on auth paths.
+
+In memory for one process; in Redis when `REDIS_URL` is set, so that a limit holds across every
+process that shares it. Refusals are 429 problems with Retry-After and RateLimit-* headers.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable
+
+from limits import RateLimitItem, parse_many
+from limits import strategies as sync_strategies
+from limits.aio import strategies as async_strategies
+from limits.storage import MemoryStorage
+from starlette.requests import Request
+
+from ...spec.server import RateLimits
+from ...store.caller import Caller
+from .context import caller_or_anonymous, client_ip
+from .metrics import Metrics
+from .problems import send_problem
+
+logger = logging.getLogger("backforge.ratelimit")
+
+_SYNC = {
+    "fixed-window": sync_strategies.FixedWindowRateLimiter,
+    "moving-window": sync_strategies.MovingWindowRateLimiter,
+    "sliding-window-counter": sync_strategies.SlidingWindowCounterRateLimiter,
+}
+_ASYNC = {
+    "fixed-window": async_strategies.FixedWindowRateLimiter,
+    "moving-window": async_strategies.MovingWindowRateLimiter,
+    "sliding-window-counter": async_strategies.SlidingWindowCounterRateLimiter,
+}
+
+
+class Verdict:
+    __slots__ = ("allowed", "limit", "remaining", "reset")
+
+    def __init__(self, allowed: bool, limit: int, remaining: int, reset: float | None):
+        self.allowed = allowed
+        self.limit = limit
+        self.remaining = remaining
+        self.reset = reset
+
+
+class Counter:
+    """Counts hits of one key against its rates, in memory or in Redis."""
+
+    def __init__(self, settings: RateLimits, redis_url: str | None):
+        self.fixed = settings.strategy == "fixed-window"
+        if redis_url:
+            from limits.aio.storage import RedisStorage
+
+            self.storage = RedisStorage(
+                "async+" + redis_url,
+                implementation="redispy",
+                key_prefix=settings.key_prefix,
+                wrap_exceptions=True,
+            )
+            self.limiter = _ASYNC[settings.strategy](self.storage)
+            self.is_async = True
+        else:
+            self.storage = MemoryStorage()
+            self.limiter = _SYNC[settings.strategy](self.storage)
+            self.is_async = False
+
+    async def hit(self, items: list[RateLimitItem], key: str) -> Verdict:
+        """The first refusal, else the verdict with the fewest requests remaining."""
+        closest = None
+        for item in items:
+            found = await self._hit(item, key)
+            if not found.allowed:
+                return found
+            if closest is None or found.remaining < closest.remaining:
+                closest = found
+        assert closest is not None
+        return closest
+
+    async def _hit(self, item: RateLimitItem, key: str) -> Verdict:
+        storage = self.storage
+        if self.fixed:
+            # The fixed window in one call: the count tells allowed and remaining at once.
+            full_key = item.key_for(key)
+            count = storage.incr(full_key, item.get_expiry())
+            if self.is_async:
+                count = await count
+            allowed = count <= item.amount
+            reset = None
+            if not allowed:
+                reset = storage.get_expiry(full_key)
+                if self.is_async:
+                    reset = await reset
+            return Verdict(allowed, item.amount, max(0, item.amount - count), reset)
+        allowed = self.limiter.hit(item, key)
+        stats = self.limiter.get_window_stats(item, key)
+        if self.is_async:
+            allowed, stats = await allowed, await stats
+        return Verdict(allowed, item.amount, stats.remaining, stats.reset_time)
+
+
+class RateLimitMiddleware:
+    def __init__(
+        self,
+        app,
+        settings: RateLimits,
+        redis_url: str | None,
+        caller_of: Callable[[Request], Caller] | None,
+        metrics: Metrics | None = None,
+    ):
+        self.app = app
+        self.counter = Counter(settings, redis_url)
+        self.default = parse_many(settings.default)
+        self.auth = parse_many(settings.auth)
+        self.auth_prefix = settings.auth_prefix
+        self.exempt_admins = settings.exempt_admins
+        self.caller_of = caller_of
+        self.metrics = metrics
+        self._warned_at = 0.0
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http" or scope["method"] == "OPTIONS":
+            await self.app(scope, receive, send)
+            return
+        if scope["path"].startswith(self.auth_prefix):
+            name, items, key = "auth", self.auth, "auth:" + client_ip(scope)
+        else:
+            caller = caller_or_anonymous(self.caller_of, scope)
+            if caller.is_admin and self.exempt_admins:
+                await self.app(scope, receive, send)
+                return
+            name, items = "default", self.default
+            key = ("user:" + caller.id) if caller.id is not None else ("ip:" + client_ip(scope))
+        try:
+            verdict = await self.counter.hit(items, key)
+        except Exception as exc:  # the store is down: serve rather than refuse everyone
+            self._warn(exc)
+            await self.app(scope, receive, send)
+            return
+        if not verdict.allowed:
+            if self.metrics is not None:
+                self.metrics.rate_limited.labels(name).inc()
+            wait = max(1, math.ceil((verdict.reset or time.time() + 1) - time.time()))
+            await send_problem(
+                send,
+                429,
+                "rate-limited",
+                f"too many requests; try again in {wait} seconds",
+                title="Too many requests",
+                headers={
+                    "Retry-After": str(wait),
+                    "RateLimit-Limit": str(verdict.limit),
+                    "RateLimit-Remaining": "0",
+                    "RateLimit-Reset": str(wait),
+                },
+            )
+            return
+        extra = [
+            (b"ratelimit-limit", str(verdict.limit).encode()),
+            (b"ratelimit-remaining", str(verdict.remaining).encode()),
+        ]
+
+        async def send_with_headers(message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", ()), *extra]
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+    def _warn(self, exc: Exception) -> None:
+        now = time.monotonic()
+        if now - self._warned_at > 10:
+            self._warned_at = now
+            logger.warning("rate limit storage unavailable, not limiting: %s", type(exc).__name__)

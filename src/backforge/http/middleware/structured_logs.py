@@ -1,0 +1,102 @@
+"""structlog set up once per process: JSON lines (production) or coloured lines (development).
+
+Every line passes `redact`, so a password, token, cookie or key given to any logger under a
+telling name is replaced before it is written.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from typing import Any
+
+import orjson
+import structlog
+
+from ...spec.server import Log
+
+REDACTED = "[redacted]"
+# Names whose values are secrets, whatever logs them.
+_SECRET_NAME = re.compile(
+    r"pass(word|wd|phrase)?|secret|token|authorization|cookie|api[_-]?key|session|credential"
+    r"|private[_-]?key|otp|signature",
+    re.IGNORECASE,
+)
+# Values that look like credentials even under an innocent name.
+_SECRET_VALUE = re.compile(
+    r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{6,}|eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*"
+)
+_LEVELS = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warning": logging.WARNING,
+    "error": logging.ERROR,
+}
+
+
+def redact(_logger: Any, _method: str, event: dict[str, Any]) -> dict[str, Any]:
+    for key, value in event.items():
+        if key != "event" and _SECRET_NAME.search(key):
+            event[key] = REDACTED
+        elif isinstance(value, str) and _SECRET_VALUE.search(value):
+            event[key] = _SECRET_VALUE.sub(REDACTED, value)
+    return event
+
+
+def _orjson_dumps(event: dict[str, Any], **_: Any) -> bytes:
+    return orjson.dumps(event, default=str)
+
+
+def configure_logging(settings: Log) -> None:
+    """Configure structlog and route the standard library's logging through it."""
+    level = _LEVELS[settings.level]
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+    if settings.format == "json":
+        renderer: Any = structlog.processors.JSONRenderer(serializer=_orjson_dumps)
+        structlog.configure(
+            processors=[
+                *shared,
+                structlog.processors.format_exc_info,
+                redact,
+                renderer,
+            ],
+            wrapper_class=structlog.make_filtering_bound_logger(level),
+            logger_factory=structlog.BytesLoggerFactory(sys.stdout.buffer),
+            cache_logger_on_first_use=True,
+        )
+        formatter_renderer: Any = structlog.processors.JSONRenderer()
+    else:
+        renderer = structlog.dev.ConsoleRenderer(colors=sys.stdout.isatty())
+        structlog.configure(
+            processors=[*shared, redact, renderer],
+            wrapper_class=structlog.make_filtering_bound_logger(level),
+            logger_factory=structlog.PrintLoggerFactory(sys.stdout),
+            cache_logger_on_first_use=True,
+        )
+        formatter_renderer = renderer
+    # Standard-library records (uvicorn, SQLAlchemy, our problem handler) get the same shape.
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[*shared, structlog.processors.format_exc_info],
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                redact,
+                formatter_renderer,
+            ],
+        )
+    )
+    root = logging.getLogger()
+    for existing in [h for h in root.handlers if getattr(h, "_backforge", False)]:
+        root.removeHandler(existing)
+    handler._backforge = True  # type: ignore[attr-defined]
+    root.addHandler(handler)
+    # Libraries speak at WARNING and above (an INFO line of an HTTP client may hold a URL);
+    # backforge's own loggers at the configured level.
+    root.setLevel(logging.WARNING)
+    logging.getLogger("backforge").setLevel(level)
