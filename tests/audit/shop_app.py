@@ -342,6 +342,12 @@ def openapi_document(flaws: frozenset[str]) -> dict[str, Any]:
                 "requestBody": body(order_update),
                 "responses": {**ok(200, ref["Order"]), **problem(400, 401, 404, 422)},
             },
+            "delete": {
+                "operationId": "deleteOrder",
+                "security": secured,
+                "parameters": [id_param],
+                "responses": {"204": {"description": "deleted"}, **problem(400, 401, 404, 422)},
+            },
         },
     }
     return {
@@ -438,6 +444,12 @@ def make_app(flaws: frozenset[str] = FLAWS, prefix: str = "") -> Any:
         INSERT INTO products (name, price, stock) VALUES ('atlas', 12.5, 3), ('chess', 30, 10);
         """
     )
+    # someone else's data, which the audit must never change without --allow-writes: order 1
+    db.execute(
+        "INSERT INTO users (email, name, password_hash) VALUES (?, ?, ?)",
+        ("seed@example.com", "Seed", hash_password(secrets.token_urlsafe(16))),
+    )
+    db.execute("INSERT INTO orders (customer, product, quantity) VALUES (1, 1, 1)")
     tokens = Tokens(flaws)
     attempts: dict[str, list[float]] = {}
 
@@ -669,6 +681,9 @@ def make_app(flaws: frozenset[str] = FLAWS, prefix: str = "") -> Any:
                     "UPDATE orders SET quantity = ? WHERE id = ?", (data["quantity"], order_id)
                 )
             row = db.execute("SELECT * FROM orders WHERE id = ?", (order_id,)).fetchone()
+        if request.method == "DELETE":
+            db.execute("DELETE FROM orders WHERE id = ?", (order_id,))
+            return Response(status_code=204)
         return JSONResponse(order_json(row))
 
     async def openapi(request: Request) -> Response:
@@ -690,7 +705,7 @@ def make_app(flaws: frozenset[str] = FLAWS, prefix: str = "") -> Any:
         Route("/api/products", products, methods=["GET", "POST"]),
         Route("/api/products/{id}", product),
         Route("/api/orders", orders, methods=["GET", "POST"]),
-        Route("/api/orders/{id}", order, methods=["GET", "PATCH"]),
+        Route("/api/orders/{id}", order, methods=["GET", "PATCH", "DELETE"]),
     ]
     if "debug_endpoint" in flaws:
         routes.append(Route("/debug", debug))
@@ -717,11 +732,23 @@ class HeadersMiddleware:
     def __init__(self, app: Any, flaws: frozenset[str]) -> None:
         self.app = app
         self.flaws = flaws
+        self.seen: list[dict[str, Any]] = []  # method, path, query and body of every request
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        seen = {"method": scope["method"], "path": scope["path"], "body": b""}
+        seen["query"] = scope.get("query_string", b"")
+        self.seen.append(seen)
+        upstream = receive
+
+        async def receive() -> Any:
+            message = await upstream()
+            if message["type"] == "http.request":
+                seen["body"] += message.get("body", b"")
+            return message
+
         origin = next((v.decode() for k, v in scope["headers"] if k == b"origin"), None)
         flaws = self.flaws
 

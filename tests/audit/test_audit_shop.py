@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import re
+from urllib.parse import unquote_to_bytes
+
 import pytest
 
 from backforge.audit import run_audit
 from backforge.audit.checks import ALL_CHECKS
+from backforge.audit.context import AuditOptions
 
 from .conftest import serve
 from .shop_app import FLAWS, make_app
@@ -38,6 +42,7 @@ EXPECTED: dict[str, list[tuple[str, str, str]]] = {
     "bola": [
         ("bola-read", "API1:2023", "GET /api/orders/{id}"),
         ("bola-change", "API1:2023", "PATCH /api/orders/{id}"),
+        # bola-delete needs --allow-writes: test_allow_writes_finds_deleting_other_users_objects
     ],
     "bfla": [("bfla-privileged-operation", "API5:2023", "GET /api/admin/users")],
     "mass_assignment": [("mass-assignment", "API3:2023", "POST /auth/register")],
@@ -106,7 +111,7 @@ def test_fixed_app_has_no_findings(fixed_report):
 def test_fixed_app_audit_ran_every_check_as_two_users(fixed_report):
     assert fixed_report.checks_run == [c.NAME for c in ALL_CHECKS]
     assert fixed_report.users == ["audit-user-1", "audit-user-2"]
-    assert fixed_report.operations == 15
+    assert fixed_report.operations == 16
 
 
 def test_api_under_a_servers_prefix_is_audited_at_that_prefix():
@@ -125,3 +130,41 @@ def test_fixed_api_under_a_servers_prefix_has_no_findings():
         report = run_audit(base, openapi="/v1/openapi.json", max_time=120)
     assert [(f.id, f.operation) for f in report.findings] == []
     assert report.users == ["audit-user-1", "audit-user-2"]
+
+
+SHELL_OR_SSRF = re.compile(
+    rb"\$\(|`|;\s*(cat|id|sleep|ls|curl|wget)\b|\|\s*(id|cat|sh)\b|&&|169\.254\.169\.254|"
+    rb"file:/|gopher:|dict:|metadata\.google|/etc/passwd"
+)
+
+
+def test_no_destructive_requests_without_allow_writes():
+    app = make_app(FLAWS)
+    with serve(app) as base:
+        report = run_audit(base, max_time=120, options=AuditOptions(fuzz_examples=0))
+    assert not any(r["method"] == "DELETE" for r in app.seen)
+    assert "bola-delete" not in {f.id for f in report.findings}
+    # updates only ever target orders the audit created, never order 1 that was there before
+    patched = {r["path"] for r in app.seen if r["method"] == "PATCH"}
+    assert patched and "/api/orders/1" not in patched
+
+
+def test_allow_writes_finds_deleting_other_users_objects():
+    app = make_app(FLAWS)
+    with serve(app) as base:
+        report = run_audit(
+            base, max_time=120, allow_writes=True, options=AuditOptions(fuzz_examples=0)
+        )
+    found = {(f.id, f.operation) for f in report.findings}
+    assert ("bola-delete", "DELETE /api/orders/{id}") in found
+    assert any(r["method"] == "DELETE" for r in app.seen)
+
+
+def test_probes_carry_no_shell_or_ssrf_payloads():
+    app = make_app(FLAWS)
+    with serve(app) as base:
+        run_audit(base, max_time=120, options=AuditOptions(fuzz_examples=0))
+    sent = [r["path"].encode() + b"?" + r["query"] + b" " + r["body"] for r in app.seen]
+    assert len(sent) > 100
+    offending = [s for s in sent if SHELL_OR_SSRF.search(unquote_to_bytes(s))]
+    assert offending == []

@@ -86,6 +86,9 @@ class AppliedMigration:
     def __str__(self) -> str:
         return self.name
 
+    def __rich__(self) -> str:  # shown by name in rich tables
+        return self.name
+
 
 @dataclass
 class MigrationStatus:

@@ -65,7 +65,10 @@ def _auto_slug(changes: list[Change]) -> str:
         target = f"{change.table}_{change.column}" if change.column else change.table
         if target not in targets.setdefault(verb, []):
             targets[verb].append(target)
-    phrases = [f"{verb}_{'_'.join(names[:3])}" for verb, names in targets.items()]
+    phrases = [
+        f"{verb}_{'_'.join(names[:3])}" + ("_and_more" if len(names) > 3 else "")
+        for verb, names in targets.items()
+    ]
     slug = slugify("_".join(phrases[:2]))
     return slug if len(phrases) <= 2 else slug[:50] + "_and_more"
 

@@ -92,7 +92,7 @@ def _sqlite_can_add(column: Column) -> bool:
         for constraint in table.constraints
         if constraint is not table.primary_key
     ) or any(
-        isinstance(c, CheckConstraint) and c.name and str(c.name).endswith(f"_{column.name}_values")
+        isinstance(c, CheckConstraint) and str(c.name) == f"ck_{table.name}_{column.name}_values"
         for c in table.constraints
     )
     return column.nullable and not column.foreign_keys and not constrained
