@@ -161,3 +161,18 @@ def test_rename_a_collection_with_a_relation_to_itself(migrator):
     assert migrator.plan(renamed) is None
     with pytest.raises(IntegrityError):
         migrator.insert("items", id="x", parent="nowhere")
+
+
+def test_an_auth_collection_and_its_tables_round_trip(migrator):
+    declaration = {
+        "name": "accounts",
+        "collections": {
+            "users": {"auth": True, "fields": {"name": {"type": "text"}}},
+            "notes": {"fields": {"owner": {"type": "relation", "to": "users"}}},
+        },
+    }
+    plan = migrator.migrate(declaration)
+    created = {c.table for c in plan.changes if c.op == "create_table"}
+    assert {"users", "notes"} <= created
+    assert any(table.startswith("_bf_auth_") for table in created)
+    assert migrator.plan(declaration) is None
