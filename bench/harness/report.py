@@ -162,7 +162,8 @@ def render(outcome: Outcome) -> str:
     m = outcome.machine
     lines.append(
         f"Machine: {m['cpu']}, {m['cpus']} CPUs, {m['memory_gb']} GB, Linux {m['kernel']}; "
-        "server pinned to one core, wrk (1 thread) to the other."
+        "server pinned to one core, wrk (1 thread) to the other"
+        + (f"; both run at {plan.priority}." if plan.priority else ".")
     )
     return "\n".join(lines)
 

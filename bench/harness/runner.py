@@ -8,7 +8,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from . import procstat
+from . import priority, procstat
 from .dataset import expected_counts, write_dataset
 from .servers import (
     ALL,
@@ -36,6 +36,7 @@ class Plan:
     max_wait: float = 20.0  # seconds one run waits for quiet before running anyway
     wait_budget: float = 120.0  # seconds all runs together may wait (the load may not stop)
     mode: str = "custom"
+    priority: str = ""  # the nice prefix the servers and wrk ran under
 
 
 @dataclass
@@ -107,6 +108,7 @@ class Bench:
         self.server_cpu, self.wrk_cpu = pick_cpus()
         self.outcome = Outcome(plan=plan, machine=machine_info())
         self.wait_left = plan.wait_budget
+        plan.priority = priority.describe()
 
     def pin_self(self) -> None:
         """Keep the harness itself (its samplers, wrk's parent) off the server's core."""

@@ -22,6 +22,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .priority import boost
 from .token import BENCH_SECRET, make_token
 from .wrk import Request
 
@@ -89,6 +90,7 @@ class Server:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+        boost(proc.pid)
         running = Running(self, proc, port, log)
         running.wait_ready()
         return running

@@ -9,6 +9,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from .priority import boost
+
 LUA_DIR = Path(__file__).resolve().parent.parent / "lua"
 MARKER = "BENCH_JSON "
 
@@ -98,7 +100,21 @@ def run_wrk(
         "BENCH_IDS": str(ids_file),
         "BENCH_PATH": request.path,
     }
-    proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=seconds + 60)
+    proc = subprocess.Popen(
+        argv,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own autogroup, so that boost() can raise it
+    )
+    boost(proc.pid)
+    try:
+        stdout, stderr = proc.communicate(timeout=seconds + 60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        raise WrkError("wrk did not finish in time") from None
     if proc.returncode != 0:
-        raise WrkError(f"wrk failed ({proc.returncode}): {proc.stderr.strip()[-2000:]}")
-    return parse_output(proc.stdout)
+        raise WrkError(f"wrk failed ({proc.returncode}): {stderr.strip()[-2000:]}")
+    return parse_output(stdout)
