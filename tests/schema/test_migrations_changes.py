@@ -246,3 +246,22 @@ def test_unique_and_index_added_and_removed(stocked):
     assert {"drop_unique", "drop_index"} <= {c.op for c in plan.changes}
     stocked.insert("products", id="p3", name="Atlas")
     assert stocked.plan(declaration) is None
+
+
+def test_drop_collections_that_refer_to_each_other(stocked):
+    declaration = shop()
+    collections = declaration["collections"]
+    collections["authors"] = {"fields": {"name": {"type": "text"}}}
+    collections["books"] = {"fields": {"author": {"type": "relation", "to": "authors"}}}
+    collections["reviews"] = {"fields": {"book": {"type": "relation", "to": "books"}}}
+    stocked.migrate(declaration)
+    stocked.insert("authors", id="a1", name="Ann")
+    stocked.insert("books", id="b1", author="a1")
+    stocked.insert("reviews", id="r1", book="b1")
+    plan = stocked.migrate(shop(), allow_destructive=True)
+    assert [c.table for c in plan.changes if c.op == "drop_table"] == [
+        "reviews",
+        "books",
+        "authors",
+    ]
+    assert not {"authors", "books", "reviews"} & stocked.tables()

@@ -558,22 +558,16 @@ class _Differ:
         creates = [c for c in self.changes if c.op == "create_table"]
         creates.sort(key=lambda c: order[c.table])
         drops = [c for c in self.changes if c.op == "drop_table"]
-        drops.sort(key=lambda c: self._references(c.table))
+        if drops:
+            dropped = MetaData()
+            dropped.reflect(self.connection, only=[c.table for c in drops])
+            drop_order = {t.name: i for i, t in enumerate(reversed(dropped.sorted_tables))}
+            drops.sort(key=lambda c: drop_order[c.table])
         it_c, it_d = iter(creates), iter(drops)
         self.changes = [
             next(it_c) if c.op == "create_table" else next(it_d) if c.op == "drop_table" else c
             for c in self.changes
         ]
-
-    def _references(self, db_table: str) -> int:
-        """How many dropped tables refer to this one (those go first)."""
-        dropped = {c.table for c in self.changes if c.op == "drop_table"}
-        return -sum(
-            1
-            for other in dropped
-            for fk in self.inspector.get_foreign_keys(other)
-            if fk["referred_table"] == db_table and other != db_table
-        )
 
     def _field(self, final: str, column: str) -> Field | None:
         collection = self.spec.collections.get(final)
