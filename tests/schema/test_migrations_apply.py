@@ -18,6 +18,7 @@ from backforge.schema.migrations import (
     HISTORY_TABLE,
     ChecksumMismatchError,
     MigrationApplyError,
+    PlanFileError,
     apply_migrations,
     migration_status,
 )
@@ -163,3 +164,20 @@ def test_plan_files_apply_without_the_declaration(migrator, tmp_path):
     copy_dir.mkdir()
     (copy_dir / plan.path.name).write_bytes(plan.path.read_bytes())
     assert apply_migrations(migrator.engine, Path(copy_dir)) == [plan.name]
+
+
+def test_a_plan_file_that_is_not_a_plan_is_refused(migrator):
+    migrator.directory.mkdir(parents=True)
+    (migrator.directory / "0001_by_hand.yaml").write_text("just: [text\n")
+    with pytest.raises(PlanFileError, match="0001_by_hand"):
+        apply_migrations(migrator.engine, migrator.directory)
+    (migrator.directory / "0001_by_hand.yaml").write_text("operations: []\n")
+    with pytest.raises(PlanFileError, match="not a backforge migration plan"):
+        apply_migrations(migrator.engine, migrator.directory)
+
+
+def test_status_notices_an_applied_plan_whose_file_is_gone(migrator):
+    plan = migrator.migrate(shop())
+    plan.path.unlink()
+    status = migration_status(migrator.engine, load_dict(shop()), migrator.directory)
+    assert status.missing_files == [plan.name]

@@ -265,3 +265,34 @@ def test_drop_collections_that_refer_to_each_other(stocked):
         "authors",
     ]
     assert not {"authors", "books", "reviews"} & stocked.tables()
+
+
+def test_many_changes_to_one_collection_at_once(stocked):
+    declaration = shop()
+    collections = declaration["collections"]
+    items = collections.pop("products")
+    items["renamed_from"] = "products"
+    fields = items["fields"]
+    fields["title"] = {**fields.pop("name"), "renamed_from": "name", "unique": True}
+    fields["cost"] = {
+        "type": "decimal",
+        "max_digits": 20,
+        "decimal_places": 2,
+        "required": True,
+        "default": 0,
+        "renamed_from": "price",
+    }
+    del fields["price"]
+    fields["status"]["values"] = ["draft", "live", "sold"]
+    fields["note"] = {"type": "text", "default": "none"}
+    items["indexes"] = [["title", "cost"]]
+    collections["items"] = items
+    plan = stocked.migrate(declaration)
+    assert not plan.destructive
+    assert stocked.select("items", "id", "title", "cost", "status", "note", "category") == [
+        ("p1", "Atlas", Decimal("9.50"), "draft", "none", "c1"),
+        ("p2", "Bible", Decimal("0.00"), "live", "none", "c1"),
+    ]
+    assert stocked.plan(declaration) is None
+    with pytest.raises(IntegrityError):
+        stocked.insert("items", id="p3", title="Atlas", cost=1)
