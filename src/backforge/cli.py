@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -29,6 +30,11 @@ console = Console(soft_wrap=True)
 errors = Console(stderr=True, soft_wrap=True)
 
 DeclarationArg = Annotated[Path, typer.Argument(help="The declaration file (YAML).")]
+
+
+class LogFormat(StrEnum):
+    json = "json"
+    console = "console"
 
 
 def _load(path: Path) -> Spec:
@@ -204,10 +210,15 @@ def serve(
     dev: Annotated[
         bool, typer.Option(help="Apply non-destructive schema changes automatically.")
     ] = False,
+    log_format: Annotated[
+        LogFormat | None,
+        typer.Option(help="JSON lines or coloured text (default: json; console with --dev)."),
+    ] = None,
 ) -> None:
     """Serve the REST API of a declaration."""
     import uvicorn
 
+    from .config import load_config
     from .schema.migrations import MigrationError, auto_apply, pending_changes
     from .server import DECLARATION_VARIABLE
 
@@ -232,6 +243,15 @@ def serve(
             f" (or, in development, [bold]backforge serve {path} --dev[/bold])"
         )
         raise typer.Exit(2)
+    if log_format is not None:
+        os.environ["BACKFORGE_LOG__FORMAT"] = log_format.value
+    elif dev:
+        os.environ.setdefault("BACKFORGE_LOG__FORMAT", "console")
+    try:
+        config = load_config(spec.server)
+    except ValueError as exc:
+        errors.print(f"[red]invalid server settings in the environment:[/red] {exc}")
+        raise typer.Exit(1) from None
     os.environ[DECLARATION_VARIABLE] = str(path.resolve())
     console.print(f"serving [bold]{spec.name}[/bold] on http://{host}:{port} — docs at /docs")
     uvicorn.run(
@@ -243,7 +263,8 @@ def serve(
         log_level="warning",
         server_header=False,
         date_header=True,
-        timeout_graceful_shutdown=10,
+        # In-flight requests finish (up to this long) after SIGTERM; new ones are refused.
+        timeout_graceful_shutdown=int(config.shutdown_timeout),
     )
 
 

@@ -33,6 +33,7 @@ class Server:
     environment: dict[str, str]
     port: int
     process: subprocess.Popen | None = None
+    log: Path | None = None
 
     @property
     def url(self) -> str:
@@ -49,17 +50,16 @@ class Server:
             str(self.port),
             *extra,
         ]
-        self.process = subprocess.Popen(
-            command,
-            env=self.environment,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
+        # A file, not a pipe: the server writes a log line per request and a full pipe blocks it.
+        self.log = self.declaration.parent / f"serve-{self.port}.log"
+        with self.log.open("w") as output:
+            self.process = subprocess.Popen(
+                command, env=self.environment, stdout=output, stderr=subprocess.STDOUT, text=True
+            )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"server exited early:\n{self.process.stdout.read()}")
+                raise RuntimeError(f"server exited early:\n{self.log.read_text()}")
             try:
                 if httpx.get(self.url + "/api/openapi.json", timeout=1).status_code == 200:
                     return self
