@@ -66,16 +66,24 @@ def exit_code(severities: list[Severity], fail_on: str) -> int:
 
 def audit(
     base_url: Annotated[
-        str, typer.Argument(help="Base URL of the running API, e.g. http://127.0.0.1:8000")
+        str,
+        typer.Argument(
+            metavar="BASE_URL", help="Base URL of the running API, e.g. http://127.0.0.1:8000"
+        ),
     ],
     openapi: Annotated[
         str | None,
-        typer.Option("--openapi", help="URL or file of the OpenAPI document (found if omitted)."),
+        typer.Option(
+            "--openapi",
+            metavar="URL|FILE",
+            help="URL or file of the OpenAPI document (found if omitted).",
+        ),
     ] = None,
     user: Annotated[
         list[str] | None,
         typer.Option(
             "--user",
+            metavar="NAME=CREDENTIALS",
             help="NAME=CREDENTIALS: bearer:TOKEN, basic:USER:PASS, apikey:KEY, login:USER:PASS, "
             "cookie:NAME=VALUE, wfc:FILE (Web Fuzzing Commons auth file). Repeatable.",
         ),
@@ -84,14 +92,15 @@ def audit(
         str | None,
         typer.Option(
             "--roles",
+            metavar="FILE",
             help="YAML/JSON role map: {users: {NAME: ROLE}, operations: {'GET /x': [ROLE]}}.",
         ),
     ] = None,
     max_requests: Annotated[
-        int, typer.Option("--max-requests", help="Stop after this many requests.")
+        int, typer.Option("--max-requests", metavar="N", help="Stop after this many requests.")
     ] = 3000,
     max_time: Annotated[
-        float, typer.Option("--max-time", help="Stop after this many seconds.")
+        float, typer.Option("--max-time", metavar="SECONDS", help="Stop after this many seconds.")
     ] = 300.0,
     allow_writes: Annotated[
         bool,
@@ -102,20 +111,33 @@ def audit(
     ] = False,
     allow_host: Annotated[
         list[str] | None,
-        typer.Option("--allow-host", help="A non-loopback host you own and may audit. Repeatable."),
+        typer.Option(
+            "--allow-host",
+            metavar="HOST",
+            help="A non-loopback host you own and may audit. Repeatable.",
+        ),
     ] = None,
     declaration: Annotated[
         str | None,
-        typer.Option("--declaration", help="The backforge declaration of the target: lint it too."),
+        typer.Option(
+            "--declaration",
+            metavar="FILE",
+            help="The backforge declaration of the target: lint it too.",
+        ),
     ] = None,
-    format: Annotated[str, typer.Option("--format", help="table, json, sarif or html.")] = "table",
+    format: Annotated[
+        str, typer.Option("--format", metavar="FORMAT", help="table, json, sarif or html.")
+    ] = "table",
     output: Annotated[
-        str | None, typer.Option("--output", "-o", help="Write the report to this file.")
+        str | None,
+        typer.Option("--output", "-o", metavar="FILE", help="Write the report to this file."),
     ] = None,
     fail_on: Annotated[
         str,
         typer.Option(
-            "--fail-on", help="Exit 1 when a finding is at least this severe (or 'none')."
+            "--fail-on",
+            metavar="SEVERITY",
+            help="Exit 1 when a finding is at least this severe (or 'none').",
         ),
     ] = "high",
 ) -> int:
