@@ -44,7 +44,7 @@ def test_forged_tokens_keep_the_claims():
     ("text", "kind", "value", "secret"),
     [
         ("alice=bearer:abc.def.ghi", "bearer", "abc.def.ghi", None),
-        ("alice=abc", "bearer", "abc", None),
+        ("alice=abc", "token", "abc", None),
         ("bob=basic:bob:pa:ss", "basic", "bob", "pa:ss"),
         ("bob=login:bob@example.com:pw", "login", "bob@example.com", "pw"),
         ("bob=bob:pw", "auto", "bob", "pw"),
@@ -207,3 +207,25 @@ def test_json_and_table_reports_list_every_finding():
 )
 def test_exit_code_follows_fail_on(severities, fail_on, code):
     assert exit_code(severities, fail_on) == code
+
+
+@pytest.mark.parametrize(
+    ("schemes", "headers", "query"),
+    [
+        ({"k": {"type": "apiKey", "in": "header", "name": "X-Key"}}, {"X-Key": "abc"}, {}),
+        ({"k": {"type": "apiKey", "in": "query", "name": "key"}}, {}, {"key": "abc"}),
+        ({"b": {"type": "http", "scheme": "bearer"}}, {"Authorization": "Bearer abc"}, {}),
+        ({}, {"Authorization": "Bearer abc"}, {}),
+    ],
+)
+def test_a_bare_token_is_sent_as_the_document_says(schemes, headers, query):
+    from backforge.audit.auth import identity_from_spec
+    from backforge.audit.context import AuditContext, AuditOptions
+    from backforge.audit.openapi import build_document
+
+    raw = {"openapi": "3.0.3", "paths": {}, "components": {"securitySchemes": schemes}}
+    client = AuditClient("http://127.0.0.1:9", max_requests=1, max_time=1)
+    ctx = AuditContext(client, build_document(raw, "doc"), AuditOptions())
+    (identity,) = identity_from_spec(ctx, parse_user("svc=abc"))
+    assert (identity.headers, identity.query) == (headers, query)
+    client.close()

@@ -56,7 +56,7 @@ def parse_user(text: str) -> UserSpec:
     if ":" in creds:
         user, _, password = creds.partition(":")
         return UserSpec(name, "auto", user, password)
-    return UserSpec(name, "bearer", creds)
+    return UserSpec(name, "token", creds)
 
 
 def find_auth_operations(ctx: AuditContext) -> None:
@@ -193,6 +193,13 @@ def _user_id(data: Any) -> str | None:
 
 
 def identity_from_spec(ctx: AuditContext, spec: UserSpec) -> list[Identity]:
+    if spec.kind == "token":  # a bare token: an API key when that is all the document knows
+        kinds = {
+            (s.get("type"), str(s.get("scheme", "")).lower())
+            for s in ctx.doc.security_schemes.values()
+        }
+        api_key_only = kinds and all(kind == "apiKey" for kind, _ in kinds)
+        spec = UserSpec(spec.name, "apikey" if api_key_only else "bearer", spec.value)
     if spec.kind == "bearer":
         return [
             Identity(spec.name, headers={"Authorization": f"Bearer {spec.value}"}, token=spec.value)
