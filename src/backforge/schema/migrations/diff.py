@@ -1,15 +1,14 @@
 """Compare the live database with the declaration.
 
 Alembic's autogenerate comparison finds added and removed tables, columns, indexes, unique and
-foreign-key constraints, nullability and type changes. What it cannot see is added here:
-renames declared with ``renamed_from`` (compared in the database's names, so that a rename never
-shows up as a drop plus an add), the values of select fields (their CHECK constraints), and the
-data a change would touch (rows to fill, rows that forbid a change).
+foreign-key constraints, nullability and type changes; here they become steps in the declared
+names, with what a reviewer must know (rows to fill, rows that forbid a change, destructive or
+not). What Alembic cannot see comes from beside it: renames declared with ``renamed_from``
+(renames.py) and the values of select fields (selects.py).
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -21,19 +20,20 @@ from sqlalchemy import (
     ForeignKeyConstraint,
     Index,
     MetaData,
-    Numeric,
     UniqueConstraint,
     inspect,
-    types,
 )
 from sqlalchemy.engine.reflection import Inspector
 
 from ...auth.tables import AUTH_TABLE_PREFIX
 from ...spec.model import Field, Spec
 from ..tables import INTERNAL_PREFIX, build_metadata
+from .errors import MigrationRefusedError
 from .model import Change
+from .renames import find_renames, rename_changes, spec_in_database_names
+from .selects import select_value_changes
+from .widening import is_widening
 
-_QUOTED = re.compile(r"'((?:[^']|'')*)'")
 _IGNORED_DIFFS = frozenset(
     {"modify_default", "modify_comment", "add_table_comment", "remove_table_comment"}
 )
@@ -104,41 +104,21 @@ class _Differ:
         self.target = build_metadata(spec)
         self.changes: list[Change] = []
         self.refusals: list[str] = []
-        # final table -> current (database) table, for collections renamed in this migration
-        self.table_renames: dict[str, str] = {}
-        self.column_renames: dict[str, dict[str, str]] = {}
+        self.renames = find_renames(self.inspector, self.db_tables, spec)
+        self.final_table = self.renames.final_table
+        self.final_column = self.renames.final_column
+        # final table -> its columns in the database now, for every declared table that exists
         self.db_columns: dict[str, list[str]] = {}
-
-    # -- names -------------------------------------------------------------------------------
-
-    def db_table(self, final: str) -> str:
-        return self.table_renames.get(final, final)
-
-    def final_table(self, db_table: str) -> str:
-        for final, current in self.table_renames.items():
-            if current == db_table:
-                return final
-        return db_table
-
-    def final_column(self, final_table: str, db_column: str) -> str:
-        for final, current in self.column_renames.get(final_table, {}).items():
-            if current == db_column:
-                return final
-        return db_column
-
-    def db_column(self, final_table: str, final_column: str) -> str:
-        return self.column_renames.get(final_table, {}).get(final_column, final_column)
 
     # -- the comparison ----------------------------------------------------------------------
 
     def run(self) -> SchemaDiff:
-        self._find_renames()
-        for final in self.spec.collections:
-            current = self.db_table(final)
+        for final in self.target.tables:
+            current = self.renames.db_table(final)
             if current in self.db_tables:
                 self.db_columns[final] = [c["name"] for c in self.inspector.get_columns(current)]
-        self._add_rename_changes()
-        compare_target = build_metadata(self._spec_in_database_names())
+        self.changes.extend(rename_changes(self.inspector, self.renames, self.target))
+        compare_target = build_metadata(spec_in_database_names(self.spec, self.renames))
         context = MigrationContext.configure(
             self.connection, opts={"compare_type": True, "include_name": _include_name}
         )
@@ -150,143 +130,18 @@ class _Differ:
                 if item[0] == "add_index" and item[1].table.name in created:
                     continue
                 self._translate(item)
-        self._compare_select_values()
+        self.changes.extend(
+            select_value_changes(self.inspector, self.spec, self.renames, self.db_columns)
+        )
         self.changes.sort(key=lambda c: PHASES[c.op])
         self._order_tables()
         return SchemaDiff(
             changes=self.changes,
             target=self.target,
             db_columns=self.db_columns,
-            column_renames=self.column_renames,
+            column_renames=self.renames.columns,
             refusals=self.refusals,
         )
-
-    def _find_renames(self) -> None:
-        for final, collection in self.spec.collections.items():
-            old = collection.renamed_from
-            if (
-                old
-                and final not in self.db_tables
-                and old in self.db_tables
-                and old not in self.spec.collections  # still declared: not a rename
-                and old not in self.table_renames.values()
-            ):
-                self.table_renames[final] = old
-        for final, collection in self.spec.collections.items():
-            current = self.db_table(final)
-            if current not in self.db_tables:
-                continue
-            columns = {c["name"] for c in self.inspector.get_columns(current)}
-            renames = {
-                name: f.renamed_from
-                for name, f in collection.fields.items()
-                if f.renamed_from
-                and name not in columns
-                and f.renamed_from in columns
-                and f.renamed_from not in collection.fields
-            }
-            if renames:
-                self.column_renames[final] = renames
-
-    def _spec_in_database_names(self) -> Spec:
-        """The declaration with pending renames undone, so Alembic compares like with like."""
-        data = self.spec.model_dump()
-        collections = {}
-        for final, collection in data["collections"].items():
-            renames = self.column_renames.get(final, {})
-            fields = {}
-            for name, f in collection["fields"].items():
-                if f["type"] == "relation" and f["to"] in self.table_renames:
-                    f["to"] = self.table_renames[f["to"]]
-                f["renamed_from"] = None
-                fields[renames.get(name, name)] = f
-            collection["fields"] = fields
-            collection["indexes"] = [
-                [renames.get(c, c) for c in index] for index in collection["indexes"]
-            ]
-            collection["renamed_from"] = None
-            collections[self.db_table(final)] = collection
-        data["collections"] = collections
-        return Spec.model_validate(data)
-
-    def _add_rename_changes(self) -> None:
-        for final, current in self.table_renames.items():
-            self.changes.append(
-                Change(
-                    "rename_table",
-                    final,
-                    f"rename collection {current} to {final} (rows kept)",
-                    details={"from": current},
-                )
-            )
-        for final, renames in self.column_renames.items():
-            for new, old in renames.items():
-                self.changes.append(
-                    Change(
-                        "rename_column",
-                        final,
-                        f"rename field {final}.{old} to {new} (values kept)",
-                        column=new,
-                        details={"from": old},
-                    )
-                )
-        for final in {*self.table_renames, *self.column_renames}:
-            pairs = self._constraint_renames(final)
-            if pairs:
-                self.changes.append(
-                    Change(
-                        "rename_constraints",
-                        final,
-                        f"rename the indexes and constraints of {final} after its new names",
-                        details={"renames": pairs},
-                    )
-                )
-
-    def _constraint_renames(self, final: str) -> list[dict[str, str]]:
-        """Index and constraint names follow the table and column names: rename them too."""
-        current = self.db_table(final)
-        table = self.target.tables[final]
-        col = lambda names: [self.final_column(final, n) for n in names]  # noqa: E731
-        pairs: list[dict[str, str]] = []
-
-        def add(kind: str, old: str | None, new: str | None) -> None:
-            if old and new and old != new:
-                pairs.append({"kind": kind, "from": old, "to": str(new)})
-
-        add("constraint", self.inspector.get_pk_constraint(current).get("name"),
-            table.primary_key.name)  # fmt: skip
-        for ix in self.inspector.get_indexes(current):
-            if ix.get("duplicates_constraint"):
-                continue
-            columns = col(ix["column_names"])
-            for index in table.indexes:
-                if [c.name for c in index.columns] == columns and bool(index.unique) == bool(
-                    ix["unique"]
-                ):
-                    add("index", ix["name"], index.name)
-        for uq in self.inspector.get_unique_constraints(current):
-            columns = col(uq["column_names"])
-            for constraint in table.constraints:
-                if (
-                    isinstance(constraint, UniqueConstraint)
-                    and [c.name for c in constraint.columns] == columns
-                ):
-                    add("constraint", uq["name"], constraint.name)
-        for fk in self.inspector.get_foreign_keys(current):
-            columns = col(fk["constrained_columns"])
-            referred = self.final_table(fk["referred_table"])
-            for constraint in table.foreign_key_constraints:
-                if constraint.column_keys == columns and constraint.referred_table.name == referred:
-                    add("constraint", fk["name"], constraint.name)
-        prefix = f"ck_{current}_"
-        for ck in self.inspector.get_check_constraints(current):
-            name = ck.get("name") or ""
-            if name.startswith(prefix) and name.endswith("_values"):
-                column = self.final_column(final, name[len(prefix) : -len("_values")])
-                new = f"ck_{final}_{column}_values"
-                if any(c.name == new for c in table.constraints):
-                    add("constraint", name, new)
-        return pairs
 
     # -- Alembic's diff, translated into steps in the final names ----------------------------
 
@@ -296,7 +151,7 @@ class _Differ:
             return
         handler = getattr(self, "_on_" + kind, None)
         if handler is None:
-            raise NotImplementedError(f"backforge cannot migrate this change yet: {item!r}")
+            raise MigrationRefusedError(f"backforge cannot migrate this change yet: {item!r}")
         handler(*item[1:])
 
     def _on_add_table(self, table) -> None:
@@ -425,7 +280,7 @@ class _Differ:
 
     def _on_add_constraint(self, constraint) -> None:
         if not isinstance(constraint, UniqueConstraint):
-            raise NotImplementedError(f"cannot migrate constraint {constraint!r}")
+            raise MigrationRefusedError(f"backforge cannot migrate this constraint: {constraint!r}")
         final = self.final_table(constraint.table.name)
         columns = [self.final_column(final, c.name) for c in constraint.columns]
         target = next(
@@ -482,74 +337,6 @@ class _Differ:
             )
         )
 
-    # -- select values: the CHECK constraints Alembic does not compare -----------------------
-
-    def _compare_select_values(self) -> None:
-        for final, collection in self.spec.collections.items():
-            current = self.db_table(final)
-            if current not in self.db_tables:
-                continue
-            checks = {
-                c["name"]: _quoted_values(c["sqltext"])
-                for c in self.inspector.get_check_constraints(current)
-                if c.get("name")
-            }
-            columns = self.db_columns.get(final, [])
-            for name, f in collection.fields.items():
-                db_column = self.db_column(final, name)
-                if db_column not in columns:
-                    continue  # a new column: add_column creates its check
-                old = checks.get(f"ck_{current}_{db_column}_values")
-                new = list(f.values) if f.type == "select" and f.values else None
-                if (old is None and new is None) or (
-                    old is not None and new is not None and set(old) == set(new)
-                ):
-                    continue
-                self._select_change(final, name, f, current, db_column, old, new)
-
-    def _select_change(self, final, name, f: Field, current, db_column, old, new) -> None:
-        removed = [] if new is None else [v for v in (old or []) if v not in new]
-        narrowing = new is not None and (old is None or bool(removed))
-        fallback = f.default if (new and f.default in new) else None
-        if old is None and new is not None:
-            what = f"allow only {new} in {final}.{name} (it allowed any text)"
-        elif new is None:
-            what = f"allow any text in {final}.{name} (it allowed only {old})"
-        else:
-            added = [v for v in new if v not in old]
-            what = f"change the values of {final}.{name}: " + ", ".join(
-                part
-                for part in (
-                    f"add {added}" if added else "",
-                    f"REMOVE {removed}" if removed else "",
-                )
-                if part
-            )
-        if narrowing:
-            if fallback is not None:
-                what += f"; rows holding another value get {fallback!r}"
-            elif not f.required:
-                what += "; rows holding another value are set to null"
-            else:
-                what += "; the migration fails if a row holds another value"
-        self.changes.append(
-            Change(
-                "set_select_values",
-                final,
-                what,
-                destructive=narrowing,
-                column=name,
-                details={
-                    "from": old,
-                    "to": new,
-                    "narrowing": narrowing,
-                    "fallback": fallback,
-                    "required": f.required,
-                    "check_before": f"ck_{current}_{db_column}_values" if old is not None else None,
-                },
-            )
-        )
-
     # -- helpers -----------------------------------------------------------------------------
 
     def _order_tables(self) -> None:
@@ -601,10 +388,6 @@ class _Differ:
             return repr(type_)
 
 
-def _quoted_values(sqltext: str) -> list[str]:
-    return [v.replace("''", "'") for v in _QUOTED.findall(str(sqltext))]
-
-
 def _type_name(f: Field | None) -> str:
     return f.type if f is not None else "?"
 
@@ -614,31 +397,3 @@ def _plain(value: Any) -> Any:
     if isinstance(value, Decimal):
         return str(value)
     return value
-
-
-def is_widening(old, new) -> bool:
-    """True when every value of the old type fits the new type unchanged."""
-    if isinstance(new, types.Text) and not getattr(new, "length", None):
-        return True  # unbounded text holds any value's text form
-    if isinstance(new, types.Text | types.String) and isinstance(old, types.String | types.Text):
-        old_len = getattr(old, "length", None)
-        new_len = getattr(new, "length", None)
-        return new_len is None or (old_len is not None and new_len >= old_len)
-    if isinstance(old, types.Integer) and isinstance(new, types.Integer):
-        return isinstance(new, types.BigInteger) or not isinstance(old, types.BigInteger)
-    if isinstance(old, types.Integer) and isinstance(new, types.Float):
-        return True
-    if isinstance(old, types.Integer) and isinstance(new, Numeric):
-        return new.precision is None or new.precision - (new.scale or 0) >= 19
-    if isinstance(old, types.Float) and isinstance(new, types.Float):
-        return (new.precision or 53) >= (old.precision or 53)
-    if isinstance(old, Numeric) and isinstance(new, types.Float):
-        return False
-    if isinstance(old, Numeric) and isinstance(new, Numeric):
-        if new.precision is None:
-            return True
-        if old.precision is None:
-            return False
-        old_scale, new_scale = old.scale or 0, new.scale or 0
-        return new_scale >= old_scale and new.precision - new_scale >= old.precision - old_scale
-    return False
