@@ -8,10 +8,12 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from .auth.components import build_auth
+from .auth.mail import Mailer
 from .config import load_config
 from .database import create_database_engine, database_url
 from .http.app import build_app
-from .http.callers import AdminTokenCallers
+from .http.callers import Callers
 from .http.middleware import build_middleware
 from .schema.tables import build_metadata
 from .spec import DeclarationError, Spec, load_dict, load_file
@@ -31,6 +33,7 @@ class App:
         declaration_path: str | Path | None = None,
         auto_migrate: bool = False,
         admin_token: str | None = None,
+        mailer: Mailer | None = None,
     ):
         problems = check_rules(spec, build_metadata(spec).tables)
         if problems:
@@ -50,8 +53,16 @@ class App:
         self.store = RecordStore(spec, self.engine)
         token = admin_token if admin_token is not None else os.environ.get("BACKFORGE_ADMIN_TOKEN")
         self.config = load_config(spec.server)
+        self.auth = build_auth(self.store, mailer)
+        callers = Callers(
+            token,
+            scheme=spec.settings.auth_scheme,
+            issuer=self.auth.issuer if self.auth else None,
+            api_keys=self.auth.api_keys if self.auth else None,
+            sessions=self.auth.sessions if self.auth else None,
+        )
         self.asgi = build_middleware(
-            build_app(self.store, AdminTokenCallers(token)), self.store, self.config
+            build_app(self.store, callers, self.auth), self.store, self.config
         )
 
     @classmethod

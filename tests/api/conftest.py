@@ -16,12 +16,13 @@ ADMIN_TOKEN = "test-admin-token-0123456789"
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
 
-def serve(declaration: Path | dict, db_url: str) -> Iterator[httpx.Client]:
+def serve(declaration: Path | dict, db_url: str, **options) -> Iterator[httpx.Client]:
     engine = create_database_engine(db_url)
+    options.setdefault("admin_token", ADMIN_TOKEN)
     if isinstance(declaration, dict):
-        app = App.from_dict(declaration, engine, admin_token=ADMIN_TOKEN)
+        app = App.from_dict(declaration, engine, **options)
     else:
-        app = App.from_file(declaration, engine, admin_token=ADMIN_TOKEN)
+        app = App.from_file(declaration, engine, **options)
     app.store.metadata.create_all(engine)
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     try:
@@ -39,6 +40,7 @@ class _SyncOverAsync(httpx.Client):
 
         self._async = httpx.AsyncClient(transport=transport, base_url="http://test")
         self._anyio = anyio
+        self.app = transport.app
         super().__init__(base_url="http://test")
 
     def request(self, method, url, **kwargs):  # type: ignore[override]
@@ -63,8 +65,8 @@ def make_client(db_url: str):
     """Serve any declaration (a dict or a path) on this test's database."""
     clients = []
 
-    def make(declaration: Path | dict) -> httpx.Client:
-        generator = serve(declaration, db_url)
+    def make(declaration: Path | dict, **options) -> httpx.Client:
+        generator = serve(declaration, db_url, **options)
         clients.append(generator)
         return next(generator)
 

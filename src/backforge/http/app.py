@@ -12,13 +12,17 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from ..auth.components import AuthComponents
+from ..auth.errors import AuthError
 from ..store.caller import Caller
 from ..store.errors import StoreError
 from ..store.records import RecordStore
+from .auth_routes import AuthRoutes
 from .middleware.context import remembered
 from .openapi import build_openapi
 from .problems import (
     ProblemError,
+    handle_auth_error,
     handle_http_exception,
     handle_problem,
     handle_store_error,
@@ -34,7 +38,11 @@ DOCS_CSP = (
 )
 
 
-def build_app(store: RecordStore, caller_of: Callable[[Request], Caller]) -> Starlette:
+def build_app(
+    store: RecordStore,
+    caller_of: Callable[[Request], Caller],
+    auth: AuthComponents | None = None,
+) -> Starlette:
     # Found once per request, whoever asks first (rate limiter, route, access log).
     caller_of = remembered(caller_of)
     openapi = orjson.dumps(build_openapi(store.spec))
@@ -58,10 +66,13 @@ def build_app(store: RecordStore, caller_of: Callable[[Request], Caller]) -> Sta
         Route("/docs/{name}", docs_asset, methods=["GET"]),
         *RecordRoutes(store, caller_of).routes(),
     ]
+    if auth is not None:
+        routes += AuthRoutes(auth, caller_of, store.spec.settings.max_body_bytes).routes()
     app = Starlette(
         routes=routes,
         exception_handlers={
             ProblemError: handle_problem,
+            AuthError: handle_auth_error,
             StoreError: handle_store_error,
             HTTPException: handle_http_exception,
             Exception: handle_unexpected,

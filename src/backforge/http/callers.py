@@ -1,4 +1,5 @@
-"""Who is calling. Until user accounts exist, an admin token from the environment is the key."""
+"""Who is calling: a bearer token (JWT), an API key, a session cookie, the admin token, or
+nobody. A credential that is present but invalid is a 401, never a silent downgrade."""
 
 from __future__ import annotations
 
@@ -6,20 +7,89 @@ import hmac
 
 from starlette.requests import Request
 
+from ..auth.credentials import API_KEY_PREFIX, ApiKeys, Sessions
+from ..auth.tokens import InvalidToken, TokenIssuer
 from ..store.caller import ADMIN, ANONYMOUS, Caller
+from .problems import ProblemError
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-class AdminTokenCallers:
-    """Recognises `Authorization: Bearer <BACKFORGE_ADMIN_TOKEN>`; everyone else is anonymous."""
+def _unauthorized(detail: str, scheme: str) -> ProblemError:
+    return ProblemError(401, "unauthorized", detail, headers={"WWW-Authenticate": scheme})
 
-    def __init__(self, admin_token: str | None, scheme: str = "Bearer"):
-        self._expected = f"{scheme} {admin_token}".encode() if admin_token else None
+
+class Callers:
+    def __init__(
+        self,
+        admin_token: str | None,
+        scheme: str = "Bearer",
+        issuer: TokenIssuer | None = None,
+        api_keys: ApiKeys | None = None,
+        sessions: Sessions | None = None,
+    ):
+        self.scheme = scheme
+        self._admin = admin_token.encode() if admin_token else None
+        self.issuer = issuer
+        self.api_keys = api_keys
+        self.sessions = sessions
 
     def __call__(self, request: Request) -> Caller:
-        header = request.headers.get("authorization")
-        expected = self._expected
-        if expected is None or header is None:
-            return ANONYMOUS
-        if hmac.compare_digest(header.encode(), expected):
-            return ADMIN
+        cached = request.scope.get("backforge.caller")
+        if cached is None:
+            cached = request.scope["backforge.caller"] = self._identify(request)
+        return cached
+
+    def _identify(self, request: Request) -> Caller:
+        headers = request.headers
+        header = headers.get("authorization")
+        if header is not None:
+            word, _, credential = header.partition(" ")
+            if word.lower() != self.scheme.lower() or not credential.strip():
+                raise _unauthorized(f"send 'Authorization: {self.scheme} <token>'", self.scheme)
+            return self._bearer(credential.strip())
+        key = headers.get("x-api-key")
+        if key is not None:
+            return self._api_key(key.strip())
+        session = request.cookies.get(Sessions.COOKIE)
+        if session is not None and self.sessions is not None:
+            return self._session(request, session)
         return ANONYMOUS
+
+    def _bearer(self, credential: str) -> Caller:
+        if self._admin is not None and hmac.compare_digest(credential.encode(), self._admin):
+            return ADMIN
+        if credential.startswith(API_KEY_PREFIX):
+            return self._api_key(credential)
+        if self.issuer is None:
+            raise _unauthorized("invalid token", self.scheme)
+        try:
+            claims = self.issuer.verify(credential)
+        except InvalidToken as exc:
+            raise _unauthorized(str(exc), self.scheme) from None
+        return Caller(
+            id=claims["sub"],
+            collection=claims.get("col"),
+            is_admin=bool(claims.get("adm")),
+            method="token",
+        )
+
+    def _api_key(self, key: str) -> Caller:
+        caller = self.api_keys.caller_for(key) if self.api_keys is not None else None
+        if caller is None:
+            raise _unauthorized("invalid, expired or revoked API key", self.scheme)
+        return caller
+
+    def _session(self, request: Request, token: str) -> Caller:
+        assert self.sessions is not None
+        found = self.sessions.caller_for(token)
+        if found is None:
+            return ANONYMOUS  # an expired cookie: the browser is simply logged out
+        caller, csrf = found
+        if request.method not in SAFE_METHODS:
+            sent = request.headers.get(Sessions.CSRF_HEADER, "")
+            if not hmac.compare_digest(sent.encode(), csrf.encode()):
+                raise ProblemError(
+                    403, "csrf", f"send the session's CSRF token in {Sessions.CSRF_HEADER}"
+                )
+        return caller

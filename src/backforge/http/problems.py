@@ -10,6 +10,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
+from ..auth.errors import AuthError
 from ..store.errors import (
     Conflict,
     Forbidden,
@@ -28,6 +29,7 @@ logger = logging.getLogger("backforge.http")
 _TITLES = {
     400: "Bad request",
     401: "Unauthorized",
+    429: "Too many requests",
     403: "Forbidden",
     404: "Not found",
     405: "Method not allowed",
@@ -45,10 +47,18 @@ _TITLES = {
 class ProblemError(Exception):
     """Raised anywhere in the HTTP layer to answer with a problem."""
 
-    def __init__(self, status: int, slug: str, detail: str, **extra: Any):
+    def __init__(
+        self,
+        status: int,
+        slug: str,
+        detail: str,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ):
         self.status = status
         self.slug = slug
         self.detail = detail
+        self.headers = headers
         self.extra = extra
         super().__init__(detail)
 
@@ -90,7 +100,15 @@ def from_store_error(error: StoreError) -> Response:
 
 async def handle_problem(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ProblemError)
-    return problem_response(exc.status, exc.slug, exc.detail, **exc.extra)
+    return problem_response(exc.status, exc.slug, exc.detail, exc.headers, **exc.extra)
+
+
+async def handle_auth_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, AuthError)
+    extra = dict(exc.extra)
+    retry_after = extra.pop("retry_after", None)
+    headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+    return problem_response(exc.status, exc.slug, exc.detail, headers, **extra)
 
 
 async def handle_store_error(_request: Request, exc: Exception) -> Response:

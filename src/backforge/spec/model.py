@@ -142,6 +142,8 @@ class Settings(_Strict):
     max_page_size: int = PydanticField(default=200, ge=1, le=10000)
     max_body_bytes: int = PydanticField(default=1_048_576, ge=1024)
     max_filter_length: int = PydanticField(default=2048, ge=16, le=65536)
+    # The word before the token in the Authorization header (some existing clients send Token).
+    auth_scheme: str = PydanticField(default="Bearer", pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,31}$")
 
 
 class Spec(_Strict):

@@ -39,7 +39,6 @@ class RateLimits(_Section):
     auth_prefix: str = "/api/auth/"
     strategy: Literal["fixed-window", "moving-window", "sliding-window-counter"] = "fixed-window"
     exempt_admins: bool = True
-    key_prefix: str = PydanticField(default="backforge", pattern=r"^[A-Za-z0-9_:.-]{1,64}$")
 
     _rates = field_validator("default", "auth")(_check_rate)
 
@@ -149,3 +148,5 @@ class ServerSettings(_Section):
     log: Log = PydanticField(default_factory=Log)
     metrics: Metrics = PydanticField(default_factory=Metrics)
     shutdown_timeout: float = PydanticField(default=10.0, ge=0, le=3600)
+    # Every Redis key of this app starts with it (several apps may share one Redis).
+    redis_key_prefix: str = PydanticField(default="backforge", pattern=r"^[A-Za-z0-9_:.-]{1,64}$")

@@ -1,0 +1,51 @@
+"""Everything the auth endpoints and the caller lookup need, built once per app."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+
+from ..store.records import RecordStore
+from .credentials import ApiKeys, Sessions
+from .mail import Mailer
+from .one_time import OneTimeFlows
+from .service import AuthService
+from .tokens import KeyRing, TokenIssuer
+from .totp import Totp
+
+logger = logging.getLogger("backforge.auth")
+
+
+@dataclass
+class AuthComponents:
+    service: AuthService
+    flows: OneTimeFlows
+    api_keys: ApiKeys
+    sessions: Sessions
+    totp: Totp
+    issuer: TokenIssuer
+
+
+def build_auth(store: RecordStore, mailer: Mailer | None = None) -> AuthComponents | None:
+    """None when the declaration has no auth collection."""
+    if not any(c.auth_options is not None for c in store.spec.collections.values()):
+        return None
+    keys = KeyRing.from_environment()
+    if keys is None:
+        logger.warning(
+            "no BACKFORGE_JWT_SECRET/BACKFORGE_JWT_KEYS set: using a random signing key, "
+            "so tokens end when this process stops"
+        )
+        keys = KeyRing.ephemeral()
+    issuer = TokenIssuer(keys, audience=store.spec.name)
+    service = AuthService(store, issuer, mailer or Mailer.from_environment())
+    public_url = os.environ.get("BACKFORGE_PUBLIC_URL", "http://127.0.0.1:8000")
+    return AuthComponents(
+        service=service,
+        flows=OneTimeFlows(service, public_url),
+        api_keys=ApiKeys(service),
+        sessions=Sessions(service),
+        totp=Totp(service, issuer_name=store.spec.name),
+        issuer=issuer,
+    )

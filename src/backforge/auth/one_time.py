@@ -1,0 +1,135 @@
+"""Single-use, expiring tokens mailed to a person: verify an address, reset a password, accept
+an invitation. Stored hashed; requesting one never reveals whether an account exists."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import Connection, Row, Table, func, insert, select, update
+
+from ..store.caller import Caller
+from ..store.ids import new_id
+from .errors import AuthInvalid
+from .passwords import hash_password
+from .service import AuthService, _check_password, _now
+from .tokens import digest, new_secret
+
+LIFETIMES = {
+    "verify": dt.timedelta(days=2),
+    "reset": dt.timedelta(hours=1),
+    "invite": dt.timedelta(days=7),
+}
+
+
+def take_one_time_token(connection: Connection, table: Table, token: str, purpose: str) -> Row:
+    """Spend a token (atomically: a second use finds it used) or raise AuthInvalid."""
+    row = connection.execute(
+        select(table).where(table.c.token_hash == digest(token), table.c.purpose == purpose)
+    ).first()
+    if row is None or row.used:
+        raise AuthInvalid("this link is invalid or was already used")
+    expires = row.expires if row.expires.tzinfo else row.expires.replace(tzinfo=dt.UTC)
+    if expires <= _now():
+        raise AuthInvalid("this link has expired; ask for a new one")
+    spent = connection.execute(
+        update(table).where(table.c.id == row.id, table.c.used.is_(False)).values(used=True)
+    )
+    if spent.rowcount != 1:
+        raise AuthInvalid("this link is invalid or was already used")
+    return row
+
+
+class OneTimeFlows:
+    """Email verification, password reset and invitations on top of an AuthService."""
+
+    def __init__(self, auth: AuthService, public_url: str):
+        self.auth = auth
+        self.public_url = public_url.rstrip("/")
+
+    def request_verification(self, collection: str, email: str) -> None:
+        account = self._account(collection, email)
+        if account is None or account.verified:
+            return
+        token = self._issue(collection, account.id, account.email, "verify")
+        link = f"{self.public_url}/api/auth/{collection}/verify?token={token}"
+        self.auth.mailer.send(
+            account.email,
+            "Verify your email address",
+            f"Confirm your address by opening this link:\n\n{link}\n\n"
+            f"Or send the token to POST /api/auth/{collection}/verify: {token}\n",
+        )
+
+    def verify(self, collection: str, token: str) -> None:
+        table = self.auth.store.tables[collection]
+        with self.auth._writing() as connection:
+            row = take_one_time_token(connection, self.auth.one_time, token, "verify")
+            if row.collection != collection:
+                raise AuthInvalid("this link is invalid or was already used")
+            connection.execute(update(table).where(table.c.id == row.user_id).values(verified=True))
+
+    def request_password_reset(self, collection: str, email: str) -> None:
+        account = self._account(collection, email)
+        if account is None:
+            return  # the same answer as for an existing account; nothing is sent
+        token = self._issue(collection, account.id, account.email, "reset")
+        self.auth.mailer.send(
+            account.email,
+            "Reset your password",
+            f"To choose a new password, send this token with it to "
+            f"POST /api/auth/{collection}/reset-password:\n\n{token}\n\n"
+            "If you did not ask for this, ignore this message.\n",
+        )
+
+    def reset_password(self, collection: str, token: str, password: str) -> None:
+        _check_password(password, self.auth.collection_options(collection))
+        table = self.auth.store.tables[collection]
+        with self.auth._writing() as connection:
+            row = take_one_time_token(connection, self.auth.one_time, token, "reset")
+            if row.collection != collection:
+                raise AuthInvalid("this link is invalid or was already used")
+            # Reading the mail proves the address, and every old session ends.
+            connection.execute(
+                update(table)
+                .where(table.c.id == row.user_id)
+                .values(password_hash=hash_password(password), verified=True)
+            )
+            self.auth.revoke_all(connection, collection, row.user_id)
+
+    def invite(self, caller: Caller, collection: str, email: str) -> None:
+        if not caller.is_admin:
+            raise AuthInvalid("only admins invite")
+        token = self._issue(collection, "", email, "invite")
+        self.auth.mailer.send(
+            email,
+            "You are invited",
+            f"Sign up by sending this invitation with your password to "
+            f"POST /api/auth/{collection}/signup as 'invite':\n\n{token}\n",
+        )
+
+    def _account(self, collection: str, email: str) -> Any:
+        table = self.auth.store.tables[collection]
+        query = select(table.c.id, table.c.email, table.c.verified).where(
+            func.lower(table.c.email) == email.strip().lower()
+        )
+        with self.auth.engine.connect() as connection:
+            return connection.execute(query).first()
+
+    def _issue(self, collection: str, user_id: str, email: str, purpose: str) -> str:
+        token = new_secret()
+        now = _now()
+        with self.auth._writing() as connection:
+            connection.execute(
+                insert(self.auth.one_time).values(
+                    id=new_id(),
+                    collection=collection,
+                    user_id=user_id,
+                    purpose=purpose,
+                    token_hash=digest(token),
+                    email=email,
+                    created=now,
+                    expires=now + LIFETIMES[purpose],
+                    used=False,
+                )
+            )
+        return token

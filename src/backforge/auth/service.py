@@ -1,0 +1,292 @@
+"""AuthService: sign-up, login, token refresh with rotation, logout, and password changes."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import pyotp
+from sqlalchemy import Connection, Table, func, insert, or_, select, update
+
+from ..database import begin_immediate
+from ..spec.model import AuthOptions
+from ..store.caller import Caller
+from ..store.errors import FieldProblem, ValidationFailed
+from ..store.ids import new_id
+from ..store.records import RecordStore
+from .errors import AuthForbidden, AuthInvalid, InvalidCredentials, MfaRequired
+from .mail import Mailer
+from .passwords import hash_password, needs_rehash, verify_password
+from .tables import AUTH_TABLE_PREFIX
+from .throttle import IP_FACTOR, LoginThrottle
+from .tokens import TokenIssuer, digest, new_secret
+
+REFRESH_PREFIX = "bfr_"
+
+
+@dataclass(frozen=True)
+class Tokens:
+    access_token: str
+    expires_in: int
+    refresh_token: str
+    record: dict[str, Any]
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "token_type": "Bearer",
+            "access_token": self.access_token,
+            "expires_in": self.expires_in,
+            "refresh_token": self.refresh_token,
+            "record": self.record,
+        }
+
+
+class AuthService:
+    """Accounts of every auth collection of a declaration."""
+
+    def __init__(self, store: RecordStore, issuer: TokenIssuer, mailer: Mailer):
+        self.store = store
+        self.issuer = issuer
+        self.mailer = mailer
+        self.engine = store.engine
+        tables = store.metadata.tables
+        self.refresh_tokens: Table = tables[AUTH_TABLE_PREFIX + "refresh_tokens"]
+        self.one_time: Table = tables[AUTH_TABLE_PREFIX + "one_time_tokens"]
+        self.failures: Table = tables[AUTH_TABLE_PREFIX + "failures"]
+        self.options: dict[str, AuthOptions] = {
+            name: options
+            for name, collection in store.spec.collections.items()
+            if (options := collection.auth_options) is not None
+        }
+
+    def collection_options(self, collection: str) -> AuthOptions:
+        options = self.options.get(collection)
+        if options is None:
+            raise LookupError(collection)
+        return options
+
+    # -- sign-up and login -----------------------------------------------------------------
+
+    def signup(self, collection: str, body: bytes, invite: str | None = None) -> Tokens:
+        options = self.collection_options(collection)
+        if options.signup == "closed":
+            raise AuthForbidden(f"sign-up to {collection} is closed; an admin creates accounts")
+        data = _json_object(body)
+        if not data.get("password"):
+            raise ValidationFailed([FieldProblem("/password", "this field is required")])
+        invited_email = None
+        if options.signup == "invite":
+            invited_email = self._take_invite(collection, invite)
+            data["email"] = invited_email
+        record = self.store.create(collection, Caller(), data, trusted=True)
+        if invited_email is not None:
+            self._set_flags(collection, record["id"], verified=True)
+        return self._login_result(collection, record["id"])
+
+    def login(
+        self,
+        collection: str,
+        identity: str,
+        password: str,
+        totp: str | None = None,
+        address: str = "unknown",
+    ) -> Tokens:
+        options = self.collection_options(collection)
+        table = self.store.tables[collection]
+        now = _now()
+        account_key = f"account:{collection}:{identity.strip().lower()}"
+        keys = {account_key: 1, f"ip:{address}": IP_FACTOR}
+        throttle = LoginThrottle(self.failures, options.max_failed_logins, options.lockout_seconds)
+        with self._writing() as connection:
+            throttle.check(connection, keys, now)
+        matches = [func.lower(table.c.email) == identity.strip().lower()]
+        if "username" in options.login and "username" in table.c:
+            matches.append(table.c.username == identity.strip().lower())
+        query = select(table.c.id, table.c.password_hash, table.c.totp_secret, table.c.verified)
+        with self.engine.connect() as connection:
+            row = connection.execute(query.where(or_(*matches))).first()
+        # Unknown account and wrong password take the same path, the same time, the same answer.
+        ok = verify_password(row.password_hash if row else None, password)
+        if ok and row.totp_secret and not _totp_ok(row.totp_secret, totp):
+            if not totp:
+                raise MfaRequired()
+            ok = False
+        if not ok:
+            with self._writing() as connection:
+                throttle.fail(connection, keys, now)
+            raise InvalidCredentials()
+        if options.require_verified and not row.verified:
+            raise AuthForbidden("verify your email address before logging in")
+        with self._writing() as connection:
+            throttle.succeed(connection, account_key)
+            if needs_rehash(row.password_hash):
+                rehashed = hash_password(password)
+                statement = update(table).where(table.c.id == row.id)
+                connection.execute(statement.values(password_hash=rehashed))
+        return self._login_result(collection, row.id)
+
+    def _login_result(self, collection: str, user_id: str, family: str | None = None) -> Tokens:
+        options = self.collection_options(collection)
+        table = self.store.tables[collection]
+        with self._writing() as connection:
+            admin = connection.execute(select(table.c.admin).where(table.c.id == user_id)).scalar()
+            refresh = self._new_refresh(connection, collection, user_id, options, family)
+        access, ttl = self.issuer.issue(collection, user_id, bool(admin), options.access_ttl)
+        caller = Caller(id=user_id, collection=collection, is_admin=bool(admin), method="token")
+        record = self.store.get(collection, caller, user_id)
+        return Tokens(access, ttl, refresh, record)
+
+    # -- refresh tokens --------------------------------------------------------------------
+
+    def _new_refresh(
+        self,
+        connection: Connection,
+        collection: str,
+        user_id: str,
+        options: AuthOptions,
+        family: str | None,
+    ) -> str:
+        token = new_secret(REFRESH_PREFIX)
+        now = _now()
+        connection.execute(
+            insert(self.refresh_tokens).values(
+                id=new_id(),
+                family=family or new_secret(size=16),
+                collection=collection,
+                user_id=user_id,
+                token_hash=digest(token),
+                created=now,
+                expires=now + dt.timedelta(seconds=options.refresh_ttl),
+                used=False,
+                revoked=False,
+            )
+        )
+        return token
+
+    def refresh(self, token: str) -> Tokens:
+        """Rotate: the token is spent and a new one of the same family issued. A spent token
+        used again means it leaked: the whole family is revoked."""
+        table = self.refresh_tokens
+        failure = None
+        with self._writing() as connection:
+            row = connection.execute(
+                select(table).where(table.c.token_hash == digest(token))
+            ).first()
+            if row is None:
+                raise AuthInvalid("unknown refresh token")
+            if row.used or row.revoked:
+                family = table.c.family == row.family
+                connection.execute(update(table).where(family).values(revoked=True))
+                failure = (
+                    "refresh token reuse detected: every session of this login is revoked"
+                    if row.used and not row.revoked
+                    else "refresh token revoked"
+                )
+            elif _aware(row.expires) <= _now():
+                failure = "refresh token expired; log in again"
+            else:
+                connection.execute(update(table).where(table.c.id == row.id).values(used=True))
+        # Raised after the block, so that the revocation of a reused family is committed.
+        if failure is not None:
+            raise AuthInvalid(failure)
+        if row.collection not in self.options:
+            raise AuthInvalid("unknown refresh token")
+        return self._login_result(row.collection, row.user_id, family=row.family)
+
+    def logout(self, token: str) -> None:
+        """Revoke the family of a refresh token (every token rotated from the same login)."""
+        table = self.refresh_tokens
+        with self._writing() as connection:
+            family = connection.execute(
+                select(table.c.family).where(table.c.token_hash == digest(token))
+            ).scalar()
+            if family is not None:
+                revoke = update(table).where(table.c.family == family).values(revoked=True)
+                connection.execute(revoke)
+
+    def revoke_all(self, connection: Connection, collection: str, user_id: str) -> None:
+        table = self.refresh_tokens
+        connection.execute(
+            update(table)
+            .where(table.c.collection == collection, table.c.user_id == user_id)
+            .values(revoked=True)
+        )
+
+    # -- passwords -------------------------------------------------------------------------
+
+    def change_password(self, caller: Caller, old: str, new: str) -> None:
+        collection = self._own_collection(caller)
+        options = self.collection_options(collection)
+        table = self.store.tables[collection]
+        _check_password(new, options)
+        with self._writing() as connection:
+            current = connection.execute(
+                select(table.c.password_hash).where(table.c.id == caller.id)
+            ).scalar()
+            if not verify_password(current, old):
+                raise InvalidCredentials()
+            statement = update(table).where(table.c.id == caller.id)
+            connection.execute(statement.values(password_hash=hash_password(new)))
+            self.revoke_all(connection, collection, str(caller.id))
+
+    def _own_collection(self, caller: Caller) -> str:
+        if caller.id is None or caller.collection not in self.options:
+            raise AuthForbidden("log in with an account first")
+        return caller.collection
+
+    def _set_flags(self, collection: str, user_id: str, **flags: Any) -> None:
+        table = self.store.tables[collection]
+        with self._writing() as connection:
+            connection.execute(update(table).where(table.c.id == user_id).values(**flags))
+
+    def _take_invite(self, collection: str, token: str | None) -> str:
+        from .one_time import take_one_time_token
+
+        if not token:
+            raise AuthForbidden(f"sign-up to {collection} needs an invitation")
+        with self._writing() as connection:
+            row = take_one_time_token(connection, self.one_time, token, "invite")
+        if row.collection != collection:
+            raise AuthInvalid("this invitation is for another collection")
+        return row.email
+
+    @contextmanager
+    def _writing(self) -> Iterator[Connection]:
+        with self.engine.connect() as connection:
+            begin_immediate(connection)
+            with connection.begin():
+                yield connection
+
+
+def _json_object(body: bytes) -> dict[str, Any]:
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise ValidationFailed([FieldProblem("", "the body is not valid JSON")]) from None
+    if not isinstance(data, dict):
+        raise ValidationFailed([FieldProblem("", "the body must be a JSON object")])
+    return data
+
+
+def _check_password(password: str, options: AuthOptions) -> None:
+    if not isinstance(password, str) or not options.min_password_length <= len(password) <= 256:
+        message = f"must have {options.min_password_length} to 256 characters"
+        raise ValidationFailed([FieldProblem("/password", message)])
+
+
+def _totp_ok(secret: str, code: str | None) -> bool:
+    if secret.startswith("pending:"):
+        return True  # set up but never confirmed: not yet a factor
+    return bool(code) and pyotp.TOTP(secret).verify(str(code), valid_window=1)
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
