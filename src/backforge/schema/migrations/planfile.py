@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap
 from ruamel.yaml.error import YAMLError
 from ruamel.yaml.scalarstring import LiteralScalarString
 
@@ -87,7 +88,7 @@ def write_plan(
         "planned_against": planned_against,
         "destructive": any(c.destructive for c in changes),
         "allow_destructive": allow_destructive,
-        "operations": [_literal_sql(change.as_dict()) for change in changes],
+        "operations": _operations(changes),
     }
     buffer = io.StringIO()
     _yaml().dump(document, buffer)
@@ -120,12 +121,20 @@ def plan_statements(path: Path, changes: list[Change], dialect: str) -> list[str
     return statements
 
 
-def _literal_sql(data: dict[str, Any]) -> dict[str, Any]:
-    data["sql"] = {
-        dialect: [LiteralScalarString(s) if "\n" in s else s for s in statements]
-        for dialect, statements in data["sql"].items()
-    }
-    return data
+def _operations(changes: list[Change]) -> list[CommentedMap]:
+    rebuilt = {c.table for c in changes if c.op == "rebuild_table" and c.sql.get("sqlite")}
+    operations = []
+    for change in changes:
+        data = change.as_dict()
+        sql = CommentedMap(
+            (dialect, [LiteralScalarString(s) if "\n" in s else s for s in statements])
+            for dialect, statements in data["sql"].items()
+        )
+        if change.table in rebuilt and not sql.get("sqlite") and change.op != "rebuild_table":
+            sql.yaml_add_eol_comment(f"done by the rebuild of {change.table} below", "sqlite")
+        data["sql"] = sql
+        operations.append(CommentedMap(data))
+    return operations
 
 
 def _yaml() -> YAML:
