@@ -253,6 +253,7 @@ def serve(
         errors.print(f"[red]invalid server settings in the environment:[/red] {exc}")
         raise typer.Exit(1) from None
     os.environ[DECLARATION_VARIABLE] = str(path.resolve())
+    _share_signing_key(spec)
     console.print(f"serving [bold]{spec.name}[/bold] on http://{host}:{port} — docs at /docs")
     uvicorn.run(
         "backforge.server:app_from_environment",
@@ -266,6 +267,21 @@ def serve(
         # In-flight requests finish (up to this long) after SIGTERM; new ones are refused.
         timeout_graceful_shutdown=int(config.shutdown_timeout),
     )
+
+
+def _share_signing_key(spec: Spec) -> None:
+    """Without a configured key, make one for this run, shared by every worker process."""
+    import secrets
+
+    from .auth.tokens import KeyRing
+
+    has_auth = any(c.auth_options is not None for c in spec.collections.values())
+    if has_auth and KeyRing.from_environment() is None:
+        os.environ["BACKFORGE_JWT_SECRET"] = secrets.token_urlsafe(48)
+        errors.print(
+            "[yellow]no BACKFORGE_JWT_SECRET set: tokens are signed with a key made for this run "
+            "and end when the server stops[/yellow]"
+        )
 
 
 @app.command()

@@ -125,7 +125,7 @@ class RecordStore:
         expand: tuple[str, ...] = (),
     ) -> dict[str, Any]:
         table = self.tables[collection]
-        self._allow(collection, "view", caller, closed_is_hidden=True)
+        self._allow(collection, "view", caller, per_record=True)
         only = self._selection(collection, fields)
         if not is_valid_id(record_id):
             raise NotFound(f"no record '{record_id}' in {collection}")
@@ -207,14 +207,14 @@ class RecordStore:
         if not trusted:
             self._allow(collection, "create", caller)
         table = self.tables[collection]
-        values = self._validator(collection, caller).for_create(_plain(body))
+        values, sent = self._validator(collection, caller).for_create(_plain(body))
         self._hash_password(values)
         self._apply_presets(collection, caller, values)
         now = _now()
         row = {**values, "id": new_id(), "created": now, "updated": now, "version": 1}
         with self._writing(table) as connection:
             if not trusted:
-                self._check_create_rules(connection, collection, caller, row, values)
+                self._check_create_rules(connection, collection, caller, row, sent)
             self._check_relations(connection, collection, caller, values)
             connection.execute(insert(table).values(row))
             return self._read_back(connection, collection, caller, row["id"])
@@ -227,7 +227,7 @@ class RecordStore:
         body: bytes | Mapping[str, Any],
         if_match: set[int] | None = None,
     ) -> dict:
-        self._allow(collection, "update", caller, closed_is_hidden=True)
+        self._allow(collection, "update", caller, per_record=True)
         table = self.tables[collection]
         values = self._validator(collection, caller).for_update(_plain(body))
         self._hash_password(values)
@@ -254,7 +254,7 @@ class RecordStore:
     def delete(
         self, collection: str, caller: Caller, record_id: str, if_match: set[int] | None = None
     ) -> None:
-        self._allow(collection, "delete", caller, closed_is_hidden=True)
+        self._allow(collection, "delete", caller, per_record=True)
         table = self.tables[collection]
         if not is_valid_id(record_id):
             raise NotFound(f"no record '{record_id}' in {collection}")
@@ -290,14 +290,14 @@ class RecordStore:
         return self.serializers[collection](connection.execute(query).mappings().one())
 
     def _allow(
-        self, collection: str, operation: Operation, caller: Caller, closed_is_hidden: bool = False
+        self, collection: str, operation: Operation, caller: Caller, per_record: bool = False
     ) -> None:
-        """Refuse up front what no row could admit: out-of-scope keys, admin-only rules."""
+        """Refuse up front what no row could admit: out-of-scope keys, admin-only rules.
+        Operations on one record leave the admin-only case to the statement, so that a
+        record the caller cannot see answers 404 rather than 403."""
         if not caller.may(collection, operation):
             raise Forbidden(f"this API key may not {operation} {collection}")
-        if self.access.is_closed(collection, operation, caller):
-            if closed_is_hidden and self.access.is_closed(collection, "view", caller):
-                return  # the statement matches nothing: the record answers 404, as if absent
+        if not per_record and self.access.is_closed(collection, operation, caller):
             raise Forbidden(f"only admins may {operation} {collection}")
 
     def _explain_miss(
@@ -329,7 +329,7 @@ class RecordStore:
         collection: str,
         caller: Caller,
         row: dict[str, Any],
-        sent: Mapping[str, Any],
+        sent: frozenset[str],
     ) -> None:
         """The create rule, and write rules of the fields sent, judged on the proposed record
         inside the write transaction."""

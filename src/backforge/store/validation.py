@@ -201,12 +201,14 @@ class BodyValidator:
                 definitions[field_name] = (value_type | None, None)
         return create_model(model_name, __config__=_CONFIG, **definitions)
 
-    def for_create(self, body: bytes | dict[str, Any]) -> dict[str, Any]:
+    def for_create(self, body: bytes | dict[str, Any]) -> tuple[dict[str, Any], frozenset[str]]:
+        """The values to insert (declared defaults filled in) and the names the client sent."""
         values = self._checked(self.create_model, body)
+        sent = frozenset(values)
         for name, field in self.collection.fields.items():
             if name not in values and field.default is not None and field.default != CALLER_DEFAULT:
                 values[name] = field.default
-        return values
+        return values, sent
 
     def for_update(self, body: bytes | dict[str, Any]) -> dict[str, Any]:
         values = self._checked(self.update_model, body)
