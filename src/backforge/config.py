@@ -17,22 +17,12 @@ from pydantic import AliasChoices, SecretStr, model_validator
 from pydantic import Field as PydanticField
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from .spec.server import (
-    Cache,
-    Compression,
-    Cors,
-    Limits,
-    Log,
-    Metrics,
-    RateLimits,
-    SecurityHeaders,
-    ServerSettings,
-)
+from .spec.server import ServerSettings
 
 ENV_PREFIX = "BACKFORGE_"
 
 
-class ServerConfig(BaseSettings):
+class ServerConfig(BaseSettings, ServerSettings):
     """The settings in force: environment first, then the declaration, then the defaults."""
 
     model_config = SettingsConfigDict(
@@ -43,15 +33,7 @@ class ServerConfig(BaseSettings):
         case_sensitive=False,
     )
 
-    rate_limits: RateLimits = PydanticField(default_factory=RateLimits)
-    cors: Cors = PydanticField(default_factory=Cors)
-    security_headers: SecurityHeaders = PydanticField(default_factory=SecurityHeaders)
-    limits: Limits = PydanticField(default_factory=Limits)
-    cache: Cache = PydanticField(default_factory=Cache)
-    compression: Compression = PydanticField(default_factory=Compression)
-    log: Log = PydanticField(default_factory=Log)
-    metrics: Metrics = PydanticField(default_factory=Metrics)
-    shutdown_timeout: float = PydanticField(default=10.0, ge=0, le=3600)
+    # The declared settings are inherited from ServerSettings; only secrets are added here.
 
     # Secrets: environment (or a file it names) only.
     redis_url: SecretStr | None = PydanticField(

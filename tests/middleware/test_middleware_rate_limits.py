@@ -11,7 +11,7 @@ def test_two_processes_sharing_redis_allow_exactly_n_requests_between_them(
 ):
     env = {
         "REDIS_URL": redis_url,
-        "BACKFORGE_RATE_LIMITS__KEY_PREFIX": key_prefix,
+        "BACKFORGE_REDIS_KEY_PREFIX": key_prefix,
         "BACKFORGE_RATE_LIMITS__DEFAULT": "7/hour",
     }
     first, second = make_server(**env), make_server(**env)

@@ -49,14 +49,16 @@ def build_middleware(app, store: RecordStore, config: ServerConfig):
             public,
             caller_of,
             redis_url,
-            config.rate_limits.key_prefix,
+            config.redis_key_prefix,
             metrics,
         )
         _listen_for_writes(store, cache.invalidate)
         wrapped = cache
     wrapped = ConditionalGetMiddleware(wrapped, config.cache, public)
     if config.rate_limits.enabled:
-        wrapped = RateLimitMiddleware(wrapped, config.rate_limits, redis_url, caller_of, metrics)
+        wrapped = RateLimitMiddleware(
+            wrapped, config.rate_limits, redis_url, config.redis_key_prefix, caller_of, metrics
+        )
     wrapped = RequestLimitsMiddleware(wrapped, config.limits, store.spec.settings.max_body_bytes)
     if config.compression.enabled:
         wrapped = GZipMiddleware(

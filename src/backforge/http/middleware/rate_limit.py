@@ -50,7 +50,7 @@ class Verdict:
 class Counter:
     """Counts hits of one key against its rates, in memory or in Redis."""
 
-    def __init__(self, settings: RateLimits, redis_url: str | None):
+    def __init__(self, settings: RateLimits, redis_url: str | None, key_prefix: str):
         self.fixed = settings.strategy == "fixed-window"
         if redis_url:
             from limits.aio.storage import RedisStorage
@@ -58,7 +58,7 @@ class Counter:
             self.storage = RedisStorage(
                 "async+" + redis_url,
                 implementation="redispy",
-                key_prefix=settings.key_prefix,
+                key_prefix=key_prefix,
                 wrap_exceptions=True,
             )
             self.limiter = _ASYNC[settings.strategy](self.storage)
@@ -108,11 +108,12 @@ class RateLimitMiddleware:
         app,
         settings: RateLimits,
         redis_url: str | None,
+        key_prefix: str,
         caller_of: Callable[[Request], Caller] | None,
         metrics: Metrics | None = None,
     ):
         self.app = app
-        self.counter = Counter(settings, redis_url)
+        self.counter = Counter(settings, redis_url, key_prefix)
         self.default = parse_many(settings.default)
         self.auth = parse_many(settings.auth)
         self.auth_prefix = settings.auth_prefix
