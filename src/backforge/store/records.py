@@ -233,7 +233,7 @@ class RecordStore:
         self._hash_password(values)
         if not is_valid_id(record_id):
             raise NotFound(f"no record '{record_id}' in {collection}")
-        conditions = [table.c.id == record_id, self.access.where(collection, "update", caller)]
+        conditions = [table.c.id == record_id, *self._visible_and(collection, "update", caller)]
         for name in values:
             rule = self.access.write_rule(collection, name, caller)
             if rule is not None:
@@ -258,13 +258,20 @@ class RecordStore:
         table = self.tables[collection]
         if not is_valid_id(record_id):
             raise NotFound(f"no record '{record_id}' in {collection}")
-        conditions = [table.c.id == record_id, self.access.where(collection, "delete", caller)]
+        conditions = [table.c.id == record_id, *self._visible_and(collection, "delete", caller)]
         if if_match is not None:
             conditions.append(table.c.version.in_(if_match))
         with self._writing(table) as connection:
             result = connection.execute(delete(table).where(*conditions))
             if result.rowcount == 0:
                 self._explain_miss(connection, collection, caller, record_id, if_match, "delete")
+
+    def _visible_and(self, collection: str, operation: Operation, caller: Caller) -> list:
+        """A record is changed or deleted only by callers who may also see it."""
+        return [
+            self.access.where(collection, "view", caller),
+            self.access.where(collection, operation, caller),
+        ]
 
     def _validator(self, collection: str, caller: Caller) -> BodyValidator:
         return (self.admin_validators if caller.is_admin else self.validators)[collection]
