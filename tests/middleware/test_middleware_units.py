@@ -1,0 +1,154 @@
+"""The middleware's pieces in process: settings, JSON depth, ETags, cache invalidation."""
+
+from __future__ import annotations
+
+import pytest
+from mw_support import ADMIN, ADMIN_TOKEN, DECLARATION
+from pydantic import ValidationError
+from starlette.testclient import TestClient
+
+from backforge import App
+from backforge.config import load_config
+from backforge.http.middleware.conditional import etag_matches
+from backforge.http.middleware.request_limits import json_depth_exceeds
+from backforge.http.middleware.response_cache import affected_collections
+from backforge.http.middleware.structured_logs import REDACTED, redact
+from backforge.spec import DeclarationError, load_dict, load_text
+from backforge.spec.server import ServerSettings
+
+
+def test_the_environment_overrides_the_declaration_which_overrides_defaults(monkeypatch):
+    declared = ServerSettings.model_validate(
+        {"rate_limits": {"default": "5/minute", "auth": "2/minute"}, "log": {"level": "debug"}}
+    )
+    monkeypatch.setenv("BACKFORGE_RATE_LIMITS__DEFAULT", "7/hour")
+    monkeypatch.setenv("BACKFORGE_CORS__ORIGINS", '["https://app.example"]')
+    monkeypatch.setenv("BACKFORGE_SHUTDOWN_TIMEOUT", "3")
+    config = load_config(declared)
+    assert config.rate_limits.default == "7/hour"  # environment
+    assert config.rate_limits.auth == "2/minute"  # declaration
+    assert config.log.level == "debug"
+    assert config.cors.origins == ["https://app.example"]
+    assert config.shutdown_timeout == 3
+    assert config.limits.max_json_depth == 32  # default
+
+
+def test_secrets_come_from_the_environment_or_files_never_the_declaration(monkeypatch, tmp_path):
+    secret_file = tmp_path / "metrics-token"
+    secret_file.write_text("from-a-file\n")
+    monkeypatch.delenv("BACKFORGE_METRICS_TOKEN", raising=False)
+    monkeypatch.setenv("BACKFORGE_METRICS_TOKEN_FILE", str(secret_file))
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:1/0")
+    config = load_config(None)
+    assert config.metrics_token.get_secret_value() == "from-a-file"
+    assert config.redis == "redis://127.0.0.1:1/0"
+    assert "from-a-file" not in repr(config)
+    with pytest.raises(ValidationError):
+        ServerSettings.model_validate({"metrics_token": "in-the-file"})
+
+
+@pytest.mark.parametrize(
+    "server, message",
+    [
+        ({"cors": {"origins": ["*"], "allow_credentials": True}}, "allow_credentials"),
+        ({"cors": {"origins": ["https://a.example/path"]}}, "not an origin"),
+        ({"rate_limits": {"default": "lots"}}, "not a rate"),
+        ({"limits": {"max_json_depth": 1}}, "greater than or equal to 2"),
+        ({"cache": {"respones": True}}, "respones"),
+    ],
+)
+def test_unsafe_or_mistyped_server_settings_are_refused(server, message):
+    data = {"name": "x", "collections": {"a": {"fields": {}}}, "server": server}
+    with pytest.raises(DeclarationError) as error:
+        load_dict(data)
+    assert message in str(error.value)
+
+
+def test_json_depth_counts_brackets_outside_strings_only():
+    assert not json_depth_exceeds(b'{"a": [1, 2, {"b": 3}]}', 3)
+    assert json_depth_exceeds(b'{"a": [1, 2, {"b": [3]}]}', 3)
+    assert not json_depth_exceeds(b'{"a": "[[[[[[[[{{{{{{{{", "b": "\\"[[[[[["}', 2)
+    assert json_depth_exceeds(b"[" * 10_000 + b"]" * 10_000, 64)
+    assert not json_depth_exceeds(b"[[1], [2], [3], [4], [5]]", 2)
+
+
+def test_etag_comparison_is_weak_and_takes_lists_and_star():
+    assert etag_matches(b'"3"', b'"3"')
+    assert etag_matches(b'W/"3"', b'"3"')
+    assert etag_matches(b'"1", "2", "3"', b'"3"')
+    assert etag_matches(b"*", b'"3"')
+    assert not etag_matches(b'"33"', b'"3"')
+
+
+def test_a_write_invalidates_the_collection_and_those_that_refer_to_it():
+    spec = load_dict(
+        {
+            "name": "x",
+            "collections": {
+                "orders": {"fields": {}},
+                "items": {
+                    "fields": {
+                        "order": {"type": "relation", "to": "orders", "on_delete": "cascade"}
+                    }
+                },
+                "notes": {"fields": {"item": {"type": "relation", "to": "items"}}},
+                "other": {"fields": {}},
+            },
+        }
+    )
+    affected = affected_collections(spec)
+    assert affected["orders"] == {"orders", "items", "notes"}  # cascades reach notes' answers
+    assert affected["items"] == {"items", "notes"}
+    assert affected["other"] == {"other"}
+
+
+def test_log_lines_redact_secret_names_and_credential_looking_values():
+    event = {
+        "event": "request",
+        "password": "hunter2",
+        "api_key": "k",
+        "Cookie": "session=1",
+        "note": "Authorization: Bearer abcdefghijkl",
+        "route": "/api/notes",
+    }
+    redacted = redact(None, "info", event)
+    assert redacted["password"] == redacted["api_key"] == redacted["Cookie"] == REDACTED
+    assert "abcdefghijkl" not in redacted["note"]
+    assert redacted["route"] == "/api/notes"
+
+
+@pytest.fixture
+def app(tmp_path, monkeypatch) -> App:
+    monkeypatch.setenv("BACKFORGE_CACHE__RESPONSES", "true")
+    monkeypatch.setenv("BACKFORGE_LOG__ACCESS", "false")
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    return App(
+        load_text(DECLARATION),
+        f"sqlite:///{tmp_path / 'units.db'}",
+        auto_migrate=True,
+        admin_token=ADMIN_TOKEN,
+    )
+
+
+def test_memory_cache_serves_anonymous_reads_until_a_related_write(app):
+    with TestClient(app) as client:
+        secret = client.post("/api/secrets", json={"label": "a"}, headers=ADMIN).json()
+        client.post("/api/notes", json={"title": "n", "secret": secret["id"]}, headers=ADMIN)
+        page = "/api/notes?expand=secret"
+        assert "x-cache" not in client.get(page).headers
+        assert client.get(page).headers["x-cache"] == "hit"
+        assert "x-cache" not in client.get(page + "&limit=5").headers  # another key
+        # Admin-only collections are never cached, even for anonymous callers.
+        assert client.get("/api/secrets").status_code in (401, 403)
+        assert "x-cache" not in client.get("/api/secrets").headers
+        # A write to secrets changes what notes' answers may embed: they are recomputed.
+        client.patch(f"/api/secrets/{secret['id']}", json={"label": "b"}, headers=ADMIN)
+        assert "x-cache" not in client.get(page).headers
+
+
+def test_hsts_only_over_https(app):
+    with TestClient(app, base_url="https://testserver") as client:
+        answer = client.get("/healthz")
+        assert answer.headers["strict-transport-security"] == "max-age=31536000"
+    with TestClient(app) as client:
+        assert "strict-transport-security" not in client.get("/healthz").headers
