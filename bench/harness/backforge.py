@@ -2,16 +2,21 @@
 
 It follows the engine's CLI and REST surface:
 
-    backforge migrate plan|apply FILE        (when present; else the tables are made
-                                              from the declaration by the loader)
-    backforge serve FILE --host H --port P   (DATABASE_URL selects the database)
-    GET  /api/posts?limit=20&sort=-created&total=true&filter=...
+    backforge migrate plan|apply FILE        (DATABASE_URL selects the database)
+    backforge serve FILE --host H --port P [--workers N]
+    POST /api/auth/users/signup | login      -> {"access_token": ...}
+    GET  /api/posts?limit=20&sort=-created&total=true&filter=...&expand=...
     GET  /api/posts/{id}
     POST /api/posts
 
-BENCH_BACKFORGE_AUTH=on|off|auto (default auto): with `auto`, the declaration's rules
-(`auth.id != null`) are used when the engine accepts the bench token, else the rules
-are opened to everyone and the report says so.
+The engine is run from a clean export of the repository's HEAD commit (under
+bench/.work/engine/<commit>), not from the shared working tree where other work is in
+progress; BENCH_BACKFORGE_SOURCE=tree runs the working tree instead.
+
+The caller, best first (BENCH_BACKFORGE_AUTH=auto, the default): a user who signs up
+once and logs in at every start (the rule `auth.id != null` is checked for real);
+else the admin of BACKFORGE_ADMIN_TOKEN (rules skipped); else rules opened to all.
+`user` / `admin` / `open` force one of them.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from .servers import (
     FILTER_EXPR,
     REPO_DIR,
     Context,
+    Running,
     Server,
     ServerUnavailable,
     _copy_db,
@@ -35,13 +41,36 @@ from .servers import (
     free_port,
     http,
 )
-from .token import BENCH_SECRET, BENCH_USER_ID, make_token
+from .token import BENCH_SECRET, make_token
 from .wrk import Request
 
 DECLARATION = BENCH_DIR / "posts.yaml"
-SECRET_ENV = ("BACKFORGE_SECRET", "BACKFORGE_JWT_SECRET", "BACKFORGE_SECRET_KEY")
-# Until user accounts land, the engine knows one caller: the admin whose token is this.
 ADMIN_TOKEN_ENV = "BACKFORGE_ADMIN_TOKEN"
+USER = {"email": "bench@example.com", "password": "bench-password-0123", "name": "Bench"}
+
+
+def engine_source() -> tuple[Path | None, str]:
+    """(PYTHONPATH to use or None for the installed tree, a label naming the code run)."""
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", "-C", str(REPO_DIR), *args], capture_output=True, text=True
+        ).stdout.strip()
+
+    commit = git("rev-parse", "HEAD")
+    if os.environ.get("BENCH_BACKFORGE_SOURCE", "head") == "tree" or not commit:
+        dirty = " (uncommitted changes)" if git("status", "--porcelain", "src") else ""
+        return None, f"working tree at {commit[:8]}{dirty}"
+    target = BENCH_DIR / ".work" / "engine" / commit
+    if not (target / "src" / "backforge").exists():
+        target.mkdir(parents=True, exist_ok=True)
+        archive = subprocess.run(
+            ["git", "-C", str(REPO_DIR), "archive", commit, "src"],
+            capture_output=True,
+            check=True,
+        )
+        subprocess.run(["tar", "-x", "-C", str(target)], input=archive.stdout, check=True)
+    return target / "src", f"commit {commit[:8]}"
 
 
 class Backforge(Server):
@@ -53,7 +82,10 @@ class Backforge(Server):
         super().__init__(name=name, label=label)
         self.auth = os.environ.get("BENCH_BACKFORGE_AUTH", "auto")
         self.declaration = DECLARATION
+        self.caller_kind = "user"
+        self.source: Path | None = None
 
+    # -- where things are --------------------------------------------------------
     @property
     def venv_bin(self) -> Path:
         return Path(os.environ.get("BACKFORGE_VENV", REPO_DIR / ".venv")) / "bin"
@@ -74,57 +106,63 @@ class Backforge(Server):
     def _reset_snapshot(self) -> None:
         _copy_db(self.dir / "missing.db", self.dir / "snapshot.db")  # removes it and its WAL
 
+    def _save_snapshot(self) -> None:
+        """Keep the live database (now holding the bench user) as the snapshot."""
+        _copy_db(self.live_db, self.dir / "snapshot.db")
+
     def _env(self, url: str) -> dict[str, str]:
-        env = {"DATABASE_URL": url}
-        env.update(dict.fromkeys(SECRET_ENV, BENCH_SECRET))
-        if self.token and getattr(self, "caller_kind", "") == "admin":
+        env = {"DATABASE_URL": url, "BACKFORGE_JWT_SECRET": BENCH_SECRET}
+        if self.source is not None:
+            env["PYTHONPATH"] = str(self.source)
+        if self.caller_kind == "admin":
             env[ADMIN_TOKEN_ENV] = self.token
         return env
 
+    def _backforge(self) -> list[str]:
+        return [str(self.venv_bin / "python"), "-m", "backforge"]
+
     def _cli(self, *args: str, url: str) -> subprocess.CompletedProcess:
         return subprocess.run(
-            [str(self.venv_bin / "backforge"), *args],
+            [*self._backforge(), *args],
             capture_output=True,
             text=True,
             env={**os.environ, **self._env(url)},
             cwd=self.dir,
-            timeout=120,
+            timeout=300,
         )
 
+    # -- preparation -------------------------------------------------------------
     def prepare(self, ctx: Context) -> None:
         super().prepare(ctx)
-        if not (self.venv_bin / "backforge").exists():
-            raise ServerUnavailable(f"no backforge command in {self.venv_bin}")
+        if not (self.venv_bin / "python").exists():
+            raise ServerUnavailable(f"no backforge virtualenv at {self.venv_bin}")
         if self.dir.exists():
             shutil.rmtree(self.dir)
         self.dir.mkdir(parents=True)
+        self.source, code = engine_source()
+        self.label += f", {code}"
         helptext = self._cli("--help", url=self.live_url)
         if helptext.returncode != 0 or "serve" not in helptext.stdout:
             reason = (helptext.stderr.strip().splitlines() or ["no 'serve' command"])[-1]
-            raise ServerUnavailable(f"backforge serve is not available yet: {reason}")
-        self.has_migrate = "migrate" in helptext.stdout
-        self.token = make_token()
-        # Who the bench token makes us, best first: a user (the engine verifies the JWT),
-        # the admin of BACKFORGE_ADMIN_TOKEN (the rule is skipped), or nobody (rules opened).
-        self.caller_kind = "user"
-        self._build(use_auth=self.auth != "off")
-        if self.auth != "off" and not self._accepts_token():
-            self.caller_kind = "admin"
-            if not self._accepts_token() and self.auth == "auto":
-                self.caller_kind = "open"
-                self._build(use_auth=False)
-        if self.caller_kind == "open":
-            self.notes.append("rules opened to everyone: the engine does not accept the token")
-        elif self.caller_kind == "admin":
-            self.notes.append(
-                f"bearer token checked as {ADMIN_TOKEN_ENV} (an admin caller, so the rule is "
-                "skipped; user tokens have not landed)"
-            )
+            raise ServerUnavailable(f"backforge serve is not available: {reason}")
+        kinds = {"auto": ["user", "admin", "open"]}.get(self.auth, [self.auth])
+        for kind in kinds:
+            self.caller_kind = kind
+            self.token = make_token()
+            self._build(use_auth=kind != "open")
+            if kind == "user" and not self._sign_up():
+                continue
+            if kind == "open" or self._accepts_token():
+                break
+        notes = {
+            "user": "a signed-up user's JWT; the rule is checked",
+            "admin": f"token checked as {ADMIN_TOKEN_ENV} (an admin: the rule is skipped)",
+            "open": "rules opened to everyone: the engine accepted no token",
+        }
+        self.notes.append(notes[self.caller_kind])
 
     def _build(self, use_auth: bool) -> None:
         """Write the declaration in use, make the schema, load the rows into a snapshot."""
-        assert self.ctx is not None
-        self.uses_auth = use_auth
         text = DECLARATION.read_text()
         if not use_auth:
             text = re.sub(r"auth\.id != null", "true", text)
@@ -132,24 +170,33 @@ class Backforge(Server):
         self.declaration.write_text(text)
         self._reset_snapshot()
         shutil.rmtree(self.dir / "migrations", ignore_errors=True)
-        create_schema = True
-        if self.has_migrate:
-            plan = self._cli("migrate", "plan", str(self.declaration), url=self.snapshot_url)
-            apply = self._cli("migrate", "apply", str(self.declaration), url=self.snapshot_url)
-            create_schema = plan.returncode != 0 or apply.returncode != 0
-            if create_schema:
-                (self.dir / "migrate.log").write_text(
-                    plan.stdout + plan.stderr + apply.stdout + apply.stderr
-                )
-                self.notes.append("migrate plan/apply failed; tables made from the declaration")
-                self._reset_snapshot()
-        self._load(self.snapshot_url, "--schema" if create_schema else "")
+        for step in ("plan", "apply"):
+            done = self._cli("migrate", step, str(self.declaration), url=self.snapshot_url)
+            if done.returncode != 0:
+                (self.dir / "migrate.log").write_text(done.stdout + done.stderr)
+                raise RuntimeError(f"backforge migrate {step} failed: {done.stderr[-500:]}")
+        self._load(self.snapshot_url)
 
     def _load(self, url: str, *flags: str) -> None:
         assert self.ctx is not None
         loader = [str(self.venv_bin / "python"), str(BENCH_DIR / "peers" / "backforge_load.py")]
-        loader += [str(self.declaration), url, str(self.ctx.dataset), *filter(None, flags)]
-        _run(loader)
+        loader += [str(self.declaration), url, str(self.ctx.dataset), *flags]
+        env = {**os.environ, **({"PYTHONPATH": str(self.source)} if self.source else {})}
+        _run(loader, env=env)
+
+    def _sign_up(self) -> bool:
+        """Create the bench user once; the snapshot keeps it for every round."""
+        self.restore()
+        running = Server.start(self, free_port())
+        try:
+            status, data = http(running.base_url + "/api/auth/users/signup", "", USER)
+        finally:
+            running.stop()
+        if status not in (200, 201) or "access_token" not in data:
+            (self.dir / "signup.log").write_text(f"{status} {data}")
+            return False
+        self._save_snapshot()
+        return True
 
     def _accepts_token(self) -> bool:
         self.restore()
@@ -160,11 +207,24 @@ class Backforge(Server):
             running.stop()
         return status == 200 and len(self.page(data)[0]) == 20
 
+    # -- each round ----------------------------------------------------------------
+    def start(self, port: int) -> Running:
+        running = super().start(port)
+        if self.caller_kind == "user":
+            # Access tokens expire: log in afresh at every start.
+            login = {"email": USER["email"], "password": USER["password"]}
+            status, data = http(running.base_url + "/api/auth/users/login", "", login)
+            if status != 200:
+                running.stop()
+                raise RuntimeError(f"backforge login failed: {status} {data}")
+            self.token = data["access_token"]
+        return running
+
     def restore(self) -> None:
         _copy_db(self.dir / "snapshot.db", self.live_db)
 
     def command(self, port):
-        argv = [str(self.venv_bin / "backforge"), "serve", str(self.declaration)]
+        argv = [*self._backforge(), "serve", str(self.declaration)]
         argv += ["--host", "127.0.0.1", "--port", str(port)]
         if self.workers > 1:
             argv += ["--workers", str(self.workers)]
@@ -198,8 +258,8 @@ class BackforgePostgres(Backforge):
     """backforge on the PostgreSQL server of the machine (not pinned, shared with others).
 
     It uses its own database, BENCH_POSTGRES_URL (default .../backforge_bench on
-    127.0.0.1:5432), dropped and created again at preparation; each round truncates
-    the table and loads the rows again.
+    127.0.0.1:5432), dropped and created again at preparation; each round deletes the
+    posts and authors and loads them again (the bench user stays).
     """
 
     def __init__(self):
@@ -216,6 +276,9 @@ class BackforgePostgres(Backforge):
 
     def _reset_snapshot(self) -> None:
         self._recreate_database()
+
+    def _save_snapshot(self) -> None:
+        pass
 
     def _recreate_database(self) -> None:
         script = (
@@ -248,8 +311,7 @@ class BackforgePostgres(Backforge):
             self.url = f"postgresql://{user}@127.0.0.1:5432/{name}"
 
     def restore(self) -> None:
-        truncate = "--truncate"
-        self._load(self.url, truncate)
+        self._load(self.url, "--truncate")
 
 
-__all__ = ["BENCH_USER_ID", "Backforge", "BackforgePostgres", "BackforgeTwoWorkers"]
+__all__ = ["Backforge", "BackforgePostgres", "BackforgeTwoWorkers", "engine_source"]
