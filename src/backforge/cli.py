@@ -26,6 +26,8 @@ app = typer.Typer(
 )
 migrate_app = typer.Typer(help="Plan, review and apply database migrations.", no_args_is_help=True)
 app.add_typer(migrate_app, name="migrate")
+rules_app = typer.Typer(help="Inspect access rules.", no_args_is_help=True)
+app.add_typer(rules_app, name="rules")
 console = Console(soft_wrap=True)
 errors = Console(stderr=True, soft_wrap=True)
 
@@ -267,6 +269,45 @@ def serve(
         # In-flight requests finish (up to this long) after SIGTERM; new ones are refused.
         timeout_graceful_shutdown=int(config.shutdown_timeout),
     )
+
+
+@rules_app.command("explain")
+def rules_explain(
+    path: DeclarationArg,
+    collection: Annotated[str, typer.Option(help="The collection.")],
+    operation: Annotated[str, typer.Option(help="list, view, create, update or delete.")] = "view",
+    record: Annotated[str | None, typer.Option(help="A record id to judge.")] = None,
+    caller: Annotated[
+        str | None, typer.Option(help="The caller's account id (none: anonymous).")
+    ] = None,
+    caller_collection: Annotated[
+        str | None, typer.Option(help="The caller's auth collection.")
+    ] = None,
+) -> None:
+    """Explain which rule admits or refuses a caller on a record, and why."""
+    from .store.errors import InvalidQuery
+    from .store.explain import caller_from_database, explain
+    from .store.records import RecordStore
+
+    if operation not in ("list", "view", "create", "update", "delete"):
+        errors.print("[red]--operation is one of list, view, create, update, delete[/red]")
+        raise typer.Exit(2)
+    spec = _load(path)
+    store = RecordStore(spec, _engine(path, spec))
+    try:
+        who = caller_from_database(store, caller_collection, caller)
+        verdict = explain(store, collection, operation, who, record)  # type: ignore[arg-type]
+    except InvalidQuery as exc:
+        errors.print(f"[red]{exc.detail}[/red]")
+        raise typer.Exit(1) from None
+    console.print(
+        f"rule ({collection}.{operation}): [bold]{verdict['rule']}[/bold]", highlight=False
+    )
+    for part in verdict.get("parts", []):
+        mark = {True: "[green]yes[/green]", False: "[red]no[/red]", None: "[yellow]?[/yellow]"}
+        console.print(f"  {mark[part['result']]}  {part['expression']}", highlight=False)
+    colour = "green" if verdict["admitted"] else "red"
+    console.print(f"[{colour}]{verdict['reason']}[/{colour}]")
 
 
 def _share_signing_key(spec: Spec) -> None:

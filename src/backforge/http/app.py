@@ -17,8 +17,10 @@ from ..auth.errors import AuthError
 from ..store.caller import Caller
 from ..store.errors import StoreError
 from ..store.records import RecordStore
+from .admin_routes import admin_routes
 from .auth_routes import AuthRoutes
 from .middleware.context import remembered
+from .oauth_routes import OAuthRoutes
 from .openapi import build_openapi
 from .problems import (
     ProblemError,
@@ -65,9 +67,12 @@ def build_app(
         Route("/docs", docs_page, methods=["GET"]),
         Route("/docs/{name}", docs_asset, methods=["GET"]),
         *RecordRoutes(store, caller_of).routes(),
+        *admin_routes(store, caller_of),
     ]
     if auth is not None:
         routes += AuthRoutes(auth, caller_of, store.spec.settings.max_body_bytes).routes()
+        if auth.oauth is not None:
+            routes += OAuthRoutes(auth.oauth, store.spec.settings.max_body_bytes).routes()
     app = Starlette(
         routes=routes,
         exception_handlers={

@@ -73,3 +73,39 @@ def paths(node: Node) -> list[Path]:
         case Not(item=item):
             return paths(item)
     return []
+
+
+def unparse(node: Node) -> str:
+    """The expression as text (normalised spacing), for explanations."""
+    match node:
+        case Constant(value=value):
+            return "true" if value else "false"
+        case Comparison(left=left, operator=operator, right=right):
+            return f"{_operand_text(left)} {operator} {_operand_text(right)}"
+        case Membership(operand=operand, values=values, negated=negated):
+            items = ", ".join(_operand_text(v) for v in values)
+            return f"{_operand_text(operand)} {'not in' if negated else 'in'} [{items}]"
+        case Not(item=item):
+            return f"!({unparse(item)})"
+        case And(items=items):
+            return " && ".join(_grouped(i, Or) for i in items)
+        case Or(items=items):
+            return " || ".join(unparse(i) for i in items)
+    raise TypeError(node)
+
+
+def _grouped(node: Node, kind: type) -> str:
+    return f"({unparse(node)})" if isinstance(node, kind) else unparse(node)
+
+
+def _operand_text(operand: Path | Literal) -> str:
+    if isinstance(operand, Path):
+        return operand.dotted
+    value = operand.value
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return repr(value)

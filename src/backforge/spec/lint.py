@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import re
+
 from .errors import Problem
-from .model import Spec
+from .model import Collection, Spec
 
 _WRITES = ("create", "update", "delete")
+_READS = ("list", "view")
+# Field names a rule compares (not auth.* or body.*), found without the rule parser so that the
+# spec layer stays free of the rest of backforge.
+_NAME = re.compile(
+    r"(?<![\w.\"'])([a-z][a-z0-9_]*)(?:\.[a-z][a-z0-9_]*)?\s*(?:!=|>=|<=|!~|=|>|<|~|not\s+in\b|in\b)"
+)
 
 
 def lint(spec: Spec) -> list[Problem]:
@@ -15,14 +23,64 @@ def lint(spec: Spec) -> list[Problem]:
         for operation in _WRITES:
             if (getattr(collection.rules, operation) or "").strip() == "public":
                 problems.append(
-                    Problem(
+                    _warn((*path, operation), f"anyone, even anonymous, may {operation} {name}")
+                )
+        if all(getattr(collection.rules, op) is None for op in (*_READS, *_WRITES)):
+            problems.append(_warn(path, f"no rules: only admins can reach {name}"))
+        for operation in _READS:
+            rule = getattr(collection.rules, operation)
+            for column in _unindexed_columns(collection, rule):
+                problems.append(
+                    _warn(
                         (*path, operation),
-                        f"anyone, even anonymous, may {operation} {name}",
-                        severity="warning",
+                        f"the {operation} rule filters on '{column}', which has no index: "
+                        f"add index: true to the field (or a composite index starting with it)",
                     )
                 )
-        if all(getattr(collection.rules, op) is None for op in ("list", "view", *_WRITES)):
+        for field_name, field in collection.fields.items():
+            target = spec.collections.get(field.to or "")
+            if field.type == "relation" and target is not None and target.rules.view is None:
+                problems.append(
+                    _warn(
+                        ("collections", name, "fields", field_name),
+                        f"expanding '{field_name}' shows non-admins nothing: "
+                        f"{field.to} has no view rule",
+                    )
+                )
+        options = collection.auth_options
+        if options is not None and not _auth_rate_limited(spec):
             problems.append(
-                Problem(path, f"no rules: only admins can reach {name}", severity="warning")
+                _warn(
+                    ("collections", name, "auth"),
+                    f"{name} accepts logins but rate limits are off (server.rate_limits)",
+                )
             )
     return problems
+
+
+def _warn(path: tuple, message: str) -> Problem:
+    return Problem(path, message, severity="warning")
+
+
+def _unindexed_columns(collection: Collection, rule: str | None) -> list[str]:
+    if not rule or rule.strip() == "public":
+        return []
+    indexed = {"id", "created"}
+    indexed |= {
+        n for n, f in collection.fields.items() if f.index or f.unique or f.type == "relation"
+    }
+    indexed |= {index[0] for index in collection.indexes if index}
+    found = []
+    for match in _NAME.finditer(rule):
+        column = match.group(1)
+        if column in ("auth", "body") or column not in collection.fields:
+            continue
+        if column not in indexed and column not in found:
+            found.append(column)
+    return found
+
+
+def _auth_rate_limited(spec: Spec) -> bool:
+    server = getattr(spec, "server", None)
+    limits = getattr(server, "rate_limits", None)
+    return limits is None or bool(getattr(limits, "enabled", True))
