@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from ..store.records import RecordStore
 from .credentials import ApiKeys, Sessions
 from .mail import Mailer
+from .oauth import OAuthLogin
 from .one_time import OneTimeFlows
 from .service import AuthService
 from .tokens import KeyRing, TokenIssuer
@@ -25,6 +26,7 @@ class AuthComponents:
     sessions: Sessions
     totp: Totp
     issuer: TokenIssuer
+    oauth: OAuthLogin | None = None  # None when no auth collection declares a provider
 
 
 def build_auth(store: RecordStore, mailer: Mailer | None = None) -> AuthComponents | None:
@@ -48,4 +50,9 @@ def build_auth(store: RecordStore, mailer: Mailer | None = None) -> AuthComponen
         sessions=Sessions(service),
         totp=Totp(service, issuer_name=store.spec.name),
         issuer=issuer,
+        oauth=OAuthLogin(service, public_url) if _declares_oauth(service) else None,
     )
+
+
+def _declares_oauth(service: AuthService) -> bool:
+    return any(options.oauth for options in service.options.values())
