@@ -208,3 +208,17 @@ def test_hidden_fields_never_appear_in_any_response(world):
         assert secret not in text, secret
     assert "unknown field 'password_hash'" in text  # the filter named it unknown, no more
     assert json.loads(w.texts[-1])["errors"][0]["path"] == "/password_hash"
+
+
+def test_sign_up_cannot_set_a_field_its_write_rule_forbids(shop):
+    response = shop.post(
+        "/api/auth/customers/signup",
+        json={"email": "eve@example.com", "password": PASSWORD, "name": "Eve", "tier": "platinum"},
+    )
+    assert response.status_code == 403
+    assert (
+        shop.post(
+            "/api/auth/customers/login", json={"email": "eve@example.com", "password": PASSWORD}
+        ).status_code
+        == 401
+    )

@@ -8,8 +8,10 @@ from typing import Any
 from .. import __version__
 from ..rules.parser import MAX_DEPTH
 from ..spec.model import Collection, Field, Spec
+from ..spec.semantics import CALLER_DEFAULT
 from ..store.ids import ID_PATTERN
 from ..store.validation import INT_MAX, INT_MIN
+from .openapi_auth import SECURITY_SCHEMES, auth_paths
 
 PROBLEM = {"$ref": "#/components/schemas/Problem"}
 ID_SCHEMA = {"type": "string", "pattern": ID_PATTERN.pattern}
@@ -88,21 +90,35 @@ def record_schema(collection: Collection) -> dict[str, Any]:
         "version": {"type": "integer", "minimum": 1},
     }
     for name, field in collection.fields.items():
+        if field.hidden:
+            continue
         schema = value_schema(field, for_input=False)
-        properties[name] = schema if field.required else _nullable(schema)
+        # A read rule turns the value into null for callers it does not admit.
+        properties[name] = schema if field.required and not field.read else _nullable(schema)
     return {"type": "object", "properties": properties, "required": ["id"]}
 
 
 def write_schema(collection: Collection, *, partial: bool) -> dict[str, Any]:
-    properties = {}
+    properties: dict[str, Any] = {}
     required = []
     for name, field in collection.fields.items():
+        if field.hidden or field.readonly:
+            continue  # never writable (read-only fields: by admins only)
         schema = value_schema(field, for_input=True)
         properties[name] = schema if field.required else _nullable(schema)
         if field.required and field.default is None and not partial:
             required.append(name)
-        if field.default is not None:
+        if field.default is not None and field.default != CALLER_DEFAULT:
             properties[name] = {**properties[name], "default": field.default}
+    options = collection.auth_options
+    if options is not None:
+        password = {
+            "type": "string",
+            "minLength": options.min_password_length,
+            "maxLength": 256,
+            "writeOnly": True,
+        }
+        properties["password"] = _nullable(password)
     schema: dict[str, Any] = {
         "type": "object",
         "properties": properties,
@@ -117,9 +133,21 @@ def _title(name: str) -> str:
     return "".join(part.capitalize() for part in name.split("_"))
 
 
+# Any operation may answer these: a bad credential, a rate limit, an over-long query string.
+ALWAYS = (401, 414, 429)
+
+
 def _responses(*statuses: int) -> dict[str, Any]:
+    return problem_responses(*statuses, *ALWAYS)
+
+
+def problem_responses(*statuses: int) -> dict[str, Any]:
     descriptions = {
-        400: "The query is invalid",
+        400: "The request is invalid",
+        401: "The credential is missing, invalid or expired",
+        408: "The body did not arrive in time",
+        414: "The query string is too long",
+        429: "Too many requests; see Retry-After",
         403: "The caller may not do this",
         404: "No such record, or the caller may not see it",
         409: "A unique value is taken, or a related record prevents the change",
@@ -134,7 +162,7 @@ def _responses(*statuses: int) -> dict[str, Any]:
             "description": descriptions[s],
             "content": {"application/problem+json": {"schema": PROBLEM}},
         }
-        for s in statuses
+        for s in sorted(set(statuses))
     }
 
 
@@ -212,7 +240,7 @@ def build_openapi(spec: Spec) -> dict[str, Any]:
                 },
                 "responses": {
                     **_record_response(ref, "The created record", "201"),
-                    **_responses(400, 403, 409, 413, 415, 422, 503),
+                    **_responses(400, 403, 408, 409, 413, 415, 422, 503),
                 },
             },
         }
@@ -242,7 +270,7 @@ def build_openapi(spec: Spec) -> dict[str, Any]:
                 },
                 "responses": {
                     **_record_response(ref, "The changed record", "200"),
-                    **_responses(400, 403, 404, 409, 412, 413, 415, 422, 503),
+                    **_responses(400, 403, 404, 408, 409, 412, 413, 415, 422, 503),
                 },
             },
             "delete": {
@@ -263,8 +291,9 @@ def build_openapi(spec: Spec) -> dict[str, Any]:
             "version": __version__,
             "description": spec.description or f"The {spec.name} API, served by backforge.",
         },
-        "paths": paths,
-        "components": {"schemas": schemas},
+        "paths": {**paths, **auth_paths(spec, schemas)},
+        "components": {"schemas": schemas, "securitySchemes": SECURITY_SCHEMES},
+        "security": [{}, {"bearer": []}, {"apiKey": []}, {"session": []}],
     }
 
 
