@@ -54,3 +54,15 @@ def test_auto_apply_refuses_destructive_changes(migrator):
     with pytest.raises(DestructiveChangeError, match="migrate plan"):
         auto_apply(migrator.engine, load_dict(declaration))
     assert "price" in migrator.columns("products")
+
+
+def test_workers_auto_applying_at_once_apply_once(migrator):
+    """Several `serve --dev` workers start together: one applies, the others find nothing."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    spec = load_dict(shop())
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda _: auto_apply(migrator.engine, spec), range(4)))
+    assert sorted(len(r) for r in results) == [0, 0, 0, 2]
+    assert len(migrator.rows(f"SELECT name FROM {HISTORY_TABLE}")) == 1
+    assert pending_changes(migrator.engine, spec) == []
