@@ -9,10 +9,10 @@ Every layer is plain ASGI and prepares its work once, at start-up.
 from __future__ import annotations
 
 from starlette.middleware.cors import CORSMiddleware
-from starlette.middleware.gzip import GZipMiddleware
 
 from ...config import ServerConfig
 from ...store.records import RecordStore
+from .compression import CompressionMiddleware
 from .conditional import ConditionalGetMiddleware
 from .context import remembered
 from .metrics import Metrics
@@ -61,11 +61,7 @@ def build_middleware(app, store: RecordStore, config: ServerConfig):
         )
     wrapped = RequestLimitsMiddleware(wrapped, config.limits, store.spec.settings.max_body_bytes)
     if config.compression.enabled:
-        wrapped = GZipMiddleware(
-            wrapped,
-            minimum_size=config.compression.minimum_size,
-            compresslevel=config.compression.level,
-        )
+        wrapped = CompressionMiddleware(wrapped, config.compression)
     cors = config.cors
     if cors.origins:
         wrapped = CORSMiddleware(

@@ -37,6 +37,34 @@ _ASYNC = {
 }
 
 
+class FixedWindowCounts(MemoryStorage):
+    """limits' memory storage, lean on the fixed-window path: the event loop is one thread, so
+    no lock is taken and no timer thread is started per sweep; expired keys are dropped when
+    met and swept every `SWEEP_EVERY` increments."""
+
+    SWEEP_EVERY = 10_000
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._until_sweep = self.SWEEP_EVERY
+
+    def incr(self, key: str, expiry: float, amount: int = 1) -> int:
+        now = time.time()
+        counts = self.storage
+        if self.expirations.get(key, 0) <= now:
+            counts[key] = amount
+            self.expirations[key] = now + expiry
+        else:
+            counts[key] += amount
+        self._until_sweep -= 1
+        if self._until_sweep <= 0:
+            self._until_sweep = self.SWEEP_EVERY
+            for stale in [k for k, until in self.expirations.items() if until <= now]:
+                counts.pop(stale, None)
+                self.expirations.pop(stale, None)
+        return counts[key]
+
+
 class Verdict:
     __slots__ = ("allowed", "limit", "remaining", "reset")
 
@@ -64,7 +92,7 @@ class Counter:
             self.limiter = _ASYNC[settings.strategy](self.storage)
             self.is_async = True
         else:
-            self.storage = MemoryStorage()
+            self.storage = FixedWindowCounts() if self.fixed else MemoryStorage()
             self.limiter = _SYNC[settings.strategy](self.storage)
             self.is_async = False
 

@@ -27,6 +27,8 @@ _SECRET_NAME = re.compile(
 _SECRET_VALUE = re.compile(
     r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{6,}|eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*"
 )
+# Whether a key names a secret, decided once per key (log lines reuse a handful of keys).
+_SECRET_NAMES: dict[str, bool] = {}
 _LEVELS = {
     "debug": logging.DEBUG,
     "info": logging.INFO,
@@ -37,9 +39,17 @@ _LEVELS = {
 
 def redact(_logger: Any, _method: str, event: dict[str, Any]) -> dict[str, Any]:
     for key, value in event.items():
-        if key != "event" and _SECRET_NAME.search(key):
+        secret_name = _SECRET_NAMES.get(key)
+        if secret_name is None:
+            secret_name = _SECRET_NAMES[key] = key != "event" and bool(_SECRET_NAME.search(key))
+        if secret_name:
             event[key] = REDACTED
-        elif isinstance(value, str) and _SECRET_VALUE.search(value):
+        elif (
+            value.__class__ is str
+            and len(value) > 8
+            and (" " in value or "\t" in value or "eyJ" in value)  # needed by _SECRET_VALUE
+            and _SECRET_VALUE.search(value)
+        ):
             event[key] = _SECRET_VALUE.sub(REDACTED, value)
     return event
 
