@@ -12,6 +12,14 @@ from typing import Any
 import httpx
 import uvicorn
 
+from backforge.audit.context import AuditOptions
+
+
+def quick_options(**changes: Any) -> AuditOptions:
+    """Audit options for tests: time-based SQL probes of 1 s instead of 2 s, and 3 generated
+    requests of each kind per operation instead of 8."""
+    return AuditOptions(**{"time_probe_seconds": 1.0, "fuzz_examples": 3, **changes})
+
 
 def free_port() -> int:
     with socket.socket() as sock:

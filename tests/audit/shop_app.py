@@ -7,6 +7,7 @@ Each flaw is named; the tests map each name to the finding(s) that must report i
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
@@ -42,6 +43,7 @@ FLAWS = frozenset(
         "mass_assignment",  # POST /auth/register stores a client-sent role
         "sqli_error",  # GET /api/products?search= concatenates SQL and returns the error
         "sqli_boolean",  # GET /api/categories?name= concatenates SQL, errors swallowed
+        "sqli_time",  # GET /api/stock-check?sku= concatenates SQL, answers the same whatever
         "unbounded_limit",  # GET /api/products?limit= has no maximum
         "huge_numbers",  # POST /api/orders quantity has no maximum
         "no_rate_limit",  # POST /auth/login is not rate limited
@@ -254,6 +256,17 @@ def openapi_document(flaws: frozenset[str]) -> dict[str, Any]:
                 },
             }
         },
+        "/api/stock-check": {
+            "get": {
+                "operationId": "stockCheck",
+                "security": [],
+                "parameters": [{"name": "sku", "in": "query", "schema": {"type": "string"}}],
+                "responses": {
+                    **ok(200, {"type": "object", "properties": {"checked": {"type": "boolean"}}}),
+                    **problem(400, 422),
+                },
+            }
+        },
         "/api/categories": {
             "get": {
                 "operationId": "listCategories",
@@ -450,6 +463,8 @@ def make_app(flaws: frozenset[str] = FLAWS, prefix: str = "") -> Any:
         ("seed@example.com", "Seed", hash_password(secrets.token_urlsafe(16))),
     )
     db.execute("INSERT INTO orders (customer, product, quantity) VALUES (1, 1, 1)")
+    # MySQL's SLEEP, so that a time-based probe has something to find in SQLite
+    db.create_function("SLEEP", 1, lambda seconds: time.sleep(min(float(seconds), 5)) or 0)
     tokens = Tokens(flaws)
     attempts: dict[str, list[float]] = {}
 
@@ -575,6 +590,17 @@ def make_app(flaws: frozenset[str] = FLAWS, prefix: str = "") -> Any:
             raise HTTPException(403, "admins only")
         rows = db.execute("SELECT * FROM users ORDER BY id").fetchall()
         return JSONResponse([public_user(r) for r in rows])
+
+    async def stock_check(request: Request) -> Response:
+        sku = request.query_params.get("sku", "")
+        if "sqli_time" in flaws:
+            # blind: the answer never depends on the query, only its duration does
+            sql = f"SELECT 1 FROM products WHERE id = 1 AND name != '{sku}'"
+            with contextlib.suppress(sqlite3.Error):
+                db.execute(sql).fetchall()
+        else:
+            db.execute("SELECT 1 FROM products WHERE id = 1 AND name != ?", (sku,)).fetchall()
+        return JSONResponse({"checked": True})
 
     async def categories(request: Request) -> Response:
         name = request.query_params.get("name")
@@ -702,6 +728,7 @@ def make_app(flaws: frozenset[str] = FLAWS, prefix: str = "") -> Any:
         Route("/api/stats", stats),
         Route("/api/admin/users", admin_users),
         Route("/api/categories", categories),
+        Route("/api/stock-check", stock_check),
         Route("/api/products", products, methods=["GET", "POST"]),
         Route("/api/products/{id}", product),
         Route("/api/orders", orders, methods=["GET", "POST"]),

@@ -85,7 +85,7 @@ def example_report(request, tmp_path_factory) -> Iterator[AuditReport]:
             users=[parse_user(f"admin=bearer:{ADMIN_TOKEN}")],
             declaration=str(declaration),
             max_time=120,
-            options=AuditOptions(fuzz_examples=4),
+            options=AuditOptions(fuzz_examples=2),
         )
     finally:
         process.terminate()

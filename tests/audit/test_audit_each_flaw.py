@@ -9,9 +9,8 @@ from __future__ import annotations
 import pytest
 
 from backforge.audit import run_audit
-from backforge.audit.context import AuditOptions
 
-from .conftest import serve
+from .conftest import quick_options, serve
 from .shop_app import FLAWS, make_app
 from .test_audit_shop import EXPECTED
 
@@ -33,7 +32,7 @@ CAUSES = {
 def test_flaw_alone_is_reported_and_causes_nothing_else(flaw):
     planted = frozenset({flaw} | REQUIRES.get(flaw, set()))
     with serve(make_app(planted)) as base:
-        report = run_audit(base, max_time=60, options=AuditOptions(fuzz_examples=0))
+        report = run_audit(base, max_time=60, options=quick_options(fuzz_examples=0))
     found = {(f.id, f.category, f.operation) for f in report.findings}
     expected = {e for p in planted for e in EXPECTED[p]}
     assert expected <= found, f"not reported: {sorted(expected - found)}"

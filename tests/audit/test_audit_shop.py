@@ -9,9 +9,8 @@ import pytest
 
 from backforge.audit import run_audit
 from backforge.audit.checks import ALL_CHECKS
-from backforge.audit.context import AuditOptions
 
-from .conftest import serve
+from .conftest import quick_options, serve
 from .shop_app import FLAWS, make_app
 
 # planted flaw -> the findings that must report it: (rule id, OWASP category, operation)
@@ -51,6 +50,7 @@ EXPECTED: dict[str, list[tuple[str, str, str]]] = {
         ("sql-error-leak", "API8:2023", "GET /api/products"),
     ],
     "sqli_boolean": [("sql-injection", "API8:2023", "GET /api/categories")],
+    "sqli_time": [("sql-injection", "API8:2023", "GET /api/stock-check")],
     "unbounded_limit": [("unbounded-page-size", "API4:2023", "GET /api/products")],
     "huge_numbers": [("huge-number-accepted", "API4:2023", "POST /api/orders")],
     "no_rate_limit": [("no-rate-limit-login", "API4:2023", "POST /auth/login")],
@@ -66,15 +66,33 @@ EXPECTED: dict[str, list[tuple[str, str, str]]] = {
 
 
 @pytest.fixture(scope="module")
-def flawed_report():
-    with serve(make_app(FLAWS)) as base:
-        yield run_audit(base, max_requests=3000, max_time=120)
+def flawed_run():
+    app = make_app(FLAWS)
+    with serve(app) as base:
+        yield app, run_audit(base, max_requests=3000, max_time=120, options=quick_options())
+
+
+@pytest.fixture(scope="module")
+def flawed_report(flawed_run):
+    return flawed_run[1]
 
 
 @pytest.fixture(scope="module")
 def fixed_report():
     with serve(make_app(frozenset())) as base:
-        yield run_audit(base, max_requests=3000, max_time=120)
+        yield run_audit(base, max_requests=3000, max_time=120, options=quick_options())
+
+
+@pytest.fixture(scope="module")
+def prefixed_run():
+    """The flawed app under /v1, audited without generated requests (so that every request
+    sent is one of the audit's own probes)."""
+    app = make_app(FLAWS, prefix="/v1")
+    with serve(app, probe="/v1/openapi.json") as base:
+        report = run_audit(
+            base, openapi="/v1/openapi.json", max_time=120, options=quick_options(fuzz_examples=0)
+        )
+    return app, report
 
 
 def test_every_flaw_of_the_test_app_has_an_expectation():
@@ -111,23 +129,23 @@ def test_fixed_app_has_no_findings(fixed_report):
 def test_fixed_app_audit_ran_every_check_as_two_users(fixed_report):
     assert fixed_report.checks_run == [c.NAME for c in ALL_CHECKS]
     assert fixed_report.users == ["audit-user-1", "audit-user-2"]
-    assert fixed_report.operations == 16
+    assert fixed_report.operations == 17
 
 
-def test_api_under_a_servers_prefix_is_audited_at_that_prefix():
-    with serve(make_app(FLAWS, prefix="/v1"), probe="/v1/openapi.json") as base:
-        report = run_audit(base, openapi="/v1/openapi.json", max_time=120)
+def test_api_under_a_servers_prefix_is_audited_at_that_prefix(prefixed_run):
+    app, report = prefixed_run
     found = {(f.id, f.operation) for f in report.findings}
     # operations keep their document paths; requests went to /v1/...
     assert ("bola-read", "GET /api/orders/{id}") in found
     assert ("sql-injection", "GET /api/products") in found
     assert ("server-error-on-input", "POST /api/products") in found
     assert report.users == ["audit-user-1", "audit-user-2"]
+    assert not any(r["path"].startswith("/api/") for r in app.seen)
 
 
 def test_fixed_api_under_a_servers_prefix_has_no_findings():
     with serve(make_app(frozenset(), prefix="/v1"), probe="/v1/openapi.json") as base:
-        report = run_audit(base, openapi="/v1/openapi.json", max_time=120)
+        report = run_audit(base, openapi="/v1/openapi.json", max_time=120, options=quick_options())
     assert [(f.id, f.operation) for f in report.findings] == []
     assert report.users == ["audit-user-1", "audit-user-2"]
 
@@ -138,10 +156,8 @@ SHELL_OR_SSRF = re.compile(
 )
 
 
-def test_no_destructive_requests_without_allow_writes():
-    app = make_app(FLAWS)
-    with serve(app) as base:
-        report = run_audit(base, max_time=120, options=AuditOptions(fuzz_examples=0))
+def test_no_destructive_requests_without_allow_writes(flawed_run):
+    app, report = flawed_run
     assert not any(r["method"] == "DELETE" for r in app.seen)
     assert "bola-delete" not in {f.id for f in report.findings}
     # updates only ever target orders the audit created, never order 1 that was there before
@@ -153,17 +169,15 @@ def test_allow_writes_finds_deleting_other_users_objects():
     app = make_app(FLAWS)
     with serve(app) as base:
         report = run_audit(
-            base, max_time=120, allow_writes=True, options=AuditOptions(fuzz_examples=0)
+            base, max_time=120, allow_writes=True, options=quick_options(fuzz_examples=0)
         )
     found = {(f.id, f.operation) for f in report.findings}
     assert ("bola-delete", "DELETE /api/orders/{id}") in found
     assert any(r["method"] == "DELETE" for r in app.seen)
 
 
-def test_probes_carry_no_shell_or_ssrf_payloads():
-    app = make_app(FLAWS)
-    with serve(app) as base:
-        run_audit(base, max_time=120, options=AuditOptions(fuzz_examples=0))
+def test_probes_carry_no_shell_or_ssrf_payloads(prefixed_run):
+    app, _ = prefixed_run
     sent = [r["path"].encode() + b"?" + r["query"] + b" " + r["body"] for r in app.seen]
     assert len(sent) > 100
     offending = [s for s in sent if SHELL_OR_SSRF.search(unquote_to_bytes(s))]

@@ -318,7 +318,7 @@ def setup_identities(ctx: AuditContext, specs: list[UserSpec], want: int = 2) ->
             ctx.users.append(identity)
             if identity.name in roles:
                 ctx.roles_of[identity.name] = str(roles[identity.name])
-    # throwaway users are plain users: they make object-level checks possible without admin creds
+    # throwaway users are known to be ordinary: user A and user B of the object-level checks
     index = 0
     while len(ctx.low_privilege_users()) < want and ctx.signup_op is not None and index < want:
         index += 1
@@ -327,8 +327,6 @@ def setup_identities(ctx: AuditContext, specs: list[UserSpec], want: int = 2) ->
             break
         ctx.users.append(identity)
         ctx.roles_of[identity.name] = "user"
-    # low-privilege users first: user A and user B are the ones BOLA is checked between
-    ctx.users.sort(key=lambda u: u not in ctx.low_privilege_users())
     if not ctx.users:
         ctx.note(
             "no credentials and no sign-up: authenticated operations are checked anonymously only"

@@ -95,24 +95,42 @@ class AuditContext:
             self.notes.append(text)
 
     # -- identities -------------------------------------------------------------------------
+    def low_privilege_users(self) -> list[Identity]:
+        """Users known to be ordinary: registered by the audit, or given a plain role in --roles."""
+        admin_roles = {"admin", "administrator", "root", "superuser", "staff", "owner"}
+        return [
+            u
+            for u in self.users
+            if u.name in self.roles_of and self.roles_of[u.name].lower() not in admin_roles
+        ]
+
+    def _peers(self) -> list[Identity]:
+        """The users that object-level checks compare: ordinary ones; else, when nothing says
+        who is who (no sign-up, no role map), the --user identities in the order given."""
+        ordinary = self.low_privilege_users()
+        if ordinary or self.options.roles:
+            return ordinary
+        return self.users
+
     @property
     def user_a(self) -> Identity | None:
-        return self.users[0] if self.users else None
+        peers = self._peers()
+        return peers[0] if peers else None
 
     @property
     def user_b(self) -> Identity | None:
-        return self.users[1] if len(self.users) > 1 else None
+        peers = self._peers()
+        return peers[1] if len(peers) > 1 else None
+
+    @property
+    def primary(self) -> Identity | None:
+        """Who sends the ordinary requests: the first --user (often the most capable), else A."""
+        given = [u for u in self.users if not u.self_registered]
+        return given[0] if given else self.user_a
 
     def identity_for(self, op: Operation) -> Identity | None:
-        """The identity to send an operation as: user A if it needs auth, else anonymous."""
-        return self.user_a if op.security else None
-
-    def low_privilege_users(self) -> list[Identity]:
-        admin_roles = {"admin", "administrator", "root", "superuser", "staff", "owner"}
-        out = [
-            u for u in self.users if self.roles_of.get(u.name, "user").lower() not in admin_roles
-        ]
-        return out
+        """The identity to send an operation as: the primary user if it needs auth, else none."""
+        return self.primary if op.security else None
 
     # -- operations -------------------------------------------------------------------------
     def operations(self, *methods: str) -> list[Operation]:

@@ -29,6 +29,12 @@ def run(ctx: AuditContext) -> None:
     if not restricted:
         return
     callers: list[Identity] = ctx.low_privilege_users()
+    if not callers:
+        ctx.note(
+            "function-level checks need a user known to be ordinary (a sign-up operation, or "
+            "--roles naming a --user's plain role)"
+        )
+        return
     for key, roles in restricted.items():
         method, _, path = key.partition(" ")
         op = ctx.doc.find(method, path)

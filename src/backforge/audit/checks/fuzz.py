@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -19,18 +21,27 @@ DROP_HEADERS = {
     "authorization",
     "cookie",
 }
-_SCHEMAS: dict[int, Any] = {}
+_SCHEMAS: dict[str, Any] = {}
+_CASES: dict[tuple[str, str, str, int], list[Any]] = {}  # generation is derandomized: reuse it
 
 
 def generate_cases(raw: dict[str, Any], method: str, path: str, count: int) -> list[Any]:
     """Up to `count` positive and `count` negative cases for one operation (derandomized)."""
+    digest = hashlib.sha256(json.dumps(raw, sort_keys=True, default=str).encode()).hexdigest()
+    key = (digest, method, path, count)
+    if key not in _CASES:
+        _CASES[key] = _generate(digest, raw, method, path, count)
+    return _CASES[key]
+
+
+def _generate(digest: str, raw: dict[str, Any], method: str, path: str, count: int) -> list[Any]:
     import schemathesis
     from hypothesis import HealthCheck, Phase, given, settings
     from schemathesis import GenerationMode
 
-    schema = _SCHEMAS.get(id(raw))
+    schema = _SCHEMAS.get(digest)
     if schema is None:
-        schema = _SCHEMAS[id(raw)] = schemathesis.openapi.from_dict(raw)
+        schema = _SCHEMAS[digest] = schemathesis.openapi.from_dict(raw)
     try:
         operation = schema[path][method.lower()]
     except (KeyError, LookupError):
@@ -78,8 +89,6 @@ def run_schemathesis(
             }
             content = kwargs.get("data")
             if "json" in kwargs:
-                import json
-
                 content = json.dumps(kwargs["json"]).encode()
                 headers.setdefault("Content-Type", "application/json")
             if isinstance(content, dict):
