@@ -8,6 +8,7 @@ provider's redirect back to backforge's callback."""
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import json
 import socket
@@ -20,9 +21,13 @@ import httpx
 import pytest
 import uvicorn
 import werkzeug.serving
+from joserfc import jwt as jose_jwt
+from joserfc.jwk import RSAKey
+from pyotp import TOTP
 from sqlalchemy import func, select
 
 from backforge import App
+from backforge.auth.errors import AuthError
 from backforge.database import create_database_engine
 
 oidc_provider_mock = pytest.importorskip("oidc_provider_mock")
@@ -409,3 +414,146 @@ def test_oauth_login_through_a_backforge_serve_process(make_server, provider, tm
     assert client.get(callback).status_code == 200
     client.cookies.set("bf_oauth_state", parse_qs(urlsplit(callback).query)["state"][0])
     assert_problem(client.get(callback), 400)
+
+
+# -- the ID token ----------------------------------------------------------------------------
+
+
+def provider_tokens(provider: str, subject: str, client_id: str, nonce: str) -> dict:
+    """Tokens straight from the provider's endpoints, the test acting as a client."""
+    redirect_uri = "http://127.0.0.1:9/callback"
+    authorize = httpx.post(
+        f"{provider}/oauth2/authorize",
+        params={
+            "response_type": "code",
+            "client_id": client_id,
+            "redirect_uri": redirect_uri,
+            "scope": "openid email",
+            "state": "test",
+            "nonce": nonce,
+        },
+        data={"sub": subject},
+    )
+    code = parse_qs(urlsplit(authorize.headers["location"]).query)["code"][0]
+    token = httpx.post(
+        f"{provider}/oauth2/token",
+        data={"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri},
+        auth=(client_id, "any"),
+    )
+    assert token.status_code == 200, token.text
+    return token.json()
+
+
+def _b64(data: dict) -> str:
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+
+def _unb64(part: str) -> dict:
+    return json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_only_an_id_token_signed_by_the_provider_for_this_client_and_login_passes(serve, provider):
+    login = serve().app.auth.oauth
+    client = login.client("customers", "local")
+    subject = person(provider, "ivy-1", email="ivy@example.com", email_verified=True)
+    token = provider_tokens(provider, subject, "backforge-test", nonce="nonce-1")
+    assert login._identity(client, token, "nonce-1").subject == subject
+
+    header, payload, signature = token["id_token"].split(".")
+    claims = _unb64(payload)
+    # A key of the attacker's, under the id of the provider's key.
+    provider_kid = httpx.get(f"{provider}/jwks").json()["keys"][0]["kid"]
+    foreign = RSAKey.generate_key(2048, parameters={"kid": provider_kid})
+    forgeries = {
+        "another login's nonce": token,
+        "another client's token": provider_tokens(provider, subject, "someone-else", "nonce-1"),
+        "altered claims": {
+            **token,
+            "id_token": f"{header}.{_b64({**claims, 'email': 'x@evil.example'})}.{signature}",
+        },
+        "unsigned": {
+            **token,
+            "id_token": f"{_b64({'alg': 'none', 'typ': 'JWT'})}.{payload}.",
+        },
+        "signed with a key that is not the provider's": {
+            **token,
+            "id_token": jose_jwt.encode({"alg": "RS256", "kid": foreign.kid}, claims, foreign),
+        },
+        "signed with a key that is not the provider's, without a key id": {
+            **token,
+            "id_token": jose_jwt.encode({"alg": "RS256"}, claims, RSAKey.generate_key(2048)),
+        },
+        # The same provider addressed by another name signs with its key, as another issuer.
+        "another issuer": provider_tokens(
+            provider.replace("127.0.0.1", "localhost"), subject, "backforge-test", "nonce-1"
+        ),
+    }
+    other_issuer = _unb64(forgeries["another issuer"]["id_token"].split(".")[1])["iss"]
+    assert other_issuer != claims["iss"]
+    for what, forged in forgeries.items():
+        nonce = "nonce-2" if what == "another login's nonce" else "nonce-1"
+        with pytest.raises(AuthError) as refused:
+            login._identity(client, forged, nonce)
+        assert refused.value.status == 401, what
+
+
+@pytest.fixture(scope="module")
+def stale_provider() -> Iterator[str]:
+    """A provider whose ID tokens expired ten minutes before they were issued."""
+    app = oidc_provider_mock.app(access_token_max_age=dt.timedelta(minutes=-10))
+    server = werkzeug.serving.make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(5)
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_an_expired_id_token_is_refused(db_url, stale_provider, monkeypatch):
+    monkeypatch.setenv(SECRET_VARIABLE, "s3cret-of-the-test-client")
+    port = free_port()
+    monkeypatch.setenv("BACKFORGE_PUBLIC_URL", f"http://127.0.0.1:{port}")
+    engine = create_database_engine(db_url)
+    app = App.from_dict(declaration(stale_provider), engine)
+    app.store.metadata.create_all(engine)
+    person(stale_provider, "jay-1", email="jay@example.com", email_verified=True)
+    with ThreadedApp(app, port) as served:
+        problem = assert_problem(oauth_login(served.url, "jay-1"), 401)
+        assert "did not validate" in problem["detail"]
+    engine.dispose()
+
+
+# -- a second factor -------------------------------------------------------------------------
+
+
+def test_an_account_with_totp_still_needs_its_code_after_the_provider(serve, provider):
+    served = serve()
+    tokens = signup(served.url, "kim@example.com", name="Kim")
+    bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
+    base = f"{served.url}/api/auth/customers"
+    secret = httpx.post(f"{base}/totp/setup", headers=bearer).json()["secret"]
+    enabled = httpx.post(f"{base}/totp/enable", headers=bearer, json={"code": TOTP(secret).now()})
+    assert enabled.status_code == 204, enabled.text
+    users = served.app.store.metadata.tables["customers"]
+    with served.app.engine.begin() as connection:  # an address the owner proved by mail
+        connection.execute(users.update().values(verified=True))
+    subject = person(provider, "kim-1", email="kim@example.com", email_verified=True)
+
+    problem = assert_problem(oauth_login(served.url, subject), 401)
+    assert problem["type"].endswith("mfa-required") and "access_token" not in problem
+    wrong = httpx.post(f"{base}/oauth/exchange", json={"code": problem["code"], "totp": "000000"})
+    assert_problem(wrong, 401)
+    assert_problem(  # the code was spent by the wrong attempt
+        httpx.post(f"{base}/oauth/exchange", json={"code": problem["code"], "totp": "1"}), 400
+    )
+
+    problem = assert_problem(oauth_login(served.url, subject), 401)
+    good = httpx.post(
+        f"{base}/oauth/exchange", json={"code": problem["code"], "totp": TOTP(secret).now()}
+    )
+    assert good.status_code == 200, good.text
+    assert good.json()["record"]["id"] == tokens["record"]["id"]
