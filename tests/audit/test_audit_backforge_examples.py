@@ -1,7 +1,7 @@
 """`backforge audit` against the examples served by `backforge serve`, the real process.
 
 The engine is young: what it does not do yet is listed in ENGINE_GAPS, so that any other finding
-fails here at once, and the strict xfail below turns red the day a gap closes (then shrink it).
+fails here at once, and a strict xfail turns red the day a gap closes (then empty its entry).
 """
 
 from __future__ import annotations
@@ -25,22 +25,21 @@ from .conftest import free_port
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 ADMIN_TOKEN = "audit-admin-token-abcdefghijklmnop"
-# what the engine does not do yet, as (finding id, text in its operation or detail):
-# Prometheus /metrics is public and undocumented; the URL length limit answers 414, which the
-# generated document does not list
-ENGINE_GAPS = {
-    ("undocumented-debug-endpoint", "GET /metrics"),
-    ("undocumented-status", "answered 414,"),
+# what the engine does not do yet, per example, as (finding id, text in operation or detail):
+# without an auth collection (blog), Prometheus /metrics is public and not in the document
+ENGINE_GAPS: dict[str, set[tuple[str, str]]] = {
+    "shop.yaml": set(),
+    "blog.yaml": {("undocumented-debug-endpoint", "GET /metrics")},
 }
 
 
-def is_known_gap(finding) -> bool:
+def is_known_gap(example: str, finding) -> bool:
     text = f"{finding.operation} {finding.detail}"
-    return any(finding.id == rule and needle in text for rule, needle in ENGINE_GAPS)
+    return any(finding.id == rule and needle in text for rule, needle in ENGINE_GAPS[example])
 
 
 @pytest.fixture(scope="module", params=["shop.yaml", "blog.yaml"])
-def example_report(request, tmp_path_factory) -> Iterator[AuditReport]:
+def example_report(request, tmp_path_factory) -> Iterator[tuple[str, AuditReport]]:
     """One audit per example, served by a real `backforge serve --dev` process."""
     if not (EXAMPLES / request.param).exists():
         pytest.skip(f"examples/{request.param} is not there")
@@ -80,13 +79,15 @@ def example_report(request, tmp_path_factory) -> Iterator[AuditReport]:
             if time.monotonic() > deadline:
                 pytest.fail("backforge serve did not start within 30 s")
             time.sleep(0.1)
-        yield run_audit(
+        report = run_audit(
             url,
             users=[parse_user(f"admin=bearer:{ADMIN_TOKEN}")],
             declaration=str(declaration),
-            max_time=120,
-            options=AuditOptions(fuzz_examples=2),
+            max_time=150,
+            # generated requests are exercised on the test app; here the audit's own probes
+            options=AuditOptions(fuzz_examples=0),
         )
+        yield request.param, report
     finally:
         process.terminate()
         try:
@@ -96,16 +97,19 @@ def example_report(request, tmp_path_factory) -> Iterator[AuditReport]:
 
 
 def test_served_example_has_no_findings_beyond_known_engine_gaps(example_report):
-    report = example_report
+    example, report = example_report
     unexpected = [
         (f.id, f.operation, f.detail)
         for f in report.findings
-        if not is_known_gap(f) and f.severity > Severity.INFO
+        if not is_known_gap(example, f) and f.severity > Severity.INFO
     ]
     assert unexpected == []
     assert report.operations >= 10
+    assert not any("budget ran out" in note for note in report.notes)
 
 
-@pytest.mark.xfail(strict=True, reason=f"engine gaps: {sorted(ENGINE_GAPS)}")
-def test_served_example_has_no_findings_at_all(example_report):
-    assert [f.id for f in example_report.findings if f.severity > Severity.INFO] == []
+def test_served_example_has_no_findings_at_all(example_report, request):
+    example, report = example_report
+    if ENGINE_GAPS[example]:  # turns red the day the gap closes: then empty its entry
+        request.applymarker(pytest.mark.xfail(strict=True, reason=str(ENGINE_GAPS[example])))
+    assert [f.id for f in report.findings if f.severity > Severity.INFO] == []
