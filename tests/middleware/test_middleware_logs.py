@@ -110,3 +110,75 @@ def _header(answer: bytes, name: bytes) -> str:
         if key.strip().lower() == name:
             return value.strip().decode()
     raise AssertionError(f"no {name!r} in {answer!r}")
+
+
+AUTH_DECLARATION = """
+name: accounts
+collections:
+  users:
+    auth: true
+    fields:
+      name: {type: text, max_length: 100}
+    rules: {view: id = auth.id, update: id = auth.id}
+  notes:
+    fields:
+      title: {type: text, required: true}
+    rules: {list: public, view: public, create: auth.id != null}
+"""
+
+
+def test_a_full_auth_flow_leaves_no_password_token_cookie_or_key_in_the_log(make_server, tmp_path):
+    declaration = tmp_path / "accounts.yaml"
+    declaration.write_text(AUTH_DECLARATION, encoding="utf-8")
+    server = make_server(
+        declaration, BACKFORGE_LOG__FORMAT="json", BACKFORGE_RATE_LIMITS__AUTH="100/minute"
+    )
+    password = "correct-horse-SECRET-battery-42"
+    leaked: dict[str, str] = {"password": password}
+    with httpx.Client(base_url=server.url) as client:
+        signed_up = client.post(
+            "/api/auth/users/signup",
+            json={"email": "ann@example.com", "password": password, "name": "Ann"},
+        )
+        assert signed_up.status_code == 201, signed_up.text
+        leaked["signup access token"] = signed_up.json()["access_token"]
+        leaked["signup refresh token"] = signed_up.json()["refresh_token"]
+        login = client.post(
+            "/api/auth/users/login", json={"email": "ann@example.com", "password": password}
+        )
+        assert login.status_code == 200, login.text
+        access, refresh = login.json()["access_token"], login.json()["refresh_token"]
+        leaked |= {"access token": access, "refresh token": refresh}
+        bearer = {"Authorization": f"Bearer {access}"}
+        assert client.get("/api/auth/me", headers=bearer).status_code == 200
+        assert client.post("/api/notes", json={"title": "mine"}, headers=bearer).status_code == 201
+        refreshed = client.post("/api/auth/users/refresh", json={"refresh_token": refresh})
+        assert refreshed.status_code == 200, refreshed.text
+        leaked["rotated refresh token"] = refreshed.json()["refresh_token"]
+        leaked["rotated access token"] = refreshed.json()["access_token"]
+        bearer = {"Authorization": f"Bearer {refreshed.json()['access_token']}"}
+        key = client.post("/api/auth/keys", json={"name": "ci", "scopes": ["*"]}, headers=bearer)
+        assert key.status_code == 201, key.text
+        leaked["api key"] = key.json()["key"]
+        assert client.get("/api/auth/me", headers={"X-API-Key": leaked["api key"]}).is_success
+        session = client.post(
+            "/api/auth/users/session", json={"email": "ann@example.com", "password": password}
+        )
+        assert session.status_code == 200, session.text
+        leaked |= {f"cookie {name}": value for name, value in session.cookies.items()}
+        assert client.get("/api/auth/me").is_success  # the session cookie
+        wrong = client.post(
+            "/api/auth/users/login",
+            json={"email": "ann@example.com", "password": password + "-wrong"},
+        )
+        assert wrong.status_code in (400, 401)
+        client.post(
+            "/api/auth/users/logout", json={"refresh_token": refreshed.json()["refresh_token"]}
+        )
+    server.stop()
+
+    text = server.log.read_text()
+    assert '"route":"/api/auth/users/login"' in text
+    assert len(leaked) >= 10
+    for name, secret in leaked.items():
+        assert secret not in text, f"the {name} leaked into the log"
