@@ -65,6 +65,7 @@ DESCRIPTIONS = {
     "mass_assignment": "`role` accepted on sign-up",
     "sqli_error": "SQL injection (error-based)",
     "sqli_boolean": "SQL injection (boolean-based)",
+    "sqli_time": "SQL injection (blind, time-based)",
     "unbounded_limit": "Unbounded page size",
     "huge_numbers": "Huge numbers accepted",
     "no_rate_limit": "No rate limit on login",
