@@ -229,3 +229,24 @@ def test_a_bare_token_is_sent_as_the_document_says(schemes, headers, query):
     (identity,) = identity_from_spec(ctx, parse_user("svc=abc"))
     assert (identity.headers, identity.query) == (headers, query)
     client.close()
+
+
+def test_a_failing_check_is_noted_and_the_others_still_run(monkeypatch):
+    import types
+
+    from backforge.audit import run_audit
+
+    from .conftest import serve
+    from .shop_app import make_app
+
+    def explode(ctx):
+        raise RuntimeError("boom")
+
+    broken = types.SimpleNamespace(NAME="broken", run=explode)
+    from backforge.audit.checks import misconfiguration
+
+    with serve(make_app()) as base:
+        report = run_audit(base, checks=[broken, misconfiguration])
+    assert report.checks_run == ["misconfiguration"]
+    assert "check broken stopped: RuntimeError: boom" in report.notes
+    assert any(f.check == "misconfiguration" for f in report.findings)

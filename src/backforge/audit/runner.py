@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import ModuleType
@@ -98,6 +99,11 @@ def run_audit(
                 if module.NAME not in PASSIVE:
                     _run_passive(ctx, selected, done)
                 break
+            except Exception as exc:  # one check's surprise must not cost the others
+                ctx.note(f"check {module.NAME} stopped: {type(exc).__name__}: {exc}")
+                if log:
+                    log(traceback.format_exc())
+                continue
             done.append(module.NAME)
     finally:
         progress.stop()
