@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 from mw_support import ADMIN, ADMIN_TOKEN, DECLARATION
 from pydantic import ValidationError
+from starlette.applications import Starlette
+from starlette.routing import Mount
 from starlette.testclient import TestClient
 
 from backforge import App
@@ -152,3 +154,13 @@ def test_hsts_only_over_https(app):
         assert answer.headers["strict-transport-security"] == "max-age=31536000"
     with TestClient(app) as client:
         assert "strict-transport-security" not in client.get("/healthz").headers
+
+
+def test_the_stack_works_mounted_under_a_prefix(app):
+    outer = Starlette(routes=[Mount("/v1", app=app)])
+    with TestClient(outer) as client:
+        assert client.get("/v1/healthz").json() == {"status": "ok"}
+        listed = client.get("/v1/api/notes")
+        assert listed.status_code == 200
+        assert listed.headers["cache-control"] == "public, no-cache"
+        assert client.get("/v1/api/notes").headers["x-cache"] == "hit"

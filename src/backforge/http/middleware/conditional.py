@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 
 from ...spec.server import Cache
+from .context import route_path
 from .public_reads import PublicReads, carries_credentials
 
 
@@ -35,7 +36,7 @@ class ConditionalGetMiddleware:
             return
         if carries_credentials(scope):
             cache_control = self.private
-        elif self.public.collection(scope["path"]) is not None:
+        elif self.public.collection(route_path(scope)) is not None:
             cache_control = self.shared
         else:
             cache_control = self.anonymous

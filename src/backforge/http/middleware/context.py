@@ -50,3 +50,12 @@ def header(scope, name: bytes) -> bytes | None:
         if key == name:
             value = found
     return value
+
+
+def route_path(scope) -> str:
+    """The path below where the app is mounted (Starlette keeps the full path in `path`)."""
+    path = scope["path"]
+    root = scope.get("root_path")
+    if root and path.startswith(root):
+        return path[len(root) :] or "/"
+    return path

@@ -8,7 +8,7 @@ import time
 
 import structlog
 
-from .context import CALLER_KEY, REQUEST_ID_KEY
+from .context import CALLER_KEY, REQUEST_ID_KEY, route_path
 from .metrics import Metrics
 
 # An incoming X-Request-ID is kept only when it is short and plain (it ends up in logs).
@@ -83,7 +83,7 @@ def route_resolver(app):
         route = scope.get("route")
         if route is not None:
             return getattr(route, "path", "unmatched")
-        path = scope["path"]
+        path = route_path(scope)
         if path in fixed:
             return fixed[path]
         # Answered before routing (429, 413, ...): find the template the router would pick.

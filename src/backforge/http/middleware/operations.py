@@ -12,7 +12,7 @@ import orjson
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import Engine, text
 
-from .context import caller_or_anonymous
+from .context import caller_or_anonymous, route_path
 from .metrics import Metrics
 from .problems import send_problem
 
@@ -47,7 +47,7 @@ class OperationsMiddleware:
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] == "http":
-            endpoint = self.paths.get(scope["path"])
+            endpoint = self.paths.get(route_path(scope))
             if endpoint is not None:
                 if scope["method"] not in ("GET", "HEAD"):
                     await send_problem(

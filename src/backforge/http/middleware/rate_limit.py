@@ -19,7 +19,7 @@ from starlette.requests import Request
 
 from ...spec.server import RateLimits
 from ...store.caller import Caller
-from .context import caller_or_anonymous, client_ip
+from .context import caller_or_anonymous, client_ip, route_path
 from .metrics import Metrics
 from .problems import send_problem
 
@@ -154,7 +154,7 @@ class RateLimitMiddleware:
         if scope["type"] != "http" or scope["method"] == "OPTIONS":
             await self.app(scope, receive, send)
             return
-        if scope["path"].startswith(self.auth_prefix):
+        if route_path(scope).startswith(self.auth_prefix):
             name, items, key = "auth", self.auth, "auth:" + client_ip(scope)
         else:
             caller = caller_or_anonymous(self.caller_of, scope)

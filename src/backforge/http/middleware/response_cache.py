@@ -20,7 +20,7 @@ import orjson
 from ...spec.model import Spec
 from ...spec.server import Cache
 from ...store.caller import Caller
-from .context import caller_or_anonymous
+from .context import caller_or_anonymous, route_path
 from .metrics import Metrics
 from .public_reads import PublicReads, carries_credentials
 
@@ -154,7 +154,7 @@ class ResponseCacheMiddleware:
         if scope["type"] != "http" or scope["method"] != "GET":
             await self.app(scope, receive, send)
             return
-        collection = self.public.collection(scope["path"])
+        collection = self.public.collection(route_path(scope))
         if collection is None or carries_credentials(scope):
             await self.app(scope, receive, send)
             return
