@@ -122,9 +122,9 @@ def serve(db_url, provider, monkeypatch):
     monkeypatch.setenv("BACKFORGE_RATE_LIMITS__AUTH", "1000/minute")
     monkeypatch.setenv("BACKFORGE_OAUTH_REDIRECTS", f"{APP_PAGE},http://app.example/other")
 
-    def make(signup: str = "open") -> ThreadedApp:
+    def make(signup: str = "open", public_url: str | None = None) -> ThreadedApp:
         port = free_port()
-        monkeypatch.setenv("BACKFORGE_PUBLIC_URL", f"http://127.0.0.1:{port}")
+        monkeypatch.setenv("BACKFORGE_PUBLIC_URL", public_url or f"http://127.0.0.1:{port}")
         engine = create_database_engine(db_url)
         app = App.from_dict(declaration(provider, signup), engine)
         app.store.metadata.create_all(engine)
@@ -362,6 +362,24 @@ def test_a_denied_authorization_and_unknown_providers_are_problems(serve, provid
 
     assert_problem(browser().get(f"{served.url}/api/auth/customers/oauth/github"), 404)
     assert_problem(browser().get(f"{callback}?code=x"), 400)
+
+
+def test_a_login_started_at_one_process_finishes_at_another(serve, provider):
+    """Two app processes behind one public URL, sharing the database: the state is there."""
+    first = serve()
+    second = serve(public_url=first.url)
+    subject = person(provider, "lee-1", email="lee@example.com", email_verified=True)
+    client = browser()
+    callback = approve(
+        client, to_provider(client, f"{first.url}/api/auth/customers/oauth/local"), subject
+    )
+    assert callback.startswith(first.url)
+    response = client.get(second.url + callback.removeprefix(first.url))
+    assert response.status_code == 200, response.text
+    assert me(second.url, response.json())["email"] == "lee@example.com"
+    # ...and it was spent for both.
+    client.cookies.set("bf_oauth_state", parse_qs(urlsplit(callback).query)["state"][0])
+    assert_problem(client.get(callback), 400)
 
 
 # -- redirect to an app page -----------------------------------------------------------------

@@ -411,8 +411,14 @@ class OAuthLogin:
 
     def _identity(self, client: OAuthClient, token: dict[str, Any], nonce: str) -> Identity:
         metadata = self.directory.metadata(client.issuer)
-        announced = metadata.get("id_token_signing_alg_values_supported") or ["RS256"]
+        announced = metadata.get("id_token_signing_alg_values_supported")
+        if not isinstance(announced, list) or not announced:
+            announced = ["RS256"]  # the default of OpenID Connect Discovery
         algorithms = [a for a in announced if a in SIGNING_ALGORITHMS]
+        if not algorithms:  # an empty list would let joserfc fall back to its defaults
+            raise OAuthProviderError(
+                f"{client.issuer} signs ID tokens with no public-key algorithm"
+            )
         try:
             try:
                 decoded = jwt.decode(
