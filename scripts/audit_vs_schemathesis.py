@@ -154,7 +154,7 @@ def run_schemathesis(base: str, max_examples: int) -> tuple[dict[str, set[str]],
 
 
 def make_app_document() -> dict:
-    from tests.audit.shop_app import openapi_document
+    from tests.audit.shop_document import openapi_document
 
     return openapi_document(FLAWS)
 

@@ -166,7 +166,7 @@ def test_progress_bar_follows_checks_and_requests(fixed_url):
 def test_openapi_document_from_a_file(fixed_url, tmp_path):
     from backforge.audit.checks import misconfiguration
 
-    from .shop_app import openapi_document
+    from .shop_document import openapi_document
 
     path = tmp_path / "openapi.json"
     path.write_text(json.dumps(openapi_document(frozenset())))
