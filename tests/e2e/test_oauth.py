@@ -28,7 +28,9 @@ from sqlalchemy import func, select
 
 from backforge import App
 from backforge.auth.errors import AuthError
+from backforge.auth.oauth import OAuthClient
 from backforge.database import create_database_engine
+from backforge.spec.model import OAuthProvider
 from backforge.store.caller import Caller
 
 oidc_provider_mock = pytest.importorskip("oidc_provider_mock")
@@ -592,3 +594,44 @@ def test_an_account_with_totp_still_needs_its_code_after_the_provider(serve, pro
     )
     assert good.status_code == 200, good.text
     assert good.json()["record"]["id"] == tokens["record"]["id"]
+
+
+# -- configuration ---------------------------------------------------------------------------
+
+
+def test_presets_fill_the_issuer_and_secrets_come_only_from_the_environment():
+    declared = OAuthProvider(preset="google", client_id="id", client_secret_env="BF_NO_SUCH_VAR")
+    client = OAuthClient.resolve("users", "google", declared, "https://api.example", {})
+    assert client.issuer == "https://accounts.google.com"
+    assert client.callback_url == "https://api.example/api/auth/users/oauth/google/callback"
+    assert client.client_secret is None and "BF_NO_SUCH_VAR" in client.problem
+
+    environment = {"BF_ID": "from-env", "BF_SECRET": "s"}
+    for preset, issuer in [
+        ("microsoft", "https://login.microsoftonline.com/common/v2.0"),
+        ("gitlab", "https://gitlab.com"),
+    ]:
+        declared = OAuthProvider(
+            preset=preset, client_id_env="BF_ID", client_secret_env="BF_SECRET", scopes=["email"]
+        )
+        client = OAuthClient.resolve("users", preset, declared, "https://api.example", environment)
+        assert (client.issuer, client.client_id, client.client_secret) == (issuer, "from-env", "s")
+        assert client.problem is None and client.scopes == ("openid", "email")
+    # An explicit issuer wins over the preset (a self-hosted GitLab).
+    declared = OAuthProvider(preset="gitlab", issuer="https://git.example/", client_id="x")
+    assert OAuthClient.resolve("u", "g", declared, "", {}).issuer == "https://git.example"
+
+
+@sqlite_only
+def test_a_provider_without_its_secret_is_unavailable_not_broken(db_url, monkeypatch):
+    monkeypatch.delenv(SECRET_VARIABLE, raising=False)
+    engine = create_database_engine(db_url)
+    app = App.from_dict(declaration("https://sso.invalid"), engine)
+    app.store.metadata.create_all(engine)
+    port = free_port()
+    with ThreadedApp(app, port) as served:
+        response = browser().get(f"{served.url}/api/auth/customers/oauth/local")
+        problem = assert_problem(response, 503)
+        assert SECRET_VARIABLE not in problem["detail"]  # the operator's business, in the log
+        assert browser().post(f"{served.url}/api/auth/customers/login", json={}).status_code == 422
+    engine.dispose()
