@@ -189,8 +189,8 @@ def migrate_status(path: DeclarationArg) -> None:
     table = Table(title="migrations")
     table.add_column("name")
     table.add_column("state")
-    for name in status.applied:
-        table.add_row(name, "[green]applied[/green]")
+    for migration in status.applied:
+        table.add_row(migration.name, "[green]applied[/green]")
     for name in status.pending:
         table.add_row(name, "[yellow]pending[/yellow]")
     console.print(table)

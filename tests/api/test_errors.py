@@ -57,9 +57,16 @@ def test_bad_query_is_400_with_position(shop):
     _assert_problem(shop.get("/api/products", params={"fields": "id,secret"}), 400, "invalid-query")
 
 
-def test_admin_only_collection_is_403_for_anonymous(shop):
-    _assert_problem(shop.get("/api/orders"), 403, "forbidden")
-    _assert_problem(shop.post("/api/categories", json={"name": "x", "slug": "x"}), 403, "forbidden")
+def test_admin_only_collection_is_403_for_anonymous(make_client, admin):
+    client = make_client(
+        {"name": "closed", "collections": {"vault": {"fields": {"x": {"type": "int"}}}}}
+    )
+    _assert_problem(client.get("/api/vault"), 403, "forbidden")
+    _assert_problem(client.post("/api/vault", json={"x": 1}), 403, "forbidden")
+    record = client.post("/api/vault", json={"x": 1}, headers=admin).json()
+    # One record that the caller may not see: 404, as if it did not exist.
+    _assert_problem(client.get(f"/api/vault/{record['id']}"), 404, "not-found")
+    _assert_problem(client.delete(f"/api/vault/{record['id']}"), 404, "not-found")
 
 
 def test_unique_violation_is_409(shop, admin):

@@ -153,4 +153,7 @@ class Spec(_Strict):
     description: str | None = None
     collections: dict[str, Collection]
     settings: Settings = PydanticField(default_factory=Settings)
+    # A Python file beside the declaration defining `hooks = Hooks()` and/or
+    # `endpoints = Endpoints()` (see backforge.hooks).
+    hooks: str | None = PydanticField(default=None, pattern=r"^[\w./-]+\.py$")
     server: ServerSettings = PydanticField(default_factory=ServerSettings)

@@ -54,3 +54,16 @@ class PreconditionFailed(StoreError):
 
 class Unavailable(StoreError):
     """The database cannot be reached; nothing was written."""
+
+
+class Refused(StoreError):
+    """Business logic said no (a hook): answered with the given status, naming a field."""
+
+    def __init__(self, detail: str, status: int = 422, field: str | None = None):
+        super().__init__(detail)
+        self.status = status
+        self.field = field
+
+
+class HookFailed(StoreError):
+    """A hook raised something other than Refused: the write was rolled back."""

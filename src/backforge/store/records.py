@@ -28,6 +28,8 @@ from .errors import (
     PreconditionFailed,
     ValidationFailed,
 )
+from .events import Listener, Transaction, WriteEvent, current_transaction
+from .hooks import SYSTEM, Hooks
 from .ids import is_valid_id, new_id
 from .listing import (
     ListRequest,
@@ -52,11 +54,15 @@ class Page:
 class RecordStore:
     """Record operations for every collection of one declaration, on one database."""
 
-    def __init__(self, spec: Spec, engine: Engine):
+    def __init__(self, spec: Spec, engine: Engine, hooks: Hooks | None = None):
         self.spec = spec
         self.engine = engine
         # Called with the collection's name after each committed write (cache invalidation).
         self.write_listeners: list[Callable[[str], None]] = []
+        self.hooks = hooks or Hooks()
+        # Called with each WriteEvent inside its transaction (an outbox), and after commit.
+        self.event_listeners: list[Listener] = []
+        self.commit_listeners: list[Listener] = []
         self.metadata = build_metadata(spec)
         self.tables: dict[str, Table] = {n: self.metadata.tables[n] for n in spec.collections}
         self.access = Access(spec, self.tables)
@@ -203,7 +209,7 @@ class RecordStore:
         trusted: bool = False,
     ) -> dict:
         """`trusted` skips the create rule (sign-up is governed by the auth options instead);
-        validation, read-only fields and presets still apply as for `caller`."""
+        validation, read-only fields, presets and field write rules still apply."""
         if not trusted:
             self._allow(collection, "create", caller)
         table = self.tables[collection]
@@ -213,9 +219,12 @@ class RecordStore:
         now = _now()
         row = {**values, "id": new_id(), "created": now, "updated": now, "version": 1}
         with self._writing(table) as connection:
+            event = WriteEvent(collection, "create", caller, values=row, record_id=row["id"])
+            self.hooks.run("before", event, self)
             self._check_create_rules(connection, collection, caller, row, sent, trusted)
-            self._check_relations(connection, collection, caller, values)
+            self._check_relations(connection, collection, caller, row)
             connection.execute(insert(table).values(row))
+            self._after(connection, event)
             return self._read_back(connection, collection, caller, row["id"])
 
     def update(
@@ -239,15 +248,23 @@ class RecordStore:
                 conditions.append(rule)
         if if_match is not None:
             conditions.append(table.c.version.in_(if_match))
-        statement = (
-            update(table)
-            .where(*conditions)
-            .values(**values, updated=_now(), version=table.c.version + 1)
-        )
         with self._writing(table) as connection:
+            event = WriteEvent(collection, "update", caller, values=values, record_id=record_id)
+            if self._observed("update", collection):
+                # Hooks see the record before the change: lock it (if the caller may change
+                # it at all), read it, let before-hooks adjust the values, then write.
+                self._lock(connection, table, conditions, collection, caller, record_id, if_match)
+                event.old = self._system_record(connection, collection, record_id)
+                self.hooks.run("before", event, self)
             self._check_relations(connection, collection, caller, values)
+            statement = (
+                update(table)
+                .where(*conditions)
+                .values(**values, updated=_now(), version=table.c.version + 1)
+            )
             if connection.execute(statement).rowcount == 0:
                 self._explain_miss(connection, collection, caller, record_id, if_match, "update")
+            self._after(connection, event)
             return self._read_back(connection, collection, caller, record_id)
 
     def delete(
@@ -261,9 +278,52 @@ class RecordStore:
         if if_match is not None:
             conditions.append(table.c.version.in_(if_match))
         with self._writing(table) as connection:
+            event = WriteEvent(collection, "delete", caller, record_id=record_id)
+            if self._observed("delete", collection):
+                self._lock(connection, table, conditions, collection, caller, record_id, if_match)
+                event.old = self._system_record(connection, collection, record_id)
+                self.hooks.run("before", event, self)
             result = connection.execute(delete(table).where(*conditions))
             if result.rowcount == 0:
                 self._explain_miss(connection, collection, caller, record_id, if_match, "delete")
+            self._after(connection, event)
+
+    # -- hooks and events ------------------------------------------------------------------
+
+    def _observed(self, operation: str, collection: str) -> bool:
+        return bool(self.event_listeners) or self.hooks.wants(operation, collection)
+
+    def _lock(self, connection, table, conditions, collection, caller, record_id, if_match):
+        """Hold the row for this transaction, or explain why the caller may not change it."""
+        query = select(table.c.id).where(*conditions)
+        if connection.dialect.name == "postgresql":
+            query = query.with_for_update()
+        if connection.execute(query).first() is None:
+            self._explain_miss(connection, collection, caller, record_id, if_match, "change")
+
+    def _system_record(
+        self, connection: Connection, collection: str, record_id: str
+    ) -> dict | None:
+        table = self.tables[collection]
+        row = connection.execute(self._select(collection, SYSTEM).where(table.c.id == record_id))
+        found = row.mappings().first()
+        return None if found is None else self.serializers[collection](found)
+
+    def _after(self, connection: Connection, event: WriteEvent) -> None:
+        """After the write, still inside the transaction: after-hooks, then listeners; the
+        event is kept for after-commit work."""
+        if not self._observed(event.operation, event.collection):
+            current_transaction.get().collections.add(event.collection)  # type: ignore[union-attr]
+            return
+        if event.operation != "delete":
+            event.record = self._system_record(connection, event.collection, str(event.record_id))
+        self.hooks.run("after", event, self)
+        for listener in self.event_listeners:
+            listener(event)
+        transaction = current_transaction.get()
+        assert transaction is not None
+        transaction.committed.append(event)
+        transaction.collections.add(event.collection)
 
     def _visible_and(self, collection: str, operation: Operation, caller: Caller) -> list:
         """A record is changed or deleted only by callers who may also see it."""
@@ -376,6 +436,10 @@ class RecordStore:
 
     @contextmanager
     def _reading(self) -> Iterator[Connection]:
+        transaction = current_transaction.get()
+        if transaction is not None:
+            yield transaction.connection  # inside a hook: see the transaction's own writes
+            return
         try:
             with self.engine.connect() as connection:
                 yield connection
@@ -384,15 +448,39 @@ class RecordStore:
 
     @contextmanager
     def _writing(self, table: Table) -> Iterator[Connection]:
+        """One transaction per request; writes made by hooks inside it join it."""
+        transaction = current_transaction.get()
+        if transaction is not None:
+            yield transaction.connection
+            return
         try:
             with self.engine.connect() as connection:
                 begin_immediate(connection)
                 with connection.begin():
-                    yield connection
+                    transaction = Transaction(connection)
+                    token = current_transaction.set(transaction)
+                    try:
+                        yield connection
+                    finally:
+                        current_transaction.reset(token)
         except DBAPIError as exc:
             raise _translated(exc, table) from None
-        for listener in self.write_listeners:
-            listener(table.name)
+        self._committed(transaction, table.name)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """Several operations, all or nothing (the batch endpoint, custom endpoints)."""
+        with self._writing(next(iter(self.tables.values()))) as connection:
+            yield connection
+
+    def _committed(self, transaction: Transaction, collection: str) -> None:
+        for name in transaction.collections | {collection}:
+            for listener in self.write_listeners:
+                listener(name)
+        for event in transaction.committed:
+            self.hooks.run("after_commit", event, self)
+            for listener in self.commit_listeners:
+                listener(event)
 
 
 def _plain(body: bytes | Mapping[str, Any]) -> bytes | dict[str, Any]:

@@ -1,0 +1,43 @@
+"""Writes as events: what hooks and listeners receive, and the transaction they happen in."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from sqlalchemy import Connection
+
+from .caller import Caller
+
+WriteOperation = Literal["create", "update", "delete"]
+
+
+@dataclass
+class WriteEvent:
+    """One record written. `values` (before hooks) may be changed; `record` and `old` are the
+    record after and before the write, as an admin would see it (hidden fields left out)."""
+
+    collection: str
+    operation: WriteOperation
+    caller: Caller
+    values: dict[str, Any] = field(default_factory=dict)
+    record: dict[str, Any] | None = None
+    old: dict[str, Any] | None = None
+    record_id: str | None = None
+
+
+@dataclass
+class Transaction:
+    """The write transaction in progress on this thread/task, shared by nested writes."""
+
+    connection: Connection
+    committed: list[WriteEvent] = field(default_factory=list)
+    collections: set[str] = field(default_factory=set)
+
+
+current_transaction: ContextVar[Transaction | None] = ContextVar(
+    "backforge_transaction", default=None
+)
+Listener = Callable[[WriteEvent], None]

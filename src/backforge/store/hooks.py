@@ -1,0 +1,128 @@
+"""Python hooks that run inside a write's transaction, and the store they see there."""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from .caller import Caller
+from .errors import HookFailed, StoreError
+from .events import WriteEvent
+
+if TYPE_CHECKING:
+    from .records import RecordStore
+
+logger = logging.getLogger("backforge.hooks")
+Hook = Callable[["HookContext"], None]
+MOMENTS = ("before", "after", "after_commit")
+SYSTEM = Caller(id="system", is_admin=True, method="system")
+
+
+class Hooks:
+    """A registry a hooks module fills with decorators:
+
+    hooks = Hooks()
+
+    @hooks.before_create("order_items")
+    def check_stock(ctx): ...
+    """
+
+    def __init__(self) -> None:
+        self._handlers: dict[tuple[str, str, str], list[Hook]] = defaultdict(list)
+
+    def _register(self, moment: str, operation: str, collections: tuple[str, ...]):
+        def decorator(function: Hook) -> Hook:
+            for collection in collections:
+                self._handlers[(moment, operation, collection)].append(function)
+            return function
+
+        return decorator
+
+    def before_create(self, *collections: str):
+        return self._register("before", "create", collections)
+
+    def before_update(self, *collections: str):
+        return self._register("before", "update", collections)
+
+    def before_delete(self, *collections: str):
+        return self._register("before", "delete", collections)
+
+    def after_create(self, *collections: str):
+        return self._register("after", "create", collections)
+
+    def after_update(self, *collections: str):
+        return self._register("after", "update", collections)
+
+    def after_delete(self, *collections: str):
+        return self._register("after", "delete", collections)
+
+    def after_commit(self, operation: str, *collections: str):
+        """Runs once the transaction has committed (never for a rolled-back write)."""
+        return self._register("after_commit", operation, collections)
+
+    def collections(self) -> set[str]:
+        return {collection for (_, _, collection) in self._handlers}
+
+    def wants(self, operation: str, collection: str) -> bool:
+        return any((m, operation, collection) in self._handlers for m in MOMENTS)
+
+    def run(self, moment: str, event: WriteEvent, store: RecordStore) -> None:
+        for hook in self._handlers.get((moment, event.operation, event.collection), ()):
+            context = HookContext(event, store)
+            try:
+                hook(context)
+            except StoreError:
+                raise
+            except Exception as exc:
+                logger.exception(
+                    "hook %s failed on %s %s", hook.__name__, event.operation, event.collection
+                )
+                raise HookFailed(
+                    f"a hook of {event.collection} failed; nothing was written"
+                ) from exc
+
+
+class BoundStore:
+    """Record operations inside the hook's transaction, as a given caller."""
+
+    def __init__(self, store: RecordStore, caller: Caller):
+        self._store = store
+        self.caller = caller
+
+    def get(self, collection: str, record_id: str) -> dict[str, Any]:
+        return self._store.get(collection, self.caller, record_id)
+
+    def list(
+        self, collection: str, filter: str | None = None, sort: str | None = None, limit: int = 200
+    ) -> list[dict[str, Any]]:
+        from .listing import ListRequest
+
+        request = ListRequest(filter=filter, sort=sort, limit=limit)
+        return self._store.list(collection, self.caller, request).items
+
+    def create(self, collection: str, values: dict[str, Any]) -> dict[str, Any]:
+        return self._store.create(collection, self.caller, values)
+
+    def update(self, collection: str, record_id: str, values: dict[str, Any]) -> dict[str, Any]:
+        return self._store.update(collection, self.caller, record_id, values)
+
+    def delete(self, collection: str, record_id: str) -> None:
+        self._store.delete(collection, self.caller, record_id)
+
+
+class HookContext:
+    """What a hook receives: the write (change `values` in a before-hook), the caller, and
+    the store bound to the transaction — with the caller's rules (`store`) or none (`system`)."""
+
+    def __init__(self, event: WriteEvent, store: RecordStore):
+        self.event = event
+        self.collection = event.collection
+        self.operation = event.operation
+        self.caller = event.caller
+        self.values = event.values
+        self.record = event.record
+        self.old = event.old
+        self.store = BoundStore(store, event.caller)
+        self.system = BoundStore(store, SYSTEM)
