@@ -33,8 +33,8 @@ from authlib.oauth2.auth import ClientAuth
 from authlib.oauth2.rfc6749.parameters import prepare_grant_uri, prepare_token_request
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from authlib.oidc.core import CodeIDToken
-from joserfc import jwt
-from joserfc.errors import InvalidKeyIdError, JoseError
+from joserfc import jws, jwt
+from joserfc.errors import BadSignatureError, InvalidKeyIdError, JoseError
 from joserfc.jwk import KeySet
 from sqlalchemy import Table, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -74,6 +74,7 @@ SIGNING_ALGORITHMS = (
 )
 CLOCK_LEEWAY = 60
 METADATA_TTL = 3600.0
+KEYS_REFRESH_INTERVAL = 60.0
 _TENANT = "{tenantid}"
 _ERROR_CODE = re.compile(r"^[a-z_]{1,64}$")
 
@@ -195,8 +196,11 @@ class ProviderDirectory:
     def keys(self, issuer: str, refresh: bool = False) -> KeySet:
         with self._lock:
             cached = self._keys.get(issuer)
-        if cached and not refresh and time.monotonic() - cached[0] < self.ttl:
-            return cached[1]
+        if cached:
+            age = time.monotonic() - cached[0]
+            # A token naming an unknown key fetches the set again, at most once a minute.
+            if age < (KEYS_REFRESH_INTERVAL if refresh else self.ttl):
+                return cached[1]
         try:
             keys = KeySet.import_key_set(self._get_json(self.metadata(issuer)["jwks_uri"]))
         except (JoseError, ValueError, TypeError, KeyError) as exc:
@@ -421,12 +425,10 @@ class OAuthLogin:
             )
         try:
             try:
-                decoded = jwt.decode(
-                    token["id_token"], self.directory.keys(client.issuer), algorithms=algorithms
-                )
+                decoded = _verify(token["id_token"], self.directory.keys(client.issuer), algorithms)
             except InvalidKeyIdError:  # the provider rotated its keys since they were fetched
                 keys = self.directory.keys(client.issuer, refresh=True)
-                decoded = jwt.decode(token["id_token"], keys, algorithms=algorithms)
+                decoded = _verify(token["id_token"], keys, algorithms)
             issuer = metadata["issuer"]
             if _TENANT in issuer:
                 issuer = issuer.replace(_TENANT, str(decoded.claims.get("tid", "")))
@@ -656,6 +658,22 @@ class OAuthLogin:
 
     def close(self) -> None:
         self.http.close()
+
+
+def _verify(id_token: str, keys: KeySet, algorithms: list[str]) -> jwt.Token:
+    """Check the signature; a token without a key id is tried against each key of the set."""
+    try:
+        return jwt.decode(id_token, keys, algorithms=algorithms)
+    except InvalidKeyIdError:
+        header = jws.extract_compact(id_token.encode()).protected
+        if header.get("kid") is not None or len(keys.keys) < 2:
+            raise
+    for key in keys.keys:
+        try:
+            return jwt.decode(id_token, key, algorithms=algorithms)
+        except JoseError:
+            continue
+    raise BadSignatureError()
 
 
 def _same(a: str, b: str) -> bool:
