@@ -301,10 +301,10 @@ def load_roles(path: str | None) -> dict[str, Any]:
     """The role map: {users: {NAME: ROLE}, operations: {"METHOD /path": [ROLE, ...]}}."""
     if not path:
         return {}
-    import yaml
+    from .openapi import load_yaml
 
     text = Path(path).read_text()
-    data = json.loads(text) if path.endswith(".json") else yaml.safe_load(text)
+    data = json.loads(text) if path.endswith(".json") else load_yaml(text)
     if not isinstance(data, dict):
         raise CredentialsError(f"{path}: expected a mapping with 'users' and 'operations'")
     return data

@@ -10,8 +10,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-import yaml
-
 from .client import AuditClient, AuditError
 
 DISCOVERY_PATHS = (
@@ -131,11 +129,21 @@ class ApiDocument:
         return None
 
 
+def load_yaml(text: str) -> Any:
+    """YAML with ruamel (a dependency of backforge already), as plain dicts and lists."""
+    from ruamel.yaml import YAML, YAMLError
+
+    try:
+        return YAML(typ="safe", pure=True).load(text)
+    except YAMLError as exc:
+        raise ValueError(f"invalid YAML: {exc}") from None
+
+
 def parse_document_text(text: str) -> dict[str, Any]:
     try:
         data = json.loads(text)
     except ValueError:
-        data = yaml.safe_load(text)
+        data = load_yaml(text)
     if not isinstance(data, dict) or not ("openapi" in data or "swagger" in data):
         raise DocumentNotFound("the document is not an OpenAPI document")
     return data
@@ -151,7 +159,7 @@ def load_document(client: AuditClient, openapi: str | None) -> ApiDocument:
         if exchange.status == 200:
             try:
                 raw = parse_document_text(exchange.text)
-            except (DocumentNotFound, yaml.YAMLError):
+            except (DocumentNotFound, ValueError):
                 continue
             return build_document(raw, exchange.url)
     where = openapi or ", ".join(DISCOVERY_PATHS)

@@ -32,6 +32,11 @@ def run(ctx: AuditContext) -> None:
     if ctx.options.fuzz_examples <= 0:
         return
     try:
+        import schemathesis  # noqa: F401 - optional: generated requests need it
+    except ImportError:
+        ctx.note("schemathesis is not installed: no generated requests")
+        return
+    try:
         fuzz.run_schemathesis(
             ctx, on_exchange=lambda op, ex: server_error(ctx, op, ex, "generated")
         )
