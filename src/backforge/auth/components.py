@@ -5,15 +5,18 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ..store.records import RecordStore
 from .credentials import ApiKeys, Sessions
 from .mail import Mailer
-from .oauth import OAuthLogin
 from .one_time import OneTimeFlows
 from .service import AuthService
 from .tokens import KeyRing, TokenIssuer
 from .totp import Totp
+
+if TYPE_CHECKING:
+    from .oauth import OAuthLogin
 
 logger = logging.getLogger("backforge.auth")
 
@@ -50,9 +53,13 @@ def build_auth(store: RecordStore, mailer: Mailer | None = None) -> AuthComponen
         sessions=Sessions(service),
         totp=Totp(service, issuer_name=store.spec.name),
         issuer=issuer,
-        oauth=OAuthLogin(service, public_url) if _declares_oauth(service) else None,
+        oauth=_oauth(service, public_url),
     )
 
 
-def _declares_oauth(service: AuthService) -> bool:
-    return any(options.oauth for options in service.options.values())
+def _oauth(service: AuthService, public_url: str) -> OAuthLogin | None:
+    if not any(options.oauth for options in service.options.values()):
+        return None
+    from .oauth import OAuthLogin  # Authlib and joserfc load only when a provider is declared
+
+    return OAuthLogin(service, public_url)

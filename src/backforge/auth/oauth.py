@@ -257,6 +257,7 @@ class OAuthLogin:
         self.service = service
         self.public_url = public_url.rstrip("/")
         self.secure_cookies = self.public_url.startswith("https://")
+        self.state_lifetime = STATE_LIFETIME
         self.clients: dict[tuple[str, str], OAuthClient] = {
             (collection, name): OAuthClient.resolve(
                 collection, name, declared, self.public_url, environ

@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -16,10 +16,12 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from ..auth.oauth import STATE_LIFETIME, OAuthLogin
 from ..store.errors import FieldProblem, ValidationFailed
 from .body import read_json_body
 from .records import json_response
+
+if TYPE_CHECKING:
+    from ..auth.oauth import OAuthLogin
 
 STATE_COOKIE = "bf_oauth_state"
 _NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
@@ -66,7 +68,7 @@ class OAuthRoutes:
         response.set_cookie(
             STATE_COOKIE,
             state,
-            max_age=int(STATE_LIFETIME.total_seconds()),
+            max_age=int(self.oauth.state_lifetime.total_seconds()),
             path=f"/api/auth/{collection}/oauth/",
             secure=self.oauth.secure_cookies,
             httponly=True,
