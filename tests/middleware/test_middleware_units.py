@@ -77,6 +77,7 @@ def test_json_depth_counts_brackets_outside_strings_only():
 def test_etag_comparison_is_weak_and_takes_lists_and_star():
     assert etag_matches(b'"3"', b'"3"')
     assert etag_matches(b'W/"3"', b'"3"')
+    assert etag_matches(b'"ab"', b'W/"ab"')
     assert etag_matches(b'"1", "2", "3"', b'"3"')
     assert etag_matches(b"*", b'"3"')
     assert not etag_matches(b'"33"', b'"3"')

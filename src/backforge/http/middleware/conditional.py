@@ -78,7 +78,8 @@ class ConditionalGetMiddleware:
             headers = held["headers"]
             etag = next((value for name, value in headers if name == b"etag"), None)
             if etag is None:
-                etag = b'"' + hashlib.blake2b(body, digest_size=12).hexdigest().encode() + b'"'
+                # Weak: gzip (outside this layer) may send the same content in another encoding.
+                etag = b'W/"' + hashlib.blake2b(body, digest_size=12).hexdigest().encode() + b'"'
                 headers.append((b"etag", etag))
             if if_none_match is not None and etag_matches(if_none_match, etag):
                 kept = [(n, v) for n, v in headers if n in (b"etag", b"cache-control", b"vary")]
