@@ -16,9 +16,11 @@ from .http.app import build_app
 from .http.callers import Callers
 from .http.middleware import build_middleware
 from .schema.tables import build_metadata
-from .spec import DeclarationError, Spec, load_dict, load_file
+from .spec import DeclarationError, Problem, Spec, load_dict, load_file
 from .store.access import check_rules
+from .store.hooks import Hooks
 from .store.records import RecordStore
+from .user_code import load_hooks_module
 
 
 class App:
@@ -50,7 +52,17 @@ class App:
             from .schema.migrations import auto_apply
 
             auto_apply(self.engine, spec)
-        self.store = RecordStore(spec, self.engine)
+        module = load_hooks_module(spec, declaration_path)
+        hooks = getattr(module, "hooks", None) or Hooks()
+        endpoints = getattr(module, "endpoints", None)
+        unknown = sorted(hooks.collections() - set(spec.collections))
+        if unknown:
+            raise DeclarationError(
+                str(declaration_path or "<declaration>"),
+                [Problem(("hooks",), f"hooks name unknown collections: {', '.join(unknown)}")],
+            )
+        self.hooks_module = module
+        self.store = RecordStore(spec, self.engine, hooks)
         token = admin_token if admin_token is not None else os.environ.get("BACKFORGE_ADMIN_TOKEN")
         self.config = load_config(spec.server)
         self.auth = build_auth(self.store, mailer)
@@ -62,7 +74,7 @@ class App:
             sessions=self.auth.sessions if self.auth else None,
         )
         self.asgi = build_middleware(
-            build_app(self.store, callers, self.auth), self.store, self.config
+            build_app(self.store, callers, self.auth, endpoints), self.store, self.config
         )
 
     @classmethod

@@ -19,6 +19,8 @@ from ..store.errors import StoreError
 from ..store.records import RecordStore
 from .admin_routes import admin_routes
 from .auth_routes import AuthRoutes
+from .batch import batch_route
+from .custom import Endpoints, custom_routes
 from .middleware.context import remembered
 from .oauth_routes import OAuthRoutes
 from .openapi import build_openapi
@@ -44,10 +46,11 @@ def build_app(
     store: RecordStore,
     caller_of: Callable[[Request], Caller],
     auth: AuthComponents | None = None,
+    endpoints: Endpoints | None = None,
 ) -> Starlette:
     # Found once per request, whoever asks first (rate limiter, route, access log).
     caller_of = remembered(caller_of)
-    openapi = orjson.dumps(build_openapi(store.spec))
+    openapi = orjson.dumps(build_openapi(store.spec, endpoints))
 
     async def openapi_document(_request: Request) -> Response:
         return Response(openapi, media_type="application/json")
@@ -67,8 +70,13 @@ def build_app(
         Route("/docs", docs_page, methods=["GET"]),
         Route("/docs/{name}", docs_asset, methods=["GET"]),
         *RecordRoutes(store, caller_of).routes(),
+        batch_route(store, caller_of, store.spec.settings.max_body_bytes),
         *admin_routes(store, caller_of),
     ]
+    if endpoints is not None:
+        service = auth.service if auth is not None else None
+        max_body = store.spec.settings.max_body_bytes
+        routes = custom_routes(endpoints, store, caller_of, service, max_body) + routes
     if auth is not None:
         routes += AuthRoutes(auth, caller_of, store.spec.settings.max_body_bytes).routes()
         if auth.oauth is not None:

@@ -11,7 +11,9 @@ from ..spec.model import Collection, Field, Spec
 from ..spec.semantics import CALLER_DEFAULT
 from ..store.ids import ID_PATTERN
 from ..store.validation import INT_MAX, INT_MIN
+from .custom import Endpoints
 from .openapi_auth import SECURITY_SCHEMES, auth_paths
+from .openapi_custom import custom_paths
 
 PROBLEM = {"$ref": "#/components/schemas/Problem"}
 ID_SCHEMA = {"type": "string", "pattern": ID_PATTERN.pattern}
@@ -176,7 +178,7 @@ def _record_response(ref: str, description: str, status: str) -> dict[str, Any]:
     }
 
 
-def build_openapi(spec: Spec) -> dict[str, Any]:
+def build_openapi(spec: Spec, endpoints: Endpoints | None = None) -> dict[str, Any]:
     settings = spec.settings
     schemas: dict[str, Any] = {"Problem": _problem_schema()}
     paths: dict[str, Any] = {}
@@ -291,7 +293,15 @@ def build_openapi(spec: Spec) -> dict[str, Any]:
             "version": __version__,
             "description": spec.description or f"The {spec.name} API, served by backforge.",
         },
-        "paths": {**paths, **auth_paths(spec, schemas)},
+        "paths": {
+            **paths,
+            **auth_paths(spec, schemas),
+            **custom_paths(
+                endpoints,
+                schemas,
+                problem_responses(400, 401, 403, 404, 408, 409, 412, 413, 414, 415, 422, 429, 503),
+            ),
+        },
         "components": {"schemas": schemas, "securitySchemes": SECURITY_SCHEMES},
         "security": [{}, {"bearer": []}, {"apiKey": []}, {"session": []}],
     }

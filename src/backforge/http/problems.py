@@ -14,9 +14,11 @@ from ..auth.errors import AuthError
 from ..store.errors import (
     Conflict,
     Forbidden,
+    HookFailed,
     InvalidQuery,
     NotFound,
     PreconditionFailed,
+    Refused,
     StoreError,
     Unavailable,
     ValidationFailed,
@@ -95,6 +97,10 @@ def from_store_error(error: StoreError) -> Response:
             return problem_response(412, "precondition-failed", error.detail)
         case Unavailable():
             return problem_response(503, "unavailable", error.detail, {"Retry-After": "1"})
+        case Refused(status=status, field=field):
+            return problem_response(status, "refused", error.detail, field=field)
+        case HookFailed():
+            return problem_response(500, "hook-failed", error.detail)
     return problem_response(400, "bad-request", error.detail)
 
 

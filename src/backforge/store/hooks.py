@@ -91,8 +91,10 @@ class BoundStore:
         self._store = store
         self.caller = caller
 
-    def get(self, collection: str, record_id: str) -> dict[str, Any]:
-        return self._store.get(collection, self.caller, record_id)
+    def get(self, collection: str, record_id: str, lock: bool = False) -> dict[str, Any]:
+        """`lock=True` holds the row until the transaction ends (SELECT ... FOR UPDATE on
+        PostgreSQL; SQLite's write transaction already excludes other writers)."""
+        return self._store.get(collection, self.caller, record_id, lock=lock)
 
     def list(
         self, collection: str, filter: str | None = None, sort: str | None = None, limit: int = 200

@@ -129,6 +129,7 @@ class RecordStore:
         record_id: str,
         fields: tuple[str, ...] | None = None,
         expand: tuple[str, ...] = (),
+        lock: bool = False,
     ) -> dict[str, Any]:
         table = self.tables[collection]
         self._allow(collection, "view", caller, per_record=True)
@@ -139,6 +140,8 @@ class RecordStore:
             table.c.id == record_id, self.access.where(collection, "view", caller)
         )
         with self._reading() as connection:
+            if lock and connection.dialect.name == "postgresql":
+                query = query.with_for_update(of=table)
             row = connection.execute(query).mappings().first()
             if row is None:
                 raise NotFound(f"no record '{record_id}' in {collection}")

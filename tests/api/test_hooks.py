@@ -1,0 +1,179 @@
+"""Hooks in the write transaction, atomic batches and custom endpoints, on the shop example."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+PASSWORD = "a long enough password"
+
+
+@pytest.fixture
+def shop_world(shop, admin):
+    category = shop.post("/api/categories", json={"name": "Maps", "slug": "maps"}, headers=admin)
+    product = shop.post(
+        "/api/products",
+        json={
+            "name": "Atlas",
+            "sku": "ATL-1",
+            "price": "12.50",
+            "stock": 3,
+            "category": category.json()["id"],
+        },
+        headers=admin,
+    ).json()
+    signup = shop.post(
+        "/api/auth/customers/signup",
+        json={"email": "ann@example.com", "password": PASSWORD, "name": "Ann"},
+    ).json()
+    ann = {"Authorization": f"Bearer {signup['access_token']}"}
+    order = shop.post("/api/orders", json={}, headers=ann).json()
+    return shop, ann, product, order
+
+
+def _stock(client, admin, product):
+    return client.get(f"/api/products/{product['id']}", headers=admin).json()["stock"]
+
+
+def test_an_item_beyond_the_stock_is_refused_and_nothing_is_written(shop_world, admin):
+    client, ann, product, order = shop_world
+    response = client.post(
+        "/api/order_items",
+        json={"order": order["id"], "product": product["id"], "quantity": 4},
+        headers=ann,
+    )
+    assert response.status_code == 409, response.text
+    assert response.json()["field"] == "quantity" and "only 3" in response.json()["detail"]
+    assert _stock(client, admin, product) == 3
+    assert client.get("/api/order_items", headers=ann).json()["items"] == []
+
+
+def test_an_item_takes_stock_and_adds_to_the_total_in_one_transaction(shop_world, admin):
+    client, ann, product, order = shop_world
+    item = client.post(
+        "/api/order_items",
+        json={
+            "order": order["id"],
+            "product": product["id"],
+            "quantity": 2,
+        },
+        headers=ann,
+    )
+    assert item.status_code == 201, item.text
+    assert item.json()["unit_price"] == "12.50"
+    assert _stock(client, admin, product) == 1
+    assert client.get(f"/api/orders/{order['id']}", headers=ann).json()["total"] == "25.00"
+
+
+def test_a_client_cannot_choose_the_unit_price(shop_world):
+    client, ann, product, order = shop_world
+    response = client.post(
+        "/api/order_items",
+        json={"order": order["id"], "product": product["id"], "quantity": 1, "unit_price": "0.01"},
+        headers=ann,
+    )
+    assert response.status_code == 422
+
+
+def test_batch_is_all_or_nothing_and_names_the_failing_operation(shop_world, admin):
+    client, ann, product, order = shop_world
+    operations = [
+        {
+            "op": "create",
+            "collection": "order_items",
+            "body": {"order": order["id"], "product": product["id"], "quantity": 1},
+        },
+        {"op": "update", "collection": "orders", "id": order["id"], "body": {"note": "gift"}},
+        {
+            "op": "create",
+            "collection": "order_items",
+            "body": {"order": order["id"], "product": product["id"], "quantity": 5},
+        },
+    ]
+    failed = client.post("/api/batch", json={"operations": operations}, headers=ann)
+    assert failed.status_code == 409 and failed.json()["index"] == 2
+    assert _stock(client, admin, product) == 3
+    assert client.get(f"/api/orders/{order['id']}", headers=ann).json()["note"] is None
+    done = client.post("/api/batch", json={"operations": operations[:2]}, headers=ann)
+    assert done.status_code == 200, done.text
+    results = done.json()["results"]
+    assert results[0]["quantity"] == 1 and results[1]["note"] == "gift"
+    assert _stock(client, admin, product) == 2
+
+
+def test_batch_operations_keep_the_callers_rules(shop_world, admin):
+    client, ann, product, _ = shop_world
+    response = client.post(
+        "/api/batch",
+        json={
+            "operations": [
+                {
+                    "op": "update",
+                    "collection": "products",
+                    "id": product["id"],
+                    "body": {"stock": 99},
+                }
+            ]
+        },
+        headers=ann,
+    )
+    assert response.status_code == 403 and response.json()["index"] == 0
+    assert _stock(client, admin, product) == 3
+
+
+def test_checkout_custom_endpoint(shop_world, admin):
+    client, ann, product, _ = shop_world
+    placed = client.post(
+        "/api/shop/checkout",
+        json={"items": [{"product": product["id"], "quantity": 2}], "note": "asap"},
+        headers=ann,
+    )
+    assert placed.status_code == 201, placed.text
+    assert placed.json()["total"] == "25.00" and placed.json()["items"] == 1
+    assert _stock(client, admin, product) == 1
+    too_many = client.post(
+        "/api/shop/checkout",
+        json={"items": [{"product": product["id"], "quantity": 5}]},
+        headers=ann,
+    )
+    assert too_many.status_code == 409
+    assert client.post("/api/shop/checkout", json={"items": []}).status_code == 401
+    document = client.get("/api/openapi.json").json()
+    operation = document["paths"]["/api/shop/checkout"]["post"]
+    assert operation["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith(
+        "Checkout"
+    )
+    assert "201" in operation["responses"]
+
+
+def test_an_exception_in_a_hook_rolls_back_and_answers_a_clean_problem(
+    make_client, admin, tmp_path
+):
+    (tmp_path / "notes_hooks.py").write_text(
+        textwrap.dedent("""
+        from backforge.hooks import Hooks
+        hooks = Hooks()
+
+        @hooks.after_create("notes")
+        def explode(ctx):
+            ctx.system.create("audit_log", {"text": "written before the failure"})
+            raise RuntimeError("bug in a hook: secret detail")
+    """)
+    )
+    (tmp_path / "notes.yaml").write_text(
+        textwrap.dedent("""
+        name: notes
+        hooks: notes_hooks.py
+        collections:
+          notes: {fields: {text: {type: text}}}
+          audit_log: {fields: {text: {type: text}}}
+    """)
+    )
+    client = make_client(tmp_path / "notes.yaml")
+    response = client.post("/api/notes", json={"text": "x"}, headers=admin)
+    assert response.status_code == 500
+    assert response.json()["type"] == "urn:backforge:problem:hook-failed"
+    assert "secret detail" not in response.text and "Traceback" not in response.text
+    assert client.get("/api/notes", headers=admin).json()["items"] == []
+    assert client.get("/api/audit_log", headers=admin).json()["items"] == []
