@@ -87,6 +87,8 @@ def copy_declaration(name: str, folder: Path) -> Path:
     """Each test serves its own copy, so the SQLite file and migrations/ land in tmp."""
     target = folder / name
     shutil.copy(EXAMPLES / name, target)
+    for module in EXAMPLES.glob("*.py"):  # the hooks modules the examples name
+        shutil.copy(module, folder / module.name)
     return target
 
 
