@@ -30,7 +30,7 @@ __all__ = ["build_middleware", "remembered"]
 
 def build_middleware(app, store: RecordStore, config: ServerConfig):
     """Wrap `app` (the Starlette app of `http.app.build_app`) in the configured stack."""
-    configure_logging(config.log)
+    access_log = configure_logging(config.log)
     state = getattr(app, "state", None)
     caller_of = getattr(state, "caller_of", None) if state is not None else None
     if caller_of is not None:
@@ -77,7 +77,7 @@ def build_middleware(app, store: RecordStore, config: ServerConfig):
     wrapped = OperationsMiddleware(wrapped, store.engine, redis_url, metrics, secret, caller_of)
     if config.security_headers.enabled:
         wrapped = SecurityHeadersMiddleware(wrapped, config.security_headers)
-    return RequestObserver(wrapped, metrics, config.log.access, route_of)
+    return RequestObserver(wrapped, metrics, access_log if config.log.access else None, route_of)
 
 
 def _listen_for_writes(store: RecordStore, listener) -> None:

@@ -6,8 +6,6 @@ import os
 import re
 import time
 
-import structlog
-
 from .context import CALLER_KEY, REQUEST_ID_KEY, route_path
 from .metrics import Metrics
 
@@ -18,10 +16,10 @@ _VALID_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,128}$")
 class RequestObserver:
     """Outermost layer: sees every answer, including those of the other layers."""
 
-    def __init__(self, app, metrics: Metrics | None, access_log: bool, route_of):
+    def __init__(self, app, metrics: Metrics | None, access_log, route_of):
         self.app = app
         self.metrics = metrics
-        self.log = structlog.get_logger("backforge.access") if access_log else None
+        self.log = access_log  # a structlog logger, or None for no access lines
         self.route_of = route_of
 
     async def __call__(self, scope, receive, send) -> None:

@@ -58,38 +58,30 @@ def _orjson_dumps(event: dict[str, Any], **_: Any) -> bytes:
     return orjson.dumps(event, default=str)
 
 
-def configure_logging(settings: Log) -> None:
-    """Configure structlog and route the standard library's logging through it."""
+def configure_logging(settings: Log) -> Any:
+    """The access logger, and backforge's standard-library loggers in the same shape.
+
+    Nothing global is touched (no `structlog.configure`, not the root logger): an app mounted
+    inside another keeps the host's logging as it was.
+    """
     level = _LEVELS[settings.level]
     shared: list[Any] = [
-        structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
     if settings.format == "json":
         renderer: Any = structlog.processors.JSONRenderer(serializer=_orjson_dumps)
-        structlog.configure(
-            processors=[
-                *shared,
-                structlog.processors.format_exc_info,
-                redact,
-                renderer,
-            ],
-            wrapper_class=structlog.make_filtering_bound_logger(level),
-            logger_factory=structlog.BytesLoggerFactory(sys.stdout.buffer),
-            cache_logger_on_first_use=True,
-        )
-        formatter_renderer: Any = structlog.processors.JSONRenderer()
+        buffer = getattr(sys.stdout, "buffer", None)
+        output: Any = structlog.BytesLogger(buffer) if buffer else structlog.PrintLogger()
+        line_renderer: Any = structlog.processors.JSONRenderer()
     else:
-        renderer = structlog.dev.ConsoleRenderer(colors=sys.stdout.isatty())
-        structlog.configure(
-            processors=[*shared, redact, renderer],
-            wrapper_class=structlog.make_filtering_bound_logger(level),
-            logger_factory=structlog.PrintLoggerFactory(sys.stdout),
-            cache_logger_on_first_use=True,
-        )
-        formatter_renderer = renderer
-    # Standard-library records (uvicorn, SQLAlchemy, our problem handler) get the same shape.
+        renderer = line_renderer = structlog.dev.ConsoleRenderer(colors=sys.stdout.isatty())
+        output = structlog.PrintLogger(sys.stdout)
+    access = structlog.wrap_logger(
+        output,
+        processors=[*shared, redact, renderer],
+        wrapper_class=structlog.make_filtering_bound_logger(level),
+    )
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
@@ -97,16 +89,15 @@ def configure_logging(settings: Log) -> None:
             processors=[
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,
                 redact,
-                formatter_renderer,
+                line_renderer,
             ],
         )
     )
-    root = logging.getLogger()
-    for existing in [h for h in root.handlers if getattr(h, "_backforge", False)]:
-        root.removeHandler(existing)
     handler._backforge = True  # type: ignore[attr-defined]
-    root.addHandler(handler)
-    # Libraries speak at WARNING and above (an INFO line of an HTTP client may hold a URL);
-    # backforge's own loggers at the configured level.
-    root.setLevel(logging.WARNING)
-    logging.getLogger("backforge").setLevel(level)
+    ours = logging.getLogger("backforge")
+    for existing in [h for h in ours.handlers if getattr(h, "_backforge", False)]:
+        ours.removeHandler(existing)
+    ours.addHandler(handler)
+    ours.setLevel(level)
+    ours.propagate = False
+    return access
