@@ -75,7 +75,7 @@ class ApiKeys:
             )
             .order_by(table.c.created)
         )
-        with self.auth.engine.connect() as connection:
+        with self.auth._reading() as connection:
             return [
                 self._describe(r.id, r.name, r.prefix, r.scopes, r.created, r.expires)
                 for r in connection.execute(query)
@@ -102,7 +102,7 @@ class ApiKeys:
             return None
         prefix, secret = match.groups()
         table = self.table
-        with self.auth.engine.connect() as connection:
+        with self.auth._reading() as connection:
             row = connection.execute(select(table).where(table.c.prefix == prefix)).first()
             if row is None or row.revoked:
                 return None
@@ -172,7 +172,7 @@ class Sessions:
     def caller_for(self, token: str) -> tuple[Caller, str] | None:
         """The caller and the session's CSRF token, or None for an unknown or dead session."""
         table = self.table
-        with self.auth.engine.connect() as connection:
+        with self.auth._reading() as connection:
             row = connection.execute(
                 select(table).where(table.c.token_hash == digest(token))
             ).first()

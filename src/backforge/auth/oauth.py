@@ -487,7 +487,7 @@ class OAuthLogin:
         collection = client.collection
         users = self.service.store.tables[collection]
         links = self.identities
-        with self.service.engine.connect() as connection:
+        with self.service._reading() as connection:
             linked = connection.execute(
                 select(links.c.user_id).where(
                     links.c.collection == collection,
@@ -508,7 +508,7 @@ class OAuthLogin:
                 f"the login provider {client.name} shared no email address; "
                 "allow this app to see it (scope 'email')"
             )
-        with self.service.engine.connect() as connection:
+        with self.service._reading() as connection:
             existing = connection.execute(
                 select(users.c.id, users.c.verified).where(
                     func.lower(users.c.email) == identity.email.lower()
@@ -604,7 +604,7 @@ class OAuthLogin:
     def _complete(self, collection: str, user_id: str, redirect: str | None) -> Completed:
         options = self.service.collection_options(collection)
         users = self.service.store.tables[collection]
-        with self.service.engine.connect() as connection:
+        with self.service._reading() as connection:
             row = connection.execute(
                 select(users.c.verified, users.c.totp_secret, users.c.email).where(
                     users.c.id == user_id
@@ -649,7 +649,7 @@ class OAuthLogin:
         if row.collection != collection:
             raise AuthInvalid("this link is invalid or was already used")
         users = self.service.store.tables[collection]
-        with self.service.engine.connect() as connection:
+        with self.service._reading() as connection:
             secret = connection.execute(
                 select(users.c.totp_secret).where(users.c.id == row.user_id)
             ).scalar()

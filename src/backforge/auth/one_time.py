@@ -112,7 +112,7 @@ class OneTimeFlows:
         query = select(table.c.id, table.c.email, table.c.verified).where(
             func.lower(table.c.email) == email.strip().lower()
         )
-        with self.auth.engine.connect() as connection:
+        with self.auth._reading() as connection:
             return connection.execute(query).first()
 
     def _issue(self, collection: str, user_id: str, email: str, purpose: str) -> str:

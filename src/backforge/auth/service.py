@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,7 +10,6 @@ import orjson
 import pyotp
 from sqlalchemy import Connection, Table, func, insert, or_, select, update
 
-from ..database import begin_immediate
 from ..spec.model import AuthOptions
 from ..store.caller import Caller
 from ..store.errors import FieldProblem, ValidationFailed
@@ -107,7 +104,7 @@ class AuthService:
         if "username" in options.login and "username" in table.c:
             matches.append(table.c.username == identity.strip().lower())
         query = select(table.c.id, table.c.password_hash, table.c.totp_secret, table.c.verified)
-        with self.engine.connect() as connection:
+        with self._reading() as connection:
             row = connection.execute(query.where(or_(*matches))).first()
         # Unknown account and wrong password take the same path, the same time, the same answer.
         ok = verify_password(row.password_hash if row else None, password)
@@ -254,12 +251,12 @@ class AuthService:
             raise AuthInvalid("this invitation is for another collection")
         return row.email
 
-    @contextmanager
-    def _writing(self) -> Iterator[Connection]:
-        with self.engine.connect() as connection:
-            begin_immediate(connection)
-            with connection.begin():
-                yield connection
+    def _writing(self):
+        """A write transaction — the caller's own when one is open (a custom endpoint)."""
+        return self.store._writing(self.refresh_tokens)
+
+    def _reading(self):
+        return self.store._reading()
 
 
 def _json_object(body: bytes) -> dict[str, Any]:
