@@ -56,7 +56,7 @@ class Server:
             self.process = subprocess.Popen(
                 command, env=self.environment, stdout=output, stderr=subprocess.STDOUT, text=True
             )
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 90  # a busy machine can be slow to import and migrate
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"server exited early:\n{self.log.read_text()}")
@@ -65,7 +65,7 @@ class Server:
                     return self
             except httpx.TransportError:
                 time.sleep(0.1)
-        raise RuntimeError("server did not start within 30 s")
+        raise RuntimeError("server did not start within 90 s")
 
     def kill(self) -> None:
         """SIGKILL: no chance to flush or clean up, like a crash."""

@@ -13,7 +13,6 @@ from collections.abc import Callable
 
 from limits import RateLimitItem, parse_many
 from limits import strategies as sync_strategies
-from limits.aio import strategies as async_strategies
 from limits.storage import MemoryStorage
 from starlette.requests import Request
 
@@ -31,9 +30,9 @@ _SYNC = {
     "sliding-window-counter": sync_strategies.SlidingWindowCounterRateLimiter,
 }
 _ASYNC = {
-    "fixed-window": async_strategies.FixedWindowRateLimiter,
-    "moving-window": async_strategies.MovingWindowRateLimiter,
-    "sliding-window-counter": async_strategies.SlidingWindowCounterRateLimiter,
+    "fixed-window": "FixedWindowRateLimiter",
+    "moving-window": "MovingWindowRateLimiter",
+    "sliding-window-counter": "SlidingWindowCounterRateLimiter",
 }
 
 
@@ -81,6 +80,7 @@ class Counter:
     def __init__(self, settings: RateLimits, redis_url: str | None, key_prefix: str):
         self.fixed = settings.strategy == "fixed-window"
         if redis_url:
+            from limits.aio import strategies
             from limits.aio.storage import RedisStorage
 
             self.storage = RedisStorage(
@@ -89,7 +89,7 @@ class Counter:
                 key_prefix=key_prefix,
                 wrap_exceptions=True,
             )
-            self.limiter = _ASYNC[settings.strategy](self.storage)
+            self.limiter = getattr(strategies, _ASYNC[settings.strategy])(self.storage)
             self.is_async = True
         else:
             self.storage = FixedWindowCounts() if self.fixed else MemoryStorage()
