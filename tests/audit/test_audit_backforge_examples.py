@@ -46,6 +46,8 @@ def example_report(request, tmp_path_factory) -> Iterator[tuple[str, AuditReport
     tmp_path = tmp_path_factory.mktemp("example")
     declaration = tmp_path / request.param
     shutil.copy(EXAMPLES / request.param, declaration)
+    for module in EXAMPLES.glob("*.py"):  # the hooks modules the examples name
+        shutil.copy(module, tmp_path / module.name)
     port = free_port()
     environment = {**os.environ, "BACKFORGE_ADMIN_TOKEN": ADMIN_TOKEN}
     environment.pop("DATABASE_URL", None)  # a SQLite file in tmp_path

@@ -243,7 +243,7 @@ class AuditContext:
             if not ids:
                 self._creating.add(target.key)
                 try:
-                    self.create_object(target, self.user_a or ANONYMOUS, "setup")
+                    self.create_object(target, self.primary or ANONYMOUS, "setup")
                 finally:
                     self._creating.discard(target.key)
                 ids = self.known_ids.get(target.path.rstrip("/"))
