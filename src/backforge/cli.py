@@ -271,6 +271,54 @@ def serve(
     )
 
 
+@app.command()
+def worker(
+    path: DeclarationArg,
+    threads: Annotated[int, typer.Option(min=1, help="Jobs run at once in this process.")] = 2,
+    dev: Annotated[
+        bool, typer.Option(help="Apply non-destructive schema changes automatically.")
+    ] = False,
+) -> None:
+    """Run the declaration's background jobs, cron schedules and webhook deliveries."""
+    import logging
+
+    from .app import App
+    from .jobs.handlers import HandlerError
+    from .jobs.queue import storage_kind
+    from .schema.migrations import MigrationError, pending_changes
+
+    spec = _load(path)
+    if not (spec.jobs or spec.cron or spec.webhooks):
+        errors.print(f"[yellow]{path} declares no jobs, cron or webhooks; nothing to run[/yellow]")
+        raise typer.Exit(1)
+    try:
+        application = App.from_file(path, auto_migrate=dev)
+        pending = pending_changes(application.engine, spec)
+    except (MigrationError, DeclarationError) as exc:
+        errors.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from None
+    if pending:
+        errors.print("[red]the database is behind the declaration:[/red]")
+        for change in pending:
+            errors.print(f"  - {change}", highlight=False, markup=False)
+        errors.print(
+            f"fix: [bold]backforge migrate plan {path} && backforge migrate apply {path}[/bold]"
+        )
+        raise typer.Exit(2)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    jobs = application.jobs
+    assert jobs is not None
+    console.print(
+        f"worker for [bold]{spec.name}[/bold]: {len(spec.jobs)} job(s), {len(spec.cron)} cron, "
+        f"{len(spec.webhooks)} webhook(s); queue on {storage_kind(jobs.huey)}"
+    )
+    try:
+        jobs.run_worker(threads)
+    except HandlerError as exc:
+        errors.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from None
+
+
 @rules_app.command("explain")
 def rules_explain(
     path: DeclarationArg,
@@ -354,6 +402,15 @@ def schema(
         console.print(f"[green]wrote[/green] {output}")
     else:
         sys.stdout.write(text + "\n")
+
+
+def _register_audit() -> None:
+    from .audit.command import audit
+
+    app.command("audit", help="Audit a running API against the senior engineer's checklist.")(audit)
+
+
+_register_audit()
 
 
 def main() -> None:

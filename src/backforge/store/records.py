@@ -222,10 +222,11 @@ class RecordStore:
         now = _now()
         row = {**values, "id": new_id(), "created": now, "updated": now, "version": 1}
         with self._writing(table) as connection:
+            # Related records are checked before hooks, which may rely on them existing.
+            self._check_relations(connection, collection, caller, row)
             event = WriteEvent(collection, "create", caller, values=row, record_id=row["id"])
             self.hooks.run("before", event, self)
             self._check_create_rules(connection, collection, caller, row, sent, trusted)
-            self._check_relations(connection, collection, caller, row)
             connection.execute(insert(table).values(row))
             self._after(connection, event)
             return self._read_back(connection, collection, caller, row["id"])
