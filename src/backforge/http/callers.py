@@ -35,12 +35,7 @@ class Callers:
         self.sessions = sessions
 
     def __call__(self, request: Request) -> Caller:
-        cached = request.scope.get("backforge.caller")
-        if cached is None:
-            cached = request.scope["backforge.caller"] = self._identify(request)
-        return cached
-
-    def _identify(self, request: Request) -> Caller:
+        """Called once per request (http.app wraps it with middleware.context.remembered)."""
         headers = request.headers
         header = headers.get("authorization")
         if header is not None:
