@@ -36,9 +36,8 @@ class ApiKeys:
             raise AuthForbidden("an API key cannot create API keys")
         bad = [s for s in scopes if not _SCOPE.match(s)]
         if bad or not scopes:
-            raise AuthInvalid(
-                "scopes are '*', '<collection>:*' or '<collection>:<list|view|create|update|delete>'"
-            )
+            operations = "list|view|create|update|delete"
+            raise AuthInvalid(f"scopes are '*', '<collection>:*' or '<collection>:<{operations}>'")
         prefix = new_id()[:12]
         secret = new_secret(size=30)
         now = _now()
