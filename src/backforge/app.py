@@ -63,6 +63,12 @@ class App:
             )
         self.hooks_module = module
         self.store = RecordStore(spec, self.engine, hooks)
+        self.jobs = None
+        if spec.jobs or spec.cron or spec.webhooks:
+            from .jobs.system import JobSystem
+
+            self.jobs = JobSystem(spec, self.store, declaration_path, module)
+            self.jobs.attach()
         token = admin_token if admin_token is not None else os.environ.get("BACKFORGE_ADMIN_TOKEN")
         self.config = load_config(spec.server)
         self.auth = build_auth(self.store, mailer)

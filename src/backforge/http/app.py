@@ -14,6 +14,7 @@ from starlette.routing import Route
 
 from ..auth.components import AuthComponents
 from ..auth.errors import AuthError
+from ..jobs.admin_routes import job_admin_routes
 from ..store.caller import Caller
 from ..store.errors import StoreError
 from ..store.records import RecordStore
@@ -72,6 +73,7 @@ def build_app(
         *RecordRoutes(store, caller_of).routes(),
         batch_route(store, caller_of, store.spec.settings.max_body_bytes),
         *admin_routes(store, caller_of),
+        *job_admin_routes(store, caller_of),
     ]
     if endpoints is not None:
         service = auth.service if auth is not None else None

@@ -82,6 +82,10 @@ def build_metadata(spec: Spec) -> MetaData:
         from ..auth.tables import add_auth_tables
 
         add_auth_tables(metadata)
+    if spec.jobs or spec.cron or spec.webhooks:
+        from ..jobs.tables import add_job_tables
+
+        add_job_tables(metadata)
     return metadata
 
 

@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 from pydantic import Field as PydanticField
 
+from .jobs import CronDeclaration, JobDeclaration, WebhookDeclaration
 from .server import ServerSettings
 
 FIELD_TYPES = (
@@ -157,3 +158,7 @@ class Spec(_Strict):
     # `endpoints = Endpoints()` (see backforge.hooks).
     hooks: str | None = PydanticField(default=None, pattern=r"^[\w./-]+\.py$")
     server: ServerSettings = PydanticField(default_factory=ServerSettings)
+    # Background work (see spec.jobs): handlers are functions of the hooks module.
+    jobs: dict[str, JobDeclaration] = PydanticField(default_factory=dict)
+    cron: dict[str, CronDeclaration] = PydanticField(default_factory=dict)
+    webhooks: dict[str, WebhookDeclaration] = PydanticField(default_factory=dict)

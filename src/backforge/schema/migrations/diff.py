@@ -26,6 +26,7 @@ from sqlalchemy import (
 from sqlalchemy.engine.reflection import Inspector
 
 from ...auth.tables import AUTH_TABLE_PREFIX
+from ...jobs.tables import JOBS_TABLE_PREFIX
 from ...spec.model import Field, Spec
 from ..tables import INTERNAL_PREFIX, build_metadata
 from .errors import MigrationRefusedError
@@ -80,9 +81,10 @@ class SchemaDiff:
 
 
 def is_internal_table(name: str) -> bool:
-    """Tables no declaration describes. The auth tables are backforge's own but declared
-    (they follow from an auth collection), so they are migrated like collections."""
-    if name.startswith(AUTH_TABLE_PREFIX):
+    """Tables no declaration describes. The auth and jobs tables are backforge's own but
+    declared (they follow from an auth collection, jobs, cron or webhooks), so they are
+    migrated like collections."""
+    if name.startswith((AUTH_TABLE_PREFIX, JOBS_TABLE_PREFIX)):
         return False
     return name.startswith((INTERNAL_PREFIX, "sqlite_")) or name == "alembic_version"
 

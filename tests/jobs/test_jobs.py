@@ -1,0 +1,96 @@
+"""Durable jobs: enqueued only after commit, retried, dead after the last try, re-run after a
+worker is killed mid-job with the idempotency key keeping the effect single."""
+
+from __future__ import annotations
+
+import pytest
+
+from backforge.store.hooks import SYSTEM
+
+from .conftest import ADMIN, wait_for
+
+JOBS = {
+    "send_receipt": {
+        "on": "orders.create",
+        "handler": "job_hooks.send_receipt",
+        "retries": 2,
+        "retry_delay": 0.2,
+        "retry_backoff": 1.5,
+    },
+    "paid_notice": {"on": "orders.update", "handler": "job_hooks.paid_notice"},
+}
+
+
+class Boom(Exception):
+    pass
+
+
+def test_a_rolled_back_write_enqueues_no_job(project):
+    shop = project(jobs=JOBS)
+    with pytest.raises(Boom), shop.store.transaction():
+        shop.store.create("orders", SYSTEM, {"note": "never"})
+        assert len(shop.jobs()) == 0  # not visible outside the open transaction
+        raise Boom
+    assert shop.jobs() == []
+    assert shop.app.jobs.huey.pending_count() == 0
+
+    shop.store.create("orders", SYSTEM, {"note": "kept"})
+    [job] = shop.jobs()
+    assert job["name"] == "send_receipt" and job["status"] == "pending"
+    assert shop.app.jobs.huey.pending_count() == 1
+
+
+def test_jobs_run_in_a_worker_sync_and_async(project):
+    shop = project(jobs=JOBS)
+    order = shop.store.create("orders", SYSTEM, {"note": "ok"})
+    shop.start_worker()
+    wait_for(lambda: shop.rows("receipts", order_id=order["id"], kind="sync"), "the receipt")
+    shop.store.update("orders", SYSTEM, order["id"], {"status": "paid"})
+    wait_for(lambda: shop.rows("receipts", order_id=order["id"], kind="async"), "async notice")
+    wait_for(lambda: all(j["status"] == "done" for j in shop.jobs()), "every job done")
+
+
+def test_a_failing_job_is_retried_then_dead_and_admins_see_it(project):
+    shop = project(jobs=JOBS)
+    order = shop.store.create("orders", SYSTEM, {"note": "fail"})
+    shop.start_worker()
+    job_id = shop.jobs()[0]["id"]
+    job = wait_for(
+        lambda: (j := shop.job(job_id)) and j["status"] == "dead" and j, "the job to die"
+    )
+    assert job["failures"] == 3 and job["attempts"] == 3  # the first try and 2 retries
+    assert "payment provider is down" in job["last_error"]
+    assert sorted(r["attempt"] for r in shop.rows("runs", job=job_id)) == [1, 2, 3]
+    assert not shop.rows("receipts", order_id=order["id"])
+
+    client = _sync_asgi(shop.app)
+    assert client.get("/api/admin/jobs").status_code == 403
+    listed = client.get("/api/admin/jobs?status=dead", headers={"Authorization": f"Bearer {ADMIN}"})
+    assert listed.status_code == 200
+    body = listed.json()
+    assert body["counts"]["dead"] == 1
+    assert [item["id"] for item in body["items"]] == [job_id]
+
+
+def test_a_worker_killed_mid_job_leaves_it_to_run_again_with_its_effect_single(project):
+    shop = project(jobs=JOBS)
+    order = shop.store.create("orders", SYSTEM, {"note": "hang"})
+    job_id = shop.jobs()[0]["id"]
+    first = shop.start_worker()
+    # The first run has committed its receipt and now hangs.
+    wait_for(lambda: shop.rows("receipts", order_id=order["id"]), "the first run's receipt")
+    first.kill()
+    first.wait(10)
+    assert shop.job(job_id)["status"] == "running"
+
+    shop.start_worker()
+    wait_for(lambda: shop.job(job_id)["status"] == "done", "the job to be run again")
+    assert sorted(r["attempt"] for r in shop.rows("runs", job=job_id)) == [1, 2]
+    assert len(shop.rows("receipts", order_id=order["id"])) == 1
+
+
+def _sync_asgi(app):
+    """A synchronous client for an ASGI app (httpx's ASGITransport is async only)."""
+    from starlette.testclient import TestClient
+
+    return TestClient(app, base_url="http://testserver")
