@@ -5,6 +5,24 @@ import asyncio
 import os
 import time
 
+from backforge.hooks import Hooks
+from backforge.jobs import enqueue
+
+hooks = Hooks()
+
+
+@hooks.after_create("orders")
+def follow_up_when_asked(ctx):
+    """Jobs queued from code join the write's transaction: none if it rolls back."""
+    if ctx.record["note"] == "follow":
+        enqueue("follow_up", {"order": ctx.record["id"]}, key=ctx.record["id"])
+
+
+def follow_up(ctx):
+    with ctx.once() as first:
+        if first:
+            ctx.system.create("receipts", {"order_id": ctx.data["order"], "kind": "follow"})
+
 
 def send_receipt(ctx):
     order = ctx.record

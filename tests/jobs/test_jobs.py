@@ -18,6 +18,8 @@ JOBS = {
         "retry_backoff": 1.5,
     },
     "paid_notice": {"on": "orders.update", "handler": "job_hooks.paid_notice"},
+    # No `on`: queued by the hooks module with backforge.jobs.enqueue.
+    "follow_up": {"handler": "job_hooks.follow_up"},
 }
 
 
@@ -28,7 +30,7 @@ class Boom(Exception):
 def test_a_rolled_back_write_enqueues_no_job(project):
     shop = project(jobs=JOBS)
     with pytest.raises(Boom), shop.store.transaction():
-        shop.store.create("orders", SYSTEM, {"note": "never"})
+        shop.store.create("orders", SYSTEM, {"note": "follow"})  # a hook enqueues follow_up
         assert len(shop.jobs()) == 0  # not visible outside the open transaction
         raise Boom
     assert shop.jobs() == []
@@ -38,6 +40,8 @@ def test_a_rolled_back_write_enqueues_no_job(project):
     [job] = shop.jobs()
     assert job["name"] == "send_receipt" and job["status"] == "pending"
     assert shop.app.jobs.huey.pending_count() == 1
+    shop.store.create("orders", SYSTEM, {"note": "follow"})
+    assert sorted(j["name"] for j in shop.jobs()) == ["follow_up", "send_receipt", "send_receipt"]
 
 
 def test_jobs_run_in_a_worker_sync_and_async(project):
@@ -47,6 +51,8 @@ def test_jobs_run_in_a_worker_sync_and_async(project):
     wait_for(lambda: shop.rows("receipts", order_id=order["id"], kind="sync"), "the receipt")
     shop.store.update("orders", SYSTEM, order["id"], {"status": "paid"})
     wait_for(lambda: shop.rows("receipts", order_id=order["id"], kind="async"), "async notice")
+    followed = shop.store.create("orders", SYSTEM, {"note": "follow"})
+    wait_for(lambda: shop.rows("receipts", order_id=followed["id"], kind="follow"), "follow-up")
     wait_for(lambda: all(j["status"] == "done" for j in shop.jobs()), "every job done")
 
 

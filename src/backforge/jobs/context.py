@@ -50,6 +50,8 @@ class JobContext:
         self.record: dict[str, Any] | None = self.event["record"] if self.event else None
         self.old: dict[str, Any] | None = self.event["old"] if self.event else None
         self.tick: str | None = payload.get("tick")
+        # What the code that enqueued the job passed (`enqueue(name, data)`).
+        self.data: Any = payload.get("data")
         # Jobs run after the request, for no caller: the store without rules.
         self.system = BoundStore(store, SYSTEM)
         self._store = store

@@ -13,6 +13,7 @@ import os
 import threading
 import time
 import uuid
+import weakref
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
@@ -20,7 +21,8 @@ from types import ModuleType
 from typing import Any
 
 import orjson
-from sqlalchemy import delete
+from sqlalchemy import Engine, delete
+from sqlalchemy.dialects import postgresql, sqlite
 
 from ..database import begin_immediate
 from ..spec import DeclarationError
@@ -39,6 +41,8 @@ from .webhooks import deliver
 logger = logging.getLogger("backforge.jobs")
 TASK_NAME = "backforge.run_job"
 _JOB_IDS = "_backforge_job_ids"  # set on a WriteEvent by `record`, read after commit
+# The job system of each engine, for enqueue() (which finds it from the open transaction).
+_systems: weakref.WeakKeyDictionary[Engine, JobSystem] = weakref.WeakKeyDictionary()
 
 
 def _seconds(variable: str, default: float) -> float:
@@ -55,6 +59,25 @@ def _plain(value: Any) -> Any:
         raise TypeError
 
     return orjson.loads(orjson.dumps(value, default=default))
+
+
+def enqueue(name: str, data: Any = None, *, key: str | None = None) -> str:
+    """Queue a declared job from a hook or a custom endpoint, inside its write transaction:
+    it runs only if that transaction commits (a worker picks it up within a tick). The same
+    `key` queues the job once; it is also the run's idempotency key. Returns the job's id."""
+    transaction = current_transaction.get()
+    if transaction is None:
+        raise RuntimeError("enqueue() runs inside a write (a hook, or store.transaction())")
+    system = _systems.get(transaction.connection.engine)
+    if system is None or name not in system.spec.jobs:
+        raise LookupError(f"no job '{name}' is declared")
+    job_id = f"{name}:{key or uuid.uuid4().hex}"
+    row = new_row(job_id, "job", name, {"data": _plain(data)}, system.spec.jobs[name], 0)
+    row["lease_until"] = row["run_at"]  # no commit hand-off: the worker's clock takes it
+    dialect = {"sqlite": sqlite, "postgresql": postgresql}[transaction.connection.dialect.name]
+    statement = dialect.insert(system.outbox.table).on_conflict_do_nothing(index_elements=["id"])
+    transaction.connection.execute(statement, [row])
+    return job_id
 
 
 class JobSystem:
@@ -82,6 +105,8 @@ class JobSystem:
         self._handlers: dict[str, Callable] | None = None
         self._by_event: dict[tuple[str, str], list[tuple[str, str, Any]]] = {}
         for name, job in spec.jobs.items():
+            if job.collection is None or job.operation is None:
+                continue  # enqueued by code only
             self._by_event.setdefault((job.collection, job.operation), []).append(
                 ("job", name, job)
             )
@@ -91,6 +116,7 @@ class JobSystem:
             )
 
     def attach(self) -> None:
+        _systems[self.store.engine] = self
         if self._by_event:
             self.store.event_listeners.append(self.record)
             self.store.commit_listeners.append(self.dispatch)
@@ -254,7 +280,9 @@ class JobSystem:
         rescued = 0
         for job_id, status, lease_until in self.outbox.overdue():
             if self.outbox.rescue(job_id, status, lease_until, self.grace):
-                logger.info("queueing job %s again (%s, holder went quiet)", job_id, status)
+                logger.info(
+                    "queueing job %s (%s, not yet queued or its holder went quiet)", job_id, status
+                )
                 self.enqueue(job_id)
                 rescued += 1
         return rescued

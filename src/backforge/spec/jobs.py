@@ -43,18 +43,19 @@ class _Retrying(_Strict):
 
 
 class JobDeclaration(_Retrying):
-    """A handler run once per committed write of a collection (`on: orders.create`)."""
+    """A handler run once per committed write of a collection (`on: orders.create`), or,
+    without `on`, whenever code enqueues it (`backforge.jobs.enqueue`)."""
 
-    on: str = PydanticField(pattern=_EVENT)
+    on: str | None = PydanticField(default=None, pattern=_EVENT)
     handler: str = PydanticField(pattern=_HANDLER)
 
     @property
-    def collection(self) -> str:
-        return self.on.split(".", 1)[0]
+    def collection(self) -> str | None:
+        return self.on.split(".", 1)[0] if self.on else None
 
     @property
-    def operation(self) -> str:
-        return self.on.split(".", 1)[1]
+    def operation(self) -> str | None:
+        return self.on.split(".", 1)[1] if self.on else None
 
 
 class CronDeclaration(_Retrying):
@@ -107,7 +108,7 @@ def check_jobs(spec: Spec) -> Iterator[Problem]:
     declared = {**spec.jobs, **spec.cron}
     for section, entries in (("jobs", spec.jobs), ("webhooks", spec.webhooks)):
         for name, entry in entries.items():
-            if entry.collection not in spec.collections:
+            if entry.collection is not None and entry.collection not in spec.collections:
                 yield Problem(
                     (section, name, "on"),
                     f"unknown collection '{entry.collection}'"
