@@ -21,6 +21,7 @@ else the admin of BACKFORGE_ADMIN_TOKEN (rules skipped); else rules opened to al
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import shutil
@@ -49,8 +50,12 @@ ADMIN_TOKEN_ENV = "BACKFORGE_ADMIN_TOKEN"
 USER = {"email": "bench@example.com", "password": "bench-password-0123", "name": "Bench"}
 
 
+@functools.cache
 def engine_source() -> tuple[Path | None, str]:
-    """(PYTHONPATH to use or None for the installed tree, a label naming the code run)."""
+    """(PYTHONPATH to use or None for the installed tree, a label naming the code run).
+
+    Decided once per harness run, so that every backforge variant runs the same commit.
+    """
 
     def git(*args: str) -> str:
         return subprocess.run(
