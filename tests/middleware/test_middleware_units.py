@@ -165,3 +165,38 @@ def test_the_stack_works_mounted_under_a_prefix(app):
         assert listed.status_code == 200
         assert listed.headers["cache-control"] == "public, no-cache"
         assert client.get("/v1/api/notes").headers["x-cache"] == "hit"
+
+
+def test_signed_in_users_are_limited_each_on_their_own(tmp_path, monkeypatch):
+    monkeypatch.setenv("BACKFORGE_RATE_LIMITS__DEFAULT", "3/hour")
+    monkeypatch.setenv("BACKFORGE_RATE_LIMITS__AUTH", "100/hour")
+    monkeypatch.setenv("BACKFORGE_LOG__ACCESS", "false")
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    declaration = """
+name: people
+collections:
+  users:
+    auth: true
+    rules: {view: id = auth.id}
+  notes:
+    fields: {title: {type: text}}
+    rules: {list: public, view: public}
+"""
+    app = App(load_text(declaration), f"sqlite:///{tmp_path / 'people.db'}", auto_migrate=True)
+    with TestClient(app) as client:
+        tokens = []
+        for email in ("ann@example.com", "bob@example.com"):
+            body = {"email": email, "password": "a-long-enough-password"}
+            signed_up = client.post("/api/auth/users/signup", json=body)
+            assert signed_up.status_code == 201, signed_up.text
+            tokens.append({"Authorization": f"Bearer {signed_up.json()['access_token']}"})
+        ann, bob = tokens
+        assert [client.get("/api/notes", headers=ann).status_code for _ in range(4)] == [
+            200,
+            200,
+            200,
+            429,
+        ]
+        # Bob and the anonymous callers of the same address have budgets of their own.
+        assert client.get("/api/notes", headers=bob).headers["ratelimit-remaining"] == "2"
+        assert client.get("/api/notes").headers["ratelimit-remaining"] == "2"
