@@ -52,7 +52,13 @@ def wait_for(outcome: Callable[[], Any], what: str, deadline: float = 30.0) -> A
 
 
 class Project:
-    def __init__(self, folder: Path, declaration: dict[str, Any], env: dict[str, str]):
+    def __init__(
+        self,
+        folder: Path,
+        declaration: dict[str, Any],
+        env: dict[str, str],
+        database: str | None = None,
+    ):
         self.folder = folder
         self.path = folder / "project.yaml"
         # JSON is YAML.
@@ -60,11 +66,15 @@ class Project:
         shutil.copy(HERE / "job_hooks.py", folder / "job_hooks.py")
         self.env = {**os.environ, **FAST, **env}
         self.env.pop("DATABASE_URL", None)
+        if database is not None and not database.startswith("sqlite"):
+            self.env["DATABASE_URL"] = database
+        else:
+            database = None  # the SQLite file beside the declaration
         self.workers: list[subprocess.Popen] = []
         saved = {k: os.environ.get(k) for k in env}
         os.environ.update(env)
         try:
-            self.app = App.from_file(self.path, auto_migrate=True, admin_token=ADMIN)
+            self.app = App.from_file(self.path, database, auto_migrate=True, admin_token=ADMIN)
         finally:
             for key, value in saved.items():
                 if value is None:
@@ -123,14 +133,16 @@ class Project:
 def project(tmp_path: Path) -> Iterator[Callable[..., Project]]:
     made: list[Project] = []
 
-    def make(env: dict[str, str] | None = None, **sections: Any) -> Project:
+    def make(
+        env: dict[str, str] | None = None, database: str | None = None, **sections: Any
+    ) -> Project:
         declaration = {
             "name": "jobs_" + uuid.uuid4().hex[:10],
             "collections": COLLECTIONS,
             "hooks": "job_hooks.py",
             **sections,
         }
-        made.append(Project(tmp_path, declaration, env or {}))
+        made.append(Project(tmp_path, declaration, env or {}, database))
         return made[-1]
 
     yield make

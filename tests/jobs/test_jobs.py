@@ -27,8 +27,8 @@ class Boom(Exception):
     pass
 
 
-def test_a_rolled_back_write_enqueues_no_job(project):
-    shop = project(jobs=JOBS)
+def test_a_rolled_back_write_enqueues_no_job(db_url, project):
+    shop = project(jobs=JOBS, database=db_url)
     with pytest.raises(Boom), shop.store.transaction():
         shop.store.create("orders", SYSTEM, {"note": "follow"})  # a hook enqueues follow_up
         assert len(shop.jobs()) == 0  # not visible outside the open transaction
@@ -78,8 +78,8 @@ def test_a_failing_job_is_retried_then_dead_and_admins_see_it(project):
     assert [item["id"] for item in body["items"]] == [job_id]
 
 
-def test_a_worker_killed_mid_job_leaves_it_to_run_again_with_its_effect_single(project):
-    shop = project(jobs=JOBS)
+def test_a_worker_killed_mid_job_leaves_it_to_run_again_with_its_effect_single(db_url, project):
+    shop = project(jobs=JOBS, database=db_url)
     order = shop.store.create("orders", SYSTEM, {"note": "hang"})
     job_id = shop.jobs()[0]["id"]
     first = shop.start_worker()

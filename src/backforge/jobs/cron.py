@@ -45,5 +45,6 @@ def claim_tick(connection: Connection, ticks: Table, name: str, tick: str) -> bo
         dialect.insert(ticks)
         .values(name=name, tick=tick, created=now_utc())
         .on_conflict_do_nothing(index_elements=["name", "tick"])
+        .returning(ticks.c.name)  # rowcount is -1 here on psycopg; a returned row is not
     )
-    return connection.execute(statement).rowcount == 1
+    return connection.execute(statement).first() is not None
