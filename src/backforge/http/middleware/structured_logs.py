@@ -77,11 +77,12 @@ def configure_logging(settings: Log) -> Any:
     else:
         renderer = line_renderer = structlog.dev.ConsoleRenderer(colors=sys.stdout.isatty())
         output = structlog.PrintLogger(sys.stdout)
+    # bind() now: the lazy proxy that wrap_logger returns would rebuild the logger per call.
     access = structlog.wrap_logger(
         output,
         processors=[*shared, redact, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-    )
+    ).bind()
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
