@@ -71,11 +71,38 @@ def test_a_failing_job_is_retried_then_dead_and_admins_see_it(project):
 
     client = _sync_asgi(shop.app)
     assert client.get("/api/admin/jobs").status_code == 403
-    listed = client.get("/api/admin/jobs?status=dead", headers={"Authorization": f"Bearer {ADMIN}"})
+    admin = {"Authorization": f"Bearer {ADMIN}"}
+    listed = client.get("/api/admin/jobs?status=dead", headers=admin)
     assert listed.status_code == 200
     body = listed.json()
     assert body["counts"]["dead"] == 1
     assert [item["id"] for item in body["items"]] == [job_id]
+
+    # An admin gives the dead job a fresh set of tries; the running worker takes it again.
+    assert client.post(f"/api/admin/jobs/{job_id}/retry").status_code == 403
+    retried = client.post(f"/api/admin/jobs/{job_id}/retry", headers=admin)
+    assert retried.status_code == 202
+    assert client.post(f"/api/admin/jobs/{job_id}/retry", headers=admin).status_code == 404
+    wait_for(
+        lambda: (j := shop.job(job_id))["status"] == "dead" and j["attempts"] == 6,
+        "the retried job to die again",
+    )
+
+
+def test_finished_work_is_forgotten_after_the_retention(project, monkeypatch):
+    shop = project(jobs=JOBS)
+    shop.store.create("orders", SYSTEM, {"note": "ok"})
+    [job] = shop.jobs()
+    shop.app.jobs.run(job["id"])  # in this process, as a worker would
+    assert shop.job(job["id"])["status"] == "done"
+    shop.app.jobs.prune()
+    assert shop.job(job["id"]) is not None  # younger than a week
+    monkeypatch.setenv("BACKFORGE_JOBS_RETENTION_DAYS", "0")
+    shop.app.jobs.prune()
+    assert shop.jobs() == []
+    done = shop.store.metadata.tables["_bf_jobs_done"]
+    with shop.store.engine.connect() as connection:
+        assert connection.execute(done.select()).all() == []
 
 
 def test_a_worker_killed_mid_job_leaves_it_to_run_again_with_its_effect_single(db_url, project):

@@ -15,6 +15,7 @@ from ..http.records import json_response
 from ..store.caller import Caller
 from ..store.errors import InvalidQuery
 from ..store.records import RecordStore
+from .outbox import Outbox
 from .tables import DELIVERIES, OUTBOX
 
 STATUSES = ("pending", "running", "retrying", "done", "dead")
@@ -106,7 +107,16 @@ def job_admin_routes(store: RecordStore, caller_of: Callable[[Request], Caller])
         ]
         return json_response({"items": items})
 
+    async def retry(request: Request) -> Response:
+        """POST /api/admin/jobs/{id}/retry: a dead job is tried again, with all its retries."""
+        admin_only(request)
+        job_id = request.path_params["id"]
+        if not Outbox(store.engine, outbox).revive(job_id):
+            raise ProblemError(404, "not-found", f"no dead job '{job_id}'")
+        return json_response({"id": job_id, "status": "pending"}, 202)
+
     return [
         Route("/api/admin/jobs", jobs, methods=["GET"]),
+        Route("/api/admin/jobs/{id:path}/retry", retry, methods=["POST"]),
         Route("/api/admin/webhooks/deliveries", webhook_deliveries, methods=["GET"]),
     ]

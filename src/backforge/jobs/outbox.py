@@ -172,3 +172,13 @@ class Outbox:
                 t.c.id == job_id, t.c.status == status, t.c.lease_until == lease_until
             )
             return connection.execute(statement.values(**values)).rowcount == 1
+
+    def revive(self, job_id: str) -> bool:
+        """A dead job gets a fresh set of tries (an admin's decision); the worker's clock
+        queues it within a tick."""
+        now = time.time()
+        values = {"status": "pending", "failures": 0, "run_at": now, "lease_until": now}
+        t = self.table
+        with self._write() as connection, connection.begin():
+            statement = update(t).where(t.c.id == job_id, t.c.status == "dead")
+            return connection.execute(statement.values(**values, updated=now_utc())).rowcount == 1

@@ -21,7 +21,7 @@ from types import ModuleType
 from typing import Any
 
 import orjson
-from sqlalchemy import Engine, delete
+from sqlalchemy import Engine, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ..database import begin_immediate
@@ -35,7 +35,7 @@ from .cron import Schedule, claim_tick
 from .handlers import call, resolve_handlers
 from .outbox import Claim, Outbox, new_row, now_utc
 from .queue import create_huey
-from .tables import CRON_TICKS, DELIVERIES, OUTBOX
+from .tables import CRON_TICKS, DELIVERIES, DONE, OUTBOX
 from .webhooks import deliver
 
 logger = logging.getLogger("backforge.jobs")
@@ -205,7 +205,8 @@ class JobSystem:
                 self.enqueue(job_id, delay)
         else:
             stop.set()
-            self.outbox.finish(claim)
+            if not self.outbox.finish(claim):
+                logger.warning("job %s ran past its lease; another run owns it now", job_id)
         finally:
             stop.set()
 
@@ -251,12 +252,12 @@ class JobSystem:
                 for name, schedule in schedules.items():
                     tick = schedule.tick(now)
                     if tick is not None and fired.get(name) != tick:
-                        fired[name] = tick
                         self.fire(name, tick)
+                        fired[name] = tick  # not before: a failed attempt is tried again
                 self.rescue_overdue()
                 if now - last_prune > 3600:
                     last_prune = now
-                    self._prune_ticks()
+                    self.prune()
             except Exception:
                 logger.exception("the jobs clock failed; trying again")
             stop.wait(max(0.05, interval - (time.time() - now)))
@@ -287,11 +288,23 @@ class JobSystem:
                 rescued += 1
         return rescued
 
-    def _prune_ticks(self) -> None:
-        ticks = self.store.metadata.tables[CRON_TICKS]
-        cutoff = dt.datetime.fromtimestamp(time.time() - 7 * 86400, dt.UTC)
-        with self.store.engine.begin() as connection:
-            connection.execute(delete(ticks).where(ticks.c.created < cutoff))
+    def prune(self) -> None:
+        """Forget finished work after BACKFORGE_JOBS_RETENTION_DAYS (default 7): done and dead
+        jobs, their done-once marks, fired cron ticks, webhook deliveries."""
+        days = _seconds("BACKFORGE_JOBS_RETENTION_DAYS", 7.0)
+        cutoff = dt.datetime.fromtimestamp(time.time() - days * 86400, dt.UTC)
+        tables = self.store.metadata.tables
+        outbox, done = tables[OUTBOX], tables[DONE]
+        old_jobs = select(outbox.c.id).where(
+            outbox.c.status.in_(("done", "dead")), outbox.c.updated < cutoff
+        )
+        with self.store.engine.connect() as connection:
+            begin_immediate(connection)
+            with connection.begin():
+                connection.execute(delete(done).where(done.c.created < cutoff))
+                connection.execute(delete(outbox).where(outbox.c.id.in_(old_jobs)))
+                for name in (CRON_TICKS, DELIVERIES):
+                    connection.execute(delete(tables[name]).where(tables[name].c.created < cutoff))
 
     def run_worker(self, threads: int = 2) -> None:
         """Consume the queue until SIGINT/SIGTERM; the clock runs beside the consumer."""
@@ -305,6 +318,8 @@ class JobSystem:
             initial_delay=0.1,
             max_delay=_seconds("BACKFORGE_JOBS_POLL", 1.0),
             graceful_signal="TERM",
+            # Jobs still running then are cut off; their leases lapse and they run again.
+            shutdown_timeout=_seconds("BACKFORGE_JOBS_SHUTDOWN_TIMEOUT", 30.0),
         )
         clock.start()
         try:
