@@ -111,6 +111,7 @@ def test_limits_answer_problems_never_500_and_headers_gzip_cors_metrics(make_ser
                 headers={"Origin": origin, "Access-Control-Request-Method": "GET"},
             )
             assert refused.headers.get("access-control-allow-origin") != origin
+            _problem(refused, 400, "cors-refused")
             simple = client.get("/api/notes", headers={"Origin": origin, **ADMIN})
             # Without Access-Control-Allow-Origin the browser hides the answer from the page.
             assert "access-control-allow-origin" not in simple.headers

@@ -8,13 +8,12 @@ Every layer is plain ASGI and prepares its work once, at start-up.
 
 from __future__ import annotations
 
-from starlette.middleware.cors import CORSMiddleware
-
 from ...config import ServerConfig
 from ...store.records import RecordStore
 from .compression import CompressionMiddleware
 from .conditional import ConditionalGetMiddleware
 from .context import remembered
+from .cors import CorsMiddleware
 from .metrics import Metrics
 from .observe import RequestObserver, route_resolver
 from .operations import OperationsMiddleware
@@ -62,17 +61,8 @@ def build_middleware(app, store: RecordStore, config: ServerConfig):
     wrapped = RequestLimitsMiddleware(wrapped, config.limits, store.spec.settings.max_body_bytes)
     if config.compression.enabled:
         wrapped = CompressionMiddleware(wrapped, config.compression)
-    cors = config.cors
-    if cors.origins:
-        wrapped = CORSMiddleware(
-            wrapped,
-            allow_origins=cors.origins,
-            allow_methods=cors.methods,
-            allow_headers=cors.headers,
-            allow_credentials=cors.allow_credentials,
-            expose_headers=cors.expose_headers,
-            max_age=cors.max_age,
-        )
+    if config.cors.origins:
+        wrapped = CorsMiddleware(wrapped, config.cors)
     secret = config.metrics_token.get_secret_value() if config.metrics_token else None
     wrapped = OperationsMiddleware(wrapped, store.engine, redis_url, metrics, secret, caller_of)
     if config.security_headers.enabled:
