@@ -45,11 +45,13 @@ def _load(path: Path) -> Spec:
 
 def _load_located(path: Path) -> tuple[Spec, Positions]:
     from .schema.tables import build_metadata
+    from .spec.jobs import check_jobs
     from .store.access import check_rules
 
     try:
         spec, positions = load_file_located(path)
         problems = check_rules(spec, build_metadata(spec).tables)
+        problems += list(check_jobs(spec))
         if problems:
             raise DeclarationError(str(path), locate(problems, positions))
         return spec, positions
