@@ -12,6 +12,7 @@ from starlette.testclient import TestClient
 from backforge import App
 from backforge.config import load_config
 from backforge.http.middleware.conditional import etag_matches
+from backforge.http.middleware.observe import RequestObserver
 from backforge.http.middleware.request_limits import json_depth_exceeds
 from backforge.http.middleware.response_cache import affected_collections
 from backforge.http.middleware.structured_logs import REDACTED, redact
@@ -200,3 +201,15 @@ collections:
         # Bob and the anonymous callers of the same address have budgets of their own.
         assert client.get("/api/notes", headers=bob).headers["ratelimit-remaining"] == "2"
         assert client.get("/api/notes").headers["ratelimit-remaining"] == "2"
+
+
+def test_a_failure_outside_the_routes_still_answers_a_problem():
+    async def broken(scope, receive, send):
+        raise RuntimeError("a bug in some layer, with internals: /srv/secret/path")
+
+    observer = RequestObserver(broken, None, None, lambda scope: "unmatched")
+    answer = TestClient(observer, raise_server_exceptions=False).get("/anything")
+    assert answer.status_code == 500
+    assert answer.headers["content-type"] == "application/problem+json"
+    assert answer.json()["type"] == "urn:backforge:problem:internal"
+    assert "secret" not in answer.text and answer.headers["x-request-id"]

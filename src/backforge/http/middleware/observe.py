@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import time
 
 from .context import CALLER_KEY, REQUEST_ID_KEY, route_path
 from .metrics import Metrics
+from .problems import send_problem
+
+logger = logging.getLogger("backforge.http")
 
 # An incoming X-Request-ID is kept only when it is short and plain (it ends up in logs).
 _VALID_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,128}$")
@@ -37,10 +41,13 @@ class RequestObserver:
         status = 500
         metrics = self.metrics
 
+        responded = False
+
         async def send_with_id(message) -> None:
-            nonlocal status
+            nonlocal status, responded
             if message["type"] == "http.response.start":
                 status = message["status"]
+                responded = True
                 message["headers"] = [*message.get("headers", ()), (b"x-request-id", request_id)]
             await send(message)
 
@@ -48,6 +55,12 @@ class RequestObserver:
             metrics.in_flight.inc()
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception:
+            if responded:
+                raise
+            # A failure outside the routes' own handlers still answers a problem, not a trace.
+            logger.exception("unhandled error in the middleware stack")
+            await send_problem(send_with_id, 500, "internal", "the server failed this request")
         finally:
             seconds = time.perf_counter() - started
             method = scope["method"]
