@@ -18,5 +18,11 @@ def create_huey(name: str, declaration_path: str | Path | None) -> Huey:
     return SqliteHuey(queue_name, filename=filename, results=False, utc=True)
 
 
+def env_seconds(variable: str, default: float) -> float:
+    """A duration setting of the jobs system, in seconds, from the environment."""
+    value = os.environ.get(variable)
+    return float(value) if value else default
+
+
 def storage_kind(huey: Huey) -> str:
     return "redis" if isinstance(huey, RedisHuey) else "sqlite"

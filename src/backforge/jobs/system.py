@@ -1,17 +1,13 @@
 """JobSystem: records a write's jobs in its transaction, queues them after commit, runs them.
 
 In an app process it only records and queues. In `backforge worker` it also runs jobs
-(`run`), and about once a second (`keep`) fires due cron ticks and queues again the jobs
-whose holder went quiet (a crashed app between commit and queue, a killed worker).
+(`run`, the Huey task), with a clock beside the consumer (`jobs.worker`).
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
-import os
 import threading
-import time
 import uuid
 import weakref
 from collections.abc import Callable
@@ -21,21 +17,19 @@ from types import ModuleType
 from typing import Any
 
 import orjson
-from sqlalchemy import Engine, delete, select
+from sqlalchemy import Engine
 from sqlalchemy.dialects import postgresql, sqlite
 
-from ..database import begin_immediate
 from ..spec import DeclarationError
 from ..spec.jobs import check_jobs
 from ..spec.model import Spec
 from ..store.events import WriteEvent, current_transaction
 from ..store.records import RecordStore
 from .context import JobContext
-from .cron import Schedule, claim_tick
 from .handlers import call, resolve_handlers
 from .outbox import Claim, Outbox, new_row, now_utc
-from .queue import create_huey
-from .tables import CRON_TICKS, DELIVERIES, DONE, OUTBOX
+from .queue import create_huey, env_seconds
+from .tables import DELIVERIES, OUTBOX
 from .webhooks import deliver
 
 logger = logging.getLogger("backforge.jobs")
@@ -43,11 +37,6 @@ TASK_NAME = "backforge.run_job"
 _JOB_IDS = "_backforge_job_ids"  # set on a WriteEvent by `record`, read after commit
 # The job system of each engine, for enqueue() (which finds it from the open transaction).
 _systems: weakref.WeakKeyDictionary[Engine, JobSystem] = weakref.WeakKeyDictionary()
-
-
-def _seconds(variable: str, default: float) -> float:
-    value = os.environ.get(variable)
-    return float(value) if value else default
 
 
 def _plain(value: Any) -> Any:
@@ -97,8 +86,8 @@ class JobSystem:
         self.hooks_module = hooks_module
         # How long a worker holds a job without renewing, and how long a committed job may
         # wait for its first hand-off before a worker queues it again.
-        self.lease = _seconds("BACKFORGE_JOBS_LEASE", 60.0)
-        self.grace = _seconds("BACKFORGE_JOBS_DISPATCH_GRACE", self.lease)
+        self.lease = env_seconds("BACKFORGE_JOBS_LEASE", 60.0)
+        self.grace = env_seconds("BACKFORGE_JOBS_DISPATCH_GRACE", self.lease)
         self.outbox = Outbox(store.engine, store.metadata.tables[OUTBOX])
         self.huey = create_huey(spec.name, declaration_path)
         self._task = self.huey.task(name=TASK_NAME)(self.run)
@@ -178,6 +167,17 @@ class JobSystem:
 
     # -- in the worker ------------------------------------------------------------------------
 
+    def run_worker(self, threads: int = 2) -> None:
+        """Consume the queue until SIGINT/SIGTERM, with the clock beside it (see jobs.worker)."""
+        from .worker import run_worker
+
+        run_worker(self, threads)
+
+    def prune(self) -> None:
+        from .worker import prune
+
+        prune(self)
+
     def handlers(self) -> dict[str, Callable]:
         if self._handlers is None:
             self._handlers = resolve_handlers(self.spec, self.hooks_module)
@@ -239,90 +239,3 @@ class JobSystem:
                     return
             except Exception:
                 logger.exception("could not renew the lease of job %s", claim.id)
-
-    def keep(self, stop: threading.Event, interval: float | None = None) -> None:
-        """The worker's clock: due cron ticks, then overdue jobs, about once a second."""
-        interval = interval or _seconds("BACKFORGE_JOBS_TICK", 1.0)
-        schedules = {name: Schedule(entry) for name, entry in self.spec.cron.items()}
-        fired: dict[str, str] = {}
-        last_prune = 0.0
-        while not stop.is_set():
-            now = time.time()
-            try:
-                for name, schedule in schedules.items():
-                    tick = schedule.tick(now)
-                    if tick is not None and fired.get(name) != tick:
-                        self.fire(name, tick)
-                        fired[name] = tick  # not before: a failed attempt is tried again
-                self.rescue_overdue()
-                if now - last_prune > 3600:
-                    last_prune = now
-                    self.prune()
-            except Exception:
-                logger.exception("the jobs clock failed; trying again")
-            stop.wait(max(0.05, interval - (time.time() - now)))
-
-    def fire(self, name: str, tick: str) -> bool:
-        """Fire one cron tick, unless another process already did."""
-        declaration = self.spec.cron[name]
-        job_id = f"cron:{name}:{tick}"
-        ticks = self.store.metadata.tables[CRON_TICKS]
-        with self.store.engine.connect() as connection:
-            begin_immediate(connection)
-            with connection.begin():
-                if not claim_tick(connection, ticks, name, tick):
-                    return False
-                row = new_row(job_id, "cron", name, {"tick": tick}, declaration, self.grace)
-                self.outbox.insert(connection, [row])
-        self.enqueue(job_id)
-        return True
-
-    def rescue_overdue(self) -> int:
-        rescued = 0
-        for job_id, status, lease_until in self.outbox.overdue():
-            if self.outbox.rescue(job_id, status, lease_until, self.grace):
-                logger.info(
-                    "queueing job %s (%s, not yet queued or its holder went quiet)", job_id, status
-                )
-                self.enqueue(job_id)
-                rescued += 1
-        return rescued
-
-    def prune(self) -> None:
-        """Forget finished work after BACKFORGE_JOBS_RETENTION_DAYS (default 7): done and dead
-        jobs, their done-once marks, fired cron ticks, webhook deliveries."""
-        days = _seconds("BACKFORGE_JOBS_RETENTION_DAYS", 7.0)
-        cutoff = dt.datetime.fromtimestamp(time.time() - days * 86400, dt.UTC)
-        tables = self.store.metadata.tables
-        outbox, done = tables[OUTBOX], tables[DONE]
-        old_jobs = select(outbox.c.id).where(
-            outbox.c.status.in_(("done", "dead")), outbox.c.updated < cutoff
-        )
-        with self.store.engine.connect() as connection:
-            begin_immediate(connection)
-            with connection.begin():
-                connection.execute(delete(done).where(done.c.created < cutoff))
-                connection.execute(delete(outbox).where(outbox.c.id.in_(old_jobs)))
-                for name in (CRON_TICKS, DELIVERIES):
-                    connection.execute(delete(tables[name]).where(tables[name].c.created < cutoff))
-
-    def run_worker(self, threads: int = 2) -> None:
-        """Consume the queue until SIGINT/SIGTERM; the clock runs beside the consumer."""
-        self.handlers()  # fail at start, not at the first job, when a handler is missing
-        stop = threading.Event()
-        clock = threading.Thread(target=self.keep, args=(stop,), name="jobs-clock", daemon=True)
-        consumer = self.huey.create_consumer(
-            workers=threads,
-            worker_type="thread",
-            periodic=False,
-            initial_delay=0.1,
-            max_delay=_seconds("BACKFORGE_JOBS_POLL", 1.0),
-            graceful_signal="TERM",
-            # Jobs still running then are cut off; their leases lapse and they run again.
-            shutdown_timeout=_seconds("BACKFORGE_JOBS_SHUTDOWN_TIMEOUT", 30.0),
-        )
-        clock.start()
-        try:
-            consumer.run()
-        finally:
-            stop.set()
