@@ -34,7 +34,9 @@ COLLECTIONS = {
         }
     },
     "receipts": {"fields": {"order_id": {"type": "text"}, "kind": {"type": "text"}}},
-    "runs": {"fields": {"job": {"type": "text"}, "attempt": {"type": "int"}}},
+    "runs": {
+        "fields": {"job": {"type": "text"}, "attempt": {"type": "int"}, "pid": {"type": "int"}}
+    },
     "ticks": {"fields": {"tick": {"type": "text"}, "pid": {"type": "int"}}},
 }
 

@@ -26,7 +26,8 @@ def follow_up(ctx):
 
 def send_receipt(ctx):
     order = ctx.record
-    ctx.system.create("runs", {"job": ctx.idempotency_key, "attempt": ctx.attempt})
+    run = {"job": ctx.idempotency_key, "attempt": ctx.attempt, "pid": os.getpid()}
+    ctx.system.create("runs", run)
     if order["note"] == "fail":
         raise RuntimeError("the payment provider is down")
     with ctx.once("receipt") as first:

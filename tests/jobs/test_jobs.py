@@ -109,16 +109,19 @@ def test_a_worker_killed_mid_job_leaves_it_to_run_again_with_its_effect_single(d
     shop = project(jobs=JOBS, database=db_url)
     order = shop.store.create("orders", SYSTEM, {"note": "hang"})
     job_id = shop.jobs()[0]["id"]
-    first = shop.start_worker()
-    # The first run has committed its receipt and now hangs.
+    workers = {process.pid: process for process in (shop.start_worker(), shop.start_worker())}
+    # One worker's first run has committed its receipt and now hangs: kill that worker.
     wait_for(lambda: shop.rows("receipts", order_id=order["id"]), "the first run's receipt")
-    first.kill()
-    first.wait(10)
+    [first_run] = shop.rows("runs", job=job_id)
+    killed = workers.pop(first_run["pid"])
+    killed.kill()
+    killed.wait(10)
     assert shop.job(job_id)["status"] == "running"
 
-    shop.start_worker()
+    # Its lease lapses; the other worker runs the job again, and the receipt stays single.
     wait_for(lambda: shop.job(job_id)["status"] == "done", "the job to be run again")
-    assert sorted(r["attempt"] for r in shop.rows("runs", job=job_id)) == [1, 2]
+    runs = sorted((r["attempt"], r["pid"]) for r in shop.rows("runs", job=job_id))
+    assert runs == [(1, killed.pid), (2, next(iter(workers)))]
     assert len(shop.rows("receipts", order_id=order["id"])) == 1
 
 
