@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -14,6 +15,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from backforge import App
@@ -101,6 +103,31 @@ class Project:
         )
         self.workers.append(process)
         return process
+
+    def start_server(self) -> str:
+        """`backforge serve` on a free port of 127.0.0.1; its base URL once it answers."""
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        log = open(self.folder / "serve.log", "wb")  # noqa: SIM115
+        process = subprocess.Popen(
+            [sys.executable, "-m", "backforge", "serve", str(self.path), "--port", str(port)],
+            env={**self.env, "BACKFORGE_ADMIN_TOKEN": ADMIN},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        self.workers.append(process)
+        url = f"http://127.0.0.1:{port}"
+
+        def answers() -> bool:
+            assert process.poll() is None, (self.folder / "serve.log").read_text()
+            try:
+                return httpx.get(url + "/api/openapi.json", timeout=1).status_code == 200
+            except httpx.TransportError:
+                return False
+
+        wait_for(answers, "the server", deadline=60)
+        return url
 
     def logs(self) -> str:
         return "\n".join(

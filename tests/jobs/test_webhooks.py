@@ -6,11 +6,10 @@ from __future__ import annotations
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import httpx
 import pytest
-from starlette.testclient import TestClient
 
 from backforge.jobs.webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
-from backforge.store.hooks import SYSTEM
 
 from .conftest import ADMIN, wait_for
 
@@ -70,10 +69,14 @@ def test_a_signed_webhook_is_retried_after_500_and_logged(project, receiver):
         },
         env={"TEST_ORDER_WEBHOOK_URL": receiver.url, "TEST_ORDER_WEBHOOK_SECRET": SECRET},
     )
-    order = shop.store.create("orders", SYSTEM, {"note": "hook"})
-    assert shop.jobs() == []  # only updates are delivered
-    shop.store.update("orders", SYSTEM, order["id"], {"status": "paid"})
+    # Through a real server: the write commits there and its job is queued from there.
     shop.start_worker()
+    url = shop.start_server()
+    admin = {"Authorization": f"Bearer {ADMIN}"}
+    order = httpx.post(f"{url}/api/orders", json={"note": "hook"}, headers=admin).json()
+    assert shop.jobs() == []  # only updates are delivered
+    paid = httpx.patch(f"{url}/api/orders/{order['id']}", json={"status": "paid"}, headers=admin)
+    assert paid.status_code == 200
     [job] = wait_for(lambda: [j for j in shop.jobs() if j["status"] == "done"], "a delivery")
     assert len(receiver.seen) == 3
     assert all(seen["valid"] for seen in receiver.seen)
@@ -81,10 +84,9 @@ def test_a_signed_webhook_is_retried_after_500_and_logged(project, receiver):
     assert len({seen["body"] for seen in receiver.seen}) == 1  # the same bytes on every retry
     assert b'"status":"paid"' in receiver.seen[0]["body"]
 
-    client = TestClient(shop.app)
-    admin = {"Authorization": f"Bearer {ADMIN}"}
-    assert client.get("/api/admin/webhooks/deliveries").status_code == 403
-    log = client.get("/api/admin/webhooks/deliveries?webhook=order_paid", headers=admin).json()
+    assert httpx.get(f"{url}/api/admin/webhooks/deliveries").status_code == 403
+    deliveries = f"{url}/api/admin/webhooks/deliveries?webhook=order_paid"
+    log = httpx.get(deliveries, headers=admin).json()
     attempts = sorted((d["attempt"], d["status_code"]) for d in log["items"])
     assert attempts == [(1, 500), (2, 500), (3, 200)]
 
