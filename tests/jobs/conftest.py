@@ -72,8 +72,8 @@ class Project:
         self.env.pop("DATABASE_URL", None)
         if database is not None and not database.startswith("sqlite"):
             self.env["DATABASE_URL"] = database
-        else:
-            database = None  # the SQLite file beside the declaration
+        else:  # the SQLite file beside the declaration, whatever this process's environment
+            database = f"sqlite:///{folder / (declaration['name'] + '.db')}"
         self.workers: list[subprocess.Popen] = []
         saved = {k: os.environ.get(k) for k in env}
         os.environ.update(env)
