@@ -366,3 +366,13 @@ def test_configurable_scheme_word(make_client, monkeypatch):
     assert (
         client.get("/api/auth/me", headers={"Authorization": f"Bearer {token}"}).status_code == 401
     )
+
+
+def test_nul_characters_in_auth_bodies_are_client_errors(client):
+    for path, body in (
+        ("/api/auth/users/login", {"email": "a\u0000@example.com", "password": "x" * 12}),
+        ("/api/auth/users/request-password-reset", {"email": "n\u0004T\u0000"}),
+        ("/api/auth/users/signup", {"email": "a\u0000@example.com", "password": "x" * 12}),
+    ):
+        response = client.post(path, json=body)
+        assert response.status_code == 422, (path, response.text)

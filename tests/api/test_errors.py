@@ -176,3 +176,14 @@ def test_selected_fields_always_carry_the_id(shop, admin):
     listed = shop.get("/api/categories", params={"fields": "name"}).json()["items"]
     assert listed == [{"id": category["id"], "name": category["name"]}]
     assert shop.get("/api/categories", params={"fields": ""}).json()["items"][0] == category
+
+
+def test_a_forged_cursor_with_a_nul_is_a_400(shop, admin):
+    import base64
+    import json
+
+    forged = base64.urlsafe_b64encode(json.dumps(["name,id", "a\u0000", "x" * 15]).encode())
+    response = shop.get(
+        "/api/categories", params={"sort": "name", "cursor": forged.decode().rstrip("=")}
+    )
+    _assert_problem(response, 400, "invalid-query")

@@ -7,13 +7,14 @@ from collections.abc import Callable
 from typing import Any
 
 import anyio.to_thread
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from ..auth.components import AuthComponents
 from ..auth.credentials import Sessions
+from ..rules.parser import is_storable_text
 from ..store.caller import Caller
 from ..store.errors import FieldProblem, ValidationFailed
 from .body import read_json_body
@@ -23,6 +24,14 @@ from .records import json_response
 
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
+
+    @field_validator("*")
+    @classmethod
+    def _storable(cls, value: Any) -> Any:
+        # A NUL or a lone surrogate could never match a stored value, and PostgreSQL refuses them.
+        if isinstance(value, str) and not is_storable_text(value):
+            raise ValueError("must not contain NUL characters or unpaired surrogates")
+        return value
 
 
 class LoginBody(_Body):

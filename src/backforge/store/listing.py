@@ -14,6 +14,7 @@ from sqlalchemy import ColumnElement, Table, and_, false, literal, or_
 
 from ..rules import ColumnRef, ExpressionError, RecordScope, compile_expression, parse
 from ..rules.compiler import coerce
+from ..rules.parser import is_storable_text
 from ..spec.model import Collection, Settings
 from .errors import InvalidQuery
 from .serialize import json_value
@@ -154,6 +155,8 @@ def _cursor_value(key: SortKey, value: Any) -> Any:
         if not isinstance(value, str | int | float) or isinstance(value, bool):
             raise TypeError
         return Decimal(str(value))
+    if isinstance(value, str) and not is_storable_text(value):
+        raise TypeError
     return coerce(ColumnRef(literal(None), key.kind, key.name), value)
 
 
