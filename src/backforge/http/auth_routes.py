@@ -17,6 +17,7 @@ from ..auth.credentials import Sessions
 from ..rules.parser import is_storable_text
 from ..store.caller import Caller
 from ..store.errors import FieldProblem, ValidationFailed
+from ..store.validation import validation_failed
 from .body import read_json_body
 from .problems import ProblemError
 from .records import json_response
@@ -124,11 +125,7 @@ class AuthRoutes:
         try:
             return model.model_validate_json(raw)
         except ValidationError as exc:
-            problems = [
-                FieldProblem("/" + "/".join(str(p) for p in e["loc"]), e["msg"])
-                for e in exc.errors()
-            ]
-            raise ValidationFailed(problems) from None
+            raise validation_failed(exc) from None
 
     # -- accounts --------------------------------------------------------------------------
 

@@ -16,6 +16,7 @@ from ..auth.errors import AuthError
 from ..store.caller import Caller
 from ..store.errors import FieldProblem, StoreError, ValidationFailed
 from ..store.records import RecordStore
+from ..store.validation import validation_failed
 from .body import read_json_body
 from .problems import from_store_error
 from .records import json_response
@@ -63,12 +64,7 @@ def batch_route(store: RecordStore, caller_of: Callable[[Request], Caller], max_
         try:
             batch = Batch.model_validate_json(raw)
         except ValidationError as exc:
-            raise ValidationFailed(
-                [
-                    FieldProblem("/" + "/".join(str(p) for p in e["loc"]), e["msg"])
-                    for e in exc.errors()
-                ]
-            ) from None
+            raise validation_failed(exc) from None
         caller = caller_of(request)
         try:
             results = (

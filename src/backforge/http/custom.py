@@ -17,9 +17,10 @@ from starlette.routing import Route
 
 from ..auth.errors import AuthError
 from ..store.caller import Caller
-from ..store.errors import FieldProblem, StoreError, ValidationFailed
+from ..store.errors import StoreError
 from ..store.hooks import SYSTEM, BoundStore
 from ..store.records import RecordStore
+from ..store.validation import validation_failed
 from .body import read_json_body
 from .problems import ProblemError, from_store_error, problem_response
 
@@ -147,12 +148,7 @@ def custom_routes(
                 try:
                     body = endpoint.request.model_validate_json(raw)
                 except ValidationError as exc:
-                    raise ValidationFailed(
-                        [
-                            FieldProblem("/" + "/".join(str(p) for p in e["loc"]), e["msg"])
-                            for e in exc.errors()
-                        ]
-                    ) from None
+                    raise validation_failed(exc) from None
             context = EndpointContext(request, caller, body, store, auth)
 
             def run() -> Any:

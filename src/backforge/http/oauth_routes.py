@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from ..store.errors import FieldProblem, ValidationFailed
+from ..store.validation import validation_failed
 from .body import read_json_body
 from .records import json_response
 
@@ -104,11 +104,7 @@ class OAuthRoutes:
         try:
             body = ExchangeBody.model_validate_json(raw)
         except ValidationError as exc:
-            problems = [
-                FieldProblem("/" + "/".join(str(p) for p in e["loc"]), e["msg"])
-                for e in exc.errors()
-            ]
-            raise ValidationFailed(problems) from None
+            raise validation_failed(exc) from None
         tokens = await anyio.to_thread.run_sync(
             lambda: self.oauth.exchange(collection, body.code, body.totp)
         )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict
 from pydantic import Field as PydanticField
@@ -11,20 +11,6 @@ from pydantic import Field as PydanticField
 from .jobs import CronDeclaration, JobDeclaration, WebhookDeclaration
 from .server import ServerSettings
 
-FIELD_TYPES = (
-    "text",
-    "email",
-    "url",
-    "int",
-    "float",
-    "decimal",
-    "bool",
-    "date",
-    "datetime",
-    "json",
-    "select",
-    "relation",
-)
 FieldType = Literal[
     "text",
     "email",
@@ -39,6 +25,7 @@ FieldType = Literal[
     "select",
     "relation",
 ]
+FIELD_TYPES: tuple[str, ...] = get_args(FieldType)
 OnDelete = Literal["restrict", "cascade", "set null"]
 # Columns every collection has; a declaration may not redefine them.
 SYSTEM_FIELDS = ("id", "created", "updated", "version")

@@ -261,6 +261,11 @@ _BOUND_MESSAGES = {
 }
 
 
+def validation_failed(exc: ValidationError) -> ValidationFailed:
+    """Any pydantic failure (bodies of auth, batch, custom endpoints) in the store's terms."""
+    return ValidationFailed([_problem(e) for e in exc.errors()])
+
+
 def _problem(error: Any) -> FieldProblem:
     path = "/" + "/".join(str(p) for p in error["loc"]) if error["loc"] else ""
     match error["type"]:
