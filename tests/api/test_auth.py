@@ -376,3 +376,9 @@ def test_nul_characters_in_auth_bodies_are_client_errors(client):
     ):
         response = client.post(path, json=body)
         assert response.status_code == 422, (path, response.text)
+
+
+def test_the_longest_identity_is_throttled_like_any_other(client):
+    email = "a" * 64 + "@" + "b" * 180 + ".com"
+    response = client.post("/api/auth/users/login", json={"email": email, "password": "x" * 12})
+    assert response.status_code == 401

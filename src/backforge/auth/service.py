@@ -95,7 +95,8 @@ class AuthService:
         options = self.collection_options(collection)
         table = self.store.tables[collection]
         now = _now()
-        account_key = f"account:{collection}:{identity.strip().lower()}"
+        # Hashed: a fixed length whatever the identity, and no address stored in plain text.
+        account_key = f"account:{collection}:{digest(identity.strip().lower())}"
         keys = {account_key: 1, f"ip:{address}": IP_FACTOR}
         throttle = LoginThrottle(self.failures, options.max_failed_logins, options.lockout_seconds)
         with self._writing() as connection:
