@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-HERE = Path(__file__).parent
+CONTRACT = Path(__file__).resolve().parents[1] / "contract"
 PASSWORD = "contract password 1"
 
 
 @pytest.fixture
-def api(make_contract_client):
-    return make_contract_client(HERE / "notes.yaml")
+def api(make_client):
+    return make_client(CONTRACT / "notes.yaml")
 
 
 def _token(api, username="ann"):
