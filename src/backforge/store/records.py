@@ -3,12 +3,24 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Select, Table, delete, func, insert, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    Select,
+    Table,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.elements import False_, True_
 
@@ -40,8 +52,23 @@ from .listing import (
     order_by,
     sort_keys,
 )
+from .prepared import (
+    CACHE_SIZE,
+    ConnectionReader,
+    DirectSqlite,
+    Prepared,
+    PreparedCache,
+    Reader,
+)
 from .serialize import RowSerializer
 from .validation import BodyValidator
+
+RECORD_ID = "record_id"
+# Field types whose values read back from either database exactly as validated. Dates, times
+# and decimals are normalised by the database (time zone, SQLite storing decimals as REAL).
+EXACT_ROUND_TRIP = frozenset(
+    {"text", "email", "url", "select", "relation", "int", "float", "bool", "json"}
+)
 
 
 @dataclass
@@ -66,11 +93,24 @@ class RecordStore:
         self.metadata = build_metadata(spec)
         self.tables: dict[str, Table] = {n: self.metadata.tables[n] for n in spec.collections}
         self.access = Access(spec, self.tables)
+        self.prepared = PreparedCache(engine.dialect, driver_level=engine.dialect.name == "sqlite")
+        # Reads on SQLite go straight to the driver, on a connection kept per thread.
+        self._direct = DirectSqlite(engine) if engine.dialect.name == "sqlite" else None
+        # Totals by count statement, with the database version they were counted at.
+        self._totals: dict[Hashable, tuple[Hashable, int]] = {}
         self.validators: dict[str, BodyValidator] = {}
         self.admin_validators: dict[str, BodyValidator] = {}
         self.serializers: dict[str, RowSerializer] = {}
         # Fields whose read rule makes a column depend on the caller (not sortable by others).
         self.guarded: dict[str, frozenset[str]] = {}
+        # Collections whose values all come back from the database as they went in.
+        self._round_trips = {
+            name
+            for name, collection in spec.collections.items()
+            if all(f.type in EXACT_ROUND_TRIP for f in collection.fields.values())
+        }
+        # Every column as null: what an inserted row holds where no value was given.
+        self._blank = {name: dict.fromkeys(table.c.keys()) for name, table in self.tables.items()}
         for name, collection in spec.collections.items():
             options = collection.auth_options
             minimum = options.min_password_length if options else None
@@ -93,34 +133,59 @@ class RecordStore:
             sortable -= self.guarded[collection]
         keys = sort_keys(request.sort, declared, sortable)
         only = self._selection(collection, request.fields)
-        where = [self.access.where(collection, "list", caller)]
-        if request.filter:
-            scope = self.access.scope(collection, caller)
-            limit_chars = self.spec.settings.max_filter_length
-            where.append(compile_filter(request.filter, scope, limit_chars))
-        page_where = list(where)
-        if request.cursor:
-            page_where.append(after_cursor(table, keys, decode_cursor(request.cursor, keys)))
-        query = (
-            self._select(collection, caller)
-            .where(*page_where)
-            .order_by(*order_by(table, keys))
-            .limit(limit + 1)
-        )
-        with self._reading() as connection:
-            rows = connection.execute(query).mappings().all()
+        shape = (collection, _caller_key(caller), request.filter)
+
+        def where() -> list[ColumnElement]:
+            conditions = [self.access.where(collection, "list", caller)]
+            if request.filter:
+                scope = self.access.scope(collection, caller)
+                limit_chars = self.spec.settings.max_filter_length
+                conditions.append(compile_filter(request.filter, scope, limit_chars))
+            return conditions
+
+        def page() -> Select:
+            conditions = where()
+            if request.cursor:
+                conditions.append(after_cursor(table, keys, decode_cursor(request.cursor, keys)))
+            query = self._select(collection, caller).where(*conditions)
+            return query.order_by(*order_by(table, keys)).limit(limit + 1)
+
+        page_key = ("list", *shape, tuple(keys), limit, request.cursor)
+        page_query = self.prepared.get(page_key, page)
+        count_query = None
+        if request.total:
+            count_key = ("count", *shape)
+            count_query = self.prepared.get(
+                count_key, lambda: select(func.count()).select_from(table).where(*where())
+            )
+        statements = 1 + (count_query is not None) + bool(request.expand)
+        with self._reader(statements) as reader:
+            rows = reader.rows(page_query)
             total = None
-            if request.total:
-                count = select(func.count()).select_from(table).where(*where)
-                total = connection.execute(count).scalar_one()
+            if count_query is not None:
+                total = self._total(reader, count_key, count_query)
             more = len(rows) > limit
             rows = rows[:limit]
             serialize = self.serializers[collection]
             items = [serialize(row, only) for row in rows]
             if request.expand:
-                self._expand(connection, collection, caller, rows, items, request.expand)
+                self._expand(reader, collection, caller, rows, items, request.expand)
         cursor = encode_cursor(keys, rows[-1]) if more and rows else None
         return Page(items, cursor, total)
+
+    def _total(self, reader: Reader, key: Hashable, query: Prepared) -> int:
+        """The count, remembered until anyone commits to the database (where that is known)."""
+        version = reader.data_version()
+        if version is not None:
+            known = self._totals.get(key)
+            if known is not None and known[0] == version:
+                return known[1]
+        total = reader.scalar(query)
+        if version is not None:
+            if len(self._totals) >= CACHE_SIZE:
+                del self._totals[next(iter(self._totals))]
+            self._totals[key] = (version, total)
+        return total
 
     def get(
         self,
@@ -136,18 +201,23 @@ class RecordStore:
         only = self._selection(collection, fields)
         if not is_valid_id(record_id):
             raise NotFound(f"no record '{record_id}' in {collection}")
-        query = self._select(collection, caller).where(
-            table.c.id == record_id, self.access.where(collection, "view", caller)
-        )
-        with self._reading() as connection:
-            if lock and connection.dialect.name == "postgresql":
-                query = query.with_for_update(of=table)
-            row = connection.execute(query).mappings().first()
-            if row is None:
+        lock = lock and self.engine.dialect.name == "postgresql"
+
+        def one() -> Select:
+            query = self._select(collection, caller).where(
+                table.c.id == bindparam(RECORD_ID, record_id),
+                self.access.where(collection, "view", caller),
+            )
+            return query.with_for_update(of=table) if lock else query
+
+        query = self.prepared.get(("get", collection, _caller_key(caller), lock), one)
+        with self._reader(1 + bool(expand)) as reader:
+            rows = reader.rows(query, {RECORD_ID: record_id})
+            if not rows:
                 raise NotFound(f"no record '{record_id}' in {collection}")
-            item = self.serializers[collection](row, only)
+            item = self.serializers[collection](rows[0], only)
             if expand:
-                self._expand(connection, collection, caller, [row], [item], expand)
+                self._expand(reader, collection, caller, rows, [item], expand)
         return item
 
     def _select(self, collection: str, caller: Caller) -> Select:
@@ -172,7 +242,7 @@ class RecordStore:
 
     def _expand(
         self,
-        connection: Connection,
+        reader: Reader,
         collection: str,
         caller: Caller,
         rows: list,
@@ -192,11 +262,14 @@ class RecordStore:
             ids = {row[name] for row in rows if row[name] is not None}
             found: dict[str, dict[str, Any]] = {}
             if ids and caller.may(field.to, "view"):
-                query = self._select(field.to, caller).where(
-                    target.c.id.in_(ids), self.access.where(field.to, "view", caller)
+                query = self.prepared.get(
+                    None,
+                    lambda target=target, to=field.to, ids=ids: self._select(to, caller).where(
+                        target.c.id.in_(sorted(ids)), self.access.where(to, "view", caller)
+                    ),
                 )
                 serialize = self.serializers[field.to]
-                for related in connection.execute(query).mappings():
+                for related in reader.rows(query):
                     found[related["id"]] = serialize(related)
             for row, item in zip(rows, items, strict=True):
                 item.setdefault("expand", {})[name] = found.get(row[name])
@@ -227,9 +300,30 @@ class RecordStore:
             event = WriteEvent(collection, "create", caller, values=row, record_id=row["id"])
             self.hooks.run("before", event, self)
             self._check_create_rules(connection, collection, caller, row, sent, trusted)
-            connection.execute(insert(table).values(row))
+            self._insert(connection, collection, row)
             self._after(connection, event)
+            if self._stored_as_sent(collection, caller):
+                return self.serializers[collection](self._blank[collection] | row)
             return self._read_back(connection, collection, caller, row["id"])
+
+    def _insert(self, connection: Connection, collection: str, row: dict[str, Any]) -> None:
+        table = self.tables[collection]
+        names = tuple(row)
+        statement = self.prepared.get(
+            ("insert", collection, names),
+            lambda: insert(table).values({n: bindparam(n, row[n], table.c[n].type) for n in names}),
+        )
+        statement.execute(connection, row)
+
+    def _stored_as_sent(self, collection: str, caller: Caller) -> bool:
+        """Whether the record just inserted reads back exactly as it was written, so that
+        reading it back can be skipped: no hook or listener could have changed the values,
+        every field's type round-trips unchanged, no read rule hides a field from the caller."""
+        return (
+            collection in self._round_trips
+            and not self._observed("create", collection)
+            and (caller.is_admin or not self.guarded[collection])
+        )
 
     def update(
         self,
@@ -439,6 +533,24 @@ class RecordStore:
     # -- transactions ----------------------------------------------------------------------
 
     @contextmanager
+    def _reader(self, statements: int = 1) -> Iterator[Reader]:
+        """Prepared statements for one read: inside the write transaction when one is open,
+        else on this thread's own SQLite connection, else on a pooled connection."""
+        transaction = current_transaction.get()
+        if transaction is not None:
+            yield ConnectionReader(transaction.connection)
+            return
+        try:
+            if self._direct is not None:
+                with self._direct.reading(statements) as reader:
+                    yield reader
+            else:
+                with self.engine.connect() as connection:
+                    yield ConnectionReader(connection)
+        except DBAPIError as exc:
+            raise _translated(exc, None) from None
+
+    @contextmanager
     def _reading(self) -> Iterator[Connection]:
         transaction = current_transaction.get()
         if transaction is not None:
@@ -485,6 +597,11 @@ class RecordStore:
             self.hooks.run("after_commit", event, self)
             for listener in self.commit_listeners:
                 listener(event)
+
+
+def _caller_key(caller: Caller) -> tuple:
+    """What of the caller a compiled statement depends on (rules fold these in)."""
+    return (caller.id, caller.collection, caller.is_admin)
 
 
 def _plain(body: bytes | Mapping[str, Any]) -> bytes | dict[str, Any]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import re
 import sys
+import time
 from typing import Any
 
 import orjson
@@ -54,6 +55,25 @@ def redact(_logger: Any, _method: str, event: dict[str, Any]) -> dict[str, Any]:
     return event
 
 
+class JsonAccessLog:
+    """The access log in JSON mode: the line structlog's JSON pipeline writes (same keys,
+    redacted the same way), without the pipeline, which cost a tenth of a small request."""
+
+    def __init__(self, stream: Any, level: int):
+        self.stream = stream
+        self.enabled = level <= logging.INFO
+
+    def info(self, event: str, **fields: Any) -> None:
+        if not self.enabled:
+            return
+        now = time.time()
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now))
+        line = {**fields, "event": event, "level": "info"}
+        line["timestamp"] = f"{stamp}.{int(now % 1 * 1_000_000):06d}Z"
+        self.stream.write(orjson.dumps(redact(None, "info", line), default=str) + b"\n")
+        self.stream.flush()
+
+
 def _orjson_dumps(event: dict[str, Any], **_: Any) -> bytes:
     return orjson.dumps(event, default=str)
 
@@ -69,20 +89,18 @@ def configure_logging(settings: Log) -> Any:
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
+    buffer = getattr(sys.stdout, "buffer", None)
     if settings.format == "json":
-        renderer: Any = structlog.processors.JSONRenderer(serializer=_orjson_dumps)
-        buffer = getattr(sys.stdout, "buffer", None)
-        output: Any = structlog.BytesLogger(buffer) if buffer else structlog.PrintLogger()
         line_renderer: Any = structlog.processors.JSONRenderer()
+        if buffer is not None:
+            access: Any = JsonAccessLog(buffer, level)
+        else:
+            renderer = structlog.processors.JSONRenderer(serializer=_orjson_dumps)
+            access = _structlog_access(structlog.PrintLogger(), [*shared, redact, renderer], level)
     else:
-        renderer = line_renderer = structlog.dev.ConsoleRenderer(colors=sys.stdout.isatty())
+        line_renderer = structlog.dev.ConsoleRenderer(colors=sys.stdout.isatty())
         output = structlog.PrintLogger(sys.stdout)
-    # bind() now: the lazy proxy that wrap_logger returns would rebuild the logger per call.
-    access = structlog.wrap_logger(
-        output,
-        processors=[*shared, redact, renderer],
-        wrapper_class=structlog.make_filtering_bound_logger(level),
-    ).bind()
+        access = _structlog_access(output, [*shared, redact, line_renderer], level)
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
@@ -102,3 +120,10 @@ def configure_logging(settings: Log) -> Any:
     ours.setLevel(level)
     ours.propagate = False
     return access
+
+
+def _structlog_access(output: Any, processors: list[Any], level: int) -> Any:
+    # bind() now: the lazy proxy that wrap_logger returns would rebuild the logger per call.
+    return structlog.wrap_logger(
+        output, processors=processors, wrapper_class=structlog.make_filtering_bound_logger(level)
+    ).bind()

@@ -1,0 +1,216 @@
+"""Read statements compiled once per shape and run on the database driver directly.
+
+Building a SQLAlchemy statement and executing it through a `Connection` costs several times
+what the query itself costs on SQLite. The store names each read statement by a key holding
+everything the SQL depends on (collection, caller, request); the first request builds and
+compiles it, later ones reuse the SQL text and its bound values, passing only what changes per
+request (a record id) as runtime parameters. Rows are decoded the way SQLAlchemy would have
+decoded them (the column types' own result processors), so records look the same either way.
+"""
+
+from __future__ import annotations
+
+import itertools
+import sqlite3
+import threading
+from collections.abc import Callable, Hashable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from sqlalchemy import Connection, Engine
+from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.sql import Executable, Select
+
+Decoder = Callable[[Any], Any] | None
+Row = dict[str, Any]
+# Statements kept per store; beyond it the oldest is dropped (keys name callers and filters).
+CACHE_SIZE = 2048
+_serials = itertools.count()
+
+
+@dataclass(frozen=True)
+class DriverSql:
+    """A SELECT compiled for the driver: its SQL, its bound values, how to decode its rows."""
+
+    sql: str
+    columns: tuple[str, ...]
+    decoders: tuple[Decoder, ...]
+    # (name, value already processed for the driver, processor for a runtime value)
+    bound: tuple[tuple[str, Any, Decoder], ...]
+
+    @classmethod
+    def compile(cls, statement: Executable, dialect: Dialect) -> DriverSql:
+        compiled = statement.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
+        if not compiled.positional:
+            raise ValueError("driver-level statements need a positional paramstyle (SQLite)")
+        values = compiled.construct_params()
+        bound = []
+        for name in compiled.positiontup or ():
+            # An IN list is expanded into name_1, name_2...: they share the list's type.
+            parameter = compiled.binds.get(name)
+            if parameter is None:
+                parameter = compiled.binds[name.rsplit("_", 1)[0]]
+            process = parameter.type.dialect_impl(dialect).bind_processor(dialect)
+            value = values[name]
+            bound.append((name, process(value) if process else value, process))
+        selected = statement.selected_columns if isinstance(statement, Select) else ()
+        columns = tuple(column.key for column in selected)
+        decoders = tuple(
+            column.type.dialect_impl(dialect).result_processor(dialect, None) for column in selected
+        )
+        return cls(compiled.string, columns, decoders, tuple(bound))
+
+    def parameters(self, runtime: Mapping[str, Any] | None) -> tuple:
+        if not runtime:
+            return tuple(value for _name, value, _process in self.bound)
+        return tuple(
+            (process(runtime[name]) if process else runtime[name]) if name in runtime else value
+            for name, value, process in self.bound
+        )
+
+    def decode(self, row: tuple) -> Row:
+        return {
+            name: (decode(value) if decode is not None and value is not None else value)
+            for name, value, decode in zip(self.columns, row, self.decoders, strict=True)
+        }
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A statement built once; `driver` is its driver-level form where reads use one."""
+
+    statement: Executable
+    driver: DriverSql | None
+
+    def execute(self, connection: Connection, runtime: Mapping[str, Any]) -> None:
+        """Run a write inside the transaction `connection` holds (its own sqlite3 connection
+        when there is a driver-level form)."""
+        if self.driver is None:
+            connection.execute(self.statement, dict(runtime))
+            return
+        dbapi = connection.connection.dbapi_connection
+        assert dbapi is not None
+        params = self.driver.parameters(runtime)
+        try:
+            dbapi.execute(self.driver.sql, params)
+        except sqlite3.Error as exc:
+            raise DBAPIError.instance(self.driver.sql, params, exc, sqlite3.Error) from exc
+
+
+class PreparedCache:
+    """Prepared statements by key, built on first use; the oldest goes when it is full."""
+
+    def __init__(self, dialect: Dialect, driver_level: bool, size: int = CACHE_SIZE):
+        self.dialect = dialect
+        self.driver_level = driver_level
+        self.size = size
+        self._entries: dict[Hashable, Prepared] = {}
+
+    def get(self, key: Hashable | None, build: Callable[[], Executable]) -> Prepared:
+        """The statement for `key`; a None key builds afresh (values that never repeat)."""
+        prepared = self._entries.get(key) if key is not None else None
+        if prepared is None:
+            statement = build()
+            driver = DriverSql.compile(statement, self.dialect) if self.driver_level else None
+            prepared = Prepared(statement, driver)
+            if key is not None:
+                if len(self._entries) >= self.size:
+                    del self._entries[next(iter(self._entries))]
+                self._entries[key] = prepared
+        return prepared
+
+
+class Reader(Protocol):
+    """Runs prepared statements on one connection for the length of a read."""
+
+    def rows(self, prepared: Prepared, runtime: Mapping[str, Any] | None = None) -> list[Row]: ...
+
+    def scalar(self, prepared: Prepared) -> Any: ...
+
+    def data_version(self) -> Hashable | None:
+        """A value that changes whenever anyone commits to the database (None: unknown)."""
+
+
+class ConnectionReader:
+    """On a SQLAlchemy connection: inside a write transaction, or on PostgreSQL."""
+
+    def __init__(self, connection: Connection):
+        self.connection = connection
+
+    def rows(self, prepared: Prepared, runtime: Mapping[str, Any] | None = None) -> list[Row]:
+        result = self.connection.execute(prepared.statement, dict(runtime or {}))
+        return [dict(row) for row in result.mappings()]
+
+    def scalar(self, prepared: Prepared) -> Any:
+        return self.connection.execute(prepared.statement).scalar()
+
+    def data_version(self) -> Hashable | None:
+        return None
+
+
+class DriverReader:
+    """On a sqlite3 connection, with the statements' driver-level SQL."""
+
+    def __init__(self, connection: sqlite3.Connection, serial: int):
+        self.connection = connection
+        self.serial = serial
+
+    def execute(self, sql: str, params: tuple) -> list[tuple]:
+        try:
+            return self.connection.execute(sql, params).fetchall()
+        except sqlite3.Error as exc:
+            raise DBAPIError.instance(sql, params, exc, sqlite3.Error) from exc
+
+    def rows(self, prepared: Prepared, runtime: Mapping[str, Any] | None = None) -> list[Row]:
+        driver = prepared.driver
+        assert driver is not None
+        decode = driver.decode
+        return [decode(row) for row in self.execute(driver.sql, driver.parameters(runtime))]
+
+    def scalar(self, prepared: Prepared) -> Any:
+        driver = prepared.driver
+        assert driver is not None
+        found = self.execute(driver.sql, driver.parameters(None))
+        return found[0][0] if found else None
+
+    def data_version(self) -> Hashable | None:
+        # Versions of different connections do not compare: the serial tells them apart.
+        return self.serial, self.execute("PRAGMA data_version", ())[0][0]
+
+
+class DirectSqlite:
+    """One driver connection per thread, kept open, for reads on SQLite.
+
+    It comes from the engine (so it is configured like every other connection) and leaves its
+    pool. Outside a transaction each statement sees the latest commit; a read of several
+    statements runs in one read transaction so that a page and its total agree.
+    """
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        self._local = threading.local()
+
+    def _connection(self) -> tuple[sqlite3.Connection, int]:
+        connection = getattr(self._local, "connection", None)
+        if connection is None:
+            proxy = self.engine.raw_connection()
+            proxy.detach()
+            connection = proxy.dbapi_connection
+            self._local.connection = connection
+            self._local.serial = next(_serials)
+        return connection, self._local.serial
+
+    @contextmanager
+    def reading(self, statements: int) -> Iterator[DriverReader]:
+        connection, serial = self._connection()
+        reader = DriverReader(connection, serial)
+        if statements == 1:
+            yield reader
+            return
+        reader.execute("BEGIN", ())
+        try:
+            yield reader
+        finally:
+            connection.execute("COMMIT")  # a read transaction: nothing to keep or lose
