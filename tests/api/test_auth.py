@@ -382,3 +382,16 @@ def test_the_longest_identity_is_throttled_like_any_other(client):
     email = "a" * 64 + "@" + "b" * 180 + ".com"
     response = client.post("/api/auth/users/login", json={"email": email, "password": "x" * 12})
     assert response.status_code == 401
+
+
+def test_signup_without_a_view_rule_answers_tokens_and_no_record(make_client, mailer):
+    closed = {"name": "closed", "collections": {"members": {"auth": {"signup": "open"}}}}
+    client = make_client(closed, mailer=mailer)
+    body = {"email": "ann@example.com", "password": PASSWORD}
+    response = client.post("/api/auth/members/signup", json=body)
+    assert response.status_code == 201, response.text
+    assert response.json()["record"] is None
+    me = {"Authorization": f"Bearer {response.json()['access_token']}"}
+    login = client.post("/api/auth/members/login", json=body)
+    assert login.status_code == 200 and login.json()["record"] is None
+    assert client.get("/api/members", headers=me).status_code == 403

@@ -12,7 +12,7 @@ from sqlalchemy import Connection, Table, func, insert, or_, select, update
 
 from ..spec.model import AuthOptions
 from ..store.caller import Caller
-from ..store.errors import FieldProblem, ValidationFailed
+from ..store.errors import FieldProblem, NotFound, ValidationFailed
 from ..store.ids import new_id
 from ..store.records import RecordStore
 from .errors import AuthForbidden, AuthInvalid, InvalidCredentials, MfaRequired
@@ -30,7 +30,7 @@ class Tokens:
     access_token: str
     expires_in: int
     refresh_token: str
-    record: dict[str, Any]
+    record: dict[str, Any] | None  # None when the collection's view rule hides it from them
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -135,7 +135,12 @@ class AuthService:
             refresh = self._new_refresh(connection, collection, user_id, options, family)
         access, ttl = self.issuer.issue(collection, user_id, bool(admin), options.access_ttl)
         caller = Caller(id=user_id, collection=collection, is_admin=bool(admin), method="token")
-        record = self.store.get(collection, caller, user_id)
+        try:
+            record = self.store.get(collection, caller, user_id)
+        except NotFound:
+            # The account exists and the tokens are valid; its view rule keeps the record
+            # from its owner (no `view` rule declared means admins only).
+            record = None
         return Tokens(access, ttl, refresh, record)
 
     # -- refresh tokens --------------------------------------------------------------------

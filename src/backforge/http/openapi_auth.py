@@ -56,7 +56,8 @@ def _tokens(ref: str, status: str) -> dict[str, Any]:
             "access_token": {"type": "string"},
             "expires_in": {"type": "integer"},
             "refresh_token": {"type": "string"},
-            "record": {"$ref": ref},
+            # null when the collection's view rule does not let the account see itself
+            "record": {"anyOf": [{"$ref": ref}, {"type": "null"}]},
         },
         "required": ["token_type", "access_token", "expires_in", "refresh_token", "record"],
     }
