@@ -21,11 +21,18 @@ def format_datetime(value: dt.datetime) -> str:
 
 
 def _datetime(value: Any) -> Any:
+    if value.__class__ is str:
+        # As SQLite stores it (UTC): "2025-01-01 00:00:09.055000".
+        if len(value) == 26 and value[10] == " ":
+            return f"{value[:10]}T{value[11:]}Z"
+        value = dt.datetime.fromisoformat(value)
     return None if value is None else format_datetime(value)
 
 
 def _date(value: Any) -> Any:
-    return None if value is None else value.isoformat()
+    if value is None or value.__class__ is str:  # SQLite stores dates as ISO text
+        return value
+    return value.isoformat()
 
 
 def _decimal(value: Any) -> Any:
@@ -66,13 +73,11 @@ class RowSerializer:
         )
 
     def __call__(self, row: Mapping[str, Any], only: frozenset[str] | None = None) -> dict:
-        record = {}
-        for name, convert in self.converters:
-            if only is not None and name not in only:
-                continue
-            value = row[name]
-            record[name] = convert(value) if convert is not None else value
-        return record
+        return {
+            name: row[name] if convert is None else convert(row[name])
+            for name, convert in self.converters
+            if only is None or name in only
+        }
 
 
 def json_value(kind: str, value: Any) -> Any:
