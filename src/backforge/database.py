@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
 BUSY_TIMEOUT_MS = 5000
 
@@ -56,7 +58,12 @@ def _configure_sqlite(dbapi_connection, _record) -> None:
 
 def _begin_sqlite(connection) -> None:
     mode = connection.info.pop("begin_mode", "DEFERRED")
-    connection.exec_driver_sql(f"BEGIN {mode}")
+    statement = f"BEGIN {mode}"
+    # On the driver directly: through exec_driver_sql it cost a tenth of a small insert.
+    try:
+        connection.connection.driver_connection.execute(statement)
+    except sqlite3.Error as exc:
+        raise DBAPIError.instance(statement, (), exc, sqlite3.Error) from exc
 
 
 def begin_immediate(connection) -> None:
