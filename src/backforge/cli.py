@@ -220,8 +220,6 @@ def serve(
     ] = None,
 ) -> None:
     """Serve the REST API of a declaration."""
-    import uvicorn
-
     from .config import load_config
     from .schema.migrations import MigrationError, auto_apply, pending_changes
     from .server import DECLARATION_VARIABLE
@@ -259,18 +257,24 @@ def serve(
     os.environ[DECLARATION_VARIABLE] = str(path.resolve())
     _share_signing_key(spec)
     console.print(f"serving [bold]{spec.name}[/bold] on http://{host}:{port} — docs at /docs")
-    uvicorn.run(
-        "backforge.server:app_from_environment",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level="warning",
-        server_header=False,
-        date_header=True,
-        # In-flight requests finish (up to this long) after SIGTERM; new ones are refused.
-        timeout_graceful_shutdown=int(config.shutdown_timeout),
-    )
+    _exec_server(host, port, workers, int(config.shutdown_timeout))
+
+
+def _exec_server(host: str, port: int, workers: int, shutdown_timeout: int) -> None:
+    """Replace this process with uvicorn serving `backforge.server:app_from_environment`.
+
+    A fresh interpreter holds only what serving needs, not the CLI, the migration planner and
+    the checks that ran above (about a third of the memory of a worker). The process id stays
+    the same, so signals sent to `backforge serve` reach the server.
+    """
+    argv = [sys.executable, "-m", "uvicorn", "backforge.server:app_from_environment"]
+    argv += ["--factory", "--host", host, "--port", str(port), "--workers", str(workers)]
+    argv += ["--log-level", "warning", "--no-server-header", "--date-header"]
+    # In-flight requests finish (up to this long) after SIGTERM; new ones are refused.
+    argv += ["--timeout-graceful-shutdown", str(shutdown_timeout)]
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, argv)  # noqa: S606 -- our own interpreter, fixed arguments
 
 
 @app.command()
