@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+
+import orjson
 import pytest
 from mw_support import ADMIN, ADMIN_TOKEN, DECLARATION
 from pydantic import ValidationError
@@ -15,9 +18,9 @@ from backforge.http.middleware.conditional import etag_matches
 from backforge.http.middleware.observe import RequestObserver
 from backforge.http.middleware.request_limits import json_depth_exceeds
 from backforge.http.middleware.response_cache import affected_collections
-from backforge.http.middleware.structured_logs import REDACTED, redact
+from backforge.http.middleware.structured_logs import REDACTED, configure_logging, redact
 from backforge.spec import DeclarationError, load_dict, load_text
-from backforge.spec.server import ServerSettings
+from backforge.spec.server import Log, ServerSettings
 
 
 def test_the_environment_overrides_the_declaration_which_overrides_defaults(monkeypatch):
@@ -119,6 +122,22 @@ def test_log_lines_redact_secret_names_and_credential_looking_values():
     assert redacted["password"] == redacted["api_key"] == redacted["Cookie"] == REDACTED
     assert "abcdefghijkl" not in redacted["note"]
     assert redacted["route"] == "/api/notes"
+
+
+def test_json_logs_are_one_redacted_object_a_line(capsys):
+    access = configure_logging(Log(format="json", level="info"))
+    access.info("request", route="/api/notes", status=200, token="secret-value")
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        logging.getLogger("backforge.test").exception("failed with Bearer abcdefghijklmnop")
+    lines = [orjson.loads(line) for line in capsys.readouterr().out.splitlines()]
+    request, failure = lines
+    assert request["event"] == "request" and request["status"] == 200
+    assert request["token"] == REDACTED and request["level"] == "info"
+    assert request["timestamp"].endswith("Z")
+    assert failure["level"] == "error" and "abcdefghijklmnop" not in failure["event"]
+    assert "ValueError: boom" in failure["exception"]
 
 
 @pytest.fixture

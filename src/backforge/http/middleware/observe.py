@@ -23,7 +23,7 @@ class RequestObserver:
     def __init__(self, app, metrics: Metrics | None, access_log, route_of):
         self.app = app
         self.metrics = metrics
-        self.log = access_log  # a structlog logger, or None for no access lines
+        self.log = access_log  # has .info(event, **fields); None for no access lines
         self.route_of = route_of
 
     async def __call__(self, scope, receive, send) -> None:

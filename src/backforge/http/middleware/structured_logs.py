@@ -1,4 +1,5 @@
-"""structlog set up once per process: JSON lines (production) or coloured lines (development).
+"""Logging set up once per process: JSON lines (production) or coloured lines (development,
+with structlog).
 
 Every line passes `redact`, so a password, token, cookie or key given to any logger under a
 telling name is replaced before it is written.
@@ -13,7 +14,6 @@ import time
 from typing import Any
 
 import orjson
-import structlog
 
 from ...spec.server import Log
 
@@ -56,62 +56,49 @@ def redact(_logger: Any, _method: str, event: dict[str, Any]) -> dict[str, Any]:
 
 
 class JsonAccessLog:
-    """The access log in JSON mode: the line structlog's JSON pipeline writes (same keys,
-    redacted the same way), without the pipeline, which cost a tenth of a small request."""
+    """The access log in JSON mode: one line per request, redacted like every other line.
+    Written straight to the stream: a logging pipeline per request cost a tenth of a small
+    request."""
 
     def __init__(self, stream: Any, level: int):
-        self.stream = stream
+        self.write = _line_writer(stream)
         self.enabled = level <= logging.INFO
 
     def info(self, event: str, **fields: Any) -> None:
-        if not self.enabled:
-            return
-        now = time.time()
-        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now))
-        line = {**fields, "event": event, "level": "info"}
-        line["timestamp"] = f"{stamp}.{int(now % 1 * 1_000_000):06d}Z"
-        self.stream.write(orjson.dumps(redact(None, "info", line), default=str) + b"\n")
-        self.stream.flush()
+        if self.enabled:
+            line = {**fields, "event": event, "level": "info", "timestamp": _timestamp(time.time())}
+            self.write(orjson.dumps(redact(None, "info", line), default=str))
 
 
-def _orjson_dumps(event: dict[str, Any], **_: Any) -> bytes:
-    return orjson.dumps(event, default=str)
+class JsonFormatter(logging.Formatter):
+    """backforge's standard-library log records as JSON lines of the same shape."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = {
+            "event": record.getMessage(),
+            "level": record.levelname.lower(),
+            "timestamp": _timestamp(record.created),
+        }
+        if record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
+        return orjson.dumps(redact(None, "", line), default=str).decode()
 
 
 def configure_logging(settings: Log) -> Any:
     """The access logger, and backforge's standard-library loggers in the same shape.
 
     Nothing global is touched (no `structlog.configure`, not the root logger): an app mounted
-    inside another keeps the host's logging as it was.
+    inside another keeps the host's logging as it was. structlog (and the rich library it
+    loads, 18 MB) is imported for the coloured development format only.
     """
     level = _LEVELS[settings.level]
-    shared: list[Any] = [
-        structlog.processors.add_log_level,
-        structlog.processors.TimeStamper(fmt="iso", utc=True),
-    ]
-    buffer = getattr(sys.stdout, "buffer", None)
     if settings.format == "json":
-        line_renderer: Any = structlog.processors.JSONRenderer()
-        if buffer is not None:
-            access: Any = JsonAccessLog(buffer, level)
-        else:
-            renderer = structlog.processors.JSONRenderer(serializer=_orjson_dumps)
-            access = _structlog_access(structlog.PrintLogger(), [*shared, redact, renderer], level)
+        access: Any = JsonAccessLog(sys.stdout, level)
+        formatter: logging.Formatter = JsonFormatter()
     else:
-        line_renderer = structlog.dev.ConsoleRenderer(colors=sys.stdout.isatty())
-        output = structlog.PrintLogger(sys.stdout)
-        access = _structlog_access(output, [*shared, redact, line_renderer], level)
+        access, formatter = _console_logging(level)
     handler = logging.StreamHandler(sys.stdout)
-    handler.setFormatter(
-        structlog.stdlib.ProcessorFormatter(
-            foreign_pre_chain=[*shared, structlog.processors.format_exc_info],
-            processors=[
-                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-                redact,
-                line_renderer,
-            ],
-        )
-    )
+    handler.setFormatter(formatter)
     handler._backforge = True  # type: ignore[attr-defined]
     ours = logging.getLogger("backforge")
     for existing in [h for h in ours.handlers if getattr(h, "_backforge", False)]:
@@ -122,8 +109,42 @@ def configure_logging(settings: Log) -> Any:
     return access
 
 
-def _structlog_access(output: Any, processors: list[Any], level: int) -> Any:
+def _console_logging(level: int) -> tuple[Any, logging.Formatter]:
+    import structlog
+
+    shared: list[Any] = [
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+    renderer = structlog.dev.ConsoleRenderer(colors=sys.stdout.isatty())
     # bind() now: the lazy proxy that wrap_logger returns would rebuild the logger per call.
-    return structlog.wrap_logger(
-        output, processors=processors, wrapper_class=structlog.make_filtering_bound_logger(level)
+    access = structlog.wrap_logger(
+        structlog.PrintLogger(sys.stdout),
+        processors=[*shared, redact, renderer],
+        wrapper_class=structlog.make_filtering_bound_logger(level),
     ).bind()
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[*shared, structlog.processors.format_exc_info],
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, redact, renderer],
+    )
+    return access, formatter
+
+
+def _line_writer(stream: Any):
+    """Write one line and flush it, as bytes where the stream takes them."""
+    buffer = getattr(stream, "buffer", None)
+
+    def write(data: bytes) -> None:
+        if buffer is not None:
+            buffer.write(data + b"\n")
+            buffer.flush()
+        else:
+            stream.write(data.decode() + "\n")
+            stream.flush()
+
+    return write
+
+
+def _timestamp(seconds: float) -> str:
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+    return f"{stamp}.{int(seconds % 1 * 1_000_000):06d}Z"
