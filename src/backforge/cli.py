@@ -269,7 +269,7 @@ def _exec_server(host: str, port: int, workers: int, shutdown_timeout: int) -> N
     """
     argv = [sys.executable, "-m", "uvicorn", "backforge.server:app_from_environment"]
     argv += ["--factory", "--host", host, "--port", str(port), "--workers", str(workers)]
-    argv += ["--log-level", "warning", "--no-server-header", "--date-header"]
+    argv += ["--log-level", "warning", "--no-access-log", "--no-server-header", "--date-header"]
     # In-flight requests finish (up to this long) after SIGTERM; new ones are refused.
     argv += ["--timeout-graceful-shutdown", str(shutdown_timeout)]
     sys.stdout.flush()
