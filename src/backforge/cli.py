@@ -261,17 +261,15 @@ def serve(
 
 
 def _exec_server(host: str, port: int, workers: int, shutdown_timeout: int) -> None:
-    """Replace this process with uvicorn serving `backforge.server:app_from_environment`.
+    """Replace this process with the server (`backforge.server.main`).
 
     A fresh interpreter holds only what serving needs, not the CLI, the migration planner and
     the checks that ran above (about a third of the memory of a worker). The process id stays
-    the same, so signals sent to `backforge serve` reach the server.
+    the same, so signals sent to `backforge serve` reach the server. `-P` keeps the working
+    directory off the module path, as it is for the `backforge` script.
     """
-    argv = [sys.executable, "-m", "uvicorn", "backforge.server:app_from_environment"]
-    argv += ["--factory", "--host", host, "--port", str(port), "--workers", str(workers)]
-    argv += ["--log-level", "warning", "--no-access-log", "--no-server-header", "--date-header"]
-    # In-flight requests finish (up to this long) after SIGTERM; new ones are refused.
-    argv += ["--timeout-graceful-shutdown", str(shutdown_timeout)]
+    argv = [sys.executable, "-P", "-m", "backforge.server"]
+    argv += [host, str(port), str(workers), str(shutdown_timeout)]
     sys.stdout.flush()
     sys.stderr.flush()
     os.execv(sys.executable, argv)  # noqa: S606 -- our own interpreter, fixed arguments

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 
 from .app import App
 
@@ -12,3 +13,29 @@ DECLARATION_VARIABLE = "BACKFORGE_DECLARATION"
 def app_from_environment() -> App:
     """Build the app named by BACKFORGE_DECLARATION (set by `backforge serve` for its workers)."""
     return App.from_file(os.environ[DECLARATION_VARIABLE])
+
+
+def main(argv: list[str]) -> None:
+    """`python -P -m backforge.server HOST PORT WORKERS SHUTDOWN_SECONDS`: what `backforge serve`
+    execs after its checks, so that the server runs in an interpreter holding only what it needs.
+    """
+    import uvicorn
+
+    host, port, workers, shutdown_seconds = argv
+    uvicorn.run(
+        "backforge.server:app_from_environment",
+        factory=True,
+        host=host,
+        port=int(port),
+        workers=int(workers),
+        log_level="warning",
+        access_log=False,  # backforge writes its own access log
+        server_header=False,
+        date_header=True,
+        # In-flight requests finish (up to this long) after SIGTERM; new ones are refused.
+        timeout_graceful_shutdown=int(shutdown_seconds),
+    )
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

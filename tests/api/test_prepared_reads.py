@@ -104,3 +104,24 @@ def test_a_created_record_is_answered_as_it_reads_back(client, admin):
     assert event.status_code == 201
     assert event.json() == client.get(f"/api/events/{event.json()['id']}").json()
     assert event.json()["at"] == "2024-01-01T00:00:00.000000Z"
+
+
+def test_a_json_default_is_never_shared_between_records(make_client, admin, db_url):
+    declaration = {
+        "name": "defaults",
+        "collections": {
+            "boxes": {
+                "fields": {"meta": {"type": "json", "default": {"tags": []}}},
+                "rules": {"list": "public", "view": "public", "create": "public"},
+            }
+        },
+    }
+    make_client(declaration)
+    engine = create_database_engine(db_url)
+    try:
+        store = App.from_dict(declaration, engine).store
+        first = store.create("boxes", ADMIN, {})
+        first["meta"]["tags"].append("changed")
+        assert store.create("boxes", ADMIN, {})["meta"] == {"tags": []}
+    finally:
+        engine.dispose()

@@ -81,16 +81,13 @@ class RecordRoutes:
         return json_response(body)
 
     async def get(self, request: Request, name: str, record_id: str) -> Response:
-        params = _single_valued(request, SINGLE_PARAMETERS)
-        request_fields = ListRequest.from_params(params, self.settings)
-        record = await self._run(
-            self.store.get,
-            name,
-            self.caller_of(request),
-            record_id,
-            request_fields.fields,
-            request_fields.expand,
-        )
+        fields, expand = None, ()
+        if request.scope["query_string"]:
+            params = _single_valued(request, SINGLE_PARAMETERS)
+            asked = ListRequest.from_params(params, self.settings)
+            fields, expand = asked.fields, asked.expand
+        caller = self.caller_of(request)
+        record = await self._run(self.store.get, name, caller, record_id, fields, expand)
         headers = {"ETag": etag(record["version"])} if "version" in record else None
         return json_response(record, headers=headers)
 

@@ -10,6 +10,7 @@ decoded them (the column types' own result processors), so records look the same
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import sqlite3
 import threading
@@ -109,14 +110,32 @@ class Prepared:
             raise DBAPIError.instance(self.driver.sql, params, exc, sqlite3.Error) from exc
 
 
+class BoundedMap:
+    """A dict that drops its oldest entry when full; shared by threads (PostgreSQL calls run
+    in a thread pool), so changes take a lock while lookups need none."""
+
+    def __init__(self, size: int = CACHE_SIZE):
+        self.size = size
+        self._entries: dict[Hashable, Any] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable) -> Any:
+        return self._entries.get(key)
+
+    def put(self, key: Hashable, value: Any) -> None:
+        with self._lock:
+            if key not in self._entries and len(self._entries) >= self.size:
+                del self._entries[next(iter(self._entries))]
+            self._entries[key] = value
+
+
 class PreparedCache:
     """Prepared statements by key, built on first use; the oldest goes when it is full."""
 
     def __init__(self, dialect: Dialect, driver_level: bool, size: int = CACHE_SIZE):
         self.dialect = dialect
         self.driver_level = driver_level
-        self.size = size
-        self._entries: dict[Hashable, Prepared] = {}
+        self._entries = BoundedMap(size)
 
     def get(self, key: Hashable | None, build: Callable[[], Executable]) -> Prepared:
         """The statement for `key`; a None key builds afresh (values that never repeat)."""
@@ -126,9 +145,7 @@ class PreparedCache:
             driver = DriverSql.compile(statement, self.dialect) if self.driver_level else None
             prepared = Prepared(statement, driver)
             if key is not None:
-                if len(self._entries) >= self.size:
-                    del self._entries[next(iter(self._entries))]
-                self._entries[key] = prepared
+                self._entries.put(key, prepared)
         return prepared
 
 
@@ -223,4 +240,15 @@ class DirectSqlite:
         try:
             yield reader
         finally:
-            connection.execute("COMMIT")  # a read transaction: nothing to keep or lose
+            self._end_read(connection)
+
+    def _end_read(self, connection: sqlite3.Connection) -> None:
+        """COMMIT the read transaction. A connection that cannot is dropped (closing rolls it
+        back): kept, it would answer every later read from its old snapshot."""
+        try:
+            connection.execute("COMMIT")
+        except sqlite3.Error as exc:
+            self._local.connection = None
+            with contextlib.suppress(sqlite3.Error):
+                connection.close()
+            raise DBAPIError.instance("COMMIT", (), exc, sqlite3.Error) from exc

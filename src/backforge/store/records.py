@@ -53,7 +53,7 @@ from .listing import (
     sort_keys,
 )
 from .prepared import (
-    CACHE_SIZE,
+    BoundedMap,
     ConnectionReader,
     DirectSqlite,
     Prepared,
@@ -64,11 +64,13 @@ from .serialize import RowSerializer
 from .validation import BodyValidator
 
 RECORD_ID = "record_id"
-# Field types whose values read back from either database exactly as validated. Dates, times
-# and decimals are normalised by the database (time zone, SQLite storing decimals as REAL).
-EXACT_ROUND_TRIP = frozenset(
-    {"text", "email", "url", "select", "relation", "int", "float", "bool", "json"}
-)
+# Field types whose values read back exactly as validated. The database normalises the others:
+# time zones, decimals (SQLite stores REAL), floats (-0.0), JSON on PostgreSQL (JSONB reorders
+# keys and turns large floats into integers).
+EXACT_ROUND_TRIP = {
+    "sqlite": frozenset({"text", "email", "url", "select", "relation", "int", "bool", "json"}),
+    "postgresql": frozenset({"text", "email", "url", "select", "relation", "int", "bool"}),
+}
 
 
 @dataclass
@@ -97,17 +99,18 @@ class RecordStore:
         # Reads on SQLite go straight to the driver, on a connection kept per thread.
         self._direct = DirectSqlite(engine) if engine.dialect.name == "sqlite" else None
         # Totals by count statement, with the database version they were counted at.
-        self._totals: dict[Hashable, tuple[Hashable, int]] = {}
+        self._totals = BoundedMap()
         self.validators: dict[str, BodyValidator] = {}
         self.admin_validators: dict[str, BodyValidator] = {}
         self.serializers: dict[str, RowSerializer] = {}
         # Fields whose read rule makes a column depend on the caller (not sortable by others).
         self.guarded: dict[str, frozenset[str]] = {}
         # Collections whose values all come back from the database as they went in.
+        exact = EXACT_ROUND_TRIP.get(engine.dialect.name, frozenset())
         self._round_trips = {
             name
             for name, collection in spec.collections.items()
-            if all(f.type in EXACT_ROUND_TRIP for f in collection.fields.values())
+            if all(f.type in exact for f in collection.fields.values())
         }
         # Every column as null: what an inserted row holds where no value was given.
         self._blank = {name: dict.fromkeys(table.c.keys()) for name, table in self.tables.items()}
@@ -182,9 +185,7 @@ class RecordStore:
                 return known[1]
         total = reader.scalar(query)
         if version is not None:
-            if len(self._totals) >= CACHE_SIZE:
-                del self._totals[next(iter(self._totals))]
-            self._totals[key] = (version, total)
+            self._totals.put(key, (version, total))
         return total
 
     def get(

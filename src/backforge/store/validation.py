@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import re
 from decimal import Decimal
@@ -207,7 +208,8 @@ class BodyValidator:
         sent = frozenset(values)
         for name, field in self.collection.fields.items():
             if name not in values and field.default is not None and field.default != CALLER_DEFAULT:
-                values[name] = field.default
+                # A copy: a json default is a dict the record (and hooks) may change.
+                values[name] = copy.deepcopy(field.default)
         return values, sent
 
     def for_update(self, body: bytes | dict[str, Any]) -> dict[str, Any]:
