@@ -10,7 +10,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import orjson
-from sqlalchemy import ColumnElement, Table, and_, false, literal, or_
+from sqlalchemy import ColumnElement, Table, and_, bindparam, false, literal, or_
 
 from ..rules import ColumnRef, ExpressionError, RecordScope, compile_expression, parse
 from ..rules.compiler import coerce
@@ -21,6 +21,8 @@ from .serialize import json_value
 
 QUERY_PARAMETERS = frozenset({"filter", "sort", "limit", "cursor", "total", "fields", "expand"})
 DEFAULT_SORT = "-created"
+# Field names start with a letter, so no generated parameter name can be one of these.
+_CURSOR_PARAMETER = "_cursor_{}"
 
 
 @dataclass(frozen=True)
@@ -161,11 +163,14 @@ def _cursor_value(key: SortKey, value: Any) -> Any:
 
 
 def after_cursor(table: Table, keys: Sequence[SortKey], values: Sequence[Any]) -> ColumnElement:
-    """Rows strictly after the cursor in the sort order (nulls count as the greatest value)."""
+    """Rows strictly after the cursor in the sort order (nulls count as the greatest value).
+    Each value is a named parameter (`cursor_parameters`), so the statement can be reused."""
     alternatives = []
     equal_so_far: list[ColumnElement] = []
-    for key, value in zip(keys, values, strict=True):
+    for index, (key, value) in enumerate(zip(keys, values, strict=True)):
         column = table.c[key.name]
+        if value is not None:
+            value = bindparam(_CURSOR_PARAMETER.format(index), value, type_=column.type)
         if value is None:
             beyond = column.is_not(None) if key.descending else false()
             same = column.is_(None)
@@ -178,6 +183,15 @@ def after_cursor(table: Table, keys: Sequence[SortKey], values: Sequence[Any]) -
         alternatives.append(and_(*equal_so_far, beyond))
         equal_so_far.append(same)
     return or_(*alternatives)
+
+
+def cursor_parameters(values: Sequence[Any]) -> dict[str, Any]:
+    """The runtime values of `after_cursor`'s parameters."""
+    return {
+        _CURSOR_PARAMETER.format(index): value
+        for index, value in enumerate(values)
+        if value is not None
+    }
 
 
 def compile_filter(text: str, scope: RecordScope, max_length: int) -> ColumnElement:

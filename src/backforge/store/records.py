@@ -47,6 +47,7 @@ from .listing import (
     ListRequest,
     after_cursor,
     compile_filter,
+    cursor_parameters,
     decode_cursor,
     encode_cursor,
     order_by,
@@ -146,14 +147,18 @@ class RecordStore:
                 conditions.append(compile_filter(request.filter, scope, limit_chars))
             return conditions
 
+        # The cursor's values are runtime parameters: every page shares one statement.
+        position = decode_cursor(request.cursor, keys) if request.cursor else None
+
         def page() -> Select:
             conditions = where()
-            if request.cursor:
-                conditions.append(after_cursor(table, keys, decode_cursor(request.cursor, keys)))
+            if position is not None:
+                conditions.append(after_cursor(table, keys, position))
             query = self._select(collection, caller).where(*conditions)
             return query.order_by(*order_by(table, keys)).limit(limit + 1)
 
-        page_key = ("list", *shape, tuple(keys), limit, request.cursor)
+        nulls = None if position is None else tuple(value is None for value in position)
+        page_key = ("list", *shape, tuple(keys), limit, nulls)
         page_query = self.prepared.get(page_key, page)
         count_query = None
         if request.total:
@@ -163,7 +168,7 @@ class RecordStore:
             )
         statements = 1 + (count_query is not None) + bool(request.expand)
         with self._reader(statements) as reader:
-            rows = reader.rows(page_query)
+            rows = reader.rows(page_query, cursor_parameters(position or ()))
             total = None
             if count_query is not None:
                 total = self._total(reader, count_key, count_query)
