@@ -1,11 +1,12 @@
-"""Read statements compiled once per shape and run on the database driver directly.
+"""Statements compiled once per shape and, on SQLite, run on the database driver directly.
 
 Building a SQLAlchemy statement and executing it through a `Connection` costs several times
-what the query itself costs on SQLite. The store names each read statement by a key holding
+what the query itself costs on SQLite. The store names each statement by a key holding
 everything the SQL depends on (collection, caller, request); the first request builds and
 compiles it, later ones reuse the SQL text and its bound values, passing only what changes per
-request (a record id) as runtime parameters. Rows are decoded the way SQLAlchemy would have
-decoded them (the column types' own result processors), so records look the same either way.
+request (a record id, a cursor's values, an inserted row) as runtime parameters. Rows are
+decoded by the column types' own result processors, as SQLAlchemy would, except SQLite's date
+and time text, which the serializer formats directly.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ KEPT_AS_TEXT = (DateTime, Date)
 
 @dataclass(frozen=True)
 class DriverSql:
-    """A SELECT compiled for the driver: its SQL, its bound values, how to decode its rows."""
+    """A statement compiled for the driver: its SQL, its bound values, how to decode its rows."""
 
     sql: str
     columns: tuple[str, ...]
