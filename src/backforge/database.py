@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import os
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
@@ -60,10 +63,18 @@ def _begin_sqlite(connection) -> None:
     mode = connection.info.pop("begin_mode", "DEFERRED")
     statement = f"BEGIN {mode}"
     # On the driver directly: through exec_driver_sql it cost a tenth of a small insert.
-    try:
+    with sqlite_errors(statement):
         connection.connection.driver_connection.execute(statement)
+
+
+@contextmanager
+def sqlite_errors(statement: str, params: Any = ()) -> Iterator[None]:
+    """sqlite3 errors of a call made on the driver, raised as SQLAlchemy's DBAPIError, the
+    form the store translates into problems (409, 503) for every other statement."""
+    try:
+        yield
     except sqlite3.Error as exc:
-        raise DBAPIError.instance(statement, (), exc, sqlite3.Error) from exc
+        raise DBAPIError.instance(statement, params, exc, sqlite3.Error) from exc
 
 
 def begin_immediate(connection) -> None:

@@ -22,8 +22,9 @@ from typing import Any, Protocol
 
 from sqlalchemy import Connection, Date, DateTime, Engine
 from sqlalchemy.engine import Dialect
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql import Executable, Select
+
+from ..database import sqlite_errors
 
 Decoder = Callable[[Any], Any] | None
 Row = dict[str, Any]
@@ -105,10 +106,8 @@ class Prepared:
         dbapi = connection.connection.dbapi_connection
         assert dbapi is not None
         params = self.driver.parameters(runtime)
-        try:
+        with sqlite_errors(self.driver.sql, params):
             dbapi.execute(self.driver.sql, params)
-        except sqlite3.Error as exc:
-            raise DBAPIError.instance(self.driver.sql, params, exc, sqlite3.Error) from exc
 
 
 class BoundedMap:
@@ -186,10 +185,8 @@ class DriverReader:
         self.serial = serial
 
     def execute(self, sql: str, params: tuple) -> list[tuple]:
-        try:
+        with sqlite_errors(sql, params):
             return self.connection.execute(sql, params).fetchall()
-        except sqlite3.Error as exc:
-            raise DBAPIError.instance(sql, params, exc, sqlite3.Error) from exc
 
     def rows(self, prepared: Prepared, runtime: Mapping[str, Any] | None = None) -> list[Row]:
         driver = prepared.driver
@@ -246,10 +243,11 @@ class DirectSqlite:
     def _end_read(self, connection: sqlite3.Connection) -> None:
         """COMMIT the read transaction. A connection that cannot is dropped (closing rolls it
         back): kept, it would answer every later read from its old snapshot."""
-        try:
-            connection.execute("COMMIT")
-        except sqlite3.Error as exc:
-            self._local.connection = None
-            with contextlib.suppress(sqlite3.Error):
-                connection.close()
-            raise DBAPIError.instance("COMMIT", (), exc, sqlite3.Error) from exc
+        with sqlite_errors("COMMIT"):
+            try:
+                connection.execute("COMMIT")
+            except sqlite3.Error:
+                self._local.connection = None
+                with contextlib.suppress(sqlite3.Error):
+                    connection.close()
+                raise

@@ -542,17 +542,13 @@ class RecordStore:
     def _reader(self, statements: int = 1) -> Iterator[Reader]:
         """Prepared statements for one read: inside the write transaction when one is open,
         else on this thread's own SQLite connection, else on a pooled connection."""
-        transaction = current_transaction.get()
-        if transaction is not None:
-            yield ConnectionReader(transaction.connection)
+        if self._direct is None or current_transaction.get() is not None:
+            with self._reading() as connection:
+                yield ConnectionReader(connection)
             return
         try:
-            if self._direct is not None:
-                with self._direct.reading(statements) as reader:
-                    yield reader
-            else:
-                with self.engine.connect() as connection:
-                    yield ConnectionReader(connection)
+            with self._direct.reading(statements) as reader:
+                yield reader
         except DBAPIError as exc:
             raise _translated(exc, None) from None
 
