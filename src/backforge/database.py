@@ -74,7 +74,12 @@ def sqlite_errors(statement: str, params: Any = ()) -> Iterator[None]:
     try:
         yield
     except sqlite3.Error as exc:
-        raise DBAPIError.instance(statement, params, exc, sqlite3.Error) from exc
+        raise as_dbapi_error(statement, params, exc) from exc
+
+
+def as_dbapi_error(statement: str, params: Any, error: sqlite3.Error) -> DBAPIError:
+    """What `sqlite_errors` raises, for the hottest call sites that catch errors themselves."""
+    return DBAPIError.instance(statement, params, error, sqlite3.Error)
 
 
 def begin_immediate(connection) -> None:

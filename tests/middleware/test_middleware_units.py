@@ -7,6 +7,7 @@ import logging
 import orjson
 import pytest
 from mw_support import ADMIN, ADMIN_TOKEN, DECLARATION
+from prometheus_client import generate_latest
 from pydantic import ValidationError
 from starlette.applications import Starlette
 from starlette.routing import Mount
@@ -15,6 +16,7 @@ from starlette.testclient import TestClient
 from backforge import App
 from backforge.config import load_config
 from backforge.http.middleware.conditional import etag_matches
+from backforge.http.middleware.metrics import Metrics
 from backforge.http.middleware.observe import RequestObserver
 from backforge.http.middleware.request_limits import json_depth_exceeds
 from backforge.http.middleware.response_cache import affected_collections
@@ -232,3 +234,21 @@ def test_a_failure_outside_the_routes_still_answers_a_problem():
     assert answer.headers["content-type"] == "application/problem+json"
     assert answer.json()["type"] == "urn:backforge:problem:internal"
     assert "secret" not in answer.text and answer.headers["x-request-id"]
+
+
+def test_request_metrics_count_each_answer_into_its_latency_bucket():
+    metrics = Metrics()
+    metrics.observe("GET", "/api/notes/{id}", 200, 0.0025)  # a bound belongs to its bucket
+    metrics.observe("GET", "/api/notes/{id}", 200, 0.003)
+    metrics.observe("GET", "/api/notes/{id}", 404, 30.0)  # beyond every bound: +Inf only
+    metrics.in_flight += 1
+    text = generate_latest(metrics.registry).decode()
+    route = 'method="GET",route="/api/notes/{id}"'
+    assert f'backforge_requests_total{{{route},status="200"}} 2.0' in text
+    assert f'backforge_requests_total{{{route},status="404"}} 1.0' in text
+    for bound, count in (("0.001", 0), ("0.0025", 1), ("0.005", 2), ("10.0", 2), ("+Inf", 3)):
+        bucket = f'backforge_request_duration_seconds_bucket{{le="{bound}",{route}}}'
+        assert f"{bucket} {count}.0" in text
+    assert f"backforge_request_duration_seconds_count{{{route}}} 3.0" in text
+    assert f"backforge_request_duration_seconds_sum{{{route}}} 30.0055" in text
+    assert "backforge_requests_in_flight 1.0" in text

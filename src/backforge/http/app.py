@@ -33,6 +33,7 @@ from .problems import (
     handle_store_error,
     handle_unexpected,
 )
+from .record_router import RecordRouter
 from .records import RecordRoutes
 
 _STATIC = files("backforge.http") / "static"
@@ -48,7 +49,7 @@ def build_app(
     caller_of: Callable[[Request], Caller],
     auth: AuthComponents | None = None,
     endpoints: Endpoints | None = None,
-) -> Starlette:
+) -> RecordRouter:
     # Found once per request, whoever asks first (rate limiter, route, access log).
     caller_of = remembered(caller_of)
     openapi = orjson.dumps(build_openapi(store.spec, endpoints))
@@ -66,32 +67,35 @@ def build_app(
             raise HTTPException(404)
         return Response((_STATIC / name).read_bytes(), media_type=_STATIC_TYPES[name])
 
+    record_routes = RecordRoutes(store, caller_of).routes()
     routes = [
         Route("/api/openapi.json", openapi_document, methods=["GET"]),
         Route("/docs", docs_page, methods=["GET"]),
         Route("/docs/{name}", docs_asset, methods=["GET"]),
-        *RecordRoutes(store, caller_of).routes(),
+        *record_routes,
         batch_route(store, caller_of, store.spec.settings.max_body_bytes),
         *admin_routes(store, caller_of),
         *job_admin_routes(store, caller_of),
     ]
+    claimed: list[Route] = []
     if endpoints is not None:
         service = auth.service if auth is not None else None
         max_body = store.spec.settings.max_body_bytes
-        routes = custom_routes(endpoints, store, caller_of, service, max_body) + routes
+        claimed = custom_routes(endpoints, store, caller_of, service, max_body)
+        routes = claimed + routes
     if auth is not None:
         routes += AuthRoutes(auth, caller_of, store.spec.settings.max_body_bytes).routes()
         if auth.oauth is not None:
             routes += OAuthRoutes(auth.oauth, store.spec.settings.max_body_bytes).routes()
-    app = Starlette(
-        routes=routes,
-        exception_handlers={
-            ProblemError: handle_problem,
-            AuthError: handle_auth_error,
-            StoreError: handle_store_error,
-            HTTPException: handle_http_exception,
-            Exception: handle_unexpected,
-        },
-    )
+    handlers = {
+        ProblemError: handle_problem,
+        AuthError: handle_auth_error,
+        StoreError: handle_store_error,
+        HTTPException: handle_http_exception,
+        Exception: handle_unexpected,
+    }
+    app = Starlette(routes=routes, exception_handlers=handlers)
     app.state.caller_of = caller_of
-    return app
+    collections = {r.path.split("/")[2]: r for r in record_routes if r.path.count("/") == 2}
+    records = {r.path.split("/")[2]: r for r in record_routes if r.path.count("/") == 3}
+    return RecordRouter(app, collections, records, handlers, claimed)

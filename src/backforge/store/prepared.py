@@ -24,7 +24,7 @@ from sqlalchemy import Connection, Date, DateTime, Engine
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql import Executable, Select
 
-from ..database import sqlite_errors
+from ..database import as_dbapi_error, sqlite_errors
 
 Decoder = Callable[[Any], Any] | None
 Row = dict[str, Any]
@@ -63,7 +63,8 @@ class DriverSql:
             value = values[name]
             bound.append((name, process(value) if process else value, process))
         selected = statement.selected_columns if isinstance(statement, Select) else ()
-        columns = tuple(column.key for column in selected)
+        # Plain str: SQLAlchemy names may be a str subclass, which orjson refuses as a key.
+        columns = tuple(str(column.key) for column in selected)
         decoders = tuple(
             None
             if isinstance(column.type, KEPT_AS_TEXT)
@@ -168,7 +169,9 @@ class ConnectionReader:
 
     def rows(self, prepared: Prepared, runtime: Mapping[str, Any] | None = None) -> list[Row]:
         result = self.connection.execute(prepared.statement, dict(runtime or {}))
-        return [dict(row) for row in result.mappings()]
+        # Plain str names: SQLAlchemy's may be a str subclass, which orjson refuses as a key.
+        names = list(map(str, result.keys()))
+        return [dict(zip(names, row, strict=True)) for row in result]
 
     def scalar(self, prepared: Prepared) -> Any:
         return self.connection.execute(prepared.statement).scalar()
@@ -185,8 +188,10 @@ class DriverReader:
         self.serial = serial
 
     def execute(self, sql: str, params: tuple) -> list[tuple]:
-        with sqlite_errors(sql, params):
+        try:
             return self.connection.execute(sql, params).fetchall()
+        except sqlite3.Error as exc:
+            raise as_dbapi_error(sql, params, exc) from exc
 
     def rows(self, prepared: Prepared, runtime: Mapping[str, Any] | None = None) -> list[Row]:
         driver = prepared.driver

@@ -174,11 +174,12 @@ class RecordStore:
                 total = self._total(reader, count_key, count_query)
             more = len(rows) > limit
             rows = rows[:limit]
-            serialize = self.serializers[collection]
+            # Taken before the rows become records, in place (relation ids stay as they are).
+            cursor = encode_cursor(keys, rows[-1]) if more and rows else None
+            serialize = self.serializers[collection].selected
             items = [serialize(row, only) for row in rows]
             if request.expand:
                 self._expand(reader, collection, caller, rows, items, request.expand)
-        cursor = encode_cursor(keys, rows[-1]) if more and rows else None
         return Page(items, cursor, total)
 
     def _total(self, reader: Reader, key: Hashable, query: Prepared) -> int:
@@ -221,7 +222,7 @@ class RecordStore:
             rows = reader.rows(query, {RECORD_ID: record_id})
             if not rows:
                 raise NotFound(f"no record '{record_id}' in {collection}")
-            item = self.serializers[collection](rows[0], only)
+            item = self.serializers[collection].selected(rows[0], only)
             if expand:
                 self._expand(reader, collection, caller, rows, [item], expand)
         return item
@@ -274,7 +275,7 @@ class RecordStore:
                         target.c.id.in_(sorted(ids)), self.access.where(to, "view", caller)
                     ),
                 )
-                serialize = self.serializers[field.to]
+                serialize = self.serializers[field.to].selected
                 for related in reader.rows(query):
                     found[related["id"]] = serialize(related)
             for row, item in zip(rows, items, strict=True):

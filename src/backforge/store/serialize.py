@@ -68,16 +68,30 @@ class RowSerializer:
         kinds = {"created": "datetime", "updated": "datetime"}
         kinds.update({n: f.type for n, f in collection.fields.items()})
         self.names = tuple(names)
-        self.converters: tuple[tuple[str, Converter | None], ...] = tuple(
-            (name, _CONVERTERS.get(kinds.get(name, ""))) for name in names
+        # Only the columns whose JSON form differs from the stored value.
+        self.converters: tuple[tuple[str, Converter], ...] = tuple(
+            (name, convert)
+            for name in names
+            if (convert := _CONVERTERS.get(kinds.get(name, ""))) is not None
         )
 
     def __call__(self, row: Mapping[str, Any], only: frozenset[str] | None = None) -> dict:
-        return {
-            name: row[name] if convert is None else convert(row[name])
-            for name, convert in self.converters
-            if only is None or name in only
-        }
+        """The record of `row`, which may hold other columns too (they are left out)."""
+        record = {name: row[name] for name in self.names if only is None or name in only}
+        return self._convert(record)
+
+    def selected(self, row: dict[str, Any], only: frozenset[str] | None = None) -> dict:
+        """The record of a row holding exactly the visible columns (as the store selects them),
+        converted in place: a list would otherwise build every record twice."""
+        if only is not None:
+            row = {name: value for name, value in row.items() if name in only}
+        return self._convert(row)
+
+    def _convert(self, record: dict[str, Any]) -> dict:
+        for name, convert in self.converters:
+            if name in record:
+                record[name] = convert(record[name])
+        return record
 
 
 def json_value(kind: str, value: Any) -> Any:

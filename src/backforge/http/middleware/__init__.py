@@ -1,6 +1,6 @@
 """The middleware stack around the Starlette app, one module per concern.
 
-From the outside in: request id + access log + metrics (`observe`), security headers,
+From the outside in: request id + access log + metrics + security headers (`observe`),
 /healthz /readyz /metrics (`operations`), CORS, gzip, request limits, rate limits, ETag/304 and
 Cache-Control (`conditional`), the server-side cache of public reads (`response_cache`).
 Every layer is plain ASGI and prepares its work once, at start-up.
@@ -21,14 +21,14 @@ from .public_reads import PublicReads
 from .rate_limit import RateLimitMiddleware
 from .request_limits import RequestLimitsMiddleware
 from .response_cache import ResponseCacheMiddleware
-from .security_headers import SecurityHeadersMiddleware
+from .security_headers import SecurityHeaderSet
 from .structured_logs import configure_logging
 
 __all__ = ["build_middleware", "remembered"]
 
 
 def build_middleware(app, store: RecordStore, config: ServerConfig):
-    """Wrap `app` (the Starlette app of `http.app.build_app`) in the configured stack."""
+    """Wrap `app` (the router of `http.app.build_app`) in the configured stack."""
     access_log = configure_logging(config.log)
     state = getattr(app, "state", None)
     caller_of = getattr(state, "caller_of", None) if state is not None else None
@@ -65,9 +65,11 @@ def build_middleware(app, store: RecordStore, config: ServerConfig):
         wrapped = CorsMiddleware(wrapped, config.cors)
     secret = config.metrics_token.get_secret_value() if config.metrics_token else None
     wrapped = OperationsMiddleware(wrapped, store.engine, redis_url, metrics, secret, caller_of)
-    if config.security_headers.enabled:
-        wrapped = SecurityHeadersMiddleware(wrapped, config.security_headers)
-    return RequestObserver(wrapped, metrics, access_log if config.log.access else None, route_of)
+    security_headers = (
+        SecurityHeaderSet(config.security_headers) if config.security_headers.enabled else None
+    )
+    log = access_log if config.log.access else None
+    return RequestObserver(wrapped, metrics, log, route_of, security_headers)
 
 
 def _listen_for_writes(store: RecordStore, listener) -> None:

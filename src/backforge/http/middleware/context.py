@@ -10,11 +10,16 @@ from ...store.caller import ANONYMOUS, Caller
 
 CALLER_KEY = "backforge.caller"
 REQUEST_ID_KEY = "backforge.request_id"
+# Headers a layer wants on this request's response (a list of (name, value) bytes pairs); the
+# outermost layer adds them: one wrapper of `send` for the whole stack instead of one per layer.
+RESPONSE_HEADERS_KEY = "backforge.response_headers"
 
 
 def remembered(caller_of: Callable[[Request], Caller]) -> Callable[[Request], Caller]:
     """`caller_of` computed at most once per request: the rate limiter, the routes and the
     access log all ask, and a token check is the costly part."""
+    if getattr(caller_of, "remembers", False):
+        return caller_of
 
     def caller(request: Request) -> Caller:
         scope = request.scope
@@ -24,6 +29,7 @@ def remembered(caller_of: Callable[[Request], Caller]) -> Callable[[Request], Ca
         return found
 
     caller.__wrapped__ = caller_of  # type: ignore[attr-defined]
+    caller.remembers = True  # type: ignore[attr-defined]
     return caller
 
 
@@ -33,9 +39,10 @@ def caller_or_anonymous(caller_of: Callable[[Request], Caller] | None, scope) ->
     if found is not None or caller_of is None:
         return found or ANONYMOUS
     try:
-        return remembered(caller_of)(Request(scope))
+        found = scope[CALLER_KEY] = caller_of(Request(scope))
     except Exception:
         return ANONYMOUS
+    return found
 
 
 def client_ip(scope) -> str:

@@ -7,9 +7,10 @@ import os
 import re
 import time
 
-from .context import CALLER_KEY, REQUEST_ID_KEY, route_path
+from .context import CALLER_KEY, REQUEST_ID_KEY, RESPONSE_HEADERS_KEY, route_path
 from .metrics import Metrics
 from .problems import send_problem
+from .security_headers import SecurityHeaderSet
 
 logger = logging.getLogger("backforge.http")
 
@@ -18,13 +19,23 @@ _VALID_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,128}$")
 
 
 class RequestObserver:
-    """Outermost layer: sees every answer, including those of the other layers."""
+    """Outermost layer: sees every answer, including those of the other layers, and adds the
+    headers every answer carries (request id, security headers, those the layers inside put in
+    the scope under RESPONSE_HEADERS_KEY) in its one wrapper of `send`."""
 
-    def __init__(self, app, metrics: Metrics | None, access_log, route_of):
+    def __init__(
+        self,
+        app,
+        metrics: Metrics | None,
+        access_log,
+        route_of,
+        security_headers: SecurityHeaderSet | None = None,
+    ):
         self.app = app
         self.metrics = metrics
         self.log = access_log  # has .info(event, **fields); None for no access lines
         self.route_of = route_of
+        self.security_headers = security_headers
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
@@ -38,9 +49,10 @@ class RequestObserver:
         if request_id is None:
             request_id = os.urandom(12).hex().encode()
         scope[REQUEST_ID_KEY] = request_id
+        added = scope[RESPONSE_HEADERS_KEY] = []
         status = 500
         metrics = self.metrics
-
+        security_headers = self.security_headers
         responded = False
 
         async def send_with_id(message) -> None:
@@ -48,11 +60,16 @@ class RequestObserver:
             if message["type"] == "http.response.start":
                 status = message["status"]
                 responded = True
-                message["headers"] = [*message.get("headers", ()), (b"x-request-id", request_id)]
+                headers = [h for h in message.get("headers", ()) if h[0] != b"server"]
+                if security_headers is not None:
+                    security_headers.add_to(headers, scope)
+                headers += added
+                headers.append((b"x-request-id", request_id))
+                message["headers"] = headers
             await send(message)
 
         if metrics is not None:
-            metrics.in_flight.inc()
+            metrics.in_flight += 1
         try:
             await self.app(scope, receive, send_with_id)
         except Exception:
@@ -66,7 +83,7 @@ class RequestObserver:
             method = scope["method"]
             route = self.route_of(scope)
             if metrics is not None:
-                metrics.in_flight.dec()
+                metrics.in_flight -= 1
                 metrics.observe(method, route, status, seconds)
             if self.log is not None:
                 caller = scope.get(CALLER_KEY)

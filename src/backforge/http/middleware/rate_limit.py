@@ -18,7 +18,7 @@ from starlette.requests import Request
 
 from ...spec.server import RateLimits
 from ...store.caller import Caller
-from .context import caller_or_anonymous, client_ip, route_path
+from .context import RESPONSE_HEADERS_KEY, caller_or_anonymous, client_ip, route_path
 from .metrics import Metrics
 from .problems import send_problem
 
@@ -187,17 +187,11 @@ class RateLimitMiddleware:
                 },
             )
             return
-        extra = [
+        scope[RESPONSE_HEADERS_KEY] += (
             (b"ratelimit-limit", str(verdict.limit).encode()),
             (b"ratelimit-remaining", str(verdict.remaining).encode()),
-        ]
-
-        async def send_with_headers(message) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", ()), *extra]
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
+        )
+        await self.app(scope, receive, send)
 
     def _warn(self, exc: Exception) -> None:
         now = time.monotonic()

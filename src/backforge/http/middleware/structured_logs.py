@@ -146,5 +146,12 @@ def _line_writer(stream: Any):
 
 
 def _timestamp(seconds: float) -> str:
-    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
-    return f"{stamp}.{int(seconds % 1 * 1_000_000):06d}Z"
+    whole = int(seconds)
+    stamp = _SECONDS.get(whole)
+    if stamp is None:  # formatted once per second, not once per line
+        _SECONDS.clear()
+        stamp = _SECONDS[whole] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
+    return f"{stamp}.{int((seconds - whole) * 1_000_000):06d}Z"
+
+
+_SECONDS: dict[int, str] = {}
