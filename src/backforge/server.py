@@ -21,10 +21,13 @@ def main(argv: list[str]) -> None:
     """
     import uvicorn
 
+    from .server_protocol import CoalescingHttpToolsProtocol
+
     host, port, workers, shutdown_seconds = argv
     uvicorn.run(
         "backforge.server:app_from_environment",
         factory=True,
+        http=CoalescingHttpToolsProtocol,
         host=host,
         port=int(port),
         workers=int(workers),

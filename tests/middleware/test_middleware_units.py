@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import io
 import logging
 
 import orjson
@@ -20,7 +22,12 @@ from backforge.http.middleware.metrics import Metrics
 from backforge.http.middleware.observe import RequestObserver
 from backforge.http.middleware.request_limits import json_depth_exceeds
 from backforge.http.middleware.response_cache import affected_collections
-from backforge.http.middleware.structured_logs import REDACTED, configure_logging, redact
+from backforge.http.middleware.structured_logs import (
+    REDACTED,
+    JsonAccessLog,
+    configure_logging,
+    redact,
+)
 from backforge.spec import DeclarationError, load_dict, load_text
 from backforge.spec.server import Log, ServerSettings
 
@@ -252,3 +259,30 @@ def test_request_metrics_count_each_answer_into_its_latency_bucket():
     assert f"backforge_request_duration_seconds_count{{{route}}} 3.0" in text
     assert f"backforge_request_duration_seconds_sum{{{route}}} 30.0055" in text
     assert "backforge_requests_in_flight 1.0" in text
+
+
+def test_access_lines_of_one_event_loop_turn_leave_in_one_write():
+    class CountingStream(io.StringIO):
+        writes = 0
+
+        def write(self, text: str) -> int:
+            self.writes += 1
+            return super().write(text)
+
+    stream = CountingStream()
+    access = JsonAccessLog(stream, logging.INFO)
+
+    async def two_requests_in_one_turn() -> int:
+        access.info("request", route="/api/notes", status=200)
+        access.info("request", route="/api/notes/{id}", status=404, token="eyJsecret")
+        written_before_the_turn_ends = stream.writes
+        await asyncio.sleep(0)
+        return written_before_the_turn_ends
+
+    assert asyncio.run(two_requests_in_one_turn()) == 0
+    assert stream.writes == 1
+    lines = [orjson.loads(line) for line in stream.getvalue().splitlines()]
+    assert [line["status"] for line in lines] == [200, 404]
+    assert lines[1]["token"] == REDACTED
+    access.info("request", route="/healthz", status=200)  # outside an event loop: at once
+    assert stream.writes == 2 and stream.getvalue().count("\n") == 3

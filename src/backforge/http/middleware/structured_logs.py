@@ -7,6 +7,7 @@ telling name is replaced before it is written.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import sys
@@ -58,16 +59,29 @@ def redact(_logger: Any, _method: str, event: dict[str, Any]) -> dict[str, Any]:
 class JsonAccessLog:
     """The access log in JSON mode: one line per request, redacted like every other line.
     Written straight to the stream: a logging pipeline per request cost a tenth of a small
-    request."""
+    request. The lines of one turn of the event loop leave in one write, at the end of that
+    turn: under load a write per line was a system call per request."""
 
     def __init__(self, stream: Any, level: int):
         self.write = _line_writer(stream)
         self.enabled = level <= logging.INFO
+        self._pending: list[bytes] = []
 
     def info(self, event: str, **fields: Any) -> None:
         if self.enabled:
             line = {**fields, "event": event, "level": "info", "timestamp": _timestamp(time.time())}
-            self.write(orjson.dumps(redact(None, "info", line), default=str))
+            pending = self._pending
+            pending.append(orjson.dumps(redact(None, "info", line), default=str))
+            if len(pending) == 1:
+                try:
+                    asyncio.get_running_loop().call_soon(self.flush)
+                except RuntimeError:  # no event loop here: now
+                    self.flush()
+
+    def flush(self) -> None:
+        pending, self._pending = self._pending, []
+        if pending:
+            self.write(b"\n".join(pending))
 
 
 class JsonFormatter(logging.Formatter):
