@@ -60,7 +60,9 @@ def test_cached_reads_never_cross_callers_and_writes_invalidate_across_processes
     record = a.post("/api/notes", json={"title": "tagged"}, headers=ADMIN)
     tag = record.headers["etag"]
     path = f"/api/notes/{record.json()['id']}"
-    assert b.get(path, headers={"If-None-Match": tag}).status_code == 304
+    unchanged = b.get(path, headers={"If-None-Match": tag})
+    assert unchanged.status_code == 304 and unchanged.content == b""
+    assert unchanged.headers["etag"] == tag and "content-length" not in unchanged.headers
     listed = b.get("/api/notes")
     assert listed.headers["etag"].startswith('W/"')  # the same content may be sent gzipped
     not_modified = b.get("/api/notes", headers={"If-None-Match": listed.headers["etag"]})

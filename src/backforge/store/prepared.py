@@ -196,8 +196,12 @@ class DriverReader:
     def rows(self, prepared: Prepared, runtime: Mapping[str, Any] | None = None) -> list[Row]:
         driver = prepared.driver
         assert driver is not None
+        found = self.execute(driver.sql, driver.parameters(runtime))
+        if driver.plain:  # the common case, without a call per row
+            columns = driver.columns
+            return [dict(zip(columns, row, strict=True)) for row in found]
         decode = driver.decode
-        return [decode(row) for row in self.execute(driver.sql, driver.parameters(runtime))]
+        return [decode(row) for row in found]
 
     def scalar(self, prepared: Prepared) -> Any:
         driver = prepared.driver

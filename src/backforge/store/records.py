@@ -176,8 +176,7 @@ class RecordStore:
             rows = rows[:limit]
             # Taken before the rows become records, in place (relation ids stay as they are).
             cursor = encode_cursor(keys, rows[-1]) if more and rows else None
-            serialize = self.serializers[collection].selected
-            items = [serialize(row, only) for row in rows]
+            items = self.serializers[collection].selected(rows, only)
             if request.expand:
                 self._expand(reader, collection, caller, rows, items, request.expand)
         return Page(items, cursor, total)
@@ -222,7 +221,7 @@ class RecordStore:
             rows = reader.rows(query, {RECORD_ID: record_id})
             if not rows:
                 raise NotFound(f"no record '{record_id}' in {collection}")
-            item = self.serializers[collection].selected(rows[0], only)
+            item = self.serializers[collection].selected(rows[:1], only)[0]
             if expand:
                 self._expand(reader, collection, caller, rows, [item], expand)
         return item
@@ -275,9 +274,8 @@ class RecordStore:
                         target.c.id.in_(sorted(ids)), self.access.where(to, "view", caller)
                     ),
                 )
-                serialize = self.serializers[field.to].selected
-                for related in reader.rows(query):
-                    found[related["id"]] = serialize(related)
+                for related in self.serializers[field.to].selected(reader.rows(query)):
+                    found[related["id"]] = related
             for row, item in zip(rows, items, strict=True):
                 item.setdefault("expand", {})[name] = found.get(row[name])
 

@@ -80,12 +80,17 @@ class RowSerializer:
         record = {name: row[name] for name in self.names if only is None or name in only}
         return self._convert(record)
 
-    def selected(self, row: dict[str, Any], only: frozenset[str] | None = None) -> dict:
-        """The record of a row holding exactly the visible columns (as the store selects them),
-        converted in place: a list would otherwise build every record twice."""
+    def selected(self, rows: list[dict[str, Any]], only: frozenset[str] | None = None) -> list:
+        """The records of rows holding exactly the visible columns (as the store selects them),
+        converted in place, a column at a time: a page would otherwise build every record
+        twice, and a call per row and column cost a tenth of it."""
         if only is not None:
-            row = {name: value for name, value in row.items() if name in only}
-        return self._convert(row)
+            rows = [{name: value for name, value in row.items() if name in only} for row in rows]
+        for name, convert in self.converters:
+            if only is None or name in only:
+                for row in rows:
+                    row[name] = convert(row[name])
+        return rows
 
     def _convert(self, record: dict[str, Any]) -> dict:
         for name, convert in self.converters:

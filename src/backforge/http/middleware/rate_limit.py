@@ -23,6 +23,7 @@ from .metrics import Metrics
 from .problems import send_problem
 
 logger = logging.getLogger("backforge.ratelimit")
+KEYS_KEPT = 10_000  # storage keys remembered; beyond it they are forgotten and rebuilt
 
 _SYNC = {
     "fixed-window": sync_strategies.FixedWindowRateLimiter,
@@ -79,6 +80,8 @@ class Counter:
 
     def __init__(self, settings: RateLimits, redis_url: str | None, key_prefix: str):
         self.fixed = settings.strategy == "fixed-window"
+        # Storage keys by (rate, caller key): limits builds each from six strings per hit.
+        self._full_keys: dict[tuple[RateLimitItem, str], str] = {}
         if redis_url:
             from limits.aio import strategies
             from limits.aio.storage import RedisStorage
@@ -112,7 +115,11 @@ class Counter:
         storage = self.storage
         if self.fixed:
             # The fixed window in one call: the count tells allowed and remaining at once.
-            full_key = item.key_for(key)
+            full_key = self._full_keys.get((item, key))
+            if full_key is None:
+                if len(self._full_keys) >= KEYS_KEPT:
+                    self._full_keys.clear()
+                full_key = self._full_keys[(item, key)] = item.key_for(key)
             count = storage.incr(full_key, item.get_expiry())
             if self.is_async:
                 count = await count
