@@ -13,11 +13,13 @@ from starlette.routing import Route
 
 from ..store.caller import Caller
 from ..store.listing import ListRequest
+from ..store.prepared import BoundedMap
 from ..store.records import RecordStore
 from .body import etag, if_match_versions, read_json_body
 from .problems import ProblemError
 
 JSON = "application/json"
+LIST_REQUESTS_KEPT = 256
 SINGLE_PARAMETERS = frozenset({"fields", "expand"})
 
 
@@ -52,6 +54,8 @@ class RecordRoutes:
         self.settings = store.spec.settings
         # SQLite calls are fast and run inline; a network database runs off the event loop.
         self.inline = store.engine.dialect.name == "sqlite"
+        # List requests by raw query string: most clients ask the same few pages.
+        self._list_requests = BoundedMap(LIST_REQUESTS_KEPT)
 
     def routes(self) -> list[Route]:
         routes = []
@@ -88,8 +92,11 @@ class RecordRoutes:
         return endpoint
 
     async def list(self, request: Request, name: str) -> Response:
-        params = _single_valued(request)
-        list_request = ListRequest.from_params(params, self.settings)
+        query = request.scope["query_string"]
+        list_request = self._list_requests.get(query)
+        if list_request is None:  # parsed once per query string
+            list_request = ListRequest.from_params(_single_valued(request), self.settings)
+            self._list_requests.put(query, list_request)
         page = await self._run(self.store.list, name, self.caller_of(request), list_request)
         body: dict[str, Any] = {"items": page.items, "next_cursor": page.next_cursor}
         if page.total is not None:

@@ -101,6 +101,8 @@ class RecordStore:
         self._direct = DirectSqlite(engine) if engine.dialect.name == "sqlite" else None
         # Totals by count statement, with the database version they were counted at.
         self._totals = BoundedMap()
+        # Sort keys by (collection, sort parameter, admin or not): what they depend on.
+        self._sorts = BoundedMap(256)
         self.validators: dict[str, BodyValidator] = {}
         self.admin_validators: dict[str, BodyValidator] = {}
         self.serializers: dict[str, RowSerializer] = {}
@@ -132,10 +134,14 @@ class RecordStore:
         table = self.tables[collection]
         self._allow(collection, "list", caller)
         limit = request.limit or self.spec.settings.page_size
-        sortable = frozenset(declared.fields) - self.access.hidden[collection]
-        if not caller.is_admin:
-            sortable -= self.guarded[collection]
-        keys = sort_keys(request.sort, declared, sortable)
+        sort_shape = (collection, request.sort, caller.is_admin)
+        keys = self._sorts.get(sort_shape)
+        if keys is None:
+            sortable = frozenset(declared.fields) - self.access.hidden[collection]
+            if not caller.is_admin:
+                sortable -= self.guarded[collection]
+            keys = tuple(sort_keys(request.sort, declared, sortable))
+            self._sorts.put(sort_shape, keys)
         only = self._selection(collection, request.fields)
         shape = (collection, _caller_key(caller), request.filter)
 
@@ -158,7 +164,7 @@ class RecordStore:
             return query.order_by(*order_by(table, keys)).limit(limit + 1)
 
         nulls = None if position is None else tuple(value is None for value in position)
-        page_key = ("list", *shape, tuple(keys), limit, nulls)
+        page_key = ("list", *shape, keys, limit, nulls)
         page_query = self.prepared.get(page_key, page)
         count_query = None
         if request.total:
