@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 
@@ -12,7 +13,10 @@ DECLARATION_VARIABLE = "BACKFORGE_DECLARATION"
 
 def app_from_environment() -> App:
     """Build the app named by BACKFORGE_DECLARATION (set by `backforge serve` for its workers)."""
-    return App.from_file(os.environ[DECLARATION_VARIABLE])
+    app = App.from_file(os.environ[DECLARATION_VARIABLE])
+    # What start-up built lives as long as the process: the collector need not look at it again.
+    gc.freeze()
+    return app
 
 
 def main(argv: list[str]) -> None:
