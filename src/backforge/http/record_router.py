@@ -19,7 +19,6 @@ from starlette.routing import Match, Route
 
 from .middleware.context import route_path
 
-Endpoint = Callable[[Request], Awaitable[Response]]
 ExceptionHandler = Callable[[Request, Exception], Awaitable[Response]]
 PREFIX = "/api/"
 # HEAD and OPTIONS go to Starlette, as does a method a route does not take (405).
@@ -67,7 +66,6 @@ class RecordRouter:
             route = self.collections.get(name)
         elif record_id and "/" not in record_id:
             route = self.records.get(name)
-            scope["path_params"] = {"id": record_id}
         else:
             return None
         method = scope["method"]
@@ -77,7 +75,7 @@ class RecordRouter:
             return None
         # What Starlette's router records: the access log and metrics read the template.
         scope["route"] = route
-        scope.setdefault("path_params", {})
+        scope["path_params"] = {"id": record_id} if slash else {}
         return route
 
     def _handler(self, exc: Exception) -> ExceptionHandler:
