@@ -14,7 +14,9 @@ DECLARATION_VARIABLE = "BACKFORGE_DECLARATION"
 def app_from_environment() -> App:
     """Build the app named by BACKFORGE_DECLARATION (set by `backforge serve` for its workers)."""
     app = App.from_file(os.environ[DECLARATION_VARIABLE])
-    # What start-up built lives as long as the process: the collector need not look at it again.
+    # What start-up built lives as long as the process: the collector need not look at it again
+    # (its garbage is collected first, or it would be kept for good).
+    gc.collect()
     gc.freeze()
     return app
 

@@ -30,7 +30,7 @@ class CoalescingTransport:
             self._loop.call_soon(self.flush)
             return
         self._held = None
-        self._transport.writelines((held, data))  # one vectored write
+        self._transport.writelines((held, data))  # one system call (writev under uvloop)
 
     def writelines(self, chunks) -> None:
         self.flush()

@@ -186,6 +186,16 @@ def test_hsts_only_over_https(app):
         assert "strict-transport-security" not in client.get("/healthz").headers
 
 
+def test_a_revalidated_docs_page_keeps_its_own_content_security_policy(app):
+    with TestClient(app) as client:
+        page = client.get("/docs")
+        policy = page.headers["content-security-policy"]
+        assert "script-src 'self'" in policy  # the page's own, not the API's default
+        again = client.get("/docs", headers={"If-None-Match": page.headers["etag"]})
+        assert again.status_code == 304 and again.content == b""
+        assert again.headers["content-security-policy"] == policy
+
+
 def test_the_stack_works_mounted_under_a_prefix(app):
     outer = Starlette(routes=[Mount("/v1", app=app)])
     with TestClient(outer) as client:

@@ -4,8 +4,9 @@ Starlette matches a request against every route's regular expression in turn and
 endpoint in two exception layers and a request/response adapter; on the record routes, the
 most frequent by far, that was a sixth of a request's cost. Here `/api/{collection}` and
 `/api/{collection}/{id}` are found with one dictionary lookup and the endpoint's failures are
-answered by the same exception handlers. Everything else (other paths, other methods, a path
-that a custom endpoint claims) goes on to Starlette unchanged.
+answered by the same exception handlers (an unexpected one is logged with its trace and
+answered 500, not raised again as Starlette's outermost layer does). Everything else (other
+paths, other methods, a path that a custom endpoint claims) goes on to Starlette unchanged.
 """
 
 from __future__ import annotations
@@ -73,7 +74,8 @@ class RecordRouter:
             return None
         if self.claimed and any(r.matches(scope)[0] is Match.FULL for r in self.claimed):
             return None
-        # What Starlette's router records: the access log and metrics read the template.
+        # What Starlette records: the access log and metrics read the template.
+        scope["app"] = self.fallback
         scope["route"] = route
         scope["path_params"] = {"id": record_id} if slash else {}
         return route

@@ -96,7 +96,8 @@ class RecordRoutes:
         list_request = self._list_requests.get(query)
         if list_request is None:  # parsed once per query string
             list_request = ListRequest.from_params(_single_valued(request), self.settings)
-            self._list_requests.put(query, list_request)
+            if list_request.cursor is None:  # every next page differs: not worth keeping
+                self._list_requests.put(query, list_request)
         page = await self._run(self.store.list, name, self.caller_of(request), list_request)
         body: dict[str, Any] = {"items": page.items, "next_cursor": page.next_cursor}
         if page.total is not None:

@@ -122,9 +122,12 @@ def build_table(metadata: MetaData, name: str, collection: Collection) -> Table:
             )
     table = Table(name, metadata, *columns, *extras)
     # The default order (newest first, id breaking ties) reads straight from this index.
-    Index(None, table.c.created, table.c.id)
+    default = ("created", "id")
+    Index(None, *(table.c[f] for f in default))
     for fields in collection.indexes:
         # id last: a page filtered on the first columns and sorted by the last (id breaking
         # ties, as in every sort) reads in order from the index, with no sorting step.
-        Index(None, *(table.c[f] for f in fields), table.c.id)
+        columns = (*fields, "id") if "id" not in fields else tuple(fields)
+        if columns != default:  # the same index twice would be refused
+            Index(None, *(table.c[f] for f in columns))
     return table

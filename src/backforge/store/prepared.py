@@ -83,8 +83,7 @@ class DriverSql:
         )
 
     def decode(self, row: tuple) -> Row:
-        if self.plain:
-            return dict(zip(self.columns, row, strict=True))
+        """A row whose columns need decoding (a plain row is zipped with `columns` directly)."""
         return {
             name: (decode(value) if decode is not None and value is not None else value)
             for name, value, decode in zip(self.columns, row, self.decoders, strict=True)

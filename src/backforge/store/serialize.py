@@ -81,7 +81,8 @@ class RowSerializer:
         return self._convert(record)
 
     def selected(self, rows: list[dict[str, Any]], only: frozenset[str] | None = None) -> list:
-        """The records of rows holding exactly the visible columns (as the store selects them),
+        """The records of rows holding exactly the visible columns (as `RecordStore._select`
+        reads them; never a row of the whole table, whose hidden columns would go out too),
         converted in place, a column at a time: a page would otherwise build every record
         twice, and a call per row and column cost a tenth of it."""
         if only is not None:

@@ -9,6 +9,10 @@ from ...spec.server import Cache
 from .context import route_path
 from .public_reads import PublicReads, carries_credentials
 
+# A 304 carries what a cache must update; a route's own policy (the docs page's CSP) too, or the
+# default policy would be stored over it and block the page's scripts.
+_KEPT_ON_304 = frozenset({b"etag", b"cache-control", b"vary", b"content-security-policy"})
+
 
 def etag_matches(if_none_match: bytes, etag: bytes) -> bool:
     """Weak comparison (RFC 9110 13.1.2): W/"x" matches "x"; * matches anything."""
@@ -50,7 +54,7 @@ class ConditionalGetMiddleware:
         answered = False  # a 304 went out instead: the route's body is dropped
 
         async def not_modified(headers) -> None:
-            kept = [(n, v) for n, v in headers if n in (b"etag", b"cache-control", b"vary")]
+            kept = [(n, v) for n, v in headers if n in _KEPT_ON_304]
             await send({"type": "http.response.start", "status": 304, "headers": kept})
             await send({"type": "http.response.body", "body": b""})
 

@@ -1,4 +1,5 @@
-"""Request ids, one structured log line and the metrics of every request."""
+"""Request ids, one structured log line, the metrics and the security headers of every
+request."""
 
 from __future__ import annotations
 

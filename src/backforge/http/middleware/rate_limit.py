@@ -194,9 +194,12 @@ class RateLimitMiddleware:
                 },
             )
             return
-        scope[RESPONSE_HEADERS_KEY] += (
-            (b"ratelimit-limit", str(verdict.limit).encode()),
-            (b"ratelimit-remaining", str(verdict.remaining).encode()),
+        # Added to the response by the outermost layer (`observe.RequestObserver`).
+        scope.setdefault(RESPONSE_HEADERS_KEY, []).extend(
+            (
+                (b"ratelimit-limit", str(verdict.limit).encode()),
+                (b"ratelimit-remaining", str(verdict.remaining).encode()),
+            )
         )
         await self.app(scope, receive, send)
 

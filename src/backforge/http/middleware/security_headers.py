@@ -1,6 +1,7 @@
-"""Security headers on every response; HSTS only over HTTPS; no server banner.
+"""Security headers on every response; HSTS only over HTTPS.
 
-They are added by the outermost layer (`observe`), in the one wrapper of `send` it already has.
+They are added by the outermost layer (`observe`), in the one wrapper of `send` it already has;
+that layer also drops any `server` header (uvicorn's banner is off as well).
 """
 
 from __future__ import annotations

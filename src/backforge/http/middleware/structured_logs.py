@@ -19,6 +19,7 @@ import orjson
 from ...spec.server import Log
 
 REDACTED = "[redacted]"
+MAX_PENDING_LINES = 256  # access-log lines held before a write, whatever the event loop does
 # Names whose values are secrets, whatever logs them.
 _SECRET_NAME = re.compile(
     r"pass(word|wd|phrase)?|secret|token|authorization|cookie|api[_-]?key|session|credential"
@@ -77,6 +78,8 @@ class JsonAccessLog:
                     asyncio.get_running_loop().call_soon(self.flush)
                 except RuntimeError:  # no event loop here: now
                     self.flush()
+            elif len(pending) >= MAX_PENDING_LINES:  # a turn that never ends loses nothing more
+                self.flush()
 
     def flush(self) -> None:
         pending, self._pending = self._pending, []
