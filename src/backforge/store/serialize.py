@@ -77,8 +77,7 @@ class RowSerializer:
 
     def __call__(self, row: Mapping[str, Any], only: frozenset[str] | None = None) -> dict:
         """The record of `row`, which may hold other columns too (they are left out)."""
-        record = {name: row[name] for name in self.names if only is None or name in only}
-        return self._convert(record)
+        return self.selected([{name: row[name] for name in self.names}], only)[0]
 
     def selected(self, rows: list[dict[str, Any]], only: frozenset[str] | None = None) -> list:
         """The records of rows holding exactly the visible columns (as `RecordStore._select`
@@ -92,12 +91,6 @@ class RowSerializer:
                 for row in rows:
                     row[name] = convert(row[name])
         return rows
-
-    def _convert(self, record: dict[str, Any]) -> dict:
-        for name, convert in self.converters:
-            if name in record:
-                record[name] = convert(record[name])
-        return record
 
 
 def json_value(kind: str, value: Any) -> Any:

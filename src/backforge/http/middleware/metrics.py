@@ -13,6 +13,7 @@ from prometheus_client.core import (
     HistogramMetricFamily,
 )
 from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 from sqlalchemy import Engine
 
 _BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -84,13 +85,9 @@ class RequestCounts(Collector):
             cumulative, buckets = 0, []
             for bound, count in zip((*_BUCKETS, float("inf")), counts, strict=True):
                 cumulative += count
-                buckets.append((_bound_label(bound), cumulative))
+                buckets.append((floatToGoString(bound), cumulative))
             latency.add_metric(labels, buckets, histogram[-1])
         yield latency
-
-
-def _bound_label(bound: float) -> str:
-    return "+Inf" if bound == float("inf") else repr(bound)
 
 
 class _PoolCollector(Collector):
