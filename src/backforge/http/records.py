@@ -72,6 +72,13 @@ class RecordRoutes:
             return function(*args)
         return await anyio.to_thread.run_sync(function, *args)
 
+    async def _write(self, function: Callable[..., Any], *args: Any) -> Any:
+        """A record write; on SQLite it commits with the other writes of this turn of the
+        event loop (`store.group_commit`) and returns once it is committed."""
+        if self.store.group is not None:
+            return await self.store.group.run(function, *args)
+        return await self._run(function, *args)
+
     def _collection(self, name: str):
         async def endpoint(request: Request) -> Response:
             if request.method == "POST":
@@ -118,7 +125,7 @@ class RecordRoutes:
     async def create(self, request: Request, name: str) -> Response:
         _single_valued(request, frozenset())
         body = await read_json_body(request, self.settings.max_body_bytes)
-        record = await self._run(self.store.create, name, self.caller_of(request), body)
+        record = await self._write(self.store.create, name, self.caller_of(request), body)
         headers = {"ETag": etag(record["version"]), "Location": f"/api/{name}/{record['id']}"}
         return json_response(record, 201, headers)
 
@@ -126,7 +133,7 @@ class RecordRoutes:
         _single_valued(request, frozenset())
         body = await read_json_body(request, self.settings.max_body_bytes)
         versions = if_match_versions(request)
-        record = await self._run(
+        record = await self._write(
             self.store.update, name, self.caller_of(request), record_id, body, versions
         )
         return json_response(record, headers={"ETag": etag(record["version"])})
@@ -134,7 +141,7 @@ class RecordRoutes:
     async def delete(self, request: Request, name: str, record_id: str) -> Response:
         _single_valued(request, frozenset())
         versions = if_match_versions(request)
-        await self._run(self.store.delete, name, self.caller_of(request), record_id, versions)
+        await self._write(self.store.delete, name, self.caller_of(request), record_id, versions)
         return Response(status_code=204)
 
 

@@ -41,6 +41,7 @@ from .errors import (
     ValidationFailed,
 )
 from .events import Listener, Transaction, WriteEvent, current_transaction
+from .group_commit import GroupCommit, GroupMember
 from .hooks import SYSTEM, Hooks
 from .ids import is_valid_id, new_id
 from .listing import (
@@ -99,6 +100,12 @@ class RecordStore:
         self.prepared = PreparedCache(engine.dialect, driver_level=engine.dialect.name == "sqlite")
         # Reads on SQLite go straight to the driver, on a connection kept per thread.
         self._direct = DirectSqlite(engine) if engine.dialect.name == "sqlite" else None
+        # Record writes from the event loop commit together per turn of the loop (SQLite).
+        self.group = (
+            GroupCommit(engine, lambda exc: _translated(exc, None))
+            if engine.dialect.name == "sqlite"
+            else None
+        )
         # Totals by count statement, with the database version they were counted at.
         self._totals = BoundedMap()
         # Sort keys by (collection, sort parameter, admin or not): what they depend on.
@@ -576,6 +583,13 @@ class RecordStore:
         if transaction is not None:
             yield transaction.connection
             return
+        group = self.group
+        member = group.joinable() if group is not None else None
+        if member is not None:
+            yield from self._writing_in_group(member, table)
+            return
+        if group is not None:
+            group.flush()  # this thread's open group, if any: it holds the write lock
         try:
             with self.engine.connect() as connection:
                 begin_immediate(connection)
@@ -589,6 +603,25 @@ class RecordStore:
         except DBAPIError as exc:
             raise _translated(exc, table) from None
         self._committed(transaction, table.name)
+
+    def _writing_in_group(self, member: GroupMember, table: Table) -> Iterator[Connection]:
+        transaction: Transaction | None = None
+
+        def committed() -> None:
+            assert transaction is not None
+            self._committed(transaction, table.name)
+
+        assert self.group is not None
+        try:
+            with self.group.join(member, committed) as connection:
+                transaction = Transaction(connection)
+                token = current_transaction.set(transaction)
+                try:
+                    yield connection
+                finally:
+                    current_transaction.reset(token)
+        except DBAPIError as exc:
+            raise _translated(exc, table) from None
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:

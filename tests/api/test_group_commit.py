@@ -1,0 +1,148 @@
+"""Group commit on SQLite: the record writes of one event-loop turn share one COMMIT, each in its
+own savepoint, and none answers before that COMMIT."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+
+import pytest
+from sqlalchemy import event
+
+from backforge.database import create_database_engine
+from backforge.spec.loader import load_text
+from backforge.store.caller import ADMIN
+from backforge.store.errors import Conflict, HookFailed
+from backforge.store.events import current_transaction
+from backforge.store.hooks import Hooks
+from backforge.store.records import RecordStore
+
+DECLARATION = """
+name: grouped
+collections:
+  tags:
+    fields:
+      name: {type: text, required: true, unique: true}
+    rules: {list: public, view: public, create: public}
+"""
+
+
+@pytest.fixture
+def make_store(sqlite_url):
+    engines = []
+
+    def make(hooks: Hooks | None = None) -> tuple[RecordStore, list[int]]:
+        engine = create_database_engine(sqlite_url)
+        engines.append(engine)
+        store = RecordStore(load_text(DECLARATION), engine, hooks)
+        store.metadata.create_all(engine)
+        commits: list[int] = []
+        event.listen(engine, "commit", lambda _connection: commits.append(1))
+        return store, commits
+
+    yield make
+    for engine in engines:
+        engine.dispose()
+
+
+def _names_on_disk(store: RecordStore) -> set[str]:
+    """What another connection sees: only what was committed."""
+    path = store.engine.url.database
+    with sqlite3.connect(path) as connection:
+        return {name for (name,) in connection.execute("SELECT name FROM tags")}
+
+
+async def _create_all(store: RecordStore, names: list[str]) -> list:
+    """Create one tag per name from concurrent tasks, as concurrent requests would."""
+    assert store.group is not None
+    writes = [store.group.run(store.create, "tags", ADMIN, {"name": name}) for name in names]
+    return await asyncio.gather(*writes, return_exceptions=True)
+
+
+def test_the_writes_of_one_turn_share_one_commit(make_store):
+    store, commits = make_store()
+    results = asyncio.run(_create_all(store, ["a", "b", "c", "d", "e"]))
+    assert [record["name"] for record in results] == ["a", "b", "c", "d", "e"]
+    assert len(commits) == 1
+    assert _names_on_disk(store) == {"a", "b", "c", "d", "e"}
+
+
+def test_a_write_that_fails_is_undone_alone(make_store):
+    store, commits = make_store()
+    results = asyncio.run(_create_all(store, ["a", "b", "a", "c"]))
+    assert isinstance(results[2], Conflict) and results[2].field == "name"
+    assert [r["name"] for r in (results[0], results[1], results[3])] == ["a", "b", "c"]
+    assert len(commits) == 1
+    assert _names_on_disk(store) == {"a", "b", "c"}
+
+
+def test_a_failing_after_hook_undoes_its_own_insert_only(make_store):
+    hooks = Hooks()
+
+    @hooks.after_create("tags")
+    def refuse(ctx):
+        if ctx.record["name"] == "bad":
+            raise RuntimeError("refused after the insert")
+
+    store, _ = make_store(hooks)
+    results = asyncio.run(_create_all(store, ["a", "bad", "b"]))
+    assert isinstance(results[1], HookFailed)
+    assert _names_on_disk(store) == {"a", "b"}
+
+
+def test_after_commit_work_runs_once_committed(make_store):
+    hooks = Hooks()
+    seen_on_disk: list[set[str]] = []
+    store, _ = make_store(hooks)
+
+    @hooks.after_commit("create", "tags")
+    def look(ctx):
+        seen_on_disk.append(_names_on_disk(store))
+
+    asyncio.run(_create_all(store, ["a", "b"]))
+    assert seen_on_disk == [{"a", "b"}, {"a", "b"}]
+
+
+def test_a_write_outside_the_group_commits_the_group_first(make_store):
+    store, commits = make_store()
+
+    async def scenario():
+        assert store.group is not None
+        grouped = asyncio.ensure_future(store.group.run(store.create, "tags", ADMIN, {"name": "a"}))
+        await asyncio.sleep(0)  # the grouped write runs and holds the write lock
+        assert _names_on_disk(store) == set()
+        # Without committing the group first this would wait on its own thread's lock.
+        store.create("tags", ADMIN, {"name": "b"})
+        assert _names_on_disk(store) == {"a", "b"}
+        return await grouped
+
+    record = asyncio.run(scenario())
+    assert record["name"] == "a"
+    assert len(commits) == 2
+
+
+def test_a_failed_commit_fails_every_member_and_writes_nothing(make_store):
+    hooks = Hooks()
+
+    @hooks.before_create("tags")
+    def poison(ctx):
+        # A deferred foreign key is checked at COMMIT: this makes the group's COMMIT fail.
+        if ctx.values["name"] == "poison":
+            transaction = current_transaction.get()
+            transaction.connection.exec_driver_sql("INSERT INTO children VALUES (1, 999)")
+
+    store, _ = make_store(hooks)
+    with store.engine.begin() as connection:
+        connection.exec_driver_sql("CREATE TABLE parents (id INTEGER PRIMARY KEY)")
+        connection.exec_driver_sql(
+            "CREATE TABLE children (id INTEGER PRIMARY KEY, parent INTEGER"
+            " REFERENCES parents(id) DEFERRABLE INITIALLY DEFERRED)"
+        )
+    results = asyncio.run(_create_all(store, ["a", "poison", "b"]))
+    assert all(isinstance(result, Conflict) for result in results), results
+    assert _names_on_disk(store) == set()
+    # The next group starts clean.
+    results = asyncio.run(_create_all(store, ["c"]))
+    assert not isinstance(results[0], Exception), repr(results[0])
+    assert results[0]["name"] == "c"
+    assert _names_on_disk(store) == {"c"}
