@@ -22,6 +22,11 @@ class CoalescingTransport:
         self._transport = transport
         self._loop = loop
         self._held: bytes | None = None
+        # Called for every request: bound here rather than found through __getattr__.
+        self.is_closing = transport.is_closing
+        self.pause_reading = transport.pause_reading
+        self.resume_reading = transport.resume_reading
+        self.get_extra_info = transport.get_extra_info
 
     def write(self, data: bytes) -> None:
         held = self._held
