@@ -12,7 +12,7 @@ from sqlalchemy import event
 from backforge.database import create_database_engine
 from backforge.spec.loader import load_text
 from backforge.store.caller import ADMIN
-from backforge.store.errors import Conflict, HookFailed
+from backforge.store.errors import Conflict, HookFailed, Unavailable
 from backforge.store.events import current_transaction
 from backforge.store.hooks import Hooks
 from backforge.store.records import RecordStore
@@ -24,6 +24,9 @@ collections:
     fields:
       name: {type: text, required: true, unique: true}
     rules: {list: public, view: public, create: public}
+  logs:
+    fields:
+      line: {type: text, required: true}
 """
 
 
@@ -45,24 +48,33 @@ def make_store(sqlite_url):
         engine.dispose()
 
 
-def _names_on_disk(store: RecordStore) -> set[str]:
+def _names_on_disk(store: RecordStore, table: str = "tags", column: str = "name") -> set[str]:
     """What another connection sees: only what was committed."""
     path = store.engine.url.database
     with sqlite3.connect(path) as connection:
-        return {name for (name,) in connection.execute("SELECT name FROM tags")}
+        return {value for (value,) in connection.execute(f"SELECT {column} FROM {table}")}
 
 
 async def _create_all(store: RecordStore, names: list[str]) -> list:
-    """Create one tag per name from concurrent tasks, as concurrent requests would."""
+    """Create one tag per name from concurrent tasks, as concurrent requests would; each task
+    notes what is on disk when its write returns."""
     assert store.group is not None
-    writes = [store.group.run(store.create, "tags", ADMIN, {"name": name}) for name in names]
-    return await asyncio.gather(*writes, return_exceptions=True)
+    group = store.group
+
+    async def create(name: str) -> dict:
+        record = await group.run(store.create, "tags", ADMIN, {"name": name})
+        record["on_disk_when_answered"] = _names_on_disk(store)
+        return record
+
+    return await asyncio.gather(*(create(name) for name in names), return_exceptions=True)
 
 
 def test_the_writes_of_one_turn_share_one_commit(make_store):
     store, commits = make_store()
     results = asyncio.run(_create_all(store, ["a", "b", "c", "d", "e"]))
     assert [record["name"] for record in results] == ["a", "b", "c", "d", "e"]
+    # None is answered before the COMMIT that holds every write of the group.
+    assert all(r["on_disk_when_answered"] == {"a", "b", "c", "d", "e"} for r in results)
     assert len(commits) == 1
     assert _names_on_disk(store) == {"a", "b", "c", "d", "e"}
 
@@ -103,8 +115,29 @@ def test_after_commit_work_runs_once_committed(make_store):
     assert seen_on_disk == [{"a", "b"}, {"a", "b"}]
 
 
+def test_an_after_commit_hook_that_writes_commits_before_the_answer(make_store):
+    hooks = Hooks()
+    store, _ = make_store(hooks)
+    read_back: list[str] = []
+
+    @hooks.after_commit("create", "tags")
+    def log(ctx):
+        entry = ctx.system.create("logs", {"line": f"created {ctx.record['name']}"})
+        read_back.append(ctx.system.get("logs", entry["id"])["line"])
+
+    async def scenario():
+        await _create_all(store, ["a"])
+        return _names_on_disk(store, "logs", "line")
+
+    assert asyncio.run(scenario()) == {"created a"}
+    assert read_back == ["created a"]
+
+
 def test_a_write_outside_the_group_commits_the_group_first(make_store):
     store, commits = make_store()
+    with store.engine.begin() as connection:
+        connection.exec_driver_sql("CREATE TABLE raw_writes (value TEXT)")
+    commits.clear()
 
     async def scenario():
         assert store.group is not None
@@ -114,11 +147,20 @@ def test_a_write_outside_the_group_commits_the_group_first(make_store):
         # Without committing the group first this would wait on its own thread's lock.
         store.create("tags", ADMIN, {"name": "b"})
         assert _names_on_disk(store) == {"a", "b"}
-        return await grouped
+        grouped_again = asyncio.ensure_future(
+            store.group.run(store.create, "tags", ADMIN, {"name": "c"})
+        )
+        await asyncio.sleep(0)
+        # The same for a transaction begun outside the store (the jobs outbox does this).
+        with store.engine.begin() as connection:
+            connection.exec_driver_sql("INSERT INTO raw_writes VALUES ('raw')")
+        assert _names_on_disk(store) == {"a", "b", "c"}
+        assert _names_on_disk(store, "raw_writes", "value") == {"raw"}
+        return await grouped, await grouped_again
 
-    record = asyncio.run(scenario())
-    assert record["name"] == "a"
-    assert len(commits) == 2
+    records = asyncio.run(scenario())
+    assert [record["name"] for record in records] == ["a", "c"]
+    assert len(commits) == 4
 
 
 def test_a_failed_commit_fails_every_member_and_writes_nothing(make_store):
@@ -139,7 +181,9 @@ def test_a_failed_commit_fails_every_member_and_writes_nothing(make_store):
             " REFERENCES parents(id) DEFERRABLE INITIALLY DEFERRED)"
         )
     results = asyncio.run(_create_all(store, ["a", "poison", "b"]))
-    assert all(isinstance(result, Conflict) for result in results), results
+    # Nothing was written, whichever write caused it: each is told to try again.
+    assert all(isinstance(result, Unavailable) for result in results), results
+    assert len({id(result) for result in results}) == 3
     assert _names_on_disk(store) == set()
     # The next group starts clean.
     results = asyncio.run(_create_all(store, ["c"]))

@@ -42,7 +42,7 @@ def store(sqlite_url):
 
 def test_a_folded_create_rule_is_judged_for_each_caller(store):
     member = Caller(id="m" * 15, collection="members")
-    guest = Caller(id="g" * 15, collection="guests")
+    guest = Caller(id="m" * 15, collection="guests")  # the same id in another collection
     assert ("notes", "create") in store.access._caller_only
     for _ in range(2):  # the second round answers from the folded verdicts
         assert store.create("notes", member, {"title": "mine"})["title"] == "mine"

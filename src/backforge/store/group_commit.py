@@ -6,18 +6,21 @@ record routes run each write as a member of the group of its event-loop turn: th
 opens a transaction (BEGIN IMMEDIATE), each member writes inside its own SAVEPOINT (a write that
 fails is undone alone, the others keep theirs), and the transaction commits once, when the loop
 takes back control. A member's request answers only after that COMMIT, so what a client is told
-is written is durable; if the COMMIT fails, every member of the group gets the error.
+is written is committed; if the COMMIT fails, every member of the group is told that nothing was
+written (503, try again).
 
-Each thread's event loop has its own group. A write made outside a group on that thread
-(sign-in, the batch endpoint, a custom endpoint) commits the open group first, so it never waits
-on a lock its own thread holds; other threads wait for the lock as they would for any writer (at
-most one turn of the loop).
+Each thread's event loop has its own group. Any other connection taken on that thread (sign-in,
+the batch endpoint, a custom endpoint, the jobs admin) commits the open group first, so it never
+waits on a lock its own thread holds; other threads and processes (the jobs worker, other server
+workers) wait for the lock as they would for any writer, at most one turn of the loop longer.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
+import logging
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
@@ -25,11 +28,13 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
-from sqlalchemy import Connection, Engine
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import Connection, Engine, event
 
 from ..database import as_dbapi_error, begin_immediate
 from .errors import Unavailable
+from .events import current_transaction
+
+logger = logging.getLogger("backforge.store")
 
 
 class GroupMember:
@@ -66,10 +71,13 @@ class _Group:
 class GroupCommit:
     """The group of the current event-loop turn on one SQLite engine."""
 
-    def __init__(self, engine: Engine, translate: Callable[[DBAPIError], Exception]):
+    def __init__(self, engine: Engine):
         self.engine = engine
-        self.translate = translate
         self._local = threading.local()  # the open group of each thread's event loop
+        # Any other connection taken on this thread commits the open group first, whoever takes
+        # it (the store, the auth service, the jobs outbox): else a transaction on it could wait
+        # for a lock held by a group that commits only when this thread is back in its loop.
+        event.listen(engine, "engine_connect", self._before_other_connection)
 
     async def run(self, write: Callable[..., Any], *args: Any) -> Any:
         """Run `write(*args)` (a store write) as a member of this turn's group; return its
@@ -99,6 +107,9 @@ class GroupCommit:
         """The group's connection, inside a savepoint of this member; `committed` runs after the
         group's COMMIT (listeners, after-commit hooks)."""
         group = getattr(self._local, "group", None)
+        if group is not None and group.loop is not asyncio.get_running_loop():
+            self._abandon(group)  # left open by a loop that stopped before committing it
+            group = None
         if group is None:
             group = self._open()
         name = f"member_{group.savepoints}"
@@ -118,29 +129,25 @@ class GroupCommit:
     def flush(self) -> None:
         """COMMIT this thread's open group, then let its members answer."""
         group = getattr(self._local, "group", None)
-        self._local.group = None
         if group is None:
             return
-        error: Exception | None = None
+        self._local.group = None
+        committed_ok = False
         try:
             group.transaction.commit()
-        except DBAPIError as exc:
-            error = self.translate(exc)
+            committed_ok = True
+        except Exception:
+            logger.exception("a group of %d writes failed to commit", len(group.members))
         finally:
             _close(group)
         for future, committed in group.members:
-            outcome = error
-            if error is None:
+            outcome: BaseException | None = None if committed_ok else _not_written()
+            if committed_ok:
                 try:
                     committed()
                 except Exception as exc:  # an after-commit hook: reported to its own request
                     outcome = exc
-            if future.done():  # its request was cancelled
-                continue
-            if outcome is not None:
-                future.set_exception(outcome)
-            else:
-                future.set_result(None)
+            _settle(future, outcome)
 
     def _open(self) -> _Group:
         loop = asyncio.get_running_loop()
@@ -152,8 +159,16 @@ class GroupCommit:
             connection.close()
             raise
         group = self._local.group = _Group(connection, transaction, loop)
-        loop.call_soon(self.flush)
+        # In a context of its own: the flush must not run as the member that opened the group
+        # (a write of an after-commit hook would join a new group as that member).
+        loop.call_soon(self.flush, context=contextvars.Context())
         return group
+
+    def _before_other_connection(self, _connection: Connection) -> None:
+        # Not from inside a write (a member's savepoint is open): as before groups, a second
+        # transaction begun there waits for the first.
+        if getattr(self._local, "group", None) is not None and current_transaction.get() is None:
+            self.flush()
 
     def _driver(self, group: _Group, statement: str) -> None:
         """A savepoint statement; if it fails, the group cannot be trusted and is rolled back."""
@@ -167,10 +182,25 @@ class GroupCommit:
         if getattr(self._local, "group", None) is group:
             self._local.group = None
         _close(group)
-        error = Unavailable("the database is unavailable; nothing was written, try again shortly")
         for future, _ in group.members:
-            if not future.done():
-                future.set_exception(error)
+            _settle(future, _not_written())
+
+
+def _not_written() -> Unavailable:
+    # A fresh error per request: nothing of the group was written, whichever write caused it.
+    return Unavailable("the database could not commit this write; nothing was written, try again")
+
+
+def _settle(future: asyncio.Future[None], outcome: BaseException | None) -> None:
+    if future.done():  # its request was cancelled
+        return
+    try:
+        if outcome is None:
+            future.set_result(None)
+        else:
+            future.set_exception(outcome)
+    except RuntimeError:  # its event loop is closed: nobody waits for it any more
+        pass
 
 
 def _close(group: _Group) -> None:
@@ -179,4 +209,7 @@ def _close(group: _Group) -> None:
     with contextlib.suppress(sqlite3.Error):
         if group.driver.in_transaction:
             group.driver.rollback()
-    group.connection.close()
+    try:
+        group.connection.close()
+    except Exception:
+        logger.exception("closing the connection of a write group failed")

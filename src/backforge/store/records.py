@@ -101,11 +101,7 @@ class RecordStore:
         # Reads on SQLite go straight to the driver, on a connection kept per thread.
         self._direct = DirectSqlite(engine) if engine.dialect.name == "sqlite" else None
         # Record writes from the event loop commit together per turn of the loop (SQLite).
-        self.group = (
-            GroupCommit(engine, lambda exc: _translated(exc, None))
-            if engine.dialect.name == "sqlite"
-            else None
-        )
+        self.group = GroupCommit(engine) if engine.dialect.name == "sqlite" else None
         # Totals by count statement, with the database version they were counted at.
         self._totals = BoundedMap()
         # Sort keys by (collection, sort parameter, admin or not): what they depend on.
@@ -583,13 +579,10 @@ class RecordStore:
         if transaction is not None:
             yield transaction.connection
             return
-        group = self.group
-        member = group.joinable() if group is not None else None
+        member = self.group.joinable() if self.group is not None else None
         if member is not None:
             yield from self._writing_in_group(member, table)
             return
-        if group is not None:
-            group.flush()  # this thread's open group, if any: it holds the write lock
         try:
             with self.engine.connect() as connection:
                 begin_immediate(connection)
