@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sqlite3
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +42,7 @@ def create_database_engine(url: str) -> Engine:
         event.listen(engine, "connect", _configure_sqlite)
         # Let BEGIN be issued by us, so that writes can take the lock up front (BEGIN IMMEDIATE).
         event.listen(engine, "begin", _begin_sqlite)
+        event.listen(engine, "checkin", _end_open_transaction)
         return engine
     if backend == "postgresql":
         return create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
@@ -57,6 +58,16 @@ def _configure_sqlite(dbapi_connection, _record) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+def _end_open_transaction(dbapi_connection, _record) -> None:
+    """Roll back what a connection returning to the pool still holds. SQLite keeps a transaction
+    open after a failed COMMIT (a deferred foreign key, a full disk); when that COMMIT was called
+    directly (`Transaction.commit()`, as group commit does), SQLAlchemy takes the transaction for
+    ended and does not roll it back, and every later BEGIN on the connection would fail."""
+    if dbapi_connection is not None and dbapi_connection.in_transaction:
+        with suppress(sqlite3.Error):
+            dbapi_connection.rollback()
 
 
 def _begin_sqlite(connection) -> None:

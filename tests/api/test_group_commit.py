@@ -163,12 +163,13 @@ def test_a_write_outside_the_group_commits_the_group_first(make_store):
     assert len(commits) == 4
 
 
-def test_a_failed_commit_fails_every_member_and_writes_nothing(make_store):
+def _poisoned_store(make_store) -> RecordStore:
+    """A store whose tag 'poison' makes its transaction's COMMIT fail (a deferred foreign key
+    is checked at COMMIT)."""
     hooks = Hooks()
 
     @hooks.before_create("tags")
     def poison(ctx):
-        # A deferred foreign key is checked at COMMIT: this makes the group's COMMIT fail.
         if ctx.values["name"] == "poison":
             transaction = current_transaction.get()
             transaction.connection.exec_driver_sql("INSERT INTO children VALUES (1, 999)")
@@ -180,6 +181,22 @@ def test_a_failed_commit_fails_every_member_and_writes_nothing(make_store):
             "CREATE TABLE children (id INTEGER PRIMARY KEY, parent INTEGER"
             " REFERENCES parents(id) DEFERRABLE INITIALLY DEFERRED)"
         )
+    return store
+
+
+def test_a_failed_commit_outside_a_group_leaves_the_connections_usable(make_store):
+    store = _poisoned_store(make_store)
+    with pytest.raises(Conflict):
+        store.create("tags", ADMIN, {"name": "poison"})
+    # The pooled connection whose COMMIT failed must not keep that transaction open (the same
+    # for a group: see the next test).
+    for name in ("a", "b", "c"):
+        assert store.create("tags", ADMIN, {"name": name})["name"] == name
+    assert _names_on_disk(store) == {"a", "b", "c"}
+
+
+def test_a_failed_commit_fails_every_member_and_writes_nothing(make_store):
+    store = _poisoned_store(make_store)
     results = asyncio.run(_create_all(store, ["a", "poison", "b"]))
     # Nothing was written, whichever write caused it: each is told to try again.
     assert all(isinstance(result, Unavailable) for result in results), results

@@ -18,7 +18,6 @@ workers) wait for the lock as they would for any writer, at most one turn of the
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import contextvars
 import logging
 import sqlite3
@@ -204,11 +203,8 @@ def _settle(future: asyncio.Future[None], outcome: BaseException | None) -> None
 
 
 def _close(group: _Group) -> None:
-    """Give the connection back, with no transaction left open: SQLite keeps it open after a
-    failed COMMIT, and SQLAlchemy does not roll it back when the connection returns to its pool."""
-    with contextlib.suppress(sqlite3.Error):
-        if group.driver.in_transaction:
-            group.driver.rollback()
+    """Give the connection back (what a failed COMMIT left open is rolled back at check-in:
+    `database._end_open_transaction`)."""
     try:
         group.connection.close()
     except Exception:
