@@ -9,6 +9,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
@@ -45,7 +46,11 @@ def create_database_engine(url: str) -> Engine:
         event.listen(engine, "checkin", _end_open_transaction)
         return engine
     if backend == "postgresql":
-        return create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+        # JSONB writes a large float (1e269) out in full digits; orjson reads such a number back
+        # as a float, where json.loads made an int too large for any JSON encoder.
+        return create_engine(
+            url, pool_size=10, max_overflow=10, pool_pre_ping=True, json_deserializer=orjson.loads
+        )
     raise ValueError(f"unsupported database '{backend}': use sqlite or postgresql")
 
 

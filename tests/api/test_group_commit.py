@@ -88,6 +88,26 @@ def test_a_write_that_fails_is_undone_alone(make_store):
     assert _names_on_disk(store) == {"a", "b", "c"}
 
 
+def test_a_refusal_judged_on_the_group_is_answered_after_its_commit(make_store):
+    store, _ = make_store()
+    assert store.group is not None
+    group = store.group
+
+    async def create(name: str):
+        try:
+            return await group.run(store.create, "tags", ADMIN, {"name": name})
+        except Conflict:
+            # The conflicting row is another member's: it must be on disk by now.
+            return ("refused", _names_on_disk(store))
+
+    async def scenario():
+        return await asyncio.gather(create("x"), create("x"))
+
+    first, second = asyncio.run(scenario())
+    assert first["name"] == "x"
+    assert second == ("refused", {"x"})
+
+
 def test_a_failing_after_hook_undoes_its_own_insert_only(make_store):
     hooks = Hooks()
 
@@ -197,13 +217,36 @@ def test_a_failed_commit_outside_a_group_leaves_the_connections_usable(make_stor
 
 def test_a_failed_commit_fails_every_member_and_writes_nothing(make_store):
     store = _poisoned_store(make_store)
-    results = asyncio.run(_create_all(store, ["a", "poison", "b"]))
-    # Nothing was written, whichever write caused it: each is told to try again.
+    results = asyncio.run(_create_all(store, ["a", "poison", "b", "a"]))
+    # Nothing was written, whichever write caused it: each is told to try again, even the one
+    # refused for a conflict with a row that is now not written either.
     assert all(isinstance(result, Unavailable) for result in results), results
-    assert len({id(result) for result in results}) == 3
+    assert isinstance(results[3].__cause__, Conflict)
+    assert len({id(result) for result in results}) == 4
     assert _names_on_disk(store) == set()
     # The next group starts clean.
     results = asyncio.run(_create_all(store, ["c"]))
     assert not isinstance(results[0], Exception), repr(results[0])
     assert results[0]["name"] == "c"
     assert _names_on_disk(store) == {"c"}
+
+
+def test_a_group_whose_transaction_was_lost_answers_503_and_the_next_one_works(make_store):
+    hooks = Hooks()
+
+    @hooks.before_create("tags")
+    def end_the_transaction(ctx):
+        # What SQLite itself does on a full disk or an I/O error: the transaction is gone.
+        if ctx.values["name"] == "lost":
+            driver = current_transaction.get().connection.connection.driver_connection
+            driver.execute("ROLLBACK")
+            raise RuntimeError("the transaction is gone")
+
+    store, _ = make_store(hooks)
+    results = asyncio.run(_create_all(store, ["a", "lost", "b"]))
+    # The member before it and the member that lost it are told nothing was written; "b" came
+    # after the group was given up and wrote in a new one.
+    assert isinstance(results[0], Unavailable) and isinstance(results[1], Unavailable)
+    assert results[2]["name"] == "b"
+    assert _names_on_disk(store) == {"b"}
+    assert [r["name"] for r in asyncio.run(_create_all(store, ["c"]))] == ["c"]

@@ -6,8 +6,9 @@ record routes run each write as a member of the group of its event-loop turn: th
 opens a transaction (BEGIN IMMEDIATE), each member writes inside its own SAVEPOINT (a write that
 fails is undone alone, the others keep theirs), and the transaction commits once, when the loop
 takes back control. A member's request answers only after that COMMIT, so what a client is told
-is written is committed; if the COMMIT fails, every member of the group is told that nothing was
-written (503, try again).
+is written is committed; a refused write (409, 412, 404, a hook's refusal) waits too, since it
+was judged on the group's state. If the COMMIT fails, every member of the group is told that
+nothing was written (503, try again).
 
 Each thread's event loop has its own group. Any other connection taken on that thread (sign-in,
 the batch endpoint, a custom endpoint, the jobs admin) commits the open group first, so it never
@@ -29,7 +30,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, event
 
-from ..database import as_dbapi_error, begin_immediate
+from ..database import begin_immediate
 from .errors import Unavailable
 from .events import current_transaction
 
@@ -80,14 +81,29 @@ class GroupCommit:
 
     async def run(self, write: Callable[..., Any], *args: Any) -> Any:
         """Run `write(*args)` (a store write) as a member of this turn's group; return its
-        result once it is committed."""
+        result once it is committed.
+
+        A write refused inside the group (409, 412, 404, a hook's refusal) also waits for the
+        COMMIT: the refusal may rest on another member's write, which must be durable before
+        anyone is told about it; if that COMMIT fails, the answer is a 503 instead."""
         member = GroupMember()
         token = current_member.set(member)
+        failure: Exception | None = None
+        result = None
         try:
             result = write(*args)
+        except Exception as exc:
+            failure = exc
         finally:
             current_member.reset(token)
-        await member.committed()
+        try:
+            await member.committed()
+        except Unavailable as unavailable:
+            if failure is None:
+                raise
+            raise unavailable from failure
+        if failure is not None:
+            raise failure
         return result
 
     def joinable(self) -> GroupMember | None:
@@ -119,11 +135,17 @@ class GroupCommit:
         except BaseException:
             self._driver(group, f"ROLLBACK TO {name}")
             self._driver(group, f"RELEASE {name}")
+            # Refused, but judged on the group's state: answered after its COMMIT (see `run`).
+            self._wait_for_commit(member, group, _nothing)
             raise
         self._driver(group, f"RELEASE {name}")
+        self._wait_for_commit(member, group, committed)
+
+    @staticmethod
+    def _wait_for_commit(member: GroupMember, group: _Group, then: Callable[[], None]) -> None:
         # A member that writes twice waits for its last group (groups commit in order).
         member.future = group.loop.create_future()
-        group.members.append((member.future, committed))
+        group.members.append((member.future, then))
 
     def flush(self) -> None:
         """COMMIT this thread's open group, then let its members answer."""
@@ -170,12 +192,13 @@ class GroupCommit:
             self.flush()
 
     def _driver(self, group: _Group, statement: str) -> None:
-        """A savepoint statement; if it fails, the group cannot be trusted and is rolled back."""
+        """A savepoint statement; if it fails, the group cannot be trusted and is rolled back:
+        nothing of it is written, and the write at hand is told so (503)."""
         try:
             group.driver.execute(statement)
         except sqlite3.Error as exc:
             self._abandon(group)
-            raise as_dbapi_error(statement, (), exc) from exc
+            raise _not_written() from exc
 
     def _abandon(self, group: _Group) -> None:
         if getattr(self._local, "group", None) is group:
@@ -183,6 +206,10 @@ class GroupCommit:
         _close(group)
         for future, _ in group.members:
             _settle(future, _not_written())
+
+
+def _nothing() -> None:
+    pass
 
 
 def _not_written() -> Unavailable:
