@@ -84,7 +84,7 @@ class GroupCommit:
         result once it is committed.
 
         A write refused inside the group (409, 412, 404, a hook's refusal) also waits for the
-        COMMIT: the refusal may rest on another member's write, which must be durable before
+        COMMIT: the refusal may rest on another member's write, which must be committed before
         anyone is told about it; if that COMMIT fails, the answer is a 503 instead."""
         member = GroupMember()
         token = current_member.set(member)
