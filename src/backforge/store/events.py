@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -41,3 +42,14 @@ current_transaction: ContextVar[Transaction | None] = ContextVar(
     "backforge_transaction", default=None
 )
 Listener = Callable[[WriteEvent], None]
+
+
+@contextmanager
+def published(connection: Connection) -> Iterator[Transaction]:
+    """The write transaction on `connection`, as the one hooks and nested writes join."""
+    transaction = Transaction(connection)
+    token = current_transaction.set(transaction)
+    try:
+        yield transaction
+    finally:
+        current_transaction.reset(token)

@@ -40,7 +40,7 @@ from .errors import (
     PreconditionFailed,
     ValidationFailed,
 )
-from .events import Listener, Transaction, WriteEvent, current_transaction
+from .events import Listener, Transaction, WriteEvent, current_transaction, published
 from .group_commit import GroupCommit, GroupMember
 from .hooks import SYSTEM, Hooks
 from .ids import is_valid_id, new_id
@@ -586,13 +586,8 @@ class RecordStore:
         try:
             with self.engine.connect() as connection:
                 begin_immediate(connection)
-                with connection.begin():
-                    transaction = Transaction(connection)
-                    token = current_transaction.set(transaction)
-                    try:
-                        yield connection
-                    finally:
-                        current_transaction.reset(token)
+                with connection.begin(), published(connection) as transaction:
+                    yield connection
         except DBAPIError as exc:
             raise _translated(exc, table) from None
         self._committed(transaction, table.name)
@@ -606,13 +601,11 @@ class RecordStore:
 
         assert self.group is not None
         try:
-            with self.group.join(member, committed) as connection:
-                transaction = Transaction(connection)
-                token = current_transaction.set(transaction)
-                try:
-                    yield connection
-                finally:
-                    current_transaction.reset(token)
+            with (
+                self.group.join(member, committed) as connection,
+                published(connection) as transaction,
+            ):
+                yield connection
         except DBAPIError as exc:
             raise _translated(exc, table) from None
 
