@@ -27,13 +27,13 @@ def main(argv: list[str]) -> None:
     """
     import uvicorn
 
-    from .server_protocol import CoalescingHttpToolsProtocol
+    from .server_protocol import HttpProtocol
 
     host, port, workers, shutdown_seconds = argv
     uvicorn.run(
         "backforge.server:app_from_environment",
         factory=True,
-        http=CoalescingHttpToolsProtocol,
+        http=HttpProtocol,
         host=host,
         port=int(port),
         workers=int(workers),

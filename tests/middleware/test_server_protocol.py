@@ -1,5 +1,6 @@
-"""The HTTP protocol of `backforge serve`: a response's head and body leave in one write, and
-every kind of answer still arrives whole over a real socket."""
+"""The HTTP protocol of `backforge serve` (`server_protocol.HttpProtocol`) under uvicorn, over
+real sockets: every kind of answer arrives whole, in order, framed right, and a broken request
+or a broken app gets a clear answer without taking the connection's other requests with it."""
 
 from __future__ import annotations
 
@@ -8,15 +9,249 @@ import socket
 import threading
 import time
 
+import h11
 import httpx
 import pytest
 import uvicorn
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
+from uvicorn.server import ServerState
 
-from backforge.server_protocol import CoalescingHttpToolsProtocol, CoalescingTransport
+from backforge.server_protocol import HttpProtocol
+
+DISCONNECTS: list[str] = []
+
+
+async def _small(_request: Request) -> Response:
+    return Response(b'{"ok":true}', media_type="application/json")
+
+
+async def _empty(_request: Request) -> Response:
+    return Response(status_code=204)
+
+
+async def _slow(_request: Request) -> Response:
+    await asyncio.sleep(0.2)
+    return Response(b"slow", media_type="text/plain")
+
+
+async def _stream(_request: Request) -> StreamingResponse:
+    async def chunks():
+        for part in (b"one,", b"two,", b"three"):
+            await asyncio.sleep(0.01)
+            yield part
+
+    return StreamingResponse(chunks(), media_type="text/plain")
+
+
+async def _echo(request: Request) -> Response:
+    try:
+        body = await request.body()
+    except ClientDisconnect:
+        DISCONNECTS.append(request.url.path)
+        raise
+    return Response(body, media_type="application/octet-stream")
+
+
+async def _injected(_request: Request) -> Response:
+    return Response(b"x", headers={"x-note": "fine\r\nset-cookie: stolen=1"})
+
+
+async def _fails(_request: Request) -> Response:
+    raise RuntimeError("a bug in the app")
+
+
+def _app() -> Starlette:
+    return Starlette(
+        routes=[
+            Route("/small", _small),
+            Route("/empty", _empty),
+            Route("/slow", _slow),
+            Route("/stream", _stream),
+            Route("/echo", _echo, methods=["POST"]),
+            Route("/injected", _injected),
+            Route("/fails", _fails),
+        ]
+    )
+
+
+@pytest.fixture(scope="module")
+def server():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = uvicorn.Config(
+        _app(),
+        host="127.0.0.1",
+        port=port,
+        http=HttpProtocol,
+        log_level="critical",
+        timeout_keep_alive=1,
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline, "the server did not start"
+        time.sleep(0.05)
+    yield port
+    server.should_exit = True
+    thread.join(20)
+
+
+@pytest.fixture
+def server_url(server):
+    return f"http://127.0.0.1:{server}"
+
+
+def _connect(port: int) -> socket.socket:
+    connection = socket.create_connection(("127.0.0.1", port), timeout=10)
+    return connection
+
+
+def _responses(connection: socket.socket, count: int) -> list[tuple[h11.Response, bytes]]:
+    """Read `count` whole responses (to GET requests already sent) with h11, which refuses any
+    framing error."""
+    client = h11.Connection(h11.CLIENT)
+    found: list[tuple[h11.Response, bytes]] = []
+    head = None
+    body = b""
+    # h11 reads a response only after "sending" its request: those bytes went out already.
+    client.send(h11.Request(method="GET", target="/", headers=[("Host", "t")]))
+    client.send(h11.EndOfMessage())
+    while len(found) < count:
+        event = client.next_event()
+        if event is h11.NEED_DATA:
+            client.receive_data(connection.recv(65536))
+        elif isinstance(event, h11.Response):
+            head, body = event, b""
+        elif isinstance(event, h11.Data):
+            body += event.data
+        elif isinstance(event, h11.EndOfMessage):
+            found.append((head, body))
+            if client.our_state is h11.MUST_CLOSE or client.their_state is h11.MUST_CLOSE:
+                break
+            client.start_next_cycle()
+            client.send(h11.Request(method="GET", target="/", headers=[("Host", "t")]))
+            client.send(h11.EndOfMessage())
+        elif isinstance(event, h11.ConnectionClosed):
+            break
+    return found
+
+
+def _closed_by_server(connection: socket.socket) -> bool:
+    try:
+        return connection.recv(1) == b""
+    except ConnectionResetError:
+        return True
+
+
+def test_every_kind_of_answer_arrives_whole_on_one_kept_alive_connection(server_url):
+    big = bytes(range(256)) * 4096  # 1 MiB: more than one socket buffer each way
+    with httpx.Client(base_url=server_url) as client:
+        for _ in range(3):
+            small = client.get("/small")
+            assert small.status_code == 200 and small.json() == {"ok": True}
+            assert "date" in small.headers
+            head = client.head("/small")
+            assert head.status_code == 200 and head.content == b""
+            assert head.headers["content-length"] == str(len(b'{"ok":true}'))
+            empty = client.get("/empty")
+            assert empty.status_code == 204 and empty.content == b""
+            stream = client.get("/stream")
+            assert stream.status_code == 200 and stream.text == "one,two,three"
+            assert stream.headers["transfer-encoding"] == "chunked"
+            echoed = client.post("/echo", content=big)
+            assert echoed.status_code == 200 and echoed.content == big
+            # A body sent in chunks (no Content-Length) arrives whole too.
+            chunked = client.post("/echo", content=iter([b"a" * 70_000, b"b" * 5, b"c"]))
+            assert chunked.content == b"a" * 70_000 + b"bbbbbc"
+
+
+def test_pipelined_requests_are_answered_in_order(server):
+    with _connect(server) as connection:
+        connection.sendall(
+            b"GET /slow HTTP/1.1\r\nHost: t\r\n\r\n"
+            b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello"
+            b"GET /small HTTP/1.1\r\nHost: t\r\n\r\n"
+        )
+        answers = _responses(connection, 3)
+    assert [(head.status_code, body) for head, body in answers] == [
+        (200, b"slow"),
+        (200, b"hello"),
+        (200, b'{"ok":true}'),
+    ]
+
+
+def test_a_client_that_expects_100_continue_gets_it_before_sending_the_body(server):
+    with _connect(server) as connection:
+        connection.sendall(
+            b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n"
+        )
+        assert connection.recv(100).startswith(b"HTTP/1.1 100 Continue\r\n\r\n")
+        connection.sendall(b"ping")
+        [(head, body)] = _responses(connection, 1)
+    assert head.status_code == 200 and body == b"ping"
+
+
+def test_http_1_0_gets_its_answer_and_the_connection_closes(server):
+    with _connect(server) as connection:
+        connection.sendall(b"GET /stream HTTP/1.0\r\nHost: t\r\n\r\n")
+        received = b""
+        while chunk := connection.recv(65536):
+            received += chunk
+    head, _, body = received.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200")
+    assert b"connection: close" in head and b"transfer-encoding" not in head
+    assert body == b"one,two,three"  # delimited by the close, as HTTP/1.0 reads it
+
+
+def test_a_malformed_request_is_answered_400_and_the_connection_closed(server):
+    with _connect(server) as connection:
+        connection.sendall(b"GET /small HTTP/1.1\r\nHost t\r\nBroken\x00: yes\r\n\r\n")
+        [(head, body)] = _responses(connection, 1)
+        assert head.status_code == 400 and b"Invalid HTTP request" in body
+        assert _closed_by_server(connection)
+
+
+def test_a_header_value_holding_a_line_break_never_reaches_the_client(server_url):
+    with httpx.Client(base_url=server_url) as client:
+        answer = client.get("/injected")
+        assert answer.status_code == 500
+        assert "set-cookie" not in answer.headers and "x-note" not in answer.headers
+        assert client.get("/small").status_code == 200  # a new connection serves on
+
+
+def test_an_app_error_answers_500_and_closes_only_that_connection(server, server_url):
+    with _connect(server) as connection:
+        connection.sendall(b"GET /fails HTTP/1.1\r\nHost: t\r\n\r\n")
+        [(head, body)] = _responses(connection, 1)
+        assert head.status_code == 500 and body == b"Internal Server Error"
+        assert _closed_by_server(connection)
+    assert httpx.get(server_url + "/small").status_code == 200
+
+
+def test_a_client_gone_mid_body_is_told_to_the_app_as_a_disconnect(server):
+    DISCONNECTS.clear()
+    with _connect(server) as connection:
+        connection.sendall(b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\n0123")
+        time.sleep(0.1)  # the app is now waiting for the rest
+    deadline = time.monotonic() + 10
+    while not DISCONNECTS and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert DISCONNECTS == ["/echo"]
+
+
+def test_an_idle_kept_alive_connection_is_closed_after_the_timeout(server):
+    with _connect(server) as connection:
+        connection.sendall(b"GET /small HTTP/1.1\r\nHost: t\r\n\r\n")
+        [(head, _)] = _responses(connection, 1)
+        assert head.status_code == 200
+        # keep-alive timeout 1 s, swept once a second: closed well within the socket's 10 s.
+        assert _closed_by_server(connection)
 
 
 class RecordingTransport(asyncio.Transport):
@@ -38,95 +273,29 @@ class RecordingTransport(asyncio.Transport):
 
     def close(self) -> None:
         self.closed = True
-        self.calls.append(("close", ()))
 
-    def get_write_buffer_size(self) -> int:
-        return 0
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
 
 
-def test_a_head_and_its_body_go_out_in_one_call_and_nothing_waits_past_the_turn():
+def test_a_head_and_its_body_leave_in_one_write():
     async def scenario() -> list:
-        real = RecordingTransport()
-        transport = CoalescingTransport(real, asyncio.get_running_loop())
-        transport.write(b"HTTP/1.1 200 OK\r\n\r\n")
-        transport.write(b"body")
-        transport.write(b"HTTP/1.1 204 No Content\r\n\r\n")  # alone: sent when the turn ends
-        assert transport.get_write_buffer_size() == len(b"HTTP/1.1 204 No Content\r\n\r\n")
-        await asyncio.sleep(0)
-        transport.write(b"last")
-        transport.close()  # what is held goes first
-        return real.calls
+        config = uvicorn.Config(_app(), log_level="critical")
+        protocol = HttpProtocol(config, ServerState(), {}, asyncio.get_running_loop())
+        transport = RecordingTransport()
+        protocol.connection_made(transport)
+        protocol.data_received(b"GET /small HTTP/1.1\r\nHost: t\r\n\r\n")
+        while not transport.calls:
+            await asyncio.sleep(0)
+        protocol.connection_lost(None)
+        return transport.calls
 
-    calls = asyncio.run(scenario())
-    assert calls == [
-        ("writelines", (b"HTTP/1.1 200 OK\r\n\r\n", b"body")),
-        ("write", (b"HTTP/1.1 204 No Content\r\n\r\n",)),
-        ("write", (b"last",)),
-        ("close", ()),
-    ]
-
-
-async def _small(_request: Request) -> Response:
-    return Response(b'{"ok":true}', media_type="application/json")
-
-
-async def _empty(_request: Request) -> Response:
-    return Response(status_code=204)
-
-
-async def _stream(_request: Request) -> StreamingResponse:
-    async def chunks():
-        for part in (b"one,", b"two,", b"three"):
-            await asyncio.sleep(0.01)
-            yield part
-
-    return StreamingResponse(chunks(), media_type="text/plain")
-
-
-async def _echo(request: Request) -> Response:
-    return Response(await request.body(), media_type="application/octet-stream")
-
-
-@pytest.fixture(scope="module")
-def server_url():
-    app = Starlette(
-        routes=[
-            Route("/small", _small),
-            Route("/empty", _empty),
-            Route("/stream", _stream),
-            Route("/echo", _echo, methods=["POST"]),
-        ]
-    )
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, http=CoalescingHttpToolsProtocol, log_level="warning"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(20)
-
-
-def test_every_kind_of_answer_arrives_whole_on_one_kept_alive_connection(server_url):
-    big = bytes(range(256)) * 4096  # 1 MiB: more than one socket buffer
-    with httpx.Client(base_url=server_url) as client:
-        for _ in range(3):
-            small = client.get("/small")
-            assert small.status_code == 200 and small.json() == {"ok": True}
-            head = client.head("/small")
-            assert head.status_code == 200 and head.content == b""
-            assert head.headers["content-length"] == str(len(b'{"ok":true}'))
-            empty = client.get("/empty")
-            assert empty.status_code == 204 and empty.content == b""
-            stream = client.get("/stream")
-            assert stream.status_code == 200 and stream.text == "one,two,three"
-            echoed = client.post("/echo", content=big)
-            assert echoed.status_code == 200 and echoed.content == big
+    [(kind, parts)] = asyncio.run(scenario())
+    assert kind == "writelines"
+    head, body = parts
+    assert head.startswith(b"HTTP/1.1 200 OK\r\n") and head.endswith(b"\r\n\r\n")
+    assert b"content-length: 11\r\n" in head
+    assert body == b'{"ok":true}'
