@@ -37,8 +37,9 @@ HIGH_WATER = 64 * 1024  # request body bytes buffered before the socket stops be
 SWEEP_SECONDS = 1.0
 
 _NAME_CHARACTERS = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-# Control characters a header value may not hold; CR and LF are counted on the whole head.
-_VALUE_CONTROLS = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# The bytes a response head may hold: no control characters but tab, CR and LF (these two are
+# counted on the whole head).
+_HEAD_BYTES = bytes(b for b in range(256) if (b >= 0x20 and b != 0x7F) or b in b"\t\r\n")
 _FRAMING = frozenset({b"content-length", b"transfer-encoding", b"connection"})
 _NO_BODY_STATUSES = frozenset({204, 304})
 _KNOWN_NAMES_KEPT = 4096
@@ -128,7 +129,7 @@ class HttpProtocol(asyncio.Protocol):
         self.writing_paused = False
         self.drained: asyncio.Future | None = None
         self._date_headers: list | None = None
-        self._date_lines = b""
+        self._date_lines = (b"", 0)
         # Per request, while its head is parsed:
         self.url = b""
         self.headers: list[tuple[bytes, bytes]] = []
@@ -304,12 +305,13 @@ class HttpProtocol(asyncio.Protocol):
             self.idle_since = self.loop.time()
             self.resume_reading()
 
-    def date_lines(self) -> bytes:
-        """The server's default headers (Date, refreshed by uvicorn every second), encoded."""
+    def date_lines(self) -> tuple[bytes, int]:
+        """The server's default headers (Date, refreshed by uvicorn every second), encoded,
+        and how many they are."""
         headers = self.server_state.default_headers
         if headers is not self._date_headers:
             self._date_headers = headers
-            self._date_lines = b"".join(b"%s: %s\r\n" % (n, v) for n, v in headers)
+            self._date_lines = (b"".join(b"%s: %s\r\n" % (n, v) for n, v in headers), len(headers))
         return self._date_lines
 
 
@@ -459,8 +461,8 @@ class _Exchange:
     def _head(self, status: int, headers) -> bytes:
         """The status line and headers, encoded; sets how the body is framed. Refuses (and
         changes nothing) if a header is malformed."""
-        status_line = STATUS_LINES.get(status) or _status_line(status)
-        lines = []
+        date_lines, date_count = self.protocol.date_lines()
+        lines = [STATUS_LINES.get(status) or _status_line(status), date_lines]
         remaining = None
         chunked = False
         keep_alive = self.keep_alive
@@ -478,26 +480,29 @@ class _Exchange:
                 elif b"close" in [token.strip() for token in value.lower().split(b",")]:
                     keep_alive = False
                     closing = True
-            lines.append(b"%s: %s\r\n" % (name, value))
-        block = b"".join(lines)
-        # Each line ends in the one CRLF put there above: a CR or LF inside a value (a header
-        # injected into the response) would add more.
-        if block.count(b"\n") != len(lines) or block.count(b"\r") != len(lines):
-            raise RuntimeError("a response header value holds a line break")
-        if _VALUE_CONTROLS.search(block):
-            raise RuntimeError("a response header value holds a control character")
-        framing = b""
+            lines += (name, b": ", value, b"\r\n")
+        line_count = 2 + date_count + (len(lines) - 2) // 4  # status line, headers, the end
         bodiless = self.scope["method"] == "HEAD" or status in _NO_BODY_STATUSES
         if bodiless:
             remaining = None
         elif remaining is None and not chunked:
             if self.scope["http_version"] == "1.1":
                 chunked = True
-                framing = b"transfer-encoding: chunked\r\n"
+                lines.append(b"transfer-encoding: chunked\r\n")
+                line_count += 1
             else:
                 keep_alive = False  # the end of the body is the end of the connection
         if not keep_alive and not closing:
-            framing += b"connection: close\r\n"
+            lines.append(b"connection: close\r\n")
+            line_count += 1
+        lines.append(b"\r\n")
+        head = b"".join(lines)
+        # Each line ends in the one CRLF put there above: a CR or LF inside a value (a header
+        # injected into the response) would add more.
+        if head.count(b"\n") != line_count or head.count(b"\r") != line_count:
+            raise RuntimeError("a response header value holds a line break")
+        if head.translate(None, _HEAD_BYTES):  # what is left is a control character
+            raise RuntimeError("a response header value holds a control character")
         self.remaining, self.chunked, self.keep_alive = remaining, chunked, keep_alive
         self.bodiless = bodiless
-        return status_line + self.protocol.date_lines() + block + framing + b"\r\n"
+        return head

@@ -55,8 +55,11 @@ async def _echo(request: Request) -> Response:
     return Response(body, media_type="application/octet-stream")
 
 
-async def _injected(_request: Request) -> Response:
-    return Response(b"x", headers={"x-note": "fine\r\nset-cookie: stolen=1"})
+async def _injected(request: Request) -> Response:
+    value = {"crlf": "fine\r\nset-cookie: stolen=1", "lf": "fine\nset-cookie: stolen=1"}.get(
+        request.query_params["kind"], "fine\x01"
+    )
+    return Response(b"x", headers={"x-note": value})
 
 
 async def _fails(_request: Request) -> Response:
@@ -217,9 +220,10 @@ def test_a_malformed_request_is_answered_400_and_the_connection_closed(server):
         assert _closed_by_server(connection)
 
 
-def test_a_header_value_holding_a_line_break_never_reaches_the_client(server_url):
+@pytest.mark.parametrize("kind", ["crlf", "lf", "control"])
+def test_a_header_value_holding_a_line_break_never_reaches_the_client(server_url, kind):
     with httpx.Client(base_url=server_url) as client:
-        answer = client.get("/injected")
+        answer = client.get("/injected", params={"kind": kind})
         assert answer.status_code == 500
         assert "set-cookie" not in answer.headers and "x-note" not in answer.headers
         assert client.get("/small").status_code == 200  # a new connection serves on
