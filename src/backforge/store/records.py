@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Hashable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,6 +57,7 @@ from .listing import (
 from .prepared import (
     BoundedMap,
     ConnectionReader,
+    DirectRead,
     DirectSqlite,
     Prepared,
     PreparedCache,
@@ -546,19 +547,17 @@ class RecordStore:
 
     # -- transactions ----------------------------------------------------------------------
 
-    @contextmanager
-    def _reader(self, statements: int = 1) -> Iterator[Reader]:
+    def _reader(self, statements: int = 1) -> AbstractContextManager[Reader]:
         """Prepared statements for one read: inside the write transaction when one is open,
         else on this thread's own SQLite connection, else on a pooled connection."""
         if self._direct is None or current_transaction.get() is not None:
-            with self._reading() as connection:
-                yield ConnectionReader(connection)
-            return
-        try:
-            with self._direct.reading(statements) as reader:
-                yield reader
-        except DBAPIError as exc:
-            raise _translated(exc, None) from None
+            return self._connection_reader()
+        return _TranslatedErrors(self._direct.reading(statements))
+
+    @contextmanager
+    def _connection_reader(self) -> Iterator[Reader]:
+        with self._reading() as connection:
+            yield ConnectionReader(connection)
 
     @contextmanager
     def _reading(self) -> Iterator[Connection]:
@@ -632,6 +631,29 @@ def _caller_key(caller: Caller) -> tuple:
 
 def _plain(body: bytes | Mapping[str, Any]) -> bytes | dict[str, Any]:
     return body if isinstance(body, bytes) else dict(body)
+
+
+class _TranslatedErrors:
+    """Wraps a read's context: a database error leaves it as the store's own error."""
+
+    __slots__ = ("read",)
+
+    def __init__(self, read: DirectRead):
+        self.read = read
+
+    def __enter__(self) -> Reader:
+        try:
+            return self.read.__enter__()
+        except DBAPIError as exc:
+            raise _translated(exc, None) from None
+
+    def __exit__(self, kind: type | None, exc: BaseException | None, traceback: Any) -> None:
+        try:
+            self.read.__exit__(kind, exc, traceback)
+        except DBAPIError as error:
+            raise _translated(error, None) from None
+        if isinstance(exc, DBAPIError):
+            raise _translated(exc, None) from None
 
 
 def _translated(exc: DBAPIError, table: Table | None) -> Exception:
