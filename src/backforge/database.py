@@ -15,6 +15,10 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
 BUSY_TIMEOUT_MS = 5000
+# Reads come straight from the OS page cache through a memory map, without a read() system
+# call and a copy into SQLite's own 2 MB cache per page missed (a `get` by random id missed
+# about once per request). Writes still go through the WAL as before.
+MMAP_BYTES = 256 * 1024 * 1024
 
 
 def database_url(declaration_path: str | Path | None, spec_name: str) -> str:
@@ -62,6 +66,7 @@ def _configure_sqlite(dbapi_connection, _record) -> None:
     cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute(f"PRAGMA mmap_size={MMAP_BYTES}")
     cursor.close()
 
 

@@ -100,41 +100,62 @@ class Counter:
             self.is_async = False
 
     async def hit(self, items: list[RateLimitItem], key: str) -> Verdict:
-        """The first refusal, else the verdict with the fewest requests remaining."""
+        """In Redis: the first refusal, else the verdict with the fewest requests remaining."""
         closest = None
         for item in items:
-            found = await self._hit(item, key)
+            found = await self._hit_async(item, key)
             if not found.allowed:
                 return found
-            if closest is None or found.remaining < closest.remaining:
-                closest = found
+            closest = _closer(found, closest)
         assert closest is not None
         return closest
 
-    async def _hit(self, item: RateLimitItem, key: str) -> Verdict:
-        storage = self.storage
+    def hit_in_memory(self, items: list[RateLimitItem], key: str) -> Verdict:
+        """`hit` on the in-memory storage, without a coroutine: this runs on every request."""
+        closest = None
+        for item in items:
+            if self.fixed:
+                count = self.storage.incr(self._full_key(item, key), item.get_expiry())
+                found = self._fixed_verdict(item, count)
+            else:
+                allowed = self.limiter.hit(item, key)
+                stats = self.limiter.get_window_stats(item, key)
+                found = Verdict(allowed, item.amount, stats.remaining, stats.reset_time)
+            if not found.allowed:
+                if self.fixed:
+                    found.reset = self.storage.get_expiry(self._full_key(item, key))
+                return found
+            closest = _closer(found, closest)
+        assert closest is not None
+        return closest
+
+    async def _hit_async(self, item: RateLimitItem, key: str) -> Verdict:
         if self.fixed:
             # The fixed window in one call: the count tells allowed and remaining at once.
-            full_key = self._full_keys.get((item, key))
-            if full_key is None:
-                if len(self._full_keys) >= KEYS_KEPT:
-                    self._full_keys.clear()
-                full_key = self._full_keys[(item, key)] = item.key_for(key)
-            count = storage.incr(full_key, item.get_expiry())
-            if self.is_async:
-                count = await count
-            allowed = count <= item.amount
-            reset = None
-            if not allowed:
-                reset = storage.get_expiry(full_key)
-                if self.is_async:
-                    reset = await reset
-            return Verdict(allowed, item.amount, max(0, item.amount - count), reset)
-        allowed = self.limiter.hit(item, key)
-        stats = self.limiter.get_window_stats(item, key)
-        if self.is_async:
-            allowed, stats = await allowed, await stats
+            full_key = self._full_key(item, key)
+            found = self._fixed_verdict(item, await self.storage.incr(full_key, item.get_expiry()))
+            if not found.allowed:
+                found.reset = await self.storage.get_expiry(full_key)
+            return found
+        allowed = await self.limiter.hit(item, key)
+        stats = await self.limiter.get_window_stats(item, key)
         return Verdict(allowed, item.amount, stats.remaining, stats.reset_time)
+
+    def _full_key(self, item: RateLimitItem, key: str) -> str:
+        full_key = self._full_keys.get((item, key))
+        if full_key is None:
+            if len(self._full_keys) >= KEYS_KEPT:
+                self._full_keys.clear()
+            full_key = self._full_keys[(item, key)] = item.key_for(key)
+        return full_key
+
+    @staticmethod
+    def _fixed_verdict(item: RateLimitItem, count: int) -> Verdict:
+        return Verdict(count <= item.amount, item.amount, max(0, item.amount - count), None)
+
+
+def _closer(found: Verdict, closest: Verdict | None) -> Verdict:
+    return found if closest is None or found.remaining < closest.remaining else closest
 
 
 class RateLimitMiddleware:
@@ -170,8 +191,12 @@ class RateLimitMiddleware:
                 return
             name, items = "default", self.default
             key = ("user:" + caller.id) if caller.id is not None else ("ip:" + client_ip(scope))
+        counter = self.counter
         try:
-            verdict = await self.counter.hit(items, key)
+            if counter.is_async:
+                verdict = await counter.hit(items, key)
+            else:
+                verdict = counter.hit_in_memory(items, key)
         except Exception as exc:  # the store is down: serve rather than refuse everyone
             self._warn(exc)
             await self.app(scope, receive, send)

@@ -70,9 +70,11 @@ class JsonAccessLog:
 
     def info(self, event: str, **fields: Any) -> None:
         if self.enabled:
-            line = {**fields, "event": event, "level": "info", "timestamp": _timestamp(time.time())}
+            fields["event"] = event  # `fields` is this call's own dict
+            fields["level"] = "info"
+            fields["timestamp"] = _timestamp(time.time())
             pending = self._pending
-            pending.append(orjson.dumps(redact(None, "info", line), default=str))
+            pending.append(orjson.dumps(redact(None, "info", fields), default=str))
             if len(pending) == 1:
                 try:
                     asyncio.get_running_loop().call_soon(self.flush)
@@ -164,11 +166,12 @@ def _line_writer(stream: Any):
 
 def _timestamp(seconds: float) -> str:
     whole = int(seconds)
-    stamp = _SECONDS.get(whole)
-    if stamp is None:  # formatted once per second, not once per line
+    template = _SECONDS.get(whole)
+    if template is None:  # formatted once per second, not once per line
         _SECONDS.clear()
-        stamp = _SECONDS[whole] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
-    return f"{stamp}.{int((seconds - whole) * 1_000_000):06d}Z"
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
+        template = _SECONDS[whole] = stamp + ".%06dZ"
+    return template % ((seconds - whole) * 1_000_000)
 
 
 _SECONDS: dict[int, str] = {}
