@@ -148,6 +148,8 @@ class RecordRoutes:
 def _single_valued(request: Request, allowed: frozenset[str] | None = None) -> dict[str, str]:
     """Query parameters as a dict; a repeated or (when `allowed` is given) unknown one is a 400."""
     params: dict[str, str] = {}
+    if not request.scope["query_string"]:
+        return params  # most writes: nothing to parse
     for key, value in request.query_params.multi_items():
         if allowed is not None and key not in allowed:
             known = ", ".join(sorted(allowed)) or "none"

@@ -105,8 +105,10 @@ class Prepared:
         dbapi = connection.connection.dbapi_connection
         assert dbapi is not None
         params = self.driver.parameters(runtime)
-        with sqlite_errors(self.driver.sql, params):
+        try:
             dbapi.execute(self.driver.sql, params)
+        except sqlite3.Error as exc:
+            raise as_dbapi_error(self.driver.sql, params, exc) from exc
 
 
 class BoundedMap:
