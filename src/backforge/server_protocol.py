@@ -14,7 +14,8 @@ fifth of the CPU of a small GET. Here:
 - a request body that has fully arrived is handed to `receive` without waiting.
 
 Not supported: WebSocket upgrades (backforge serves none: such a request is answered as plain
-HTTP) and uvicorn's `limit_concurrency`.
+HTTP, then the connection is closed; one that also declares a body is refused) and uvicorn's
+`limit_concurrency`.
 """
 
 from __future__ import annotations
@@ -34,6 +35,10 @@ from uvicorn.protocols.utils import get_local_addr, get_remote_addr, is_ssl
 logger = logging.getLogger("backforge.server")
 
 HIGH_WATER = 64 * 1024  # request body bytes buffered before the socket stops being read
+MAX_HEAD_BYTES = 64 * 1024  # request line and headers; more is answered 431
+# httptools buffers a header line until it ends: bytes read while a head is unfinished are
+# capped too (looser, as the read that began it may also hold the requests before it).
+MAX_HEAD_READ = 16 * MAX_HEAD_BYTES
 SWEEP_SECONDS = 1.0
 
 _NAME_CHARACTERS = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
@@ -43,6 +48,19 @@ _HEAD_BYTES = bytes(b for b in range(256) if (b >= 0x20 and b != 0x7F) or b in b
 _FRAMING = frozenset({b"content-length", b"transfer-encoding", b"connection"})
 _NO_BODY_STATUSES = frozenset({204, 304})
 _KNOWN_NAMES_KEPT = 4096
+
+
+class _Refused(Exception):
+    """A request the connection cannot go on from: answered with `status`, then closed."""
+
+    def __init__(self, status: int, message: bytes):
+        super().__init__(status, message)
+        self.status = status
+        self.message = message
+
+
+def _head_too_large() -> _Refused:
+    return _Refused(431, b"Request header fields too large.")
 
 
 def _status_line(status: int) -> bytes:
@@ -72,8 +90,9 @@ def _header_name(name: bytes) -> bytes:
 
 
 class _IdleSweep:
-    """Closes connections idle for longer than the keep-alive timeout, once a second, for all
-    connections of one server."""
+    """Closes connections that waited on their client for longer than the keep-alive timeout
+    (idle between requests, or a request head that never finishes arriving), once a second,
+    for all connections of one server."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, connections: set, timeout: float):
         self.loop = loop
@@ -122,15 +141,23 @@ class HttpProtocol(asyncio.Protocol):
         self.server: tuple | None = None
         self.client: tuple | None = None
         self.scheme = "http"
-        self.idle_since: float | None = None  # the loop time since which nothing was asked
+        # The loop time since which the connection waits on the client for a request head
+        # (idle, or a head arriving); None while a request is answered or its body arrives.
+        self.idle_since: float | None = None
         self.exchange: _Exchange | None = None  # the request being answered
         self.waiting: collections.deque[_Exchange] = collections.deque()  # pipelined after it
         self.reading_paused = False
         self.writing_paused = False
         self.drained: asyncio.Future | None = None
+        self.reading_done = False  # nothing more is parsed from this connection
+        self.refusal: _Refused | None = None  # written once the answers before it are
         self._date_headers: list | None = None
         self._date_lines = (b"", 0)
-        # Per request, while its head is parsed:
+        # Per request, while it is parsed:
+        self.in_head = False
+        self.in_message = False
+        self.head_bytes = 0
+        self.head_read = 0
         self.url = b""
         self.headers: list[tuple[bytes, bytes]] = []
         self.expect_continue = False
@@ -159,18 +186,48 @@ class HttpProtocol(asyncio.Protocol):
         pass
 
     def data_received(self, data: bytes) -> None:
+        if self.reading_done:
+            return
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
-            pass  # no upgrades here: the request was answered as plain HTTP
-        except httptools.HttpParserError:
-            self._refuse_malformed()
+            # No upgrades here: the request is answered as plain HTTP, then the connection
+            # closes (what follows its head belongs to a protocol not spoken here).
+            self.reading_done = True
+        except httptools.HttpParserError as error:
+            refused = error.__context__
+            if not isinstance(refused, _Refused):
+                refused = _Refused(400, b"Invalid HTTP request received.")
+            self._refuse(refused)
+            return
+        if self.in_head:
+            self.head_read += len(data)
+            if self.head_read > MAX_HEAD_READ:
+                self._refuse(_head_too_large())
 
-    def _refuse_malformed(self) -> None:
-        message = b"Invalid HTTP request received."
+    def _refuse(self, refused: _Refused) -> None:
+        """Answer `refused` after the requests before it, and read nothing more. A request
+        whose body broke is never answered by the app: a waiting one is dropped, the one
+        running hears that its client went away."""
+        self.reading_done = True
+        self.pause_reading()
+        if self.waiting and self.waiting[-1].more_body:
+            self.waiting.pop()
+        exchange = self.exchange
+        if exchange is not None and not exchange.complete:
+            if not exchange.more_body or self.waiting:  # the broken request is a later one
+                self.refusal = refused
+                return
+            exchange.disconnected = True
+            exchange.wake()
+            if exchange.started:  # part of its answer may be out: only closing is left
+                self.transport.close()
+                return
+        date_lines, _ = self.date_lines()
         self.transport.write(
-            STATUS_LINES[400] + b"content-type: text/plain; charset=utf-8\r\n"
-            b"content-length: %d\r\nconnection: close\r\n\r\n%s" % (len(message), message)
+            b"%s%scontent-type: text/plain; charset=utf-8\r\ncontent-length: %d\r\n"
+            b"connection: close\r\n\r\n%s"
+            % (STATUS_LINES[refused.status], date_lines, len(refused.message), refused.message)
         )
         self.transport.close()
 
@@ -212,27 +269,46 @@ class HttpProtocol(asyncio.Protocol):
 
     def reading_wanted(self, exchange: _Exchange) -> None:
         """`exchange` wants more of its body: read on, unless a pipelined request waits."""
-        if exchange is self.exchange and not self.waiting:
+        if exchange is self.exchange and not self.waiting and not self.reading_done:
             self.resume_reading()
 
     # -- parser callbacks
     def on_message_begin(self) -> None:
-        self.idle_since = None
+        self.idle_since = self.loop.time()  # the head has that long to arrive
+        self.in_head = self.in_message = True
+        self.head_bytes = self.head_read = 0
         self.url = b""
         self.headers = []
         self.expect_continue = False
 
     def on_url(self, url: bytes) -> None:
+        self.head_bytes += len(url)
+        if self.head_bytes > MAX_HEAD_BYTES:
+            raise _head_too_large()
         self.url += url
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        if not self.in_head:
+            return  # a trailer after a chunked body: never taken for a header
+        self.head_bytes += len(name) + len(value)
+        if self.head_bytes > MAX_HEAD_BYTES:
+            raise _head_too_large()
         name = name.lower()
         if name == b"expect" and value.lower() == b"100-continue":
             self.expect_continue = True
         self.headers.append((name, value))
 
     def on_headers_complete(self) -> None:
+        self.in_head = False
+        self.idle_since = None
         parser = self.parser
+        # Asked to switch protocols: llhttp would skip a declared body and parse it as the next
+        # request, so such a request is refused; one without a body is answered as plain HTTP
+        # and the connection closed after it.
+        if parser.should_upgrade() and any(
+            name in (b"content-length", b"transfer-encoding") for name, _ in self.headers
+        ):
+            raise _Refused(400, b"A request to switch protocols cannot carry a body.")
         version = parser.get_http_version()
         url = httptools.parse_url(self.url)
         raw_path = url.path
@@ -255,7 +331,7 @@ class HttpProtocol(asyncio.Protocol):
             "headers": self.headers,
             "state": self.app_state.copy(),
         }
-        keep_alive = version != "1.0" and parser.should_keep_alive()
+        keep_alive = version != "1.0" and parser.should_keep_alive() and not parser.should_upgrade()
         exchange = _Exchange(self, scope, keep_alive, self.expect_continue)
         if self.exchange is None or self.exchange.complete:
             self.exchange = exchange
@@ -275,8 +351,13 @@ class HttpProtocol(asyncio.Protocol):
         exchange.wake()
 
     def on_message_complete(self) -> None:
+        self.in_message = False
         exchange = self.waiting[-1] if self.waiting else self.exchange
-        if exchange is None or exchange.complete:
+        if exchange is None:
+            return
+        if exchange.complete:  # answered before its body had all arrived
+            if exchange is self.exchange and not self.waiting:
+                self.idle_since = self.loop.time()
             return
         exchange.more_body = False
         exchange.wake()
@@ -299,10 +380,13 @@ class HttpProtocol(asyncio.Protocol):
         if self.waiting:
             self.exchange = self.waiting.popleft()
             self._run(self.exchange)
-            if not self.waiting:
+            if not self.waiting and not self.reading_done:
                 self.resume_reading()
+        elif self.refusal is not None:
+            self._refuse(self.refusal)
         else:
-            self.idle_since = self.loop.time()
+            if not self.in_message:  # else the next head, or this one's body, is arriving
+                self.idle_since = self.loop.time()
             self.resume_reading()
 
     def date_lines(self) -> tuple[bytes, int]:
@@ -333,7 +417,7 @@ class _Exchange:
         "remaining",
         "scope",
         "started",
-        "waiter",
+        "waiters",
     )
 
     def __init__(self, protocol: HttpProtocol, scope: dict, keep_alive: bool, expect: bool):
@@ -344,7 +428,7 @@ class _Exchange:
         self.body = bytearray()
         self.more_body = True
         self.delivered = False  # the last part of the request body went to the app
-        self.waiter: asyncio.Future | None = None
+        self.waiters: list[asyncio.Future] = []  # receive() calls waiting for body or its end
         self.disconnected = False
         self.started = False
         self.complete = False
@@ -354,30 +438,34 @@ class _Exchange:
         self.bodiless = False  # HEAD, 204, 304: whatever body the app sends is dropped
 
     def wake(self) -> None:
-        waiter = self.waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        for waiter in self.waiters:
+            if not waiter.done():
+                waiter.set_result(None)
 
     async def run(self, app) -> None:
         try:
             await app(self.scope, self.receive, self.send)
         except BaseException:
             logger.exception("unhandled error in the ASGI application")
-            if not self.started and not self.disconnected:
-                await self._send_500()
-            else:
-                self.protocol.transport.close()
+            await self._answer_500_or_close()
             return
         if self.disconnected or self.complete:
             return
         if not self.started:
             logger.error("the ASGI application returned without a response")
-            await self._send_500()
         else:
             logger.error("the ASGI application returned before its response was complete")
-            self.protocol.transport.close()
+        await self._answer_500_or_close()
 
-    async def _send_500(self) -> None:
+    async def _answer_500_or_close(self) -> None:
+        """After the app failed: a 500 if nothing of its response is out, else a close."""
+        if self.disconnected or self.complete:
+            return
+        if self.started and self.head is None:
+            self.protocol.transport.close()
+            return
+        self.started = False
+        self.head = None
         self.keep_alive = False
         await self.send(
             {
@@ -391,6 +479,8 @@ class _Exchange:
     async def receive(self) -> dict[str, Any]:
         protocol = self.protocol
         if self.expect_continue:
+            # Asked for the body: the client may send it now (the final head, if the app
+            # already gave it, is still held).
             self.expect_continue = False
             if not protocol.transport.is_closing():
                 protocol.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
@@ -403,11 +493,12 @@ class _Exchange:
                 protocol.reading_wanted(self)
                 return {"type": "http.request", "body": body, "more_body": more}
             protocol.reading_wanted(self)  # it may have stopped at the high-water mark
-            self.waiter = protocol.loop.create_future()
+            waiter = protocol.loop.create_future()
+            self.waiters.append(waiter)
             try:
-                await self.waiter
+                await waiter
             finally:
-                self.waiter = None
+                self.waiters.remove(waiter)
         return {"type": "http.disconnect"}
 
     async def send(self, message: dict[str, Any]) -> None:
@@ -423,7 +514,6 @@ class _Exchange:
             # A malformed head raises before anything is marked sent: a 500 can still go out.
             self.head = self._head(message["status"], message.get("headers", ()))
             self.started = True
-            self.expect_continue = False
             return
         if self.complete or kind != "http.response.body":
             raise RuntimeError(f"unexpected ASGI message {kind!r}")
@@ -445,6 +535,11 @@ class _Exchange:
         head = self.head
         if head is not None:
             self.head = None
+            if self.expect_continue and self.more_body:
+                # Answered without asking for the body: the client may never send it, so
+                # nothing more can be read on this connection.
+                self.expect_continue = False
+                head = self._closing(head)
             if data:
                 transport.writelines((head, data))  # one system call
             else:
@@ -457,6 +552,13 @@ class _Exchange:
             self.complete = True
             self.wake()
             protocol.answered(self)
+
+    def _closing(self, head: bytes) -> bytes:
+        """`head`, announcing that the connection closes after this response."""
+        if not self.keep_alive:
+            return head
+        self.keep_alive = False
+        return head[:-2] + b"connection: close\r\n\r\n"
 
     def _head(self, status: int, headers) -> bytes:
         """The status line and headers, encoded; sets how the body is framed. Refuses (and
@@ -471,6 +573,8 @@ class _Exchange:
             name = _header_name(name)
             if name in _FRAMING:
                 if name == b"content-length":
+                    if not value.isdigit():
+                        raise RuntimeError(f"invalid response Content-Length {value!r}")
                     if remaining is None and not chunked:
                         remaining = int(value)
                 elif name == b"transfer-encoding":

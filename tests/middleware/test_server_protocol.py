@@ -5,6 +5,7 @@ or a broken app gets a clear answer without taking the connection's other reques
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import threading
 import time
@@ -66,6 +67,56 @@ async def _fails(_request: Request) -> Response:
     raise RuntimeError("a bug in the app")
 
 
+async def _early(_request: Request) -> Response:
+    """Answers without reading the request body."""
+    return Response(b"early", media_type="text/plain")
+
+
+async def _header_names(request: Request) -> Response:
+    await request.body()
+    names = sorted({name.decode() for name, _ in request.scope["headers"]})
+    return Response(",".join(names).encode(), media_type="text/plain")
+
+
+class _StartThenRead:
+    """Sends its response head, then reads the body it echoes."""
+
+    async def __call__(self, scope, receive, send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        await send({"type": "http.response.body", "body": body})
+
+
+class _TwoReceivers:
+    """Reads its body with two receive() calls at once."""
+
+    async def __call__(self, scope, receive, send) -> None:
+        first, second = await asyncio.gather(receive(), receive())
+        parts = sorted([first["body"], second["body"]])
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"|".join(parts)})
+
+
+class _BrokenAfterStart:
+    """Fails after its response head and before any of its body."""
+
+    async def __call__(self, scope, receive, send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        raise RuntimeError("a bug after the head")
+
+
+class _BadContentLength:
+    async def __call__(self, scope, receive, send) -> None:
+        headers = [(b"content-length", b" 3")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b"abc"})
+
+
 def _app() -> Starlette:
     return Starlette(
         routes=[
@@ -76,6 +127,12 @@ def _app() -> Starlette:
             Route("/echo", _echo, methods=["POST"]),
             Route("/injected", _injected),
             Route("/fails", _fails),
+            Route("/early", _early, methods=["POST"]),
+            Route("/header-names", _header_names, methods=["POST"]),
+            Route("/start-then-read", _StartThenRead(), methods=["POST"]),
+            Route("/two-receivers", _TwoReceivers(), methods=["POST"]),
+            Route("/broken-after-start", _BrokenAfterStart()),
+            Route("/bad-content-length", _BadContentLength()),
         ]
     )
 
@@ -303,3 +360,152 @@ def test_a_head_and_its_body_leave_in_one_write():
     assert head.startswith(b"HTTP/1.1 200 OK\r\n") and head.endswith(b"\r\n\r\n")
     assert b"content-length: 11\r\n" in head
     assert body == b'{"ok":true}'
+
+
+def _read_until_closed(connection: socket.socket) -> bytes:
+    received = b""
+    try:
+        while chunk := connection.recv(65536):
+            received += chunk
+    except ConnectionResetError:
+        pass
+    return received
+
+
+def test_a_slow_upload_after_an_early_answer_keeps_its_connection(server):
+    with _connect(server) as connection:
+        connection.sendall(b"POST /early HTTP/1.1\r\nHost: t\r\nContent-Length: 12\r\n\r\n")
+        [(head, body)] = _responses(connection, 1)
+        assert head.status_code == 200 and body == b"early"
+        for _ in range(6):  # 2.4 s of upload: longer than the 1 s keep-alive timeout
+            time.sleep(0.4)
+            connection.sendall(b"ab")
+        connection.sendall(b"GET /small HTTP/1.1\r\nHost: t\r\n\r\n")
+        [(head, body)] = _responses(connection, 1)
+        assert head.status_code == 200 and body == b'{"ok":true}'
+
+
+def test_a_slow_request_body_is_read_to_its_end(server):
+    with _connect(server) as connection:
+        connection.sendall(b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 12\r\n\r\n")
+        for _ in range(6):
+            time.sleep(0.4)
+            connection.sendall(b"ab")
+        [(head, body)] = _responses(connection, 1)
+        assert head.status_code == 200 and body == b"ab" * 6
+
+
+def test_a_request_head_that_never_finishes_is_closed(server):
+    with _connect(server) as connection:
+        connection.sendall(b"GET /small HTTP/1.1\r\nHost: t\r\n")
+        assert _closed_by_server(connection)  # after the 1 s keep-alive timeout, not 10 s
+
+
+def test_100_continue_is_sent_when_the_app_reads_after_starting_its_answer(server):
+    with _connect(server) as connection:
+        connection.sendall(
+            b"POST /start-then-read HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\n"
+            b"Expect: 100-continue\r\n\r\n"
+        )
+        assert connection.recv(100) == b"HTTP/1.1 100 Continue\r\n\r\n"
+        connection.sendall(b"ping")
+        [(head, body)] = _responses(connection, 1)
+    assert head.status_code == 200 and body == b"ping"
+
+
+def test_an_answer_that_skips_a_100_continue_body_closes_the_connection(server):
+    with _connect(server) as connection:
+        connection.sendall(
+            b"POST /early HTTP/1.1\r\nHost: t\r\nContent-Length: 31\r\nExpect: 100-continue\r\n\r\n"
+        )
+        [(head, body)] = _responses(connection, 1)
+        assert head.status_code == 200 and body == b"early"
+        assert (b"connection", b"close") in head.headers
+        # The body never sent: the next request must not be read as that body.
+        assert _closed_by_server(connection)
+
+
+def test_two_receive_calls_at_once_are_both_answered(server):
+    with _connect(server) as connection:
+        connection.sendall(b"POST /two-receivers HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\n\r\n")
+        for part in (b"ab", b"cd"):
+            time.sleep(0.2)  # both receive() calls are waiting
+            connection.sendall(part)
+        [(head, body)] = _responses(connection, 1)
+    assert head.status_code == 200 and body == b"ab|cd"
+
+
+def test_a_request_to_switch_protocols_cannot_smuggle_a_request_in_its_body(server):
+    smuggled = b"GET /small HTTP/1.1\r\nHost: t\r\n\r\n"
+    with _connect(server) as connection:
+        connection.sendall(
+            b"POST /echo HTTP/1.1\r\nHost: t\r\nConnection: upgrade\r\nUpgrade: websocket\r\n"
+            b"Content-Length: %d\r\n\r\n" % len(smuggled)
+        )
+        time.sleep(0.1)
+        connection.sendall(smuggled)
+        received = _read_until_closed(connection)
+    assert received.startswith(b"HTTP/1.1 400 ")
+    assert received.count(b"HTTP/1.1 ") == 1
+
+
+def test_a_request_to_switch_protocols_is_answered_as_http_and_the_connection_closed(server):
+    with _connect(server) as connection:
+        connection.sendall(
+            b"GET /small HTTP/1.1\r\nHost: t\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n"
+            b"GET /small HTTP/1.1\r\nHost: t\r\n\r\n"
+        )
+        received = _read_until_closed(connection)
+    head, _, body = received.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 ") and b"connection: close" in head
+    assert body == b'{"ok":true}'  # and nothing after it
+
+
+def test_chunked_trailers_never_become_request_headers(server):
+    with _connect(server) as connection:
+        connection.sendall(
+            b"POST /header-names HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+            b"2\r\nhi\r\n0\r\nX-Forwarded-For: 203.0.113.9\r\nAuthorization: Bearer x\r\n\r\n"
+        )
+        [(head, body)] = _responses(connection, 1)
+    assert head.status_code == 200
+    assert body.split(b",") == [b"host", b"transfer-encoding"]
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"GET /small HTTP/1.1\r\nHost: t\r\n" + b"X-Big: %s\r\n" % (b"a" * 40_000) * 2 + b"\r\n",
+        b"GET /small HTTP/1.1\r\nHost: t\r\nX-Unfinished: " + b"a" * 1_200_000,
+    ],
+    ids=["complete", "unfinished"],
+)
+def test_a_request_head_too_large_is_answered_431(server, head):
+    with _connect(server) as connection:
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            connection.sendall(head)  # may be refused while it is still being sent
+        received = _read_until_closed(connection)
+    assert received.startswith(b"HTTP/1.1 431 ")
+    assert b"\r\ndate: " in received
+
+
+def test_a_malformed_request_pipelined_after_another_is_answered_after_it(server):
+    with _connect(server) as connection:
+        connection.sendall(
+            b"GET /slow HTTP/1.1\r\nHost: t\r\n\r\nGET /small HTTP/1.1\r\nHost t\r\n\r\n"
+        )
+        answers = _responses(connection, 2)
+        assert _closed_by_server(connection)
+    assert [(head.status_code, body[:4]) for head, body in answers] == [
+        (200, b"slow"),
+        (400, b"Inva"),
+    ]
+
+
+@pytest.mark.parametrize("path", ["/broken-after-start", "/bad-content-length"])
+def test_an_app_failing_before_its_body_still_answers_500(server, path):
+    with _connect(server) as connection:
+        connection.sendall(b"GET %s HTTP/1.1\r\nHost: t\r\n\r\n" % path.encode())
+        [(head, body)] = _responses(connection, 1)
+        assert head.status_code == 500 and body == b"Internal Server Error"
+        assert _closed_by_server(connection)
