@@ -36,9 +36,10 @@ logger = logging.getLogger("backforge.server")
 
 HIGH_WATER = 64 * 1024  # request body bytes buffered before the socket stops being read
 MAX_HEAD_BYTES = 64 * 1024  # request line and headers; more is answered 431
-# httptools buffers a header line until it ends: bytes read while a head is unfinished are
-# capped too (looser, as the read that began it may also hold the requests before it).
-MAX_HEAD_READ = 16 * MAX_HEAD_BYTES
+# httptools buffers a header or trailer line until it ends: bytes read while a head is
+# unfinished, or after a body's last part without the request ending (chunk framing,
+# trailers), are capped too (looser, as one read may also hold the requests before it).
+MAX_UNPARSED_READ = 16 * MAX_HEAD_BYTES
 SWEEP_SECONDS = 1.0
 
 _NAME_CHARACTERS = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
@@ -109,7 +110,7 @@ class _IdleSweep:
         oldest = self.loop.time() - self.timeout
         for connection in list(self.connections):
             idle_since = getattr(connection, "idle_since", None)
-            if idle_since is not None and idle_since <= oldest:
+            if idle_since is not None and idle_since <= oldest and not connection.answering():
                 connection.transport.close()
         if self.connections:
             self.start()
@@ -141,8 +142,9 @@ class HttpProtocol(asyncio.Protocol):
         self.server: tuple | None = None
         self.client: tuple | None = None
         self.scheme = "http"
-        # The loop time since which the connection waits on the client for a request head
-        # (idle, or a head arriving); None while a request is answered or its body arrives.
+        # The loop time since which the connection waits on the client: for a request head
+        # (idle, or a head arriving) or for the rest of a body already answered; None while
+        # the app waits for a body. Never swept while a request is being answered.
         self.idle_since: float | None = None
         self.exchange: _Exchange | None = None  # the request being answered
         self.waiting: collections.deque[_Exchange] = collections.deque()  # pipelined after it
@@ -157,7 +159,8 @@ class HttpProtocol(asyncio.Protocol):
         self.in_head = False
         self.in_message = False
         self.head_bytes = 0
-        self.head_read = 0
+        self.unparsed_read = 0
+        self.body_arrived = False  # a part of the body (or its end) came in the last read
         self.url = b""
         self.headers: list[tuple[bytes, bytes]] = []
         self.expect_continue = False
@@ -200,10 +203,17 @@ class HttpProtocol(asyncio.Protocol):
                 refused = _Refused(400, b"Invalid HTTP request received.")
             self._refuse(refused)
             return
-        if self.in_head:
-            self.head_read += len(data)
-            if self.head_read > MAX_HEAD_READ:
-                self._refuse(_head_too_large())
+        if self.body_arrived:
+            self.body_arrived = False
+            self.unparsed_read = 0
+        elif self.in_message:
+            self.unparsed_read += len(data)
+            if self.unparsed_read > MAX_UNPARSED_READ:
+                self._refuse(
+                    _head_too_large()
+                    if self.in_head
+                    else _Refused(400, b"Chunk framing or trailers too large.")
+                )
 
     def _refuse(self, refused: _Refused) -> None:
         """Answer `refused` after the requests before it, and read nothing more. A request
@@ -220,7 +230,7 @@ class HttpProtocol(asyncio.Protocol):
                 return
             exchange.disconnected = True
             exchange.wake()
-            if exchange.started:  # part of its answer may be out: only closing is left
+            if exchange.started and exchange.head is None:  # part of its answer is out
                 self.transport.close()
                 return
         date_lines, _ = self.date_lines()
@@ -267,6 +277,10 @@ class HttpProtocol(asyncio.Protocol):
             self.reading_paused = False
             self.transport.resume_reading()
 
+    def answering(self) -> bool:
+        """Whether a request of this connection is being answered."""
+        return bool(self.waiting) or (self.exchange is not None and not self.exchange.complete)
+
     def reading_wanted(self, exchange: _Exchange) -> None:
         """`exchange` wants more of its body: read on, unless a pipelined request waits."""
         if exchange is self.exchange and not self.waiting and not self.reading_done:
@@ -276,7 +290,7 @@ class HttpProtocol(asyncio.Protocol):
     def on_message_begin(self) -> None:
         self.idle_since = self.loop.time()  # the head has that long to arrive
         self.in_head = self.in_message = True
-        self.head_bytes = self.head_read = 0
+        self.head_bytes = self.unparsed_read = 0
         self.url = b""
         self.headers = []
         self.expect_continue = False
@@ -342,8 +356,12 @@ class HttpProtocol(asyncio.Protocol):
             self.pause_reading()
 
     def on_body(self, body: bytes) -> None:
+        self.body_arrived = True
         exchange = self.waiting[-1] if self.waiting else self.exchange
-        if exchange is None or exchange.complete:
+        if exchange is None:
+            return
+        if exchange.complete:  # answered already: the rest is dropped as it arrives
+            self.idle_since = self.loop.time()
             return
         exchange.body += body
         if len(exchange.body) > HIGH_WATER:
@@ -352,6 +370,7 @@ class HttpProtocol(asyncio.Protocol):
 
     def on_message_complete(self) -> None:
         self.in_message = False
+        self.body_arrived = True
         exchange = self.waiting[-1] if self.waiting else self.exchange
         if exchange is None:
             return
@@ -385,8 +404,9 @@ class HttpProtocol(asyncio.Protocol):
         elif self.refusal is not None:
             self._refuse(self.refusal)
         else:
-            if not self.in_message:  # else the next head, or this one's body, is arriving
-                self.idle_since = self.loop.time()
+            # Waiting on the client from now: for the next head (a part of it may have
+            # arrived while reading was held) or the rest of this request's body.
+            self.idle_since = self.loop.time()
             self.resume_reading()
 
     def date_lines(self) -> tuple[bytes, int]:
@@ -482,7 +502,7 @@ class _Exchange:
             # Asked for the body: the client may send it now (the final head, if the app
             # already gave it, is still held).
             self.expect_continue = False
-            if not protocol.transport.is_closing():
+            if self.more_body and not protocol.transport.is_closing():
                 protocol.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         while not (self.disconnected or self.complete):
             if not self.delivered and (self.body or not self.more_body):
@@ -535,11 +555,12 @@ class _Exchange:
         head = self.head
         if head is not None:
             self.head = None
-            if self.expect_continue and self.more_body:
-                # Answered without asking for the body: the client may never send it, so
-                # nothing more can be read on this connection.
-                self.expect_continue = False
-                head = self._closing(head)
+            if self.expect_continue:
+                self.expect_continue = False  # no 100 Continue after the final answer
+                if self.more_body:
+                    # Answered without asking for the body: the client may never send it,
+                    # so nothing more can be read on this connection.
+                    head = self._closing(head)
             if data:
                 transport.writelines((head, data))  # one system call
             else:

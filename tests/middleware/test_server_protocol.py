@@ -33,8 +33,8 @@ async def _empty(_request: Request) -> Response:
     return Response(status_code=204)
 
 
-async def _slow(_request: Request) -> Response:
-    await asyncio.sleep(0.2)
+async def _slow(request: Request) -> Response:
+    await asyncio.sleep(float(request.query_params.get("seconds", "0.2")))
     return Response(b"slow", media_type="text/plain")
 
 
@@ -102,6 +102,16 @@ class _TwoReceivers:
         await send({"type": "http.response.body", "body": b"|".join(parts)})
 
 
+class _AnswerThenRead:
+    """Answers, then reads the request body (as a background task might)."""
+
+    async def __call__(self, scope, receive, send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"answered"})
+        await asyncio.sleep(0.3)
+        await receive()
+
+
 class _BrokenAfterStart:
     """Fails after its response head and before any of its body."""
 
@@ -131,6 +141,7 @@ def _app() -> Starlette:
             Route("/header-names", _header_names, methods=["POST"]),
             Route("/start-then-read", _StartThenRead(), methods=["POST"]),
             Route("/two-receivers", _TwoReceivers(), methods=["POST"]),
+            Route("/answer-then-read", _AnswerThenRead(), methods=["POST"]),
             Route("/broken-after-start", _BrokenAfterStart()),
             Route("/bad-content-length", _BadContentLength()),
         ]
@@ -491,8 +502,10 @@ def test_a_request_head_too_large_is_answered_431(server, head):
 
 def test_a_malformed_request_pipelined_after_another_is_answered_after_it(server):
     with _connect(server) as connection:
+        # The first answer takes longer than the keep-alive timeout: nothing is swept meanwhile.
         connection.sendall(
-            b"GET /slow HTTP/1.1\r\nHost: t\r\n\r\nGET /small HTTP/1.1\r\nHost t\r\n\r\n"
+            b"GET /slow?seconds=2.5 HTTP/1.1\r\nHost: t\r\n\r\n"
+            b"GET /small HTTP/1.1\r\nHost t\r\n\r\n"
         )
         answers = _responses(connection, 2)
         assert _closed_by_server(connection)
@@ -500,6 +513,57 @@ def test_a_malformed_request_pipelined_after_another_is_answered_after_it(server
         (200, b"slow"),
         (400, b"Inva"),
     ]
+
+
+def test_a_pipelined_head_held_behind_a_long_answer_is_not_swept(server):
+    with _connect(server) as connection:
+        connection.sendall(
+            b"GET /slow?seconds=2.5 HTTP/1.1\r\nHost: t\r\n\r\n"
+            b"GET /small HTTP/1.1\r\nHost: t\r\n\r\nGET /small HTTP/1.1\r\n"
+        )
+        time.sleep(0.1)
+        connection.sendall(b"Host: t\r\n\r\n")
+        answers = _responses(connection, 3)
+    assert [head.status_code for head, _ in answers] == [200, 200, 200]
+
+
+def test_a_body_stalled_after_an_early_answer_is_closed(server):
+    with _connect(server) as connection:
+        connection.sendall(
+            b"POST /early HTTP/1.1\r\nHost: t\r\nContent-Length: 1000000\r\n\r\n0123456789"
+        )
+        [(head, _)] = _responses(connection, 1)
+        assert head.status_code == 200
+        assert _closed_by_server(connection)  # after the 1 s keep-alive timeout, not 10 s
+
+
+def test_no_100_continue_follows_a_final_answer(server):
+    with _connect(server) as connection:
+        connection.sendall(
+            b"POST /answer-then-read HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\n"
+            b"Content-Length: 3\r\n\r\nabc"
+        )
+        time.sleep(0.6)  # the app reads the body after its answer
+        connection.sendall(b"GET /small HTTP/1.1\r\nHost: t\r\n\r\n")
+        received = b""
+        while not received.endswith(b'{"ok":true}'):
+            chunk = connection.recv(65536)
+            assert chunk, f"closed early after {received!r}"
+            received += chunk
+    assert b"100 Continue" not in received
+    assert received.count(b"HTTP/1.1 200 OK") == 2
+
+
+def test_an_endless_trailer_is_refused(server):
+    with _connect(server) as connection:
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            connection.sendall(
+                b"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+                b"3\r\nabc\r\n0\r\nX-Trailer: " + b"a" * 1_200_000
+            )
+        received = _read_until_closed(connection)
+    assert received.startswith(b"HTTP/1.1 400 ")
+    assert received.endswith(b"Chunk framing or trailers too large.")
 
 
 @pytest.mark.parametrize("path", ["/broken-after-start", "/bad-content-length"])
