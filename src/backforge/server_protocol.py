@@ -143,8 +143,8 @@ class HttpProtocol(asyncio.Protocol):
         self.client: tuple | None = None
         self.scheme = "http"
         # The loop time since which the connection waits on the client: for a request head
-        # (idle, or a head arriving) or for the rest of a body already answered; None while
-        # the app waits for a body. Never swept while a request is being answered.
+        # (idle, or a head arriving) or for the rest of a body already answered. Only read
+        # while no request is being answered (`answering`).
         self.idle_since: float | None = None
         self.exchange: _Exchange | None = None  # the request being answered
         self.waiting: collections.deque[_Exchange] = collections.deque()  # pipelined after it
@@ -314,12 +314,12 @@ class HttpProtocol(asyncio.Protocol):
 
     def on_headers_complete(self) -> None:
         self.in_head = False
-        self.idle_since = None
         parser = self.parser
+        upgrade = parser.should_upgrade()
         # Asked to switch protocols: llhttp would skip a declared body and parse it as the next
         # request, so such a request is refused; one without a body is answered as plain HTTP
         # and the connection closed after it.
-        if parser.should_upgrade() and any(
+        if upgrade and any(
             name in (b"content-length", b"transfer-encoding") for name, _ in self.headers
         ):
             raise _Refused(400, b"A request to switch protocols cannot carry a body.")
@@ -345,7 +345,7 @@ class HttpProtocol(asyncio.Protocol):
             "headers": self.headers,
             "state": self.app_state.copy(),
         }
-        keep_alive = version != "1.0" and parser.should_keep_alive() and not parser.should_upgrade()
+        keep_alive = version != "1.0" and parser.should_keep_alive() and not upgrade
         exchange = _Exchange(self, scope, keep_alive, self.expect_continue)
         if self.exchange is None or self.exchange.complete:
             self.exchange = exchange
@@ -375,8 +375,7 @@ class HttpProtocol(asyncio.Protocol):
         if exchange is None:
             return
         if exchange.complete:  # answered before its body had all arrived
-            if exchange is self.exchange and not self.waiting:
-                self.idle_since = self.loop.time()
+            self.idle_since = self.loop.time()
             return
         exchange.more_body = False
         exchange.wake()

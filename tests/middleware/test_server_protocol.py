@@ -220,6 +220,23 @@ def _closed_by_server(connection: socket.socket) -> bool:
         return True
 
 
+def _read_until_closed(connection: socket.socket) -> bytes:
+    received = b""
+    try:
+        while chunk := connection.recv(65536):
+            received += chunk
+    except ConnectionResetError:
+        pass
+    return received
+
+
+def _trickle(connection: socket.socket, data: bytes) -> None:
+    """Send `data` two bytes every 0.4 s: longer in all than the 1 s keep-alive timeout."""
+    for start in range(0, len(data), 2):
+        time.sleep(0.4)
+        connection.sendall(data[start : start + 2])
+
+
 def test_every_kind_of_answer_arrives_whole_on_one_kept_alive_connection(server_url):
     big = bytes(range(256)) * 4096  # 1 MiB: more than one socket buffer each way
     with httpx.Client(base_url=server_url) as client:
@@ -271,9 +288,7 @@ def test_a_client_that_expects_100_continue_gets_it_before_sending_the_body(serv
 def test_http_1_0_gets_its_answer_and_the_connection_closes(server):
     with _connect(server) as connection:
         connection.sendall(b"GET /stream HTTP/1.0\r\nHost: t\r\n\r\n")
-        received = b""
-        while chunk := connection.recv(65536):
-            received += chunk
+        received = _read_until_closed(connection)
     head, _, body = received.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 200")
     assert b"connection: close" in head and b"transfer-encoding" not in head
@@ -373,24 +388,12 @@ def test_a_head_and_its_body_leave_in_one_write():
     assert body == b'{"ok":true}'
 
 
-def _read_until_closed(connection: socket.socket) -> bytes:
-    received = b""
-    try:
-        while chunk := connection.recv(65536):
-            received += chunk
-    except ConnectionResetError:
-        pass
-    return received
-
-
 def test_a_slow_upload_after_an_early_answer_keeps_its_connection(server):
     with _connect(server) as connection:
         connection.sendall(b"POST /early HTTP/1.1\r\nHost: t\r\nContent-Length: 12\r\n\r\n")
         [(head, body)] = _responses(connection, 1)
         assert head.status_code == 200 and body == b"early"
-        for _ in range(6):  # 2.4 s of upload: longer than the 1 s keep-alive timeout
-            time.sleep(0.4)
-            connection.sendall(b"ab")
+        _trickle(connection, b"ab" * 6)
         connection.sendall(b"GET /small HTTP/1.1\r\nHost: t\r\n\r\n")
         [(head, body)] = _responses(connection, 1)
         assert head.status_code == 200 and body == b'{"ok":true}'
@@ -399,9 +402,7 @@ def test_a_slow_upload_after_an_early_answer_keeps_its_connection(server):
 def test_a_slow_request_body_is_read_to_its_end(server):
     with _connect(server) as connection:
         connection.sendall(b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 12\r\n\r\n")
-        for _ in range(6):
-            time.sleep(0.4)
-            connection.sendall(b"ab")
+        _trickle(connection, b"ab" * 6)
         [(head, body)] = _responses(connection, 1)
         assert head.status_code == 200 and body == b"ab" * 6
 
