@@ -7,9 +7,10 @@ from typing import Any
 
 from .. import __version__
 from ..rules.parser import MAX_DEPTH
-from ..spec.model import Collection, Field, Spec
+from ..spec.model import Collection, Field, Relation, Spec
 from ..spec.semantics import CALLER_DEFAULT
 from ..store.ids import ID_PATTERN
+from ..store.links import MAX_MEMBERS
 from ..store.validation import INT_MAX, INT_MIN
 from .custom import Endpoints
 from .openapi_auth import SECURITY_SCHEMES, auth_paths
@@ -84,7 +85,19 @@ def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
     return {"anyOf": [schema, {"type": "null"}]}
 
 
-def record_schema(collection: Collection) -> dict[str, Any]:
+def relation_value_schema(spec: Spec, relation: Relation, *, for_input: bool) -> dict[str, Any]:
+    """A stored relation's value: a list of ids, or of the key field's values."""
+    if relation.key is None:
+        item = ID_SCHEMA
+    else:
+        item = value_schema(spec.collections[relation.to].fields[relation.key], for_input=for_input)
+    schema: dict[str, Any] = {"type": "array", "items": item}
+    if for_input:
+        schema["maxItems"] = MAX_MEMBERS
+    return schema
+
+
+def record_schema(spec: Spec, collection: Collection) -> dict[str, Any]:
     properties: dict[str, Any] = {
         "id": ID_SCHEMA,
         "created": DATETIME,
@@ -97,11 +110,18 @@ def record_schema(collection: Collection) -> dict[str, Any]:
         schema = value_schema(field, for_input=False)
         # A read rule turns the value into null for callers it does not admit.
         properties[name] = schema if field.required and not field.read else _nullable(schema)
+    for name, relation in collection.relations.items():
+        if relation.stored:
+            properties[name] = relation_value_schema(spec, relation, for_input=False)
     return {"type": "object", "properties": properties, "required": ["id"]}
 
 
-def write_schema(collection: Collection, *, partial: bool) -> dict[str, Any]:
-    properties: dict[str, Any] = {}
+def write_schema(spec: Spec, collection: Collection, *, partial: bool) -> dict[str, Any]:
+    properties: dict[str, Any] = {
+        name: relation_value_schema(spec, relation, for_input=True)
+        for name, relation in collection.relations.items()
+        if relation.stored
+    }
     required = []
     for name, field in collection.fields.items():
         if field.hidden or field.readonly:
@@ -178,15 +198,27 @@ def _record_response(ref: str, description: str, status: str) -> dict[str, Any]:
     }
 
 
+# (on a record path, method) -> the record operation it serves
+_OPERATION_OF = {
+    (False, "get"): "list",
+    (False, "post"): "create",
+    (True, "get"): "view",
+    (True, "patch"): "update",
+    (True, "delete"): "delete",
+}
+
+
 def build_openapi(spec: Spec, endpoints: Endpoints | None = None) -> dict[str, Any]:
     settings = spec.settings
     schemas: dict[str, Any] = {"Problem": _problem_schema()}
     paths: dict[str, Any] = {}
     for name, collection in spec.collections.items():
+        if collection.record_routes is False:
+            continue
         title = _title(name)
-        schemas[title] = record_schema(collection)
-        schemas[f"{title}Create"] = write_schema(collection, partial=False)
-        schemas[f"{title}Update"] = write_schema(collection, partial=True)
+        schemas[title] = record_schema(spec, collection)
+        schemas[f"{title}Create"] = write_schema(spec, collection, partial=False)
+        schemas[f"{title}Update"] = write_schema(spec, collection, partial=True)
         schemas[f"{title}Page"] = {
             "type": "object",
             "properties": {
@@ -207,7 +239,7 @@ def build_openapi(spec: Spec, endpoints: Endpoints | None = None) -> dict[str, A
             "description": "The ETag of the version you read; a mismatch answers 412",
         }
         tag = [name]
-        paths[f"/api/{name}"] = {
+        collection_path = {
             "get": {
                 "operationId": f"list_{name}",
                 "summary": f"List {name}",
@@ -246,7 +278,7 @@ def build_openapi(spec: Spec, endpoints: Endpoints | None = None) -> dict[str, A
                 },
             },
         }
-        paths[f"/api/{name}/{{id}}"] = {
+        record_path = {
             "get": {
                 "operationId": f"get_{name}",
                 "summary": f"Get one record of {name}",
@@ -286,6 +318,17 @@ def build_openapi(spec: Spec, endpoints: Endpoints | None = None) -> dict[str, A
                 },
             },
         }
+        for path, operations in (
+            (f"/api/{name}", collection_path),
+            (f"/api/{name}/{{id}}", record_path),
+        ):
+            served = {
+                method: operation
+                for method, operation in operations.items()
+                if collection.serves(_OPERATION_OF[(path.endswith("}"), method)])
+            }
+            if served:
+                paths[path] = served
     return {
         "openapi": "3.1.0",
         "info": {
@@ -317,7 +360,8 @@ def name_list_pattern(names: list[str], signed: bool = False) -> str:
 
 
 def _selection_parameters(collection: Collection) -> list[dict[str, Any]]:
-    fields = ["id", "created", "updated", "version", *collection.fields]
+    stored = [n for n, r in collection.relations.items() if r.stored]
+    fields = ["id", "created", "updated", "version", *collection.fields, *stored]
     relations = [n for n, f in collection.fields.items() if f.type == "relation"]
     return [
         {

@@ -21,6 +21,9 @@ from .problems import ProblemError
 JSON = "application/json"
 LIST_REQUESTS_KEPT = 256
 SINGLE_PARAMETERS = frozenset({"fields", "expand"})
+# The record routes' methods and the operations they serve.
+COLLECTION_METHODS = (("GET", "list"), ("POST", "create"))
+RECORD_METHODS = (("GET", "view"), ("PATCH", "update"), ("DELETE", "delete"))
 
 
 class JsonResponse(Response):
@@ -58,13 +61,16 @@ class RecordRoutes:
         self._list_requests = BoundedMap(LIST_REQUESTS_KEPT)
 
     def routes(self) -> list[Route]:
+        """The routes of the operations each collection serves (see Collection.serves)."""
         routes = []
-        for name in self.store.spec.collections:
+        for name, collection in self.store.spec.collections.items():
             base = f"/api/{name}"
-            routes.append(Route(base, self._collection(name), methods=["GET", "POST"]))
-            routes.append(
-                Route(base + "/{id}", self._record(name), methods=["GET", "PATCH", "DELETE"])
-            )
+            served = [m for m, op in COLLECTION_METHODS if collection.serves(op)]
+            if served:
+                routes.append(Route(base, self._collection(name), methods=served))
+            served = [m for m, op in RECORD_METHODS if collection.serves(op)]
+            if served:
+                routes.append(Route(base + "/{id}", self._record(name), methods=served))
         return routes
 
     async def _run(self, function: Callable[..., Any], *args: Any) -> Any:

@@ -23,16 +23,30 @@ class Literal:
 
 
 @dataclass(frozen=True)
+class Call:
+    """`any(relation, condition)` (true or false) or `count(relation, condition)` (a number):
+    over the records a to-many relation reaches; the condition reads their fields."""
+
+    function: str
+    path: Path
+    condition: Node | None
+    position: int
+
+
+Operand = Path | Literal | Call
+
+
+@dataclass(frozen=True)
 class Comparison:
-    left: Path | Literal
+    left: Operand
     operator: str  # = != > >= < <= ~ !~
-    right: Path | Literal
+    right: Operand
     position: int
 
 
 @dataclass(frozen=True)
 class Membership:
-    operand: Path | Literal
+    operand: Operand
     values: tuple[Literal, ...]
     negated: bool
     position: int
@@ -58,16 +72,22 @@ class Constant:
     value: bool
 
 
-Node = Comparison | Membership | And | Or | Not | Constant
+Node = Comparison | Membership | And | Or | Not | Constant | Call
+# What a value expression (a computed field of a shape) may be: a condition or an operand.
+Value = Node | Path | Literal
 
 
-def paths(node: Node) -> list[Path]:
-    """Every field path the expression mentions, in source order."""
+def paths(node: Value) -> list[Path]:
+    """Every field path the expression mentions, in source order (inside calls too)."""
     match node:
+        case Path():
+            return [node]
+        case Call(path=path, condition=condition):
+            return [path, *(paths(condition) if condition is not None else [])]
         case Comparison(left=left, right=right):
-            return [p for p in (left, right) if isinstance(p, Path)]
+            return [*paths(left), *paths(right)]
         case Membership(operand=operand):
-            return [operand] if isinstance(operand, Path) else []
+            return paths(operand)
         case And(items=items) | Or(items=items):
             return [p for item in items for p in paths(item)]
         case Not(item=item):
@@ -75,9 +95,14 @@ def paths(node: Node) -> list[Path]:
     return []
 
 
-def unparse(node: Node) -> str:
+def unparse(node: Value) -> str:
     """The expression as text (normalised spacing), for explanations."""
     match node:
+        case Path() | Literal():
+            return _operand_text(node)
+        case Call(function=function, path=path, condition=condition):
+            inner = f", {unparse(condition)}" if condition is not None else ""
+            return f"{function}({path.dotted}{inner})"
         case Constant(value=value):
             return "true" if value else "false"
         case Comparison(left=left, operator=operator, right=right):
@@ -98,9 +123,11 @@ def _grouped(node: Node, kind: type) -> str:
     return f"({unparse(node)})" if isinstance(node, kind) else unparse(node)
 
 
-def _operand_text(operand: Path | Literal) -> str:
+def _operand_text(operand: Operand) -> str:
     if isinstance(operand, Path):
         return operand.dotted
+    if isinstance(operand, Call):
+        return unparse(operand)
     value = operand.value
     if value is None:
         return "null"

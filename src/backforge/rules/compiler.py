@@ -8,7 +8,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import ColumnElement, and_, false, not_, or_, true
 
-from .ast import And, Comparison, Constant, Literal, Membership, Node, Not, Or, Path
+from .ast import And, Call, Comparison, Constant, Literal, Membership, Node, Not, Operand, Or, Path
 from .parser import ExpressionError
 from .scope import ColumnRef, Known, Resolved
 
@@ -24,6 +24,8 @@ Compiled = bool | ColumnElement
 
 class Scope(Protocol):
     def resolve(self, path: Path) -> Resolved: ...
+
+    def call(self, node: Call, condition: Any) -> Compiled | Resolved: ...
 
 
 def compile_expression(node: Node, scope: Scope) -> ColumnElement:
@@ -69,11 +71,38 @@ def _compile(node: Node, scope: Scope) -> Compiled:
             return _comparison(node, scope)
         case Membership():
             return _membership(node, scope)
+        case Call(function="any"):
+            return _call(node, scope)  # type: ignore[return-value]
+        case Call():
+            raise ExpressionError(
+                f"{node.function}(...) is a number: compare it, e.g. {node.function}(...) > 0",
+                node.position,
+            )
     raise ExpressionError("unsupported expression")
 
 
-def _operand(operand: Path | Literal, scope: Scope) -> Resolved | Literal:
-    return scope.resolve(operand) if isinstance(operand, Path) else operand
+def _call(node: Call, scope: Scope) -> Compiled | Resolved:
+    condition = node.condition
+
+    def compiled(inner: Scope) -> Compiled:
+        assert condition is not None
+        return _compile(condition, inner)
+
+    return scope.call(node, compiled)
+
+
+def _operand(operand: Operand, scope: Scope) -> Resolved | Literal:
+    if isinstance(operand, Path):
+        return scope.resolve(operand)
+    if isinstance(operand, Call):
+        if operand.function == "any":
+            raise ExpressionError(
+                "any(...) is already true or false: use it without comparing", operand.position
+            )
+        result = _call(operand, scope)
+        assert isinstance(result, ColumnRef | Known)
+        return result
+    return operand
 
 
 def _comparison(node: Comparison, scope: Scope) -> Compiled:

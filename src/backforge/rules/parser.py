@@ -15,7 +15,7 @@ from lark.exceptions import (
     VisitError,
 )
 
-from .ast import And, Comparison, Constant, Literal, Membership, Node, Not, Or, Path
+from .ast import And, Call, Comparison, Constant, Literal, Membership, Node, Not, Or, Path, Value
 
 MAX_LENGTH = 4096
 MAX_DEPTH = 24
@@ -32,7 +32,15 @@ class ExpressionError(ValueError):
 
 
 _GRAMMAR = (FilePath(__file__).parent / "grammar.lark").read_text(encoding="utf-8")
-_PARSER = Lark(_GRAMMAR, parser="lalr", propagate_positions=True, maybe_placeholders=False)
+_PARSER = Lark(
+    _GRAMMAR,
+    parser="lalr",
+    start=["start", "value"],
+    propagate_positions=True,
+    maybe_placeholders=False,
+)
+# The functions a call may name.
+FUNCTIONS = frozenset({"any", "count"})
 _TOKEN_NAMES = {
     "_OR": "'||'",
     "_AND": "'&&'",
@@ -55,18 +63,29 @@ _TOKEN_NAMES = {
 
 
 def parse(text: str, *, max_length: int = MAX_LENGTH, max_depth: int = MAX_DEPTH) -> Node:
+    """A condition: a filter or a rule."""
+    _check_text(text, max_length, max_depth)
+    return _parse_cached(text, "start")
+
+
+def parse_value(text: str, *, max_length: int = MAX_LENGTH) -> Value:
+    """A computed value: a condition, a field or path, a count, or a literal."""
+    _check_text(text, max_length, MAX_DEPTH)
+    return _parse_cached(text, "value")
+
+
+def _check_text(text: str, max_length: int, max_depth: int) -> None:
     if len(text) > max_length:
         raise ExpressionError(f"expression is longer than {max_length} characters", max_length)
     if not text.strip():
         raise ExpressionError("expression is empty", 0)
     _check_nesting(text, max_depth)
-    return _parse_cached(text)
 
 
 @lru_cache(maxsize=1024)
-def _parse_cached(text: str) -> Node:
+def _parse_cached(text: str, start: str) -> Value:
     try:
-        tree = _PARSER.parse(text)
+        tree = _PARSER.parse(text, start=start)
     except UnexpectedInput as exc:
         raise _syntax_error(exc, text) from None
     try:
@@ -154,6 +173,14 @@ class _ToAst(Transformer):
 
     def comparison(self, left, operator: Token, right) -> Node:
         return Comparison(left, operator.value, right, operator.start_pos)
+
+    def call(self, name: Token, path: Path, condition: Node | None = None) -> Node:
+        if name.value not in FUNCTIONS:
+            known = ", ".join(sorted(FUNCTIONS))
+            raise ExpressionError(
+                f"unknown function '{name.value}' (known: {known})", name.start_pos
+            )
+        return Call(name.value, path, condition, name.start_pos)
 
     def membership(self, operand, keyword: Token, values: tuple[Literal, ...]) -> Node:
         return Membership(operand, values, keyword.type == "NOT_IN", keyword.start_pos)

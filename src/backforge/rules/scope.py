@@ -1,5 +1,5 @@
-"""What names mean inside an expression: record fields, one relation hop, the caller's record,
-and known values (the request body, the caller's id)."""
+"""What names mean inside an expression: record fields, paths through relations, calls over
+to-many relations, the caller's record, and known values (the request body, the caller's id)."""
 
 from __future__ import annotations
 
@@ -7,11 +7,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, select
+from sqlalchemy import ColumnElement, FromClause, Table, func, literal_column, select
 
 from ..spec.errors import did_you_mean
 from ..spec.model import Collection, Spec
-from .ast import Path
+from ..spec.relations import resolve_link
+from .ast import Call, Path, paths
 from .parser import ExpressionError
 
 # Kinds of the automatic columns, in the same vocabulary as field types.
@@ -44,15 +45,21 @@ class CallerSource:
 
 
 Resolved = ColumnRef | Known
-# Given a target collection's table, the extra condition a relation hop must respect.
-HopFilter = Callable[[str, Table], ColumnElement | None]
+# Given a target collection and its table (or alias), the condition its rows must meet for a
+# path to reach them: the caller's view rule.
+HopFilter = Callable[[str, FromClause], ColumnElement | None]
+# A call's condition, compiled in the scope of the related records: SQL, or folded to a bool.
+Condition = Callable[["RecordScope"], "bool | ColumnElement"]
+# Relations a path may pass through (task.project.team.owner is three).
+MAX_HOPS = 4
 # Given (collection, field, column), the column as the caller may read it.
 ColumnGuard = Callable[[str, str, ColumnElement], ColumnElement]
 
 
 class RecordScope:
-    """Resolves `field`, `relation.field`, `auth.<name>` (and one hop from the caller's
-    record) and `<known>.<name>` for the other known values, such as `body`."""
+    """Resolves `field`, `relation.field` (through up to MAX_HOPS relations), `auth.<name>`
+    (and one hop from the caller's record), `<known>.<name>` for the other known values, such
+    as `body`, and the calls any()/count() over to-many relations."""
 
     def __init__(
         self,
@@ -65,10 +72,13 @@ class RecordScope:
         record: Mapping[str, Any] | None = None,
         caller_source: CallerSource | None = None,
         column_guard: ColumnGuard | None = None,
+        table: FromClause | None = None,
     ):
         self.spec = spec
         self.tables = tables
         self.collection = collection
+        # The collection's table, or an alias of it when this scope is reached through a path.
+        self.table = table if table is not None else tables[collection]
         self.known = known or {}
         self.hidden = hidden or {}
         self.hop_filter = hop_filter
@@ -81,30 +91,145 @@ class RecordScope:
         head = path.parts[0]
         if head in self.known:
             return self._known(path)
-        if len(path.parts) > 2:
+        if len(path.parts) > MAX_HOPS + 1:
             raise ExpressionError(
-                "a path reaches at most one relation away (relation.field)", path.position
+                f"a path passes through at most {MAX_HOPS} relations", path.position
             )
-        table = self.tables[self.collection]
-        ref = self._column(self.collection, table, head, path.position)
-        if len(path.parts) == 1:
+        return self._walk(path.parts, path)
+
+    def _walk(self, parts: tuple[str, ...], path: Path) -> Resolved:
+        head = parts[0]
+        self._refuse_many(head, path)
+        ref = self._column(self.collection, self.table, head, path.position)
+        if len(parts) == 1:
             return Known(self.record.get(head)) if self.record is not None else ref
         if ref.kind != "relation":
             raise ExpressionError(
                 f"'{head}' is not a relation, so '{path.dotted}' has no meaning", path.position
             )
-        target = self.spec.collections[self.collection].fields[head].to
-        assert target is not None
-        target_table = self.tables[target]
-        inner = self._column(target, target_table, path.parts[1], path.position)
-        if self.record is not None:
-            query = select(inner.expr).where(target_table.c.id == self.record.get(head))
-        else:
-            query = select(inner.expr).where(target_table.c.id == table.c[head]).correlate(table)
-        extra = self.hop_filter(target, target_table) if self.hop_filter else None
-        if extra is not None:
-            query = query.where(extra)
+        child, link = self._hop(head)
+        inner = child._walk(parts[1:], path)
+        assert isinstance(inner, ColumnRef)  # a scope reached through a path has no record
+        query = select(inner.expr).where(link, *child._visible()).correlate(self.table)
         return ColumnRef(query.scalar_subquery(), inner.kind, path.dotted, inner.values)
+
+    def call(self, node: Call, condition: Condition) -> bool | ColumnElement | ColumnRef | Known:
+        """any(): SQL or a folded bool; count(): a number (a ColumnRef, or Known for a record
+        not yet written)."""
+        head = node.path.parts[0]
+        if head in self.known:
+            raise ExpressionError(
+                f"{node.function}() counts the records of a relation, not {head}.*",
+                node.path.position,
+            )
+        if len(node.path.parts) > MAX_HOPS + 1:
+            raise ExpressionError(
+                f"a path passes through at most {MAX_HOPS} relations", node.path.position
+            )
+        result = self._call(node.path.parts, node, condition)
+        if node.function == "count" and isinstance(result, ColumnRef):
+            # No record at the end of the path counts as none.
+            expr = func.coalesce(result.expr, 0)
+            return ColumnRef(expr, "int", f"count({node.path.dotted})")
+        return result
+
+    def _call(self, parts: tuple[str, ...], node: Call, condition: Condition):
+        counting = node.function == "count"
+        if len(parts) > 1:
+            ref = self._column(self.collection, self.table, parts[0], node.path.position)
+            if ref.kind != "relation":
+                raise ExpressionError(
+                    f"'{parts[0]}' is not a relation, so '{node.path.dotted}' has no meaning",
+                    node.path.position,
+                )
+            child, link = self._hop(parts[0])
+            inner = child._call(parts[1:], node, condition)
+            if inner is False:
+                return False
+            conditions = [link, *child._visible()]
+            if counting:
+                query = select(inner.expr).where(*conditions).correlate(self.table)
+                return ColumnRef(query.scalar_subquery(), "int", node.path.dotted)
+            query = select(literal_column("1")).select_from(child.table)
+            return query.where(*conditions, inner).correlate(self.table).exists()
+        return self._over_relation(parts[0], node, condition)
+
+    def _over_relation(self, name: str, node: Call, condition: Condition):
+        """any()/count() over the to-many relation `name` of this scope's records."""
+        declared = self.spec.collections[self.collection]
+        relation = declared.relations.get(name)
+        if relation is None:
+            known = ", ".join(declared.relations) or "none"
+            raise ExpressionError(
+                f"'{name}' is not a to-many relation of {self.collection} (relations: {known})",
+                node.path.position,
+            )
+        if self.record is not None:  # a record not yet written has no related records
+            return Known(0) if node.function == "count" else False
+        link = resolve_link(self.spec, self.collection, relation, name)
+        rows = self.tables[link.table].alias()
+        conditions: list[ColumnElement] = [rows.c[link.near] == self.table.c.id]
+        if link.far is None:  # one-to-many: the rows are the related records
+            child = self._child(relation.to, rows)
+            source: FromClause = rows
+            conditions += child._visible()
+        else:
+            target = self.tables[relation.to].alias()
+            child = self._child(relation.to, target)
+            source = rows.join(target, target.c.id == rows.c[link.far])
+            if self.spec.collections[link.table].link_of is None:  # a declared collection
+                conditions += self._visible_rows(link.table, rows)
+            if _reads_beyond_id(node, self.known):
+                # Reading the related records' fields: only those the caller may view.
+                conditions += child._visible()
+        if node.condition is not None:
+            built = condition(child)
+            if built is False:
+                return Known(0) if node.function == "count" else False
+            if built is not True:
+                conditions.append(built)
+        if node.function == "count":
+            query = select(func.count()).select_from(source).where(*conditions)
+            return ColumnRef(query.correlate(self.table).scalar_subquery(), "int", name)
+        query = select(literal_column("1")).select_from(source).where(*conditions)
+        return query.correlate(self.table).exists()
+
+    def _refuse_many(self, name: str, path: Path) -> None:
+        if name in self.spec.collections[self.collection].relations:
+            raise ExpressionError(
+                f"'{name}' holds many records: write any({name}, <condition>) or count({name})",
+                path.position,
+            )
+
+    def _hop(self, name: str) -> tuple[RecordScope, ColumnElement]:
+        """The scope of the record the relation field `name` points to, on an alias of its
+        table (a path may pass through the same collection twice), and the join condition."""
+        target = self.spec.collections[self.collection].fields[name].to
+        assert target is not None
+        alias = self.tables[target].alias()
+        value = self.record.get(name) if self.record is not None else self.table.c[name]
+        return self._child(target, alias), alias.c.id == value
+
+    def _child(self, collection: str, table: FromClause) -> RecordScope:
+        return RecordScope(
+            self.spec,
+            self.tables,
+            collection,
+            known=self.known,
+            hidden=self.hidden,
+            hop_filter=self.hop_filter,
+            caller_source=self.caller_source,
+            column_guard=self.column_guard,
+            table=table,
+        )
+
+    def _visible(self) -> list[ColumnElement]:
+        """This scope's rows as far as a path may reach them (the caller's view rule)."""
+        return self._visible_rows(self.collection, self.table)
+
+    def _visible_rows(self, collection: str, table: FromClause) -> list[ColumnElement]:
+        extra = self.hop_filter(collection, table) if self.hop_filter else None
+        return [] if extra is None else [extra]
 
     def _known(self, path: Path) -> Resolved:
         head, parts = path.parts[0], path.parts
@@ -131,18 +256,25 @@ class RecordScope:
         if name not in declared.fields:
             return Known(None)  # this caller's collection has no such field
         field = declared.fields[name]
-        own = select(table.c[name]).where(table.c.id == self.caller_source.id).scalar_subquery()
+        # Never correlated: the caller's record is not the row being filtered, even when both
+        # are in the same table.
+        own = (
+            select(table.c[name])
+            .where(table.c.id == self.caller_source.id)
+            .correlate(None)
+            .scalar_subquery()
+        )
         if len(path.parts) == 2:
             values = tuple(field.values) if field.values else None
             return ColumnRef(own, field.type, path.dotted, values)
         if field.type != "relation" or field.to is None:
             raise ExpressionError(f"auth.{name} is not a relation", path.position)
-        target = self.tables[field.to]
+        target = self.tables[field.to].alias()
         inner = self._column(field.to, target, path.parts[2], path.position)
-        hop = select(inner.expr).where(target.c.id == own).scalar_subquery()
+        hop = select(inner.expr).where(target.c.id == own).correlate(None).scalar_subquery()
         return ColumnRef(hop, inner.kind, path.dotted, inner.values)
 
-    def _column(self, collection: str, table: Table, name: str, position: int) -> ColumnRef:
+    def _column(self, collection: str, table: FromClause, name: str, position: int) -> ColumnRef:
         declared: Collection = self.spec.collections[collection]
         hidden = self.hidden.get(collection, frozenset())
         if name in SYSTEM_KINDS:
@@ -158,3 +290,11 @@ class RecordScope:
         if self.column_guard is not None:
             column = self.column_guard(collection, name, column)
         return ColumnRef(column, field.type, name, values)
+
+
+def _reads_beyond_id(node: Call, known: Mapping[str, Any]) -> bool:
+    """Whether a call's condition reads a field of the related records other than their id
+    (which the link row holds anyway)."""
+    if node.condition is None:
+        return False
+    return any(p.parts != ("id",) and p.parts[0] not in known for p in paths(node.condition))

@@ -120,6 +120,7 @@ def build_table(metadata: MetaData, name: str, collection: Collection) -> Table:
                     name=select_check_name(field_name),
                 )
             )
+    extras += [UniqueConstraint(*fields) for fields in collection.unique]
     table = Table(name, metadata, *columns, *extras)
     # The default order (newest first, id breaking ties) reads straight from this index.
     default = ("created", "id")

@@ -13,7 +13,8 @@ from ruamel.yaml.error import MarkedYAMLError
 
 from .auth_fields import with_auth_fields
 from .errors import DeclarationError, Path, Problem, did_you_mean
-from .model import FIELD_TYPES, Collection, Field, Rules, Settings, Spec
+from .model import FIELD_TYPES, Collection, Field, Relation, Rules, Settings, Spec
+from .relations import with_link_collections
 from .semantics import check_semantics
 
 Positions = dict[Path, tuple[int, int]]
@@ -71,7 +72,7 @@ def load_dict(
     problems = [p for p in check_semantics(spec) if p.severity == "error"]
     if problems:
         raise DeclarationError(filename, locate(problems, positions))
-    return spec
+    return with_link_collections(spec)
 
 
 def _plain(node: Any, path: Path, positions: Positions) -> Any:
@@ -125,6 +126,8 @@ def _options_at(path: Path) -> list[str]:
         return list(Rules.model_fields)
     if len(path) == 4 and path[0] == "collections" and path[2] == "fields":
         return list(Field.model_fields)
+    if len(path) == 4 and path[0] == "collections" and path[2] == "relations":
+        return list(Relation.model_fields)
     return []
 
 

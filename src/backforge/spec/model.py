@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from typing import Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, PrivateAttr
 from pydantic import Field as PydanticField
 
 from .jobs import CronDeclaration, JobDeclaration, WebhookDeclaration
@@ -31,6 +32,8 @@ OnDelete = Literal["restrict", "cascade", "set null"]
 SYSTEM_FIELDS = ("id", "created", "updated", "version")
 # Fields an auth collection gets unless it declares them itself (see spec.auth_fields).
 AUTH_FIELDS = ("email", "username", "verified", "admin", "password_hash", "totp_secret")
+# A collection, field or relation name.
+IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 TEXT_TYPES = frozenset({"text", "email", "url"})
 NUMBER_TYPES = frozenset({"int", "float", "decimal"})
 
@@ -80,6 +83,35 @@ class Rules(_Strict):
     delete: str | None = None
 
 
+class Relation(_Strict):
+    """A to-many relation, declared on the collection its records belong to:
+
+    - `via`: the records of `to` whose relation field `via` points here (one-to-many);
+    - `through`: a collection whose records link one record here to one of `to` (many-to-many,
+      `through_fields` names its two relation fields when that is ambiguous);
+    - neither: many-to-many kept by backforge in a link table; the value is part of the
+      record (a list of ids, or of `key` values) and is written with it.
+    """
+
+    to: str
+    via: str | None = None
+    through: str | None = None
+    through_fields: list[str] | None = None
+    # Records are named by this unique field of `to` instead of their ids (link tables only).
+    key: str | None = None
+    # Values of `key` that name no record create one (under the caller's create rule of `to`).
+    create_missing: bool = False
+    description: str | None = None
+
+    @property
+    def stored(self) -> bool:
+        """Whether the relation is a value of the record (kept in a link table by backforge)."""
+        return self.via is None and self.through is None
+
+
+RecordRoute = Literal["list", "view", "create", "update", "delete"]
+
+
 class OAuthProvider(_Strict):
     """An OpenID Connect provider; its client secret comes from the environment, never from here."""
 
@@ -109,18 +141,37 @@ class AuthOptions(_Strict):
 
 class Collection(_Strict):
     fields: dict[str, Field] = PydanticField(default_factory=dict)
+    # To-many relations (one-to-many and many-to-many), by name.
+    relations: dict[str, Relation] = PydanticField(default_factory=dict)
     indexes: list[list[str]] = PydanticField(default_factory=list)
+    # Unique constraints over several fields, e.g. [[user, article]].
+    unique: list[list[str]] = PydanticField(default_factory=list)
     rules: Rules = PydanticField(default_factory=Rules)
     renamed_from: str | None = None
     description: str | None = None
     # true, or options: records of this collection can sign up, log in and hold tokens.
     auth: AuthOptions | bool = False
+    # The generated /api/<collection> routes: all (true), none (false), or these operations.
+    record_routes: bool | list[RecordRoute] = True
+    # For a link table backforge keeps for a stored relation (see Relation): (collection,
+    # relation). Set by spec.relations, never declared.
+    _link_of: tuple[str, str] | None = PrivateAttr(default=None)
 
     @property
     def auth_options(self) -> AuthOptions | None:
         if self.auth is True:
             return AuthOptions()
         return self.auth or None
+
+    @property
+    def link_of(self) -> tuple[str, str] | None:
+        return self._link_of
+
+    def serves(self, operation: RecordRoute) -> bool:
+        """Whether the generated record routes include `operation`."""
+        if isinstance(self.record_routes, bool):
+            return self.record_routes
+        return operation in self.record_routes
 
 
 class Settings(_Strict):

@@ -7,11 +7,11 @@ from collections.abc import Iterator
 from decimal import Decimal, InvalidOperation
 
 from .errors import Problem, did_you_mean
-from .model import NUMBER_TYPES, SYSTEM_FIELDS, TEXT_TYPES, Collection, Field, Spec
+from .model import IDENTIFIER, NUMBER_TYPES, SYSTEM_FIELDS, TEXT_TYPES, Collection, Field, Spec
+from .relations import check_relations
 
 # The default that presets a relation to the calling account, e.g. an order's customer.
 CALLER_DEFAULT = "auth.id"
-IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 # Words the expression language or the HTTP layer reserve.
 RESERVED_COLLECTIONS = frozenset({"batch", "openapi.json", "auth", "admin", "health", "docs"})
 _OPTION_TYPES = {
@@ -40,6 +40,7 @@ def check_semantics(spec: Spec) -> Iterator[Problem]:
         if name in RESERVED_COLLECTIONS:
             yield Problem(path, f"'{name}' is reserved; choose another collection name")
         yield from _check_collection(spec, name, collection, path)
+    yield from check_relations(spec)
 
 
 def _check_collection(

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, Table, case, false, null, true
+from sqlalchemy import ColumnElement, FromClause, Table, case, false, null, true
 from sqlalchemy.sql.elements import False_, True_
 
 from ..rules import ExpressionError, Node, RecordScope, compile_expression, parse
@@ -70,8 +70,10 @@ class Access:
         hops: bool = True,
         record: Mapping[str, Any] | None = None,
         guard_fields: bool = True,
+        table: FromClause | None = None,
     ) -> RecordScope:
-        """Names as the caller may use them: hidden fields unknown, read rules applied."""
+        """Names as the caller may use them: hidden fields unknown, read rules applied.
+        `table`: an alias of the collection's table to resolve names on."""
         source = None
         if caller.id is not None and caller.collection in self.tables:
             source = CallerSource(caller.collection, caller.id)
@@ -85,6 +87,7 @@ class Access:
             record=record,
             caller_source=source,
             column_guard=self._guard(caller) if guard_fields and not caller.is_admin else None,
+            table=table,
         )
 
     def where(
@@ -95,6 +98,7 @@ class Access:
         known: Mapping[str, Any] | None = None,
         hops: bool = True,
         record: Mapping[str, Any] | None = None,
+        table: FromClause | None = None,
     ) -> ColumnElement:
         rule = self._rules[(collection, operation)]
         if caller.is_admin or rule == PUBLIC:
@@ -109,7 +113,7 @@ class Access:
             if folded is not None:
                 return folded
         # A rule sees every field of the row as it is, so read rules do not apply inside it.
-        scope = self.scope(collection, caller, known, hops, record, guard_fields=False)
+        scope = self.scope(collection, caller, known, hops, record, guard_fields=False, table=table)
         condition = compile_expression(rule, scope)
         if folded_key is not None and isinstance(condition, True_ | False_):
             if len(self._folded) >= FOLDED_KEPT:
@@ -132,21 +136,24 @@ class Access:
         scope = self.scope(collection, caller, known, record=record, guard_fields=False)
         return compile_expression(rule, scope)
 
-    def column(self, collection: str, name: str, caller: Caller) -> ColumnElement:
-        """A column as the caller may read it: its value, or null where the read rule says no."""
-        column = self.tables[collection].c[name]
+    def column(
+        self, collection: str, name: str, caller: Caller, table: FromClause | None = None
+    ) -> ColumnElement:
+        """A column as the caller may read it: its value, or null where the read rule says no.
+        `table`: an alias of the collection's table (a path reaching the record)."""
+        column = (table if table is not None else self.tables[collection]).c[name]
         rule = self._field_rules.get((collection, name, "read"))
         if rule is None or caller.is_admin:
             return column
-        scope = self.scope(collection, caller, guard_fields=False)
+        scope = self.scope(collection, caller, guard_fields=False, table=table)
         admitted = compile_expression(rule, scope)
         return case((admitted, column), else_=null())
 
     def hop_filter(self, caller: Caller):
         """Reaching through a relation only sees the records the caller may view."""
 
-        def view_rule(target: str, _table: Table) -> ColumnElement | None:
-            return self.where(target, "view", caller, hops=False)
+        def view_rule(target: str, table: FromClause) -> ColumnElement | None:
+            return self.where(target, "view", caller, hops=False, table=table)
 
         return view_rule
 
@@ -154,7 +161,7 @@ class Access:
         def guard(collection: str, name: str, column: ColumnElement) -> ColumnElement:
             if (collection, name, "read") not in self._field_rules:
                 return column
-            return self.column(collection, name, caller)
+            return self.column(collection, name, caller, column.table)
 
         return guard
 

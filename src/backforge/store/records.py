@@ -44,6 +44,7 @@ from .events import Listener, Transaction, WriteEvent, current_transaction, publ
 from .group_commit import GroupCommit, GroupMember
 from .hooks import SYSTEM, Hooks
 from .ids import is_valid_id, new_id
+from .links import Links
 from .listing import (
     ListRequest,
     after_cursor,
@@ -121,12 +122,20 @@ class RecordStore:
         }
         # Every column as null: what an inserted row holds where no value was given.
         self._blank = {name: dict.fromkeys(table.c.keys()) for name, table in self.tables.items()}
+        self.links = Links(self)
         for name, collection in spec.collections.items():
             options = collection.auth_options
             minimum = options.min_password_length if options else None
-            self.validators[name] = BodyValidator(name, collection, password_min_length=minimum)
+            relations = self.links.value_types(name)
+            self.validators[name] = BodyValidator(
+                name, collection, password_min_length=minimum, relations=relations
+            )
             self.admin_validators[name] = BodyValidator(
-                name, collection, with_readonly=True, password_min_length=minimum
+                name,
+                collection,
+                with_readonly=True,
+                password_min_length=minimum,
+                relations=relations,
             )
             self.serializers[name] = RowSerializer(collection, self.access.hidden[name])
             self.guarded[name] = frozenset(n for n, f in collection.fields.items() if f.read)
@@ -176,7 +185,8 @@ class RecordStore:
             count_query = self.prepared.get(
                 count_key, lambda: select(func.count()).select_from(table).where(*where())
             )
-        statements = 1 + (count_query is not None) + bool(request.expand)
+        stored = len(self.links.of(collection))
+        statements = 1 + (count_query is not None) + bool(request.expand) + stored
         with self._reader(statements) as reader:
             rows = reader.rows(page_query, cursor_parameters(position or ()))
             total = None
@@ -187,6 +197,8 @@ class RecordStore:
             # Taken before the rows become records, in place (relation ids stay as they are).
             cursor = encode_cursor(keys, rows[-1]) if more and rows else None
             items = self.serializers[collection].selected(rows, only)
+            if stored:
+                self.links.load(reader, collection, caller, items, only)
             if request.expand:
                 self._expand(reader, collection, caller, rows, items, request.expand)
         return Page(items, cursor, total)
@@ -227,11 +239,14 @@ class RecordStore:
             return query.with_for_update(of=table) if lock else query
 
         query = self.prepared.get(("get", collection, _caller_key(caller), lock), one)
-        with self._reader(1 + bool(expand)) as reader:
+        stored = len(self.links.of(collection))
+        with self._reader(1 + bool(expand) + stored) as reader:
             rows = reader.rows(query, {RECORD_ID: record_id})
             if not rows:
                 raise NotFound(f"no record '{record_id}' in {collection}")
             item = self.serializers[collection].selected(rows[:1], only)[0]
+            if stored:
+                self.links.load(reader, collection, caller, [item], only)
             if expand:
                 self._expand(reader, collection, caller, rows, [item], expand)
         return item
@@ -247,7 +262,7 @@ class RecordStore:
     def _selection(self, collection: str, fields: tuple[str, ...] | None) -> frozenset[str] | None:
         if fields is None:
             return None
-        known = self.serializers[collection].names
+        known = (*self.serializers[collection].names, *self.links.of(collection))
         for name in fields:
             if name not in known:
                 raise InvalidQuery(
@@ -305,6 +320,7 @@ class RecordStore:
             self._allow(collection, "create", caller)
         table = self.tables[collection]
         values, sent = self._validator(collection, caller).for_create(_plain(body))
+        links = self.links.take(collection, values)
         self._hash_password(values)
         self._apply_presets(collection, caller, values)
         now = _now()
@@ -316,6 +332,8 @@ class RecordStore:
             self.hooks.run("before", event, self)
             self._check_create_rules(connection, collection, caller, row, sent, trusted)
             self._insert(connection, collection, row)
+            if links:
+                self.links.write(connection, collection, caller, row["id"], links, replace=False)
             self._after(connection, event)
             if self._stored_as_sent(collection, caller):
                 return self.serializers[collection](self._blank[collection] | row)
@@ -336,6 +354,7 @@ class RecordStore:
         every field's type round-trips unchanged, no read rule hides a field from the caller."""
         return (
             collection in self._round_trips
+            and not self.links.of(collection)
             and not self._observed("create", collection)
             and (caller.is_admin or not self.guarded[collection])
         )
@@ -351,6 +370,7 @@ class RecordStore:
         self._allow(collection, "update", caller, per_record=True)
         table = self.tables[collection]
         values = self._validator(collection, caller).for_update(_plain(body))
+        links = self.links.take(collection, values)
         self._hash_password(values)
         if not is_valid_id(record_id):
             raise NotFound(f"no record '{record_id}' in {collection}")
@@ -377,6 +397,8 @@ class RecordStore:
             )
             if connection.execute(statement).rowcount == 0:
                 self._explain_miss(connection, collection, caller, record_id, if_match, "update")
+            if links:
+                self.links.write(connection, collection, caller, record_id, links, replace=True)
             self._after(connection, event)
             return self._read_back(connection, collection, caller, record_id)
 
@@ -466,7 +488,10 @@ class RecordStore:
     def _read_back(self, connection: Connection, collection: str, caller: Caller, record_id: str):
         table = self.tables[collection]
         query = self._select(collection, caller).where(table.c.id == record_id)
-        return self.serializers[collection](connection.execute(query).mappings().one())
+        record = self.serializers[collection](connection.execute(query).mappings().one())
+        if self.links.of(collection):
+            self.links.load(ConnectionReader(connection), collection, caller, [record])
+        return record
 
     def _allow(
         self, collection: str, operation: Operation, caller: Caller, per_record: bool = False

@@ -166,7 +166,9 @@ class BodyValidator:
         *,
         with_readonly: bool = False,
         password_min_length: int | None = None,
+        relations: dict[str, Any] | None = None,
     ):
+        """`relations`: the value type of each stored relation (a list), by name."""
         self.name = name
         self.collection = collection
         fields = {
@@ -175,7 +177,7 @@ class BodyValidator:
             if not f.hidden and (with_readonly or not f.readonly)
         }
         self.protected = frozenset(collection.fields) - frozenset(fields)
-        extra: dict[str, Any] = {}
+        extra: dict[str, Any] = {name: (kind, None) for name, kind in (relations or {}).items()}
         if password_min_length is not None:
             password = Annotated[
                 str,

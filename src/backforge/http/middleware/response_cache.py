@@ -18,6 +18,7 @@ from collections.abc import Callable
 import orjson
 
 from ...spec.model import Spec
+from ...spec.relations import resolve_link
 from ...spec.server import Cache
 from ...store.caller import Caller
 from .context import caller_or_anonymous, route_path
@@ -30,23 +31,27 @@ HIT_HEADER = (b"x-cache", b"hit")
 
 def affected_collections(spec: Spec) -> dict[str, frozenset[str]]:
     """For each collection, the collections whose answers a write to it can change: itself,
-    those that refer to it (they expand and filter through it), and what cascades reach."""
-    referrers: dict[str, list[tuple[str, str]]] = {name: [] for name in spec.collections}
+    and every collection that reaches it through relations, however many hops away (paths,
+    any() and count() read through them; cascades change their rows)."""
+    referrers: dict[str, set[str]] = {name: set() for name in spec.collections}
     for name, collection in spec.collections.items():
         for field in collection.fields.values():
             if field.type == "relation" and field.to in referrers:
-                referrers[field.to].append((name, field.on_delete))
+                referrers[field.to].add(name)
+        for relation_name, relation in collection.relations.items():
+            link = resolve_link(spec, name, relation, relation_name)
+            for reached in (relation.to, link.table):
+                if reached in referrers:
+                    referrers[reached].add(name)
     affected = {}
     for name in spec.collections:
         seen = {name}
         todo = [name]
         while todo:
-            current = todo.pop()
-            for referrer, on_delete in referrers[current]:
+            for referrer in referrers[todo.pop()]:
                 if referrer not in seen:
                     seen.add(referrer)
-                    if on_delete != "restrict":  # cascade / set null change the referrer's rows
-                        todo.append(referrer)
+                    todo.append(referrer)
         affected[name] = frozenset(seen)
     return affected
 
