@@ -14,6 +14,7 @@ from .config import load_config
 from .database import create_database_engine, database_url
 from .http.app import build_app
 from .http.callers import Callers
+from .http.declared import check_declared
 from .http.middleware import build_middleware
 from .schema.tables import build_metadata
 from .spec import DeclarationError, Problem, Spec, load_dict, load_file
@@ -63,6 +64,9 @@ class App:
             )
         self.hooks_module = module
         self.store = RecordStore(spec, self.engine, hooks)
+        problems = check_declared(self.store) + _route_clashes(spec, endpoints)
+        if problems:
+            raise DeclarationError(str(declaration_path or "<declaration>"), problems)
         self.jobs = None
         if spec.jobs or spec.cron or spec.webhooks:
             from .jobs.system import JobSystem
@@ -97,3 +101,15 @@ class App:
 
     async def __call__(self, scope, receive, send) -> None:
         await self.asgi(scope, receive, send)
+
+
+def _route_clashes(spec: Spec, endpoints: Any) -> list[Problem]:
+    """A declared route and a custom endpoint may not take the same method and path."""
+    if endpoints is None:
+        return []
+    taken = {(e.method, e.path) for e in endpoints.routes}
+    return [
+        Problem(("routes", key), "a custom endpoint of the hooks module takes this route too")
+        for key in spec.routes
+        if tuple(key.split(" ", 1)) in taken
+    ]

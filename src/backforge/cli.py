@@ -119,6 +119,8 @@ def check(path: DeclarationArg) -> None:
     for column in ("collection", "fields", "rules"):
         table.add_column(column)
     for name, collection in spec.collections.items():
+        if collection.link_of is not None:
+            continue
         declared = [
             op
             for op in ("list", "view", "create", "update", "delete")

@@ -133,4 +133,4 @@ def test_json_schema_describes_the_format():
     field = schema["$defs"]["Field"]
     assert "decimal" in field["properties"]["type"]["enum"]
     assert field["additionalProperties"] is False
-    assert set(schema["required"]) == {"name", "collections"}
+    assert set(schema["required"]) == {"name"}  # a service of routes or endpoints only

@@ -31,6 +31,7 @@ class Tokens:
     expires_in: int
     refresh_token: str
     record: dict[str, Any] | None  # None when the collection's view rule hides it from them
+    account_id: str = ""
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -141,7 +142,7 @@ class AuthService:
             # The account exists and the tokens are valid; its view rule keeps the record
             # from its owner (no `view` rule declared means admins only).
             record = None
-        return Tokens(access, ttl, refresh, record)
+        return Tokens(access, ttl, refresh, record, user_id)
 
     # -- refresh tokens --------------------------------------------------------------------
 

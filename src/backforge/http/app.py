@@ -22,6 +22,8 @@ from .admin_routes import admin_routes
 from .auth_routes import AuthRoutes
 from .batch import batch_route
 from .custom import Endpoints, custom_routes
+from .declared import declared_routes
+from .error_shapes import ErrorFormat
 from .middleware.context import remembered
 from .oauth_routes import OAuthRoutes
 from .openapi import build_openapi
@@ -77,12 +79,14 @@ def build_app(
         *admin_routes(store, caller_of),
         *job_admin_routes(store, caller_of),
     ]
-    claimed: list[Route] = []
+    # Declared routes and custom endpoints come first: a path they take is theirs.
+    claimed = [route.route() for route in declared_routes(store, caller_of, auth)]
     if endpoints is not None:
         service = auth.service if auth is not None else None
         max_body = store.spec.settings.max_body_bytes
-        claimed = custom_routes(endpoints, store, caller_of, service, max_body)
-        routes = claimed + routes
+        errors = ErrorFormat(store.spec.errors) if store.spec.errors is not None else None
+        claimed += custom_routes(endpoints, store, caller_of, service, max_body, errors)
+    routes = claimed + routes
     if auth is not None:
         routes += AuthRoutes(auth, caller_of, store.spec.settings.max_body_bytes).routes()
         if auth.oauth is not None:

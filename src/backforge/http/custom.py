@@ -15,14 +15,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ..auth.errors import AuthError
 from ..store.caller import Caller
-from ..store.errors import StoreError
 from ..store.hooks import SYSTEM, BoundStore
 from ..store.records import RecordStore
 from ..store.validation import validation_failed
 from .body import read_json_body
-from .problems import ProblemError, from_store_error, problem_response
+from .problems import ProblemError, problem_for
 
 # (status, problem as a dict) -> (status, body to send as JSON)
 ErrorFormatter = Callable[[int, dict[str, Any]], tuple[int, Any]]
@@ -122,17 +120,19 @@ def custom_routes(
     caller_of: Callable[[Request], Caller],
     auth: Any,
     max_body: int,
+    default_formatter: ErrorFormatter | None = None,
 ) -> list[Route]:
+    """`default_formatter`: the declaration's error shape, for endpoints that set none."""
     inline = store.engine.dialect.name == "sqlite"
 
     def make(endpoint: Endpoint):
-        formatter = endpoint.error_formatter or endpoints.error_formatter
+        formatter = endpoint.error_formatter or endpoints.error_formatter or default_formatter
 
         async def serve(request: Request) -> Response:
             try:
                 return await _serve(request, endpoint)
             except Exception as exc:  # every failure keeps the endpoint's error shape
-                response = await _problem_for(request, exc)
+                response = await problem_for(request, exc)
                 if formatter is None:
                     return response
                 status, body = formatter(response.status_code, orjson.loads(response.body))
@@ -172,17 +172,3 @@ def custom_routes(
         return serve
 
     return [Route(e.path, make(e), methods=[e.method]) for e in endpoints.routes]
-
-
-async def _problem_for(request: Request, exc: Exception) -> Response:
-    from .problems import handle_auth_error, handle_problem, handle_unexpected
-
-    if isinstance(exc, ProblemError):
-        return await handle_problem(request, exc)
-    if isinstance(exc, StoreError):
-        return from_store_error(exc)
-    if isinstance(exc, AuthError):
-        return await handle_auth_error(request, exc)
-    if isinstance(exc, ValidationError):
-        return problem_response(422, "validation", "the response did not validate")
-    return await handle_unexpected(request, exc)

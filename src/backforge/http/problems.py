@@ -138,3 +138,18 @@ async def handle_unexpected(request: Request, exc: Exception) -> Response:
     # The trace goes to the server log only; the client learns nothing about internals.
     logger.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return problem_response(500, "internal", "the server failed to handle this request")
+
+
+async def problem_for(request: Request, exc: Exception) -> Response:
+    """The problem answer to any exception, as the app's exception handlers give it."""
+    from pydantic import ValidationError
+
+    if isinstance(exc, ProblemError):
+        return await handle_problem(request, exc)
+    if isinstance(exc, StoreError):
+        return from_store_error(exc)
+    if isinstance(exc, AuthError):
+        return await handle_auth_error(request, exc)
+    if isinstance(exc, ValidationError):
+        return problem_response(422, "validation", "the response did not validate")
+    return await handle_unexpected(request, exc)

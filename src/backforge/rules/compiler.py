@@ -2,20 +2,30 @@
 
 from __future__ import annotations
 
-import datetime as dt
-from decimal import Decimal, InvalidOperation
 from typing import Any, Protocol
 
 from sqlalchemy import ColumnElement, and_, false, not_, or_, true
 
-from .ast import And, Call, Comparison, Constant, Literal, Membership, Node, Not, Operand, Or, Path
+from .ast import (
+    And,
+    Call,
+    Comparison,
+    Constant,
+    Literal,
+    Membership,
+    Node,
+    Not,
+    Operand,
+    Or,
+    Path,
+    Value,
+)
+from .params import Param
 from .parser import ExpressionError
 from .scope import ColumnRef, Known, Resolved
+from .values import NUMBER_KINDS, TEXT_KINDS, coerce
 
-TEXT_KINDS = frozenset({"text", "email", "url", "select", "relation", "id"})
-NUMBER_KINDS = frozenset({"int", "float", "decimal"})
 ORDERED_KINDS = TEXT_KINDS | NUMBER_KINDS | {"date", "datetime"}
-INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 _FLIPPED = {"=": "=", "!=": "!=", ">": "<", "<": ">", ">=": "<=", "<=": ">="}
 
 # A compiled piece is either folded to a Python bool or left as SQL.
@@ -34,6 +44,25 @@ def compile_expression(node: Node, scope: Scope) -> ColumnElement:
     if isinstance(result, bool):
         return true() if result else false()
     return result
+
+
+def compile_value(node: Value, scope: Scope) -> Compiled | Resolved:
+    """A computed value: a field or path (ColumnRef), a known value, a count, or a condition
+    (SQL, or a bool where it folds)."""
+    match node:
+        case Path():
+            resolved = scope.resolve(node)
+            if isinstance(resolved, Param):
+                raise ExpressionError(
+                    f"params.{resolved.name} is a request value, not one of the record",
+                    node.position,
+                )
+            return resolved
+        case Literal(value=value):
+            return Known(value)
+        case Call(function="count"):
+            return _call(node, scope)
+    return _compile(node, scope)
 
 
 def fold(node: Node, scope: Scope) -> bool | None:
@@ -115,12 +144,29 @@ def _comparison(node: Comparison, scope: Scope) -> Compiled:
         left, right, operator = right, left, _FLIPPED[operator]
     if isinstance(left, ColumnRef) and isinstance(right, ColumnRef):
         return _column_vs_column(left, operator, right, node.position)
+    if isinstance(left, ColumnRef) and isinstance(right, Param):
+        return _column_vs_param(left, operator, right, node.position)
     if isinstance(left, ColumnRef):
         return _column_vs_value(left, operator, right, node.position)
+    for side in (left, right):
+        if isinstance(side, Param):
+            raise ExpressionError(f"compare params.{side.name} with a field", side.position)
     return _fold_values(_plain(left), operator, _plain(right))
 
 
-def _plain(value: Known | Literal) -> Any:
+def _column_vs_param(column: ColumnRef, operator: str, param: Param, position: int) -> Compiled:
+    if operator not in ("=", "!=", "~", "!~") and column.kind not in ORDERED_KINDS:
+        raise ExpressionError(
+            f"{column.name} ({column.kind}) can only be compared with = or !=", position
+        )
+    bound = param.bind(column, operator)
+    if operator in ("~", "!~"):
+        matches = column.expr.ilike(bound, escape="/")
+        return matches if operator == "~" else or_(not_(matches), column.expr.is_(None))
+    return _apply(column.expr, operator, bound)
+
+
+def _plain(value: Known | Literal | Param) -> Any:
     return value.value
 
 
@@ -189,6 +235,8 @@ def _apply(left: Any, operator: str, right: Any) -> ColumnElement:
 
 def _membership(node: Membership, scope: Scope) -> Compiled:
     operand = _operand(node.operand, scope)
+    if isinstance(operand, Param):
+        raise ExpressionError(f"compare params.{operand.name} with a field", operand.position)
     raws = [v.value for v in node.values]
     if not isinstance(operand, ColumnRef):
         found = _plain(operand) in raws
@@ -239,82 +287,3 @@ def _family(kind: str) -> str:
     if kind in NUMBER_KINDS:
         return "number"
     return kind
-
-
-def coerce(column: ColumnRef, value: Any, operator: str = "=") -> Any:
-    """The value as the column's type, or an ExpressionError that says what was expected."""
-    kind = column.kind
-    if operator in ("~", "!~"):
-        if kind not in TEXT_KINDS:
-            raise ExpressionError(f"'~' applies to text fields; {column.name} is {kind}")
-        if not isinstance(value, str):
-            raise ExpressionError(f"'~' needs a quoted string for {column.name}")
-        return value
-    if kind in TEXT_KINDS:
-        if not isinstance(value, str):
-            raise ExpressionError(f"{column.name} is {kind}: compare it with a quoted string")
-        if (
-            kind == "select"
-            and column.values
-            and value not in column.values
-            and operator in ("=", "!=")
-        ):
-            raise ExpressionError(
-                f"'{value}' is not a value of {column.name} (values: {', '.join(column.values)})"
-            )
-        return value
-    if kind in NUMBER_KINDS:
-        if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
-            raise ExpressionError(f"{column.name} is {kind}: compare it with a number")
-        if kind == "decimal":
-            try:
-                return Decimal(str(value))
-            except InvalidOperation:
-                raise ExpressionError(f"{column.name} needs a decimal number") from None
-        if kind == "float":
-            return float(value)
-        if isinstance(value, int) and not INT64_MIN <= value <= INT64_MAX:
-            raise ExpressionError(f"{value} is out of range for {column.name}")
-        return value
-    if kind == "bool":
-        if not isinstance(value, bool):
-            raise ExpressionError(f"{column.name} is bool: compare it with true or false")
-        return value
-    if kind == "date":
-        return _parse_date(column.name, value)
-    if kind == "datetime":
-        return _parse_datetime(column.name, value)
-    raise ExpressionError(f"{column.name} ({kind}) can only be compared with null")
-
-
-def _parse_date(name: str, value: Any) -> dt.date:
-    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
-        return value
-    try:
-        return dt.date.fromisoformat(str(value)) if isinstance(value, str) else _fail()
-    except ValueError:
-        raise ExpressionError(f'{name} is a date: write it as "YYYY-MM-DD"') from None
-
-
-def _parse_datetime(name: str, value: Any) -> dt.datetime:
-    if isinstance(value, dt.datetime):
-        parsed = value
-    else:
-        try:
-            parsed = dt.datetime.fromisoformat(str(value)) if isinstance(value, str) else _fail()
-        except ValueError:
-            raise ExpressionError(
-                f'{name} is a datetime: write it as "YYYY-MM-DDTHH:MM:SSZ" or a date'
-            ) from None
-    return to_utc(parsed)
-
-
-def to_utc(value: dt.datetime) -> dt.datetime:
-    """Datetimes are stored in UTC; a value without an offset is taken as UTC."""
-    if value.tzinfo is None:
-        return value.replace(tzinfo=dt.UTC)
-    return value.astimezone(dt.UTC)
-
-
-def _fail() -> Any:
-    raise ValueError

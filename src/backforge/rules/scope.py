@@ -13,6 +13,7 @@ from ..spec.errors import did_you_mean
 from ..spec.model import Collection, Spec
 from ..spec.relations import resolve_link
 from .ast import Call, Path, paths
+from .params import Param, Parameters
 from .parser import ExpressionError
 
 # Kinds of the automatic columns, in the same vocabulary as field types.
@@ -44,7 +45,7 @@ class CallerSource:
     id: str
 
 
-Resolved = ColumnRef | Known
+Resolved = ColumnRef | Known | Param
 # Given a target collection and its table (or alias), the condition its rows must meet for a
 # path to reach them: the caller's view rule.
 HopFilter = Callable[[str, FromClause], ColumnElement | None]
@@ -236,6 +237,10 @@ class RecordScope:
         if len(parts) < 2 or len(parts) > (3 if head == "auth" else 2):
             raise ExpressionError(f"write {head}.<name>, e.g. {head}.id", path.position)
         values = self.known[head]
+        if isinstance(values, Parameters):
+            if len(parts) != 2:
+                raise ExpressionError(f"write {head}.<name>", path.position)
+            return values.get(parts[1], path.position)
         if values is None:
             return Known(None)
         if len(parts) == 2 and parts[1] in values:

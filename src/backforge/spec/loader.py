@@ -15,6 +15,7 @@ from .auth_fields import with_auth_fields
 from .errors import DeclarationError, Path, Problem, did_you_mean
 from .model import FIELD_TYPES, Collection, Field, Relation, Rules, Settings, Spec
 from .relations import with_link_collections
+from .routes import ErrorShape, Paging, Parent, RequestBody, ResponseBody, Route, Shape
 from .semantics import check_semantics
 
 Positions = dict[Path, tuple[int, int]]
@@ -128,7 +129,24 @@ def _options_at(path: Path) -> list[str]:
         return list(Field.model_fields)
     if len(path) == 4 and path[0] == "collections" and path[2] == "relations":
         return list(Relation.model_fields)
+    if len(path) == 2 and path[0] == "routes":
+        return list(Route.model_fields)
+    if len(path) == 3 and path[0] == "routes" and path[2] in _ROUTE_PARTS:
+        return list(_ROUTE_PARTS[path[2]].model_fields)
+    if len(path) == 2 and path[0] == "shapes":
+        return list(Shape.model_fields)
+    if path == ("errors",):
+        return list(ErrorShape.model_fields)
     return []
+
+
+_ROUTE_PARTS = {
+    "paging": Paging,
+    "request": RequestBody,
+    "response": ResponseBody,
+    "parent": Parent,
+    "errors": ErrorShape,
+}
 
 
 # Names people reach for from other tools, mapped to ours.

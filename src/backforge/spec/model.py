@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, PrivateAttr
 from pydantic import Field as PydanticField
 
 from .jobs import CronDeclaration, JobDeclaration, WebhookDeclaration
+from .routes import ErrorShape, Route, Shape
 from .server import ServerSettings
 
 FieldType = Literal[
@@ -62,6 +63,9 @@ class Field(_Strict):
     decimal_places: int = PydanticField(default=2, ge=0, le=18)
     renamed_from: str | None = None
     description: str | None = None
+    # A unique text field filled, when a create does not send it, from another text field of
+    # the record ("Hello, World!" -> hello-world, hello-world-2, ...).
+    slug_from: str | None = None
     # Field-level access: never in any response; settable by admins only; per-row read/write rules.
     hidden: bool = False
     readonly: bool = False
@@ -190,7 +194,7 @@ class Spec(_Strict):
 
     name: str = PydanticField(pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,62}$")
     description: str | None = None
-    collections: dict[str, Collection]
+    collections: dict[str, Collection] = PydanticField(default_factory=dict)
     settings: Settings = PydanticField(default_factory=Settings)
     # A Python file beside the declaration defining `hooks = Hooks()` and/or
     # `endpoints = Endpoints()` (see backforge.hooks).
@@ -200,3 +204,8 @@ class Spec(_Strict):
     jobs: dict[str, JobDeclaration] = PydanticField(default_factory=dict)
     cron: dict[str, CronDeclaration] = PydanticField(default_factory=dict)
     webhooks: dict[str, WebhookDeclaration] = PydanticField(default_factory=dict)
+    # The API's shape where a contract fixes it (see spec.routes): how records look, which
+    # method and path serve which operation, and how failures are answered there.
+    shapes: dict[str, Shape] = PydanticField(default_factory=dict)
+    routes: dict[str, Route] = PydanticField(default_factory=dict)
+    errors: ErrorShape | None = None

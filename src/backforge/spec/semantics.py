@@ -9,6 +9,7 @@ from decimal import Decimal, InvalidOperation
 from .errors import Problem, did_you_mean
 from .model import IDENTIFIER, NUMBER_TYPES, SYSTEM_FIELDS, TEXT_TYPES, Collection, Field, Spec
 from .relations import check_relations
+from .route_checks import check_routes
 
 # The default that presets a relation to the calling account, e.g. an order's customer.
 CALLER_DEFAULT = "auth.id"
@@ -27,8 +28,10 @@ _OPTION_TYPES = {
 
 def check_semantics(spec: Spec) -> Iterator[Problem]:
     names = list(spec.collections)
-    if not names:
-        yield Problem(("collections",), "declare at least one collection")
+    if not names and not spec.routes and not spec.hooks:
+        yield Problem(
+            ("collections",), "declare at least one collection, route, or hooks with endpoints"
+        )
     for name, collection in spec.collections.items():
         path = ("collections", name)
         if not IDENTIFIER.match(name):
@@ -41,6 +44,7 @@ def check_semantics(spec: Spec) -> Iterator[Problem]:
             yield Problem(path, f"'{name}' is reserved; choose another collection name")
         yield from _check_collection(spec, name, collection, path)
     yield from check_relations(spec)
+    yield from check_routes(spec)
 
 
 def _check_collection(
@@ -57,6 +61,14 @@ def _check_collection(
                 "starting with a letter (at most 63 characters)",
             )
         yield from _check_field(spec, field, fpath)
+        if field.slug_from is not None:
+            source = collection.fields.get(field.slug_from)
+            if field.type != "text" or not field.unique:
+                yield Problem((*fpath, "slug_from"), "a slug is a unique text field")
+            if source is None or source.type != "text":
+                yield Problem(
+                    (*fpath, "slug_from"), "slug_from names a text field of the same collection"
+                )
     known = [*collection.fields, *SYSTEM_FIELDS]
     for i, index in enumerate(collection.indexes):
         if not index:

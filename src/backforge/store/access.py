@@ -177,7 +177,7 @@ def _parse_rule(text: str | None) -> Node | str | None:
 def check_rules(spec: Spec, tables: Mapping[str, Table]) -> list[Problem]:
     """Every rule parses and names only fields that exist (for `check` and start-up)."""
     problems = []
-    caller_fields = _caller_fields(spec)
+    caller_fields = caller_placeholders(spec)
     for name, collection in spec.collections.items():
         texts = [(("rules", op), getattr(collection.rules, op)) for op in OPERATIONS]
         for field_name, field in collection.fields.items():
@@ -198,7 +198,7 @@ def check_rules(spec: Spec, tables: Mapping[str, Table]) -> list[Problem]:
     return problems
 
 
-def _caller_fields(spec: Spec) -> dict[str, Any]:
+def caller_placeholders(spec: Spec) -> dict[str, Any]:
     """Every name `auth.<name>` may use (as placeholders; checking only parses and resolves)."""
     names: dict[str, Any] = {"id": None, "collection": None, "admin": None}
     for collection in spec.collections.values():

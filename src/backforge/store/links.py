@@ -152,6 +152,37 @@ class Links:
             if rows:
                 connection.execute(insert(link), rows)
 
+    def change(
+        self,
+        connection: Connection,
+        collection: str,
+        caller: Caller,
+        record_id: str,
+        name: str,
+        member_id: str,
+        add: bool,
+    ) -> None:
+        """Add or remove one member (by id) inside the record's write transaction."""
+        link = self.store.tables[link_collection_name(collection, name)]
+        pair = (link.c[LINK_OWNER] == record_id, link.c[LINK_MEMBER] == member_id)
+        if not add:
+            connection.execute(delete(link).where(*pair))
+            return
+        if connection.execute(select(link.c.id).where(*pair)).first() is not None:
+            return
+        relation = self.stored[collection][name]
+        target = self.store.tables[relation.to]
+        visible = select(target.c.id).where(
+            target.c.id == member_id, self.store.access.where(relation.to, "view", caller)
+        )
+        if connection.execute(visible).first() is None:
+            raise ValidationFailed(
+                [FieldProblem(f"/{name}", f"no record '{member_id}' in {relation.to}")]
+            )
+        now = dt.datetime.now(dt.UTC)
+        row = {"id": new_id(), "created": now, "updated": now, "version": 1}
+        connection.execute(insert(link), [{**row, LINK_OWNER: record_id, LINK_MEMBER: member_id}])
+
     def _resolve(
         self, connection: Connection, relation: Relation, caller: Caller, given: list[Any]
     ) -> tuple[dict[Any, str], list[Any]]:

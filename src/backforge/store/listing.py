@@ -13,8 +13,8 @@ import orjson
 from sqlalchemy import ColumnElement, Table, and_, bindparam, false, literal, or_
 
 from ..rules import ColumnRef, ExpressionError, RecordScope, compile_expression, parse
-from ..rules.compiler import coerce
 from ..rules.parser import is_storable_text
+from ..rules.values import coerce
 from ..spec.model import Collection, Settings
 from .errors import InvalidQuery
 from .serialize import json_value
@@ -42,6 +42,8 @@ class ListRequest:
     total: bool = False
     fields: tuple[str, ...] | None = None
     expand: tuple[str, ...] = ()
+    # Records skipped before the page (declared routes paged by offset); None: keyset paging.
+    offset: int | None = None
 
     @classmethod
     def from_params(cls, params: Mapping[str, str], settings: Settings) -> ListRequest:

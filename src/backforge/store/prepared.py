@@ -24,6 +24,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.sql import Executable, Select
 
 from ..database import as_dbapi_error, sqlite_errors
+from ..rules.params import Slot
 
 Decoder = Callable[[Any], Any] | None
 Row = dict[str, Any]
@@ -95,6 +96,9 @@ class Prepared:
 
     statement: Executable
     driver: DriverSql | None
+    # Where parameters of the statement's expressions are bound (rules.params): each run
+    # passes their values as runtime parameters.
+    slots: tuple[Slot, ...] = ()
 
     def execute(self, connection: Connection, runtime: Mapping[str, Any]) -> None:
         """Run a write inside the transaction `connection` holds (its own sqlite3 connection
@@ -138,13 +142,19 @@ class PreparedCache:
         self.driver_level = driver_level
         self._entries = BoundedMap(size)
 
-    def get(self, key: Hashable | None, build: Callable[[], Executable]) -> Prepared:
-        """The statement for `key`; a None key builds afresh (values that never repeat)."""
+    def get(
+        self,
+        key: Hashable | None,
+        build: Callable[[], Executable | tuple[Executable, tuple[Slot, ...]]],
+    ) -> Prepared:
+        """The statement for `key`; a None key builds afresh (values that never repeat).
+        `build` gives the statement, or the statement and the slots of its parameters."""
         prepared = self._entries.get(key) if key is not None else None
         if prepared is None:
-            statement = build()
+            built = build()
+            statement, slots = built if isinstance(built, tuple) else (built, ())
             driver = DriverSql.compile(statement, self.dialect) if self.driver_level else None
-            prepared = Prepared(statement, driver)
+            prepared = Prepared(statement, driver, slots)
             if key is not None:
                 self._entries.put(key, prepared)
         return prepared
@@ -155,7 +165,7 @@ class Reader(Protocol):
 
     def rows(self, prepared: Prepared, runtime: Mapping[str, Any] | None = None) -> list[Row]: ...
 
-    def scalar(self, prepared: Prepared) -> Any: ...
+    def scalar(self, prepared: Prepared, runtime: Mapping[str, Any] | None = None) -> Any: ...
 
     def data_version(self) -> Hashable | None:
         """A value that changes whenever anyone commits to the database (None: unknown)."""
@@ -173,8 +183,8 @@ class ConnectionReader:
         names = list(map(str, result.keys()))
         return [dict(zip(names, row, strict=True)) for row in result]
 
-    def scalar(self, prepared: Prepared) -> Any:
-        return self.connection.execute(prepared.statement).scalar()
+    def scalar(self, prepared: Prepared, runtime: Mapping[str, Any] | None = None) -> Any:
+        return self.connection.execute(prepared.statement, dict(runtime or {})).scalar()
 
     def data_version(self) -> Hashable | None:
         return None
@@ -203,10 +213,10 @@ class DriverReader:
         decode = driver.decode
         return [decode(row) for row in found]
 
-    def scalar(self, prepared: Prepared) -> Any:
+    def scalar(self, prepared: Prepared, runtime: Mapping[str, Any] | None = None) -> Any:
         driver = prepared.driver
         assert driver is not None
-        found = self.execute(driver.sql, driver.parameters(None))
+        found = self.execute(driver.sql, driver.parameters(runtime))
         return found[0][0] if found else None
 
     def data_version(self) -> Hashable | None:

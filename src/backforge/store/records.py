@@ -12,6 +12,7 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     Engine,
+    Integer,
     Select,
     Table,
     bindparam,
@@ -26,8 +27,11 @@ from sqlalchemy.sql.elements import False_, True_
 
 from ..auth.passwords import hash_password
 from ..database import begin_immediate
+from ..rules import Node, compile_expression
+from ..rules.params import NAMESPACE, ParameterError, Parameters, runtime_values
 from ..schema.tables import build_metadata
 from ..spec.model import Spec
+from ..spec.relations import resolve_link
 from ..spec.semantics import CALLER_DEFAULT
 from .access import Access, Operation
 from .caller import Caller
@@ -65,9 +69,13 @@ from .prepared import (
     Reader,
 )
 from .serialize import RowSerializer
+from .shapes import ShapePlan, Shapes
+from .slugs import MAX_LENGTH as MAX_SLUG
+from .slugs import unique_slug
 from .validation import BodyValidator
 
 RECORD_ID = "record_id"
+OFFSET = "page_offset"
 # Field types whose values read back exactly as validated. The database normalises the others:
 # time zones, decimals (SQLite stores REAL), floats (-0.0), JSON on PostgreSQL (JSONB reorders
 # keys and turns large floats into integers).
@@ -123,6 +131,12 @@ class RecordStore:
         # Every column as null: what an inserted row holds where no value was given.
         self._blank = {name: dict.fromkeys(table.c.keys()) for name, table in self.tables.items()}
         self.links = Links(self)
+        self.shapes = Shapes(self)
+        # Fields made from another when a create does not send them.
+        self._slugs = {
+            name: [(n, f) for n, f in collection.fields.items() if f.slug_from]
+            for name, collection in spec.collections.items()
+        }
         for name, collection in spec.collections.items():
             options = collection.auth_options
             minimum = options.min_password_length if options else None
@@ -142,10 +156,22 @@ class RecordStore:
 
     # -- reading ---------------------------------------------------------------------------
 
-    def list(self, collection: str, caller: Caller, request: ListRequest) -> Page:
+    def list(
+        self,
+        collection: str,
+        caller: Caller,
+        request: ListRequest,
+        *,
+        narrowing: Narrowing | None = None,
+        shape: ShapePlan | None = None,
+        operation: Operation = "list",
+    ) -> Page:
+        """A page of records. A declared route adds `narrowing` (conditions with bound
+        parameters) and a `shape` (its computed values come with the records, see
+        Shapes.assemble); finding one record by a key reads under the `view` rule."""
         declared = self.spec.collections[collection]
         table = self.tables[collection]
-        self._allow(collection, "list", caller)
+        self._allow(collection, operation, caller, per_record=operation == "view")
         limit = request.limit or self.spec.settings.page_size
         sort_shape = (collection, request.sort, caller.is_admin)
         keys = self._sorts.get(sort_shape)
@@ -156,42 +182,69 @@ class RecordStore:
             keys = tuple(sort_keys(request.sort, declared, sortable))
             self._sorts.put(sort_shape, keys)
         only = self._selection(collection, request.fields)
-        shape = (collection, _caller_key(caller), request.filter)
+        shape_key = (
+            collection,
+            _caller_key(caller),
+            request.filter,
+            operation,
+            narrowing.key if narrowing is not None else None,
+        )
 
-        def where() -> list[ColumnElement]:
-            conditions = [self.access.where(collection, "list", caller)]
+        def where() -> tuple[list[ColumnElement], Parameters | None]:
+            conditions = [self.access.where(collection, operation, caller)]
             if request.filter:
                 scope = self.access.scope(collection, caller)
                 limit_chars = self.spec.settings.max_filter_length
                 conditions.append(compile_filter(request.filter, scope, limit_chars))
-            return conditions
+            if narrowing is None:
+                return conditions, None
+            parameters = Parameters(narrowing.params)
+            scope = self.access.scope(collection, caller, known={NAMESPACE: parameters})
+            conditions += [_compiled(node, scope) for node in narrowing.conditions]
+            return conditions, parameters
 
         # The cursor's values are runtime parameters: every page shares one statement.
         position = decode_cursor(request.cursor, keys) if request.cursor else None
 
-        def page() -> Select:
-            conditions = where()
+        def page():
+            conditions, parameters = where()
             if position is not None:
                 conditions.append(after_cursor(table, keys, position))
-            query = self._select(collection, caller).where(*conditions)
-            return query.order_by(*order_by(table, keys)).limit(limit + 1)
+            query = self._select(collection, caller)
+            if shape is not None:
+                query = query.add_columns(*self.shapes.columns(shape, caller))
+            query = query.where(*conditions).order_by(*order_by(table, keys)).limit(limit + 1)
+            if request.offset is not None:
+                query = query.offset(bindparam(OFFSET, request.offset, type_=Integer()))
+            return _with_slots(query, parameters)
+
+        def count():
+            conditions, parameters = where()
+            query = select(func.count()).select_from(table).where(*conditions)
+            return _with_slots(query, parameters)
 
         nulls = None if position is None else tuple(value is None for value in position)
-        page_key = ("list", *shape, keys, limit, nulls)
+        paged_by_offset = request.offset is not None
+        shaped = shape.name if shape is not None else None
+        page_key = ("list", *shape_key, keys, limit, nulls, paged_by_offset, shaped)
         page_query = self.prepared.get(page_key, page)
+        runtime = cursor_parameters(position or ())
+        if narrowing is not None:
+            runtime |= _runtime(page_query, narrowing)
+        if paged_by_offset:
+            runtime[OFFSET] = request.offset
         count_query = None
         if request.total:
-            count_key = ("count", *shape)
-            count_query = self.prepared.get(
-                count_key, lambda: select(func.count()).select_from(table).where(*where())
-            )
+            count_key = ("count", *shape_key)
+            count_query = self.prepared.get(count_key, count)
         stored = len(self.links.of(collection))
         statements = 1 + (count_query is not None) + bool(request.expand) + stored
         with self._reader(statements) as reader:
-            rows = reader.rows(page_query, cursor_parameters(position or ()))
+            rows = reader.rows(page_query, runtime)
             total = None
             if count_query is not None:
-                total = self._total(reader, count_key, count_query)
+                counted = _runtime(count_query, narrowing) if narrowing is not None else {}
+                total = self._total(reader, count_key, count_query, counted)
             more = len(rows) > limit
             rows = rows[:limit]
             # Taken before the rows become records, in place (relation ids stay as they are).
@@ -203,14 +256,22 @@ class RecordStore:
                 self._expand(reader, collection, caller, rows, items, request.expand)
         return Page(items, cursor, total)
 
-    def _total(self, reader: Reader, key: Hashable, query: Prepared) -> int:
+    def _total(
+        self,
+        reader: Reader,
+        key: Hashable,
+        query: Prepared,
+        runtime: dict[str, Any] | None = None,
+    ) -> int:
         """The count, remembered until anyone commits to the database (where that is known)."""
         version = reader.data_version()
+        if runtime:
+            key = (key, tuple(sorted(runtime.items())))
         if version is not None:
             known = self._totals.get(key)
             if known is not None and known[0] == version:
                 return known[1]
-        total = reader.scalar(query)
+        total = reader.scalar(query, runtime)
         if version is not None:
             self._totals.put(key, (version, total))
         return total
@@ -313,13 +374,18 @@ class RecordStore:
         body: bytes | Mapping[str, Any],
         *,
         trusted: bool = False,
+        presets: Mapping[str, Any] | None = None,
     ) -> dict:
         """`trusted` skips the create rule (sign-up is governed by the auth options instead);
-        validation, read-only fields, presets and field write rules still apply."""
+        validation, read-only fields, presets and field write rules still apply. `presets`:
+        values the server sets (a declared route's parent), which the body may not hold; they
+        are checked like any value (a related record must exist and be visible)."""
         if not trusted:
             self._allow(collection, "create", caller)
         table = self.tables[collection]
-        values, sent = self._validator(collection, caller).for_create(_plain(body))
+        validator = self._validator(collection, caller)
+        values, sent = validator.for_create(_plain(body), frozenset(presets or ()))
+        values.update(presets or {})
         links = self.links.take(collection, values)
         self._hash_password(values)
         self._apply_presets(collection, caller, values)
@@ -328,6 +394,11 @@ class RecordStore:
         with self._writing(table) as connection:
             # Related records are checked before hooks, which may rely on them existing.
             self._check_relations(connection, collection, caller, row)
+            for name, field in self._slugs[collection]:
+                if row.get(name) is None:
+                    room = (field.max_length or MAX_SLUG) - 8  # for a suffix such as -2
+                    source = row.get(field.slug_from or "")
+                    row[name] = unique_slug(connection, table, name, source, min(room, MAX_SLUG))
             event = WriteEvent(collection, "create", caller, values=row, record_id=row["id"])
             self.hooks.run("before", event, self)
             self._check_create_rules(connection, collection, caller, row, sent, trusted)
@@ -422,6 +493,50 @@ class RecordStore:
             if result.rowcount == 0:
                 self._explain_miss(connection, collection, caller, record_id, if_match, "delete")
             self._after(connection, event)
+
+    def link(
+        self,
+        collection: str,
+        caller: Caller,
+        record_id: str,
+        relation: str,
+        member_id: str,
+        add: bool,
+    ) -> None:
+        """Add or remove one member of a to-many relation; nothing happens when it is already
+        so. A stored relation changes under the record's update rule; through a collection,
+        its record is created or deleted under that collection's rules and hooks."""
+        declared = self.spec.collections[collection].relations[relation]
+        if declared.stored:
+            table = self.tables[collection]
+            with self._writing(table) as connection:
+                statement = (
+                    update(table)
+                    .where(
+                        table.c.id == record_id, *self._visible_and(collection, "update", caller)
+                    )
+                    .values(updated=_now(), version=table.c.version + 1)
+                )
+                if connection.execute(statement).rowcount == 0:
+                    self._explain_miss(connection, collection, caller, record_id, None, "update")
+                self.links.change(
+                    connection, collection, caller, record_id, relation, member_id, add
+                )
+            return
+        link = resolve_link(self.spec, collection, declared, relation)
+        assert link.far is not None
+        through = self.tables[link.table]
+        with self._writing(through) as connection:
+            existing = connection.execute(
+                select(through.c.id).where(
+                    through.c[link.near] == record_id, through.c[link.far] == member_id
+                )
+            ).scalar()
+            if add and existing is None:
+                presets = {link.near: record_id, link.far: member_id}
+                self.create(link.table, caller, {}, presets=presets)
+            elif not add and existing is not None:
+                self.delete(link.table, caller, existing)
 
     # -- hooks and events ------------------------------------------------------------------
 
@@ -647,6 +762,34 @@ class RecordStore:
             self.hooks.run("after_commit", event, self)
             for listener in self.commit_listeners:
                 listener(event)
+
+
+@dataclass(frozen=True)
+class Narrowing:
+    """Conditions a declared route adds to a read. `key` names them (the route and which of
+    its parameters are given); `params` are this request's values, bound as SQL parameters."""
+
+    key: Hashable
+    conditions: tuple[Node, ...]
+    params: Mapping[str, Any]
+
+
+def _compiled(node: Node, scope: Any) -> ColumnElement:
+    try:
+        return compile_expression(node, scope)
+    except ParameterError as exc:
+        raise InvalidQuery(exc.message, exc.param) from None
+
+
+def _with_slots(query: Select, parameters: Parameters | None):
+    return query if parameters is None else (query, tuple(parameters.slots))
+
+
+def _runtime(prepared: Prepared, narrowing: Narrowing) -> dict[str, Any]:
+    try:
+        return runtime_values(prepared.slots, narrowing.params)
+    except ParameterError as exc:
+        raise InvalidQuery(exc.message, exc.param) from None
 
 
 def _caller_key(caller: Caller) -> tuple:

@@ -176,8 +176,10 @@ class BodyValidator:
             for n, f in collection.fields.items()
             if not f.hidden and (with_readonly or not f.readonly)
         }
+        self.fields = fields
         self.protected = frozenset(collection.fields) - frozenset(fields)
         extra: dict[str, Any] = {name: (kind, None) for name, kind in (relations or {}).items()}
+        self.extra = extra
         if password_min_length is not None:
             password = Annotated[
                 str,
@@ -187,6 +189,8 @@ class BodyValidator:
             extra["password"] = (password | None, None)
         self.create_model = self._model(f"{name}_create", fields, extra, partial=False)
         self.update_model = self._model(f"{name}_update", fields, extra, partial=True)
+        # Create models without the fields the server sets (a declared route's parent).
+        self._create_models: dict[frozenset[str], type[BaseModel]] = {}
 
     @staticmethod
     def _model(
@@ -196,17 +200,29 @@ class BodyValidator:
         for field_name, field in fields.items():
             value_type = python_type(field)
             if field.required and not partial:
-                # Omitted: the declared default (or "required"); an explicit null: refused.
-                definitions[field_name] = (value_type, ... if field.default is None else None)
+                # Omitted: the declared default, a slug made by the store, or "required";
+                # an explicit null: refused.
+                optional = field.default is not None or field.slug_from is not None
+                definitions[field_name] = (value_type, None if optional else ...)
             elif field.required:
                 definitions[field_name] = (value_type, None)
             else:
                 definitions[field_name] = (value_type | None, None)
         return create_model(model_name, __config__=_CONFIG, **definitions)
 
-    def for_create(self, body: bytes | dict[str, Any]) -> tuple[dict[str, Any], frozenset[str]]:
-        """The values to insert (declared defaults filled in) and the names the client sent."""
-        values = self._checked(self.create_model, body)
+    def for_create(
+        self, body: bytes | dict[str, Any], server_set: frozenset[str] = frozenset()
+    ) -> tuple[dict[str, Any], frozenset[str]]:
+        """The values to insert (declared defaults filled in) and the names the client sent.
+        `server_set`: fields the server fills in, which the client may not send."""
+        model = self.create_model
+        if server_set:
+            model = self._create_models.get(server_set)
+            if model is None:
+                fields = {n: f for n, f in self.fields.items() if n not in server_set}
+                model = self._model(f"{self.name}_create", fields, self.extra, partial=False)
+                self._create_models[server_set] = model
+        values = self._checked(model, body)
         sent = frozenset(values)
         for name, field in self.collection.fields.items():
             if name not in values and field.default is not None and field.default != CALLER_DEFAULT:

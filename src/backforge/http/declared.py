@@ -1,0 +1,561 @@
+"""Declared routes (spec.routes): any method and path mapped onto the store's operations and
+the account flows, answered in an existing contract's shape. A thin mapping: rules, validation,
+hooks and events all happen in the store, as for the record routes."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import anyio.to_thread
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from ..auth.components import AuthComponents
+from ..rules import ExpressionError, Node, parse
+from ..rules.ast import Comparison, Path
+from ..spec.errors import Problem
+from ..spec.model import Spec
+from ..spec.route_checks import parent_field
+from ..spec.routes import Route as RouteDeclaration
+from ..spec.routes import split_route_key
+from ..store.caller import Caller
+from ..store.errors import FieldProblem, InvalidQuery, NotFound, ValidationFailed
+from ..store.listing import ListRequest
+from ..store.records import Narrowing, RecordStore
+from ..store.shapes import ShapePlan
+from .body import if_match_versions, read_json_body
+from .error_shapes import ErrorFormat
+from .problems import ProblemError, problem_for
+from .records import json_response
+
+PARENT = "_parent"
+RECORD = "_record"
+# Fields a login body may name besides the collection's own.
+LOGIN_FIELDS = ("identity", "email", "username", "password", "totp")
+MAX_OFFSET = 10**9
+DEFAULT_STATUS = {"create": 201, "signup": 201, "delete": 204, "logout": 204}
+
+
+class DeclaredRoute:
+    """One declared route, prepared at start-up; called per request."""
+
+    def __init__(
+        self,
+        key: str,
+        declaration: RouteDeclaration,
+        store: RecordStore,
+        caller_of: Callable[[Request], Caller],
+        auth: AuthComponents | None,
+        errors: ErrorFormat | None,
+    ):
+        spec: Spec = store.spec
+        parsed = split_route_key(key)
+        assert parsed is not None
+        self.key = key
+        self.method, self.path = parsed
+        self.declaration = declaration
+        self.store = store
+        self.caller_of = caller_of
+        self.auth = auth
+        self.errors = errors
+        self.operation, target = declaration.operation
+        self.collection, _, self.relation = target.partition(".")
+        self.max_body = spec.settings.max_body_bytes
+        self.inline = store.engine.dialect.name == "sqlite"
+        response = declaration.response
+        self.plan: ShapePlan | None = store.shapes.plans.get(response.shape or "")
+        request = declaration.request
+        if request is None:  # the request looks like the answer
+            self.envelope = response.envelope if self.operation in _WITH_BODY else None
+            self.input_plan = self.plan
+        else:
+            self.envelope = request.envelope
+            self.input_plan = store.shapes.plans.get(request.shape or "")
+        self.status = declaration.status or DEFAULT_STATUS.get(self.operation, 200)
+        self.query = {
+            name: (parameter, parse(parameter.filter))
+            for name, parameter in declaration.query_parameters().items()
+        }
+        self.conditions = self._conditions(spec)
+        self.path_parameters = {*_path_names(self.path), PARENT, RECORD}
+
+    def _conditions(self, spec: Spec) -> tuple[Node, ...]:
+        declaration = self.declaration
+        conditions: list[Node] = []
+        if declaration.filter:
+            conditions.append(parse(declaration.filter))
+        if self.operation in ("get", "update", "delete", "link", "unlink"):
+            key = declaration.key or "id"
+            conditions.append(_equals(key, key))
+        if declaration.parent is not None:
+            field = parent_field(spec, declaration, self.collection)
+            assert field is not None
+            conditions.append(_equals(field, PARENT))
+        return tuple(conditions)
+
+    def route(self) -> Route:
+        return Route(self.path, self.serve, methods=[self.method], name=self.key)
+
+    # -- serving -------------------------------------------------------------------------------
+
+    async def serve(self, request: Request) -> Response:
+        try:
+            return await self._serve(request)
+        except Exception as exc:  # every failure keeps the contract's error shape
+            if isinstance(exc, InvalidQuery) and exc.parameter in self.path_parameters:
+                exc = NotFound("no such record")  # a path value of the wrong type names nothing
+            elif isinstance(exc, ValidationFailed):
+                exc = self._client_paths(exc)
+            response = await problem_for(request, exc)
+            if self.errors is None:
+                return response
+            status, body = self.errors(response.status_code, orjson.loads(response.body))
+            return Response(orjson.dumps(body), status, media_type="application/json")
+
+    async def _serve(self, request: Request) -> Response:
+        caller = self.caller_of(request)
+        if self.declaration.requires_login and caller.is_anonymous:
+            raise ProblemError(401, "unauthorized", "log in first")
+        params: dict[str, Any] = dict(request.path_params)
+        query = self._query_values(request)
+        params.update(query)
+        if self.declaration.parent is not None:
+            params[PARENT] = await self._parent_id(caller, params)
+        handler = getattr(self, f"_{self.operation}")
+        return await handler(request, caller, params, query)
+
+    async def _run(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        call = functools.partial(function, *args, **kwargs)
+        return call() if self.inline else await anyio.to_thread.run_sync(call)
+
+    async def _write(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """A record write; on SQLite it commits with the other writes of this turn of the
+        event loop (store.group_commit), as the record routes' writes do."""
+        call = functools.partial(function, *args, **kwargs)
+        if self.store.group is not None:
+            return await self.store.group.run(call)
+        return await self._run(call)
+
+    # -- record operations -----------------------------------------------------------------
+
+    async def _list(self, request, caller, params, query) -> Response:
+        paging = self.declaration.paging
+        limit, offset, cursor = self._paging(request)
+        asked = ListRequest(
+            sort=self.declaration.sort,
+            limit=limit,
+            cursor=cursor,
+            offset=offset if paging.style == "offset" else None,
+            total=self.declaration.response.count is not None,
+        )
+        narrowing = self._narrowing(params, query)
+
+        def read():
+            page = self.store.list(
+                self.collection, caller, asked, narrowing=narrowing, shape=self.plan
+            )
+            return page, self._shaped(caller, page.items, params)
+
+        page, items = await self._run(read)
+        response = self.declaration.response
+        if response.pluck is not None:
+            items = [item.get(response.pluck) for item in items]
+        if response.envelope is None:
+            return json_response(items, self.status)
+        body: dict[str, Any] = {response.envelope: items}
+        if response.count is not None:
+            body[response.count] = page.total
+        if paging.style == "cursor":
+            body[response.cursor] = page.next_cursor
+        return json_response(body, self.status)
+
+    async def _count(self, request, caller, params, query) -> Response:
+        asked = ListRequest(limit=1, total=True)
+        narrowing = self._narrowing(params, query)
+        page = await self._run(self.store.list, self.collection, caller, asked, narrowing=narrowing)
+        return self._answer(page.total)
+
+    async def _get(self, request, caller, params, query) -> Response:
+        record = await self._run(self._find, caller, params, self.plan)
+        return self._answer(record)
+
+    async def _create(self, request, caller, params, query) -> Response:
+        body = await self._body(request, caller)
+        presets = None
+        if self.declaration.parent is not None:
+            field = parent_field(self.store.spec, self.declaration, self.collection)
+            presets = {field: params[PARENT]}
+        created = await self._write(
+            self.store.create, self.collection, caller, body, presets=presets
+        )
+        return self._answer(await self._reread(caller, created, params))
+
+    async def _update(self, request, caller, params, query) -> Response:
+        body = await self._body(request, caller)
+        versions = if_match_versions(request)
+        found = await self._run(self._find, caller, params, None)
+        updated = await self._write(
+            self.store.update, self.collection, caller, found["id"], body, versions
+        )
+        return self._answer(await self._reread(caller, updated, params))
+
+    async def _delete(self, request, caller, params, query) -> Response:
+        versions = if_match_versions(request)
+        found = await self._run(self._find, caller, params, None)
+        await self._write(self.store.delete, self.collection, caller, found["id"], versions)
+        return Response(status_code=self.status)
+
+    async def _link(self, request, caller, params, query, add: bool = True) -> Response:
+        if caller.id is None or caller.is_anonymous:
+            raise ProblemError(401, "unauthorized", "log in first")
+        found = await self._run(self._find, caller, params, None)
+        await self._write(
+            self.store.link, self.collection, caller, found["id"], self.relation, caller.id, add
+        )
+        return self._answer(await self._reread(caller, found, params))
+
+    async def _unlink(self, request, caller, params, query) -> Response:
+        return await self._link(request, caller, params, query, add=False)
+
+    # -- account operations ------------------------------------------------------------------
+
+    def _service(self):
+        if self.auth is None:
+            raise ProblemError(404, "not-found", "accounts are not configured")
+        return self.auth.service
+
+    async def _signup(self, request, caller, params, query) -> Response:
+        body = await self._body(request, caller, extra=("password",))
+        invite = request.query_params.get("invite")
+        tokens = await self._run(self._service().signup, self.collection, body, invite)
+        return await self._with_tokens(tokens, params)
+
+    async def _login(self, request, caller, params, query) -> Response:
+        data = orjson.loads(await self._body(request, caller, extra=LOGIN_FIELDS))
+        identity = data.get("identity") or data.get("email") or data.get("username")
+        password = data.get("password")
+        problems = []
+        if not isinstance(identity, str) or not identity:
+            problems.append(FieldProblem("/email", "send email (or username)"))
+        if not isinstance(password, str) or not password:
+            problems.append(FieldProblem("/password", "this field is required"))
+        if problems:
+            raise ValidationFailed(problems)
+        totp = data.get("totp") if isinstance(data.get("totp"), str) else None
+        address = request.client.host if request.client else "unknown"
+        login = self._service().login
+        tokens = await self._run(login, self.collection, identity, password, totp, address)
+        return await self._with_tokens(tokens, params)
+
+    async def _refresh(self, request, caller, params, query) -> Response:
+        token = self._refresh_token(orjson.loads(await self._raw_body(request)))
+        tokens = await self._run(self._service().refresh, token)
+        return await self._with_tokens(tokens, params)
+
+    async def _logout(self, request, caller, params, query) -> Response:
+        token = self._refresh_token(orjson.loads(await self._raw_body(request)))
+        await self._run(self._service().logout, token)
+        return Response(status_code=self.status)
+
+    async def _me(self, request, caller, params, query) -> Response:
+        self._own_account(caller)
+        session = {"access_token": _bearer(request, self.store.spec.settings.auth_scheme)}
+        record = await self._run(self._record_by_id, caller, str(caller.id), params, session)
+        return self._answer(record)
+
+    async def _update_me(self, request, caller, params, query) -> Response:
+        self._own_account(caller)
+        body = await self._body(request, caller)
+        await self._write(self.store.update, self.collection, caller, str(caller.id), body)
+        session = {"access_token": _bearer(request, self.store.spec.settings.auth_scheme)}
+        record = await self._run(self._record_by_id, caller, str(caller.id), params, session)
+        return self._answer(record)
+
+    def _own_account(self, caller: Caller) -> None:
+        if caller.id is None or caller.collection != self.collection:
+            raise ProblemError(401, "unauthorized", f"log in with an account of {self.collection}")
+
+    async def _with_tokens(self, tokens, params) -> Response:
+        if self.plan is None:
+            return self._answer(tokens.as_json())
+        account = Caller(id=tokens.account_id, collection=self.collection, method="token")
+        session = {
+            "access_token": tokens.access_token,
+            "refresh_token": tokens.refresh_token,
+            "expires_in": tokens.expires_in,
+            "token_type": "Bearer",
+        }
+        record = await self._run(self._record_by_id, account, tokens.account_id, params, session)
+        return self._answer(record)
+
+    def _refresh_token(self, data: Any) -> str:
+        if self.envelope is not None and isinstance(data, dict):
+            data = data.get(self.envelope)
+        token = data.get("refresh_token") if isinstance(data, dict) else None
+        if not isinstance(token, str) or not token or len(token) > 512:
+            raise ValidationFailed([FieldProblem("/refresh_token", "this field is required")])
+        return token
+
+    # -- reading records ---------------------------------------------------------------------
+
+    def _find(self, caller: Caller, params: Mapping[str, Any], plan: ShapePlan | None) -> dict:
+        """The one record the route's key names, as the caller may view it (404 otherwise)."""
+        narrowing = Narrowing((self.key, "find"), self.conditions, params)
+        page = self.store.list(
+            self.collection,
+            caller,
+            ListRequest(limit=1),
+            narrowing=narrowing,
+            shape=plan,
+            operation="view",
+        )
+        if not page.items:
+            raise NotFound(f"no such record in {self.collection}")
+        return self._shaped(caller, page.items, params)[0] if plan else page.items[0]
+
+    def _record_by_id(
+        self,
+        caller: Caller,
+        record_id: str,
+        params: Mapping[str, Any],
+        session: Mapping[str, Any] | None = None,
+    ) -> dict | None:
+        """A record in the response's shape, read after a write (None if the caller may not
+        view it)."""
+        narrowing = Narrowing((self.key, "by-id"), (_equals("id", RECORD),), {RECORD: record_id})
+        try:
+            page = self.store.list(
+                self.collection,
+                caller,
+                ListRequest(limit=1),
+                narrowing=narrowing,
+                shape=self.plan,
+                operation="view",
+            )
+        except NotFound:
+            return None
+        if not page.items:
+            return None
+        if self.plan is None:
+            return page.items[0]
+        known = {"params": params, "session": session or {}}
+        return self.store.shapes.assemble(self.plan, caller, page.items, known)[0]
+
+    async def _reread(self, caller: Caller, record: dict, params: Mapping[str, Any]) -> Any:
+        if self.plan is None:
+            return record
+        return await self._run(self._record_by_id, caller, record["id"], params)
+
+    def _shaped(self, caller: Caller, items: list[dict], params: Mapping[str, Any]) -> list:
+        if self.plan is None:
+            return items
+        return self.store.shapes.assemble(self.plan, caller, items, {"params": params})
+
+    async def _parent_id(self, caller: Caller, params: Mapping[str, Any]) -> str:
+        parent = self.declaration.parent
+        assert parent is not None
+        condition = _equals(parent.key, parent.key)
+        narrowing = Narrowing((self.key, "parent"), (condition,), params)
+
+        def find() -> str:
+            page = self.store.list(
+                parent.collection,
+                caller,
+                ListRequest(limit=1),
+                narrowing=narrowing,
+                operation="view",
+            )
+            if not page.items:
+                raise NotFound(f"no such record in {parent.collection}")
+            return page.items[0]["id"]
+
+        return await self._run(find)
+
+    def _narrowing(self, params: Mapping[str, Any], query: Mapping[str, Any]) -> Narrowing:
+        present = tuple(name for name in self.query if name in query)
+        conditions = self.conditions + tuple(self.query[name][1] for name in present)
+        return Narrowing((self.key, present), conditions, params)
+
+    # -- reading requests ----------------------------------------------------------------------
+
+    def _query_values(self, request: Request) -> dict[str, str]:
+        """The declared query parameters given (repeated or unknown ones are a 400)."""
+        paging = self.declaration.paging
+        allowed = set(self.query)
+        if self.operation == "list" and paging.style != "none":
+            allowed |= {paging.limit, paging.offset if paging.style == "offset" else paging.cursor}
+        if self.operation == "signup":
+            allowed.add("invite")
+        values: dict[str, str] = {}
+        for name, value in request.query_params.multi_items():
+            if name not in allowed:
+                known = ", ".join(sorted(allowed)) or "none"
+                raise InvalidQuery(f"unknown query parameter '{name}' (known: {known})", name)
+            if name in values:
+                raise InvalidQuery(f"query parameter '{name}' is given twice", name)
+            values[name] = value
+        for name, (parameter, _node) in self.query.items():
+            if parameter.required and name not in values:
+                raise InvalidQuery(f"query parameter '{name}' is required", name)
+        return {name: value for name, value in values.items() if name in self.query}
+
+    def _paging(self, request: Request) -> tuple[int, int, str | None]:
+        paging = self.declaration.paging
+        settings = self.store.spec.settings
+        largest = paging.max or settings.max_page_size
+        default = min(paging.default or settings.page_size, largest)
+        if paging.style == "none":
+            return largest, 0, None
+        query = request.query_params
+        limit = _whole(query.get(paging.limit), paging.limit, 1, largest, default)
+        if paging.style == "offset":
+            return limit, _whole(query.get(paging.offset), paging.offset, 0, MAX_OFFSET, 0), None
+        return limit, 0, query.get(paging.cursor) or None
+
+    async def _raw_body(self, request: Request) -> bytes:
+        raw = await read_json_body(request, self.max_body)
+        try:
+            orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            raise _AsSent([FieldProblem("", "the body is not valid JSON")]) from None
+        return raw
+
+    async def _body(self, request: Request, caller: Caller, extra: tuple[str, ...] = ()) -> bytes:
+        """The record in the body: unwrapped from its envelope, renamed to field names."""
+        data = orjson.loads(await self._raw_body(request))
+        prefix = ""
+        if self.envelope is not None:
+            if not isinstance(data, dict):
+                raise _AsSent([FieldProblem("", "the body must be a JSON object")])
+            unknown = [FieldProblem(f"/{k}", _UNKNOWN) for k in data if k != self.envelope]
+            if unknown:
+                raise _AsSent(unknown)
+            prefix = f"/{self.envelope}"
+            data = data.get(self.envelope)
+            if data is None:
+                raise _AsSent([FieldProblem(prefix, "this field is required")])
+        if not isinstance(data, dict):
+            raise _AsSent([FieldProblem(prefix, "must be a JSON object")])
+        if self.input_plan is None:
+            return orjson.dumps(data)
+        inputs = self.input_plan.inputs
+        renamed: dict[str, Any] = {}
+        problems = []
+        for name, value in data.items():
+            if name in inputs:
+                renamed[inputs[name]] = value
+            elif name in extra:
+                renamed[name] = value
+            else:
+                problems.append(FieldProblem(f"{prefix}/{name}", _UNKNOWN))
+        if problems:
+            raise _AsSent(problems)
+        return orjson.dumps(renamed)
+
+    def _client_paths(self, failed: ValidationFailed) -> ValidationFailed:
+        """The store's problems at the names and place the client used (inside the envelope,
+        renamed fields)."""
+        if isinstance(failed, _AsSent):
+            return failed
+        plan = self.input_plan
+        outputs = {field: output for output, field in plan.inputs.items()} if plan else {}
+        prefix = f"/{self.envelope}" if self.envelope is not None else ""
+        problems = []
+        for problem in failed.problems:
+            head, _, rest = problem.path.lstrip("/").partition("/")
+            path = prefix + (f"/{outputs.get(head, head)}" if head else "")
+            problems.append(FieldProblem(path + (f"/{rest}" if rest else ""), problem.message))
+        return ValidationFailed(problems, failed.detail)
+
+    def _answer(self, value: Any) -> Response:
+        if self.status == 204:
+            return Response(status_code=204)
+        envelope = self.declaration.response.envelope
+        return json_response({envelope: value} if envelope else value, self.status)
+
+
+_WITH_BODY = frozenset({"create", "update", "signup", "login", "update_me", "refresh", "logout"})
+
+
+class _AsSent(ValidationFailed):
+    """Problems already named as the client sent them (the body's own shape)."""
+
+
+_UNKNOWN = "unknown field: it is not declared, or it is set by the server"
+
+
+def _equals(field: str, param: str) -> Node:
+    return Comparison(Path((field,), 0), "=", Path(("params", param), 0), 0)
+
+
+def _path_names(path: str) -> set[str]:
+    from ..spec.routes import path_parameters
+
+    return set(path_parameters(path))
+
+
+def _whole(text: str | None, name: str, low: int, high: int, default: int) -> int:
+    """A query integer: ASCII digits only, within bounds."""
+    if text is None:
+        return default
+    if not text.isascii() or not text.isdigit() or not low <= int(text) <= high:
+        raise InvalidQuery(f"{name} must be a whole number from {low} to {high}", name)
+    return int(text)
+
+
+def _bearer(request: Request, scheme: str) -> str | None:
+    header = request.headers.get("authorization")
+    if header is None:
+        return None
+    word, _, credential = header.partition(" ")
+    return credential.strip() if word.lower() == scheme.lower() else None
+
+
+def declared_routes(
+    store: RecordStore,
+    caller_of: Callable[[Request], Caller],
+    auth: AuthComponents | None,
+) -> list[DeclaredRoute]:
+    spec = store.spec
+    default = ErrorFormat(spec.errors) if spec.errors is not None else None
+    routes = []
+    for key, declaration in spec.routes.items():
+        errors = ErrorFormat(declaration.errors) if declaration.errors is not None else default
+        routes.append(DeclaredRoute(key, declaration, store, caller_of, auth, errors))
+    return routes
+
+
+def check_declared(store: RecordStore) -> list[Problem]:
+    """Every filter of every declared route parses and names what exists (at start-up)."""
+    from ..rules import RecordScope, compile_expression
+    from ..rules.params import Parameters
+    from ..store.access import caller_placeholders
+    from ..store.caller import ANONYMOUS
+
+    problems = store.shapes.check(ANONYMOUS)
+    spec = store.spec
+    for key, declaration in spec.routes.items():
+        collection = declaration.operation[1].partition(".")[0]
+        texts = [(("filter",), declaration.filter)]
+        texts += [
+            (("query", name), parameter.filter)
+            for name, parameter in declaration.query_parameters().items()
+        ]
+        parsed = split_route_key(key)
+        assert parsed is not None
+        # Parameters without values: compiling only checks names and types.
+        parameters = Parameters(dict.fromkeys({*_path_names(parsed[1]), *declaration.query}))
+        known = {"params": parameters, "auth": caller_placeholders(spec)}
+        scope = RecordScope(spec, store.tables, collection, known=known)
+        for where, text in texts:
+            if text is None:
+                continue
+            try:
+                compile_expression(parse(text), scope)
+            except ExpressionError as exc:
+                problems.append(Problem(("routes", key, *where), exc.message))
+    return problems

@@ -1,0 +1,75 @@
+"""Failures in the shape an API contract fixes: a JSON template filled from the problem, and
+a map of statuses (see spec.routes.ErrorShape)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from ..spec.routes import ErrorShape
+
+_PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
+
+
+class ErrorFormat:
+    """(status, problem as a dict) -> (status, body): the signature of an `error_formatter`,
+    so custom endpoints take it too."""
+
+    def __init__(self, shape: ErrorShape):
+        self.shape = shape
+
+    def __call__(self, status: int, problem: dict[str, Any]) -> tuple[int, Any]:
+        answered = self.shape.status.get(status, status)
+        if self.shape.body is None:
+            return answered, {**problem, "status": answered}
+        values = {
+            "status": answered,
+            "code": str(problem.get("type", "")).rsplit(":", 1)[-1],
+            "title": problem.get("title", ""),
+            "detail": problem.get("detail", ""),
+            "errors": problem.get("errors") or [],
+            "errors_by_field": self._by_field(problem),
+            "messages": _messages(problem),
+        }
+        return answered, render(self.shape.body, values)
+
+    def _by_field(self, problem: dict[str, Any]) -> dict[str, list[str]]:
+        grouped: dict[str, list[str]] = {}
+        for error in problem.get("errors") or []:
+            grouped.setdefault(field_name(error.get("path", "")), []).append(error["message"])
+        field = problem.get("field") or problem.get("parameter")
+        if not grouped:
+            key = field if isinstance(field, str) and field else self.shape.general_field
+            grouped[key] = [str(problem.get("detail", ""))]
+        return grouped
+
+
+def _messages(problem: dict[str, Any]) -> list[str]:
+    """Every problem as one sentence: "title must have at least 1 characters"."""
+    errors = problem.get("errors") or []
+    if not errors:
+        return [str(problem.get("detail", ""))]
+    return [f"{field_name(e.get('path', ''))} {e['message']}".strip() for e in errors]
+
+
+def field_name(pointer: str) -> str:
+    """The field a JSON pointer names: its last part that is not an index ("" for the body)."""
+    parts = [p for p in pointer.split("/") if p and not p.isdigit()]
+    return parts[-1] if parts else ""
+
+
+def render(template: Any, values: dict[str, Any]) -> Any:
+    """The template with {placeholders} filled; a string that is one placeholder keeps the
+    value's own type (a number, a list, an object)."""
+    if isinstance(template, str):
+        whole = _PLACEHOLDER.fullmatch(template)
+        if whole and whole.group(1) in values:
+            return values[whole.group(1)]
+        return _PLACEHOLDER.sub(
+            lambda m: str(values[m.group(1)]) if m.group(1) in values else m.group(0), template
+        )
+    if isinstance(template, dict):
+        return {str(render(k, values)): render(v, values) for k, v in template.items()}
+    if isinstance(template, list):
+        return [render(item, values) for item in template]
+    return template
