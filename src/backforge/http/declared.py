@@ -526,7 +526,8 @@ def declared_routes(
     for key, declaration in spec.routes.items():
         errors = ErrorFormat(declaration.errors) if declaration.errors is not None else default
         routes.append(DeclaredRoute(key, declaration, store, caller_of, auth, errors))
-    return routes
+    # A literal segment wins over a parameter: /articles/feed before /articles/{slug}.
+    return sorted(routes, key=lambda r: [s.startswith("{") for s in r.path.split("/")])
 
 
 def check_declared(store: RecordStore) -> list[Problem]:

@@ -56,7 +56,13 @@ def build_middleware(app, store: RecordStore, config: ServerConfig):
     wrapped = ConditionalGetMiddleware(wrapped, config.cache, public)
     if config.rate_limits.enabled:
         wrapped = RateLimitMiddleware(
-            wrapped, config.rate_limits, redis_url, config.redis_key_prefix, caller_of, metrics
+            wrapped,
+            config.rate_limits,
+            redis_url,
+            config.redis_key_prefix,
+            caller_of,
+            metrics,
+            account_paths(store.spec),
         )
     wrapped = RequestLimitsMiddleware(wrapped, config.limits, store.spec.settings.max_body_bytes)
     if config.compression.enabled:
@@ -70,6 +76,15 @@ def build_middleware(app, store: RecordStore, config: ServerConfig):
     )
     log = access_log if config.log.access else None
     return RequestObserver(wrapped, metrics, log, route_of, security_headers)
+
+
+def account_paths(spec) -> frozenset[str]:
+    """Paths of declared routes that take a password or a refresh token."""
+    return frozenset(
+        key.split(" ", 1)[1]
+        for key, route in spec.routes.items()
+        if route.operation[0] in ("signup", "login", "refresh")
+    )
 
 
 def _listen_for_writes(store: RecordStore, listener) -> None:

@@ -167,8 +167,11 @@ class RateLimitMiddleware:
         key_prefix: str,
         caller_of: Callable[[Request], Caller] | None,
         metrics: Metrics | None = None,
+        auth_paths: frozenset[str] = frozenset(),
     ):
+        """`auth_paths`: more paths under the stricter limit (declared login and sign-up)."""
         self.app = app
+        self.auth_paths = auth_paths
         self.counter = Counter(settings, redis_url, key_prefix)
         self.default = parse_many(settings.default)
         self.auth = parse_many(settings.auth)
@@ -182,7 +185,8 @@ class RateLimitMiddleware:
         if scope["type"] != "http" or scope["method"] == "OPTIONS":
             await self.app(scope, receive, send)
             return
-        if route_path(scope).startswith(self.auth_prefix):
+        path = route_path(scope)
+        if path.startswith(self.auth_prefix) or path in self.auth_paths:
             name, items, key = "auth", self.auth, "auth:" + client_ip(scope)
         else:
             caller = caller_or_anonymous(self.caller_of, scope)
