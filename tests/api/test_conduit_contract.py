@@ -352,3 +352,6 @@ def test_unknown_parameters_and_fields_are_refused_in_the_contracts_error_shape(
     # A value that looks like an injection is a bound parameter: it matches nothing.
     injected = conduit.get("/api/articles", params={"author": 'jake" || author.username != "'})
     assert injected.json()["articlesCount"] == 0
+    # Text no database can store is refused, not sent to it (PostgreSQL refuses NUL).
+    _error(conduit.get("/api/articles", params={"favorited": "a\x00b"}), 400)
+    _error(conduit.get("/api/profiles/a%00b"), 404)

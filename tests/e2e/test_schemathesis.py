@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 
 CONFIG = Path(__file__).with_name("schemathesis.toml")
@@ -46,5 +47,21 @@ def test_schemathesis_finds_nothing(make_server, admin, example):
     server.start("--dev")
     as_admin = _schemathesis(server, "-H", f"Authorization: {admin['Authorization']}")
     assert as_admin.returncode == 0, as_admin.stdout[-6000:]
+    anonymous = _schemathesis(server, "--phases", "examples,coverage,fuzzing")
+    assert anonymous.returncode == 0, anonymous.stdout[-6000:]
+
+
+def test_schemathesis_finds_nothing_in_a_declared_contract(make_server):
+    """examples/conduit.yaml: every route is declared (shapes, envelopes, error format)."""
+    server = make_server("conduit.yaml")
+    server.environment["BACKFORGE_RATE_LIMITS__AUTH"] = "100000/minute"
+    server.environment["BACKFORGE_RATE_LIMITS__DEFAULT"] = "100000/minute"
+    server.start("--dev")
+    account = {"username": "fuzz", "email": "fuzz@example.org", "password": "password"}
+    signed_up = httpx.post(server.url + "/api/users", json={"user": account}, timeout=10)
+    assert signed_up.status_code == 201, signed_up.text
+    token = signed_up.json()["user"]["token"]
+    as_user = _schemathesis(server, "-H", f"Authorization: Token {token}")
+    assert as_user.returncode == 0, as_user.stdout[-6000:]
     anonymous = _schemathesis(server, "--phases", "examples,coverage,fuzzing")
     assert anonymous.returncode == 0, anonymous.stdout[-6000:]

@@ -80,7 +80,7 @@ def build_app(
         *job_admin_routes(store, caller_of),
     ]
     # Declared routes and custom endpoints come first: a path they take is theirs.
-    claimed = [route.route() for route in declared_routes(store, caller_of, auth)]
+    claimed = declared_routes(store, caller_of, auth)
     if endpoints is not None:
         service = auth.service if auth is not None else None
         max_body = store.spec.settings.max_body_bytes

@@ -97,9 +97,6 @@ class DeclaredRoute:
             conditions.append(_equals(field, PARENT))
         return tuple(conditions)
 
-    def route(self) -> Route:
-        return Route(self.path, self.serve, methods=[self.method], name=self.key)
-
     # -- serving -------------------------------------------------------------------------------
 
     async def serve(self, request: Request) -> Response:
@@ -519,15 +516,29 @@ def declared_routes(
     store: RecordStore,
     caller_of: Callable[[Request], Caller],
     auth: AuthComponents | None,
-) -> list[DeclaredRoute]:
+) -> list[Route]:
+    """One Starlette route per declared path, dispatching on the method (so that a 405 lists
+    every method the path takes)."""
     spec = store.spec
     default = ErrorFormat(spec.errors) if spec.errors is not None else None
-    routes = []
+    by_path: dict[str, dict[str, DeclaredRoute]] = {}
     for key, declaration in spec.routes.items():
         errors = ErrorFormat(declaration.errors) if declaration.errors is not None else default
-        routes.append(DeclaredRoute(key, declaration, store, caller_of, auth, errors))
+        route = DeclaredRoute(key, declaration, store, caller_of, auth, errors)
+        by_path.setdefault(route.path, {})[route.method] = route
+    routes = [
+        Route(path, _dispatch(methods), methods=list(methods)) for path, methods in by_path.items()
+    ]
     # A literal segment wins over a parameter: /articles/feed before /articles/{slug}.
     return sorted(routes, key=lambda r: [s.startswith("{") for s in r.path.split("/")])
+
+
+def _dispatch(methods: dict[str, DeclaredRoute]):
+    async def endpoint(request: Request) -> Response:
+        method = "GET" if request.method == "HEAD" else request.method
+        return await methods[method].serve(request)
+
+    return endpoint
 
 
 def check_declared(store: RecordStore) -> list[Problem]:

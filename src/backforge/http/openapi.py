@@ -15,6 +15,7 @@ from ..store.validation import INT_MAX, INT_MIN
 from .custom import Endpoints
 from .openapi_auth import SECURITY_SCHEMES, auth_paths
 from .openapi_custom import custom_paths
+from .openapi_routes import RouteDocument
 
 PROBLEM = {"$ref": "#/components/schemas/Problem"}
 ID_SCHEMA = {"type": "string", "pattern": ID_PATTERN.pattern}
@@ -213,7 +214,7 @@ def build_openapi(spec: Spec, endpoints: Endpoints | None = None) -> dict[str, A
     schemas: dict[str, Any] = {"Problem": _problem_schema()}
     paths: dict[str, Any] = {}
     for name, collection in spec.collections.items():
-        if collection.record_routes is False:
+        if collection.link_of is not None:
             continue
         title = _title(name)
         schemas[title] = record_schema(spec, collection)
@@ -329,6 +330,19 @@ def build_openapi(spec: Spec, endpoints: Endpoints | None = None) -> dict[str, A
             }
             if served:
                 paths[path] = served
+
+    def record_ref(collection: str) -> str:
+        title = _title(collection)
+        if title not in schemas:
+            schemas[title] = record_schema(spec, spec.collections[collection])
+        return f"#/components/schemas/{title}"
+
+    def body_schema(collection: str, partial: bool) -> dict[str, Any]:
+        return write_schema(spec, spec.collections[collection], partial=partial)
+
+    declared = RouteDocument(spec, schemas, value_schema, record_ref, body_schema)
+    for path, operations in declared.paths().items():
+        paths.setdefault(path, {}).update(operations)
     return {
         "openapi": "3.1.0",
         "info": {

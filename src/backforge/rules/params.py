@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import BindParameter, String, bindparam
 
-from .parser import ExpressionError
+from .parser import ExpressionError, is_storable_text
 from .values import TEXT_KINDS, coerce
 
 if TYPE_CHECKING:
@@ -114,6 +114,8 @@ def _from_text(column: ColumnRef, raw: Any) -> Any:
     (ASCII digits only: '³' and '٣' are not numbers here)."""
     if not isinstance(raw, str):
         return raw
+    if not is_storable_text(raw):
+        raise ExpressionError("a value may not hold NUL characters or unpaired surrogates")
     kind = column.kind
     if kind == "int":
         digits = raw[1:] if raw[:1] in "+-" else raw

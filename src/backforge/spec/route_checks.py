@@ -29,6 +29,7 @@ def check_routes(spec: Spec) -> Iterator[Problem]:
         yield from _check_shape(spec, name, ("shapes", name))
     yield from _shape_cycles(spec)
     seen: dict[tuple[str, str], str] = {}
+    spelled: dict[str, str] = {}  # generic path -> the path as first spelled
     for key, route in spec.routes.items():
         path = ("routes", key)
         parsed = split_route_key(key)
@@ -45,6 +46,9 @@ def check_routes(spec: Spec) -> Iterator[Problem]:
         if signature in seen:
             yield Problem(path, f"the same method and path as '{seen[signature]}'")
         seen[signature] = key
+        first = spelled.setdefault(_generic(url), url)
+        if first != url.rstrip("/") and first.rstrip("/") != url.rstrip("/"):
+            yield Problem(path, f"name the path's parameters as the other routes of it do: {first}")
         bad = [p for p in template if not PARAMETER_NAME.match(p)]
         if bad:
             yield Problem(path, f"path parameter '{{{bad[0]}}}' is not a lowercase name")
