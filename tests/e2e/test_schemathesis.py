@@ -51,17 +51,32 @@ def test_schemathesis_finds_nothing(make_server, admin, example):
     assert anonymous.returncode == 0, anonymous.stdout[-6000:]
 
 
-def test_schemathesis_finds_nothing_in_a_declared_contract(make_server):
-    """examples/conduit.yaml: every route is declared (shapes, envelopes, error format)."""
-    server = make_server("conduit.yaml")
+def _conduit_token(url: str) -> str:
+    account = {"username": "fuzz", "email": "fuzz@example.org", "password": "password"}
+    signed_up = httpx.post(url + "/api/users", json={"user": account}, timeout=10)
+    assert signed_up.status_code == 201, signed_up.text
+    return "Token " + signed_up.json()["user"]["token"]
+
+
+def _secret_storage_token(url: str) -> str:
+    account = {"username": "fuzz", "email": "fuzz@example.org", "password": "password"}
+    assert httpx.post(url + "/register", json=account, timeout=10).status_code == 201
+    logged_in = httpx.post(url + "/login", json=account, timeout=10)
+    assert logged_in.status_code == 200, logged_in.text
+    return "Bearer " + logged_in.json()["token"]
+
+
+@pytest.mark.parametrize(
+    ("example", "credential"),
+    [("conduit.yaml", _conduit_token), ("secret_storage.yaml", _secret_storage_token)],
+)
+def test_schemathesis_finds_nothing_in_a_declared_contract(make_server, example, credential):
+    """Examples whose every route is declared (shapes, envelopes, the contract's errors)."""
+    server = make_server(example)
     server.environment["BACKFORGE_RATE_LIMITS__AUTH"] = "100000/minute"
     server.environment["BACKFORGE_RATE_LIMITS__DEFAULT"] = "100000/minute"
     server.start("--dev")
-    account = {"username": "fuzz", "email": "fuzz@example.org", "password": "password"}
-    signed_up = httpx.post(server.url + "/api/users", json={"user": account}, timeout=10)
-    assert signed_up.status_code == 201, signed_up.text
-    token = signed_up.json()["user"]["token"]
-    as_user = _schemathesis(server, "-H", f"Authorization: Token {token}")
+    as_user = _schemathesis(server, "-H", f"Authorization: {credential(server.url)}")
     assert as_user.returncode == 0, as_user.stdout[-6000:]
     anonymous = _schemathesis(server, "--phases", "examples,coverage,fuzzing")
     assert anonymous.returncode == 0, anonymous.stdout[-6000:]

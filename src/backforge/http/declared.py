@@ -82,6 +82,11 @@ class DeclaredRoute:
         }
         self.conditions = self._conditions(spec)
         self.path_parameters = {*_path_names(self.path), PARENT, RECORD}
+        self.key_field = declaration.key or "id"
+        keyed = self.operation in ("get", "update", "delete", "link", "unlink")
+        self.key_source = declaration.key_source(self.path) if keyed else None
+        if self.key_source == "query":
+            self.path_parameters.discard(self.key_field)
 
     def _conditions(self, spec: Spec) -> tuple[Node, ...]:
         declaration = self.declaration
@@ -192,7 +197,7 @@ class DeclaredRoute:
         return self._answer(await self._reread(caller, created, params))
 
     async def _update(self, request, caller, params, query) -> Response:
-        body = await self._body(request, caller)
+        body = await self._body(request, caller, params=params)
         versions = if_match_versions(request)
         found = await self._run(self._find, caller, params, None)
         updated = await self._write(
@@ -387,6 +392,8 @@ class DeclaredRoute:
             allowed |= {paging.limit, paging.offset if paging.style == "offset" else paging.cursor}
         if self.operation == "signup":
             allowed.add("invite")
+        if self.key_source == "query":
+            allowed.add(self.key_field)
         values: dict[str, str] = {}
         for name, value in request.query_params.multi_items():
             if name not in allowed:
@@ -398,7 +405,10 @@ class DeclaredRoute:
         for name, (parameter, _node) in self.query.items():
             if parameter.required and name not in values:
                 raise InvalidQuery(f"query parameter '{name}' is required", name)
-        return {name: value for name, value in values.items() if name in self.query}
+        if self.key_source == "query" and self.key_field not in values:
+            raise InvalidQuery(f"query parameter '{self.key_field}' is required", self.key_field)
+        wanted = {*self.query, self.key_field} if self.key_source == "query" else self.query
+        return {name: value for name, value in values.items() if name in wanted}
 
     def _paging(self, request: Request) -> tuple[int, int, str | None]:
         paging = self.declaration.paging
@@ -421,8 +431,15 @@ class DeclaredRoute:
             raise _AsSent([FieldProblem("", "the body is not valid JSON")]) from None
         return raw
 
-    async def _body(self, request: Request, caller: Caller, extra: tuple[str, ...] = ()) -> bytes:
-        """The record in the body: unwrapped from its envelope, renamed to field names."""
+    async def _body(
+        self,
+        request: Request,
+        caller: Caller,
+        extra: tuple[str, ...] = (),
+        params: dict[str, Any] | None = None,
+    ) -> bytes:
+        """The record in the body: unwrapped from its envelope, renamed to field names. A key
+        read from the body goes into `params`, not into the values written."""
         data = orjson.loads(await self._raw_body(request))
         prefix = ""
         if self.envelope is not None:
@@ -437,6 +454,12 @@ class DeclaredRoute:
                 raise _AsSent([FieldProblem(prefix, "this field is required")])
         if not isinstance(data, dict):
             raise _AsSent([FieldProblem(prefix, "must be a JSON object")])
+        if self.key_source == "body" and params is not None:
+            name = self._input_name(self.key_field)
+            value = data.pop(name, None)
+            if not isinstance(value, str | int) or isinstance(value, bool):
+                raise _AsSent([FieldProblem(f"{prefix}/{name}", "this field is required")])
+            params[self.key_field] = str(value)
         if self.input_plan is None:
             return orjson.dumps(data)
         inputs = self.input_plan.inputs
@@ -452,6 +475,14 @@ class DeclaredRoute:
         if problems:
             raise _AsSent(problems)
         return orjson.dumps(renamed)
+
+    def _input_name(self, field: str) -> str:
+        """The name the request body gives `field`."""
+        if self.input_plan is not None:
+            for output, name in self.input_plan.inputs.items():
+                if name == field:
+                    return output
+        return field
 
     def _client_paths(self, failed: ValidationFailed) -> ValidationFailed:
         """The store's problems at the names and place the client used (inside the envelope,

@@ -13,7 +13,7 @@ from ..rules.parser import parse_value
 from ..schema.tables import build_metadata
 from ..spec.model import SYSTEM_FIELDS, Spec
 from ..spec.route_checks import parent_field
-from ..spec.routes import NestedShape, Route, path_parameters, split_route_key
+from ..spec.routes import KEYED, NestedShape, Route, path_parameters, split_route_key
 from ..store.access import caller_placeholders
 from .declared import LOGIN_FIELDS, MAX_OFFSET
 from .error_shapes import _PLACEHOLDER
@@ -160,11 +160,11 @@ class RouteDocument:
         if route.description:
             document["description"] = route.description
         parameters = self._path_parameters(route, collection, path) + self._query_parameters(
-            route, collection, operation
+            route, collection, operation, path
         )
         if parameters:
             document["parameters"] = parameters
-        body = self._request_body(route, operation, collection)
+        body = self._request_body(route, operation, collection, path)
         if body is not None:
             document["requestBody"] = {
                 "required": True,
@@ -200,9 +200,13 @@ class RouteDocument:
         return {k: v for k, v in schema.items() if k != "description"}
 
     def _query_parameters(
-        self, route: Route, collection: str, operation: str
+        self, route: Route, collection: str, operation: str, path: str
     ) -> list[dict[str, Any]]:
         found = []
+        if operation in KEYED and route.key_source(path) == "query":
+            key = route.key or "id"
+            schema = self._key_schema(collection, key)
+            found.append({"name": key, "in": "query", "required": True, "schema": schema})
         for name, parameter in route.query_parameters().items():
             schema = self._parameter_schema(collection, parameter.filter, name)
             entry = {"name": name, "in": "query", "required": parameter.required, "schema": schema}
@@ -256,7 +260,9 @@ class RouteDocument:
             return {"type": "boolean"}
         return dict(_KIND_SCHEMAS.get(kind, {"type": "string"}))
 
-    def _request_body(self, route: Route, operation: str, collection: str) -> dict[str, Any] | None:
+    def _request_body(
+        self, route: Route, operation: str, collection: str, path: str
+    ) -> dict[str, Any] | None:
         if operation not in _WITH_BODY:
             return None
         request = route.request
@@ -279,8 +285,18 @@ class RouteDocument:
             schema = _without(schema, server_set)
             if operation == "signup":
                 schema = {**schema, "required": [*schema.get("required", []), "password"]}
+            if operation in KEYED and route.key_source(path) == "body":
+                key = route.key or "id"
+                properties = {
+                    **schema.get("properties", {}),
+                    key: self._key_schema(collection, key),
+                }
+                required = [*schema.get("required", []), key]
+                schema = {**schema, "properties": properties, "required": required}
             if shape_name is not None:
                 keep = ("password",) if operation == "signup" else ()
+                if operation in KEYED:
+                    keep += (route.key or "id",)
                 schema = self._renamed(schema, shape_name, keep)
         if envelope is None:
             return schema

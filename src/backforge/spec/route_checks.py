@@ -113,7 +113,7 @@ def _check_route(
                 "same name, e.g. key: slug and {slug} in the path",
             )
         else:
-            yield from _check_key(collection, collection_name, key, template, (*path, "key"))
+            yield from _check_key(collection, collection_name, key, None, (*path, "key"))
             used.add(key)
     elif route.key is not None:
         yield Problem((*path, "key"), f"'key' applies to {', '.join(sorted(KEYED))}")
@@ -157,15 +157,17 @@ def _check_route(
 
 
 def _check_key(
-    collection: Collection, name: str, key: str, template: list[str], path: tuple
+    collection: Collection, name: str, key: str, template: list[str] | None, path: tuple
 ) -> Iterator[Problem]:
+    """`template`: the path parameters, when the key must be one of them (None: the key may
+    come from the query or the body as well)."""
     field = collection.fields.get(key)
     if key != "id" and (field is None or not field.unique):
         unique = ["id", *(n for n, f in collection.fields.items() if f.unique)]
         yield Problem(
             path, f"'{key}' is not a unique field of {name} (unique: {', '.join(unique)})"
         )
-    if key not in template:
+    if template is not None and key not in template:
         yield Problem(path, f"the path has no {{{key}}} to read the key from")
 
 

@@ -129,7 +129,8 @@ class Route(_Strict):
     update_me: str | None = None
     refresh: str | None = None
     logout: str | None = None
-    # The unique field that finds the record, from the path parameter of the same name.
+    # The unique field that finds the record, from the path parameter of the same name (or,
+    # when the path has none, the body's field or the query parameter of that name).
     key: str | None = None
     parent: Parent | None = None
     # A condition every record must meet; `params.<name>` reads a path parameter.
@@ -153,6 +154,13 @@ class Route(_Strict):
             if target is not None:
                 return name, target
         raise ValueError("a route names no operation")
+
+    def key_source(self, path: str) -> Literal["path", "body", "query"]:
+        """Where the key of a keyed operation comes from: the path parameter of its name, else
+        the body (operations that read one), else a query parameter."""
+        if (self.key or "id") in path_parameters(path):
+            return "path"
+        return "body" if self.operation[0] in WITH_BODY else "query"
 
     def query_parameters(self) -> dict[str, QueryParameter]:
         return {
