@@ -21,7 +21,7 @@ from ..spec.errors import Problem
 from ..spec.model import Spec
 from ..spec.route_checks import parent_field
 from ..spec.routes import Route as RouteDeclaration
-from ..spec.routes import split_route_key
+from ..spec.routes import error_shape, split_route_key
 from ..store.caller import Caller
 from ..store.errors import FieldProblem, InvalidQuery, NotFound, ValidationFailed
 from ..store.listing import ListRequest
@@ -551,10 +551,10 @@ def declared_routes(
     """One Starlette route per declared path, dispatching on the method (so that a 405 lists
     every method the path takes)."""
     spec = store.spec
-    default = ErrorFormat(spec.errors) if spec.errors is not None else None
     by_path: dict[str, dict[str, DeclaredRoute]] = {}
     for key, declaration in spec.routes.items():
-        errors = ErrorFormat(declaration.errors) if declaration.errors is not None else default
+        shape = error_shape(spec.errors, declaration.errors)
+        errors = ErrorFormat(shape) if shape is not None else None
         route = DeclaredRoute(key, declaration, store, caller_of, auth, errors)
         by_path.setdefault(route.path, {})[route.method] = route
     routes = [

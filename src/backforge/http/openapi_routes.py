@@ -13,7 +13,7 @@ from ..rules.parser import parse_value
 from ..schema.tables import build_metadata
 from ..spec.model import SYSTEM_FIELDS, Spec
 from ..spec.route_checks import parent_field
-from ..spec.routes import KEYED, NestedShape, Route, path_parameters, split_route_key
+from ..spec.routes import KEYED, NestedShape, Route, error_shape, path_parameters, split_route_key
 from ..store.access import caller_placeholders
 from .declared import LOGIN_FIELDS, MAX_OFFSET
 from .error_shapes import _PLACEHOLDER
@@ -377,7 +377,7 @@ class RouteDocument:
             statuses.add(409)
         if operation in ("update", "delete"):
             statuses.add(412)
-        shape = route.errors or self.spec.errors
+        shape = error_shape(self.spec.errors, route.errors)
         mapped = {(shape.status.get(s, s) if shape else s) for s in statuses}
         content = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
         if shape is not None and shape.body is not None:

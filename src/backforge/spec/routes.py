@@ -169,6 +169,17 @@ class Route(_Strict):
         }
 
 
+def error_shape(app: ErrorShape | None, route: ErrorShape | None) -> ErrorShape | None:
+    """A route's error shape: the declaration's, with what the route sets on top (its status
+    map added to the declaration's)."""
+    if route is None or app is None:
+        return route or app
+    updates = {name: getattr(route, name) for name in route.model_fields_set}
+    if "status" in updates:
+        updates["status"] = {**app.status, **route.status}
+    return app.model_copy(update=updates)
+
+
 def split_route_key(key: str) -> tuple[str, str] | None:
     """("GET", "/api/articles/{slug}") from "GET /api/articles/{slug}", or None."""
     match = ROUTE_KEY.match(key)
