@@ -245,6 +245,8 @@ class Backforge(Server):
             "filter": Request("static", f"{page}&filter={flt}&total=true"),
             "filter-nototal": Request("static", f"{page}&filter={flt}"),
             "list-expand": Request("static", page + "&expand=writer"),
+            "declared-list": Request("static", "/v1/posts"),
+            "declared-get": Request("get", "/v1/posts/{id}"),
             "create": Request("create", "/api/posts"),
         }
 

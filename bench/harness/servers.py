@@ -29,9 +29,19 @@ from .wrk import Request
 BENCH_DIR = Path(__file__).resolve().parent.parent
 REPO_DIR = BENCH_DIR.parent
 PEERS_DIR = BENCH_DIR / "peers"
-WORKLOADS = ("list", "list-nototal", "get", "filter", "filter-nototal", "list-expand", "create")
+WORKLOADS = (
+    "list",
+    "list-nototal",
+    "get",
+    "filter",
+    "filter-nototal",
+    "list-expand",
+    "declared-list",
+    "declared-get",
+    "create",
+)
 # Workloads that only some servers serve (the others are not run for them).
-OPTIONAL_WORKLOADS = frozenset({"list-expand"})
+OPTIONAL_WORKLOADS = frozenset({"list-expand", "declared-list", "declared-get"})
 FILTER_EXPR = 'status = "published" && views > 500'
 
 
@@ -140,10 +150,18 @@ class Server:
             items = self.page(data)[0] if status == 200 else []
             if len(items) != 20 or not all(i.get("expand") for i in items):
                 raise AssertionError(f"{self.name} list-expand: HTTP {status}: {str(data)[:300]}")
+        if "declared-list" in reqs:
+            status, data = http(base_url + reqs["declared-list"].path, self.token)
+            items, total = self.page(data) if status == 200 else ([], None)
+            if len(items) != 20 or total != exp["all"]:
+                raise AssertionError(f"{self.name} declared-list: HTTP {status}: {str(data)[:300]}")
         sample = self.ctx.sample_id
-        status, data = http(base_url + reqs["get"].path.replace("{id}", sample), self.token)
-        if status != 200 or data.get("id") != sample:
-            raise AssertionError(f"{self.name} get: HTTP {status}: {str(data)[:300]}")
+        for workload in ("get", "declared-get"):
+            if workload not in reqs:
+                continue
+            status, data = http(base_url + reqs[workload].path.replace("{id}", sample), self.token)
+            if status != 200 or data.get("id") != sample:
+                raise AssertionError(f"{self.name} {workload}: HTTP {status}: {str(data)[:300]}")
         body = {"title": "Check", "body": "b", "author": "a", "status": "draft", "views": 1}
         status, data = http(base_url + reqs["create"].path, self.token, body)
         if status not in (200, 201):
