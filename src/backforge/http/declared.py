@@ -307,17 +307,10 @@ class DeclaredRoute:
     def _find(self, caller: Caller, params: Mapping[str, Any], plan: ShapePlan | None) -> dict:
         """The one record the route's key names, as the caller may view it (404 otherwise)."""
         narrowing = Narrowing((self.key, "find"), self.conditions, params)
-        page = self.store.list(
-            self.collection,
-            caller,
-            ListRequest(limit=1),
-            narrowing=narrowing,
-            shape=plan,
-            operation="view",
-        )
-        if not page.items:
+        found = self.store.find(self.collection, caller, narrowing, plan)
+        if found is None:
             raise NotFound(f"no such record in {self.collection}")
-        return self._shaped(caller, page.items, params)[0] if plan else page.items[0]
+        return self._shaped(caller, [found], params)[0] if plan else found
 
     def _record_by_id(
         self,
@@ -329,23 +322,11 @@ class DeclaredRoute:
         """A record in the response's shape, read after a write (None if the caller may not
         view it)."""
         narrowing = Narrowing((self.key, "by-id"), (_equals("id", RECORD),), {RECORD: record_id})
-        try:
-            page = self.store.list(
-                self.collection,
-                caller,
-                ListRequest(limit=1),
-                narrowing=narrowing,
-                shape=self.plan,
-                operation="view",
-            )
-        except NotFound:
-            return None
-        if not page.items:
-            return None
-        if self.plan is None:
-            return page.items[0]
+        found = self.store.find(self.collection, caller, narrowing, self.plan)
+        if found is None or self.plan is None:
+            return found
         known = {"params": params, "session": session or {}}
-        return self.store.shapes.assemble(self.plan, caller, page.items, known)[0]
+        return self.store.shapes.assemble(self.plan, caller, [found], known)[0]
 
     async def _reread(self, caller: Caller, record: dict, params: Mapping[str, Any]) -> Any:
         if self.plan is None:
@@ -395,7 +376,8 @@ class DeclaredRoute:
         if self.key_source == "query":
             allowed.add(self.key_field)
         values: dict[str, str] = {}
-        for name, value in request.query_params.multi_items():
+        pairs = request.query_params.multi_items() if request.scope["query_string"] else ()
+        for name, value in pairs:
             if name not in allowed:
                 known = ", ".join(sorted(allowed)) or "none"
                 raise InvalidQuery(f"unknown query parameter '{name}' (known: {known})", name)

@@ -256,6 +256,41 @@ class RecordStore:
                 self._expand(reader, collection, caller, rows, items, request.expand)
         return Page(items, cursor, total)
 
+    def find(
+        self,
+        collection: str,
+        caller: Caller,
+        narrowing: Narrowing,
+        shape: ShapePlan | None = None,
+    ) -> dict[str, Any] | None:
+        """The record a key names (conditions with bound parameters), as the caller may view
+        it, or None; one statement prepared per key and caller, like `get`."""
+        self._allow(collection, "view", caller, per_record=True)
+
+        def one():
+            parameters = Parameters(narrowing.params)
+            scope = self.access.scope(collection, caller, known={NAMESPACE: parameters})
+            conditions = [self.access.where(collection, "view", caller)]
+            conditions += [_compiled(node, scope) for node in narrowing.conditions]
+            query = self._select(collection, caller)
+            if shape is not None:
+                query = query.add_columns(*self.shapes.columns(shape, caller))
+            return _with_slots(query.where(*conditions).limit(1), parameters)
+
+        shaped = shape.name if shape is not None else None
+        key = ("find", collection, _caller_key(caller), narrowing.key, shaped)
+        query = self.prepared.get(key, one)
+        runtime = _runtime(query, narrowing)
+        stored = len(self.links.of(collection))
+        with self._reader(1 + stored) as reader:
+            rows = reader.rows(query, runtime)
+            if not rows:
+                return None
+            item = self.serializers[collection].selected(rows)[0]
+            if stored:
+                self.links.load(reader, collection, caller, [item])
+        return item
+
     def _total(
         self,
         reader: Reader,
