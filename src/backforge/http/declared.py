@@ -27,7 +27,7 @@ from ..store.errors import FieldProblem, InvalidQuery, NotFound, ValidationFaile
 from ..store.listing import ListRequest
 from ..store.records import Narrowing, RecordStore
 from ..store.shapes import ShapePlan
-from .body import if_match_versions, read_json_body
+from .body import etag, if_match_versions, read_json_body
 from .error_shapes import ErrorFormat
 from .problems import ProblemError, problem_for
 from .records import json_response
@@ -87,6 +87,20 @@ class DeclaredRoute:
         self.key_source = declaration.key_source(self.path) if keyed else None
         if self.key_source == "query":
             self.path_parameters.discard(self.key_field)
+        self.handler = getattr(self, f"_{self.operation}")
+        self.find_key = (key, "find")
+        # The query parameters the route takes, and those that are values of `params`.
+        paging = declaration.paging
+        self.allowed = set(self.query)
+        if self.operation == "list" and paging.style != "none":
+            other = paging.offset if paging.style == "offset" else paging.cursor
+            self.allowed |= {paging.limit, other}
+        if self.operation == "signup":
+            self.allowed.add("invite")
+        self.bound = set(self.query)
+        if self.key_source == "query":
+            self.allowed.add(self.key_field)
+            self.bound.add(self.key_field)
 
     def _conditions(self, spec: Spec) -> tuple[Node, ...]:
         declaration = self.declaration
@@ -124,15 +138,15 @@ class DeclaredRoute:
             raise ProblemError(401, "unauthorized", "log in first")
         params: dict[str, Any] = dict(request.path_params)
         query = self._query_values(request)
-        params.update(query)
+        params.update((name, value) for name, value in query.items() if name in self.bound)
         if self.declaration.parent is not None:
             params[PARENT] = await self._parent_id(caller, params)
-        handler = getattr(self, f"_{self.operation}")
-        return await handler(request, caller, params, query)
+        return await self.handler(request, caller, params, query)
 
     async def _run(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        call = functools.partial(function, *args, **kwargs)
-        return call() if self.inline else await anyio.to_thread.run_sync(call)
+        if self.inline:  # SQLite: short calls, inline (see RecordRoutes)
+            return function(*args, **kwargs)
+        return await anyio.to_thread.run_sync(functools.partial(function, *args, **kwargs))
 
     async def _write(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """A record write; on SQLite it commits with the other writes of this turn of the
@@ -146,7 +160,7 @@ class DeclaredRoute:
 
     async def _list(self, request, caller, params, query) -> Response:
         paging = self.declaration.paging
-        limit, offset, cursor = self._paging(request)
+        limit, offset, cursor = self._paging(query)
         asked = ListRequest(
             sort=self.declaration.sort,
             limit=limit,
@@ -183,6 +197,8 @@ class DeclaredRoute:
 
     async def _get(self, request, caller, params, query) -> Response:
         record = await self._run(self._find, caller, params, self.plan)
+        if self.plan is None:  # the record as it is: its version tells it apart, as on get
+            return self._answer(record, {"ETag": etag(record["version"])})
         return self._answer(record)
 
     async def _create(self, request, caller, params, query) -> Response:
@@ -232,7 +248,7 @@ class DeclaredRoute:
 
     async def _signup(self, request, caller, params, query) -> Response:
         body = await self._body(request, caller, extra=("password",))
-        invite = request.query_params.get("invite")
+        invite = query.get("invite")
         tokens = await self._run(self._service().signup, self.collection, body, invite)
         return await self._with_tokens(tokens, params)
 
@@ -306,7 +322,7 @@ class DeclaredRoute:
 
     def _find(self, caller: Caller, params: Mapping[str, Any], plan: ShapePlan | None) -> dict:
         """The one record the route's key names, as the caller may view it (404 otherwise)."""
-        narrowing = Narrowing((self.key, "find"), self.conditions, params)
+        narrowing = Narrowing(self.find_key, self.conditions, params)
         found = self.store.find(self.collection, caller, narrowing, plan)
         if found is None:
             raise NotFound(f"no such record in {self.collection}")
@@ -366,20 +382,13 @@ class DeclaredRoute:
     # -- reading requests ----------------------------------------------------------------------
 
     def _query_values(self, request: Request) -> dict[str, str]:
-        """The declared query parameters given (repeated or unknown ones are a 400)."""
-        paging = self.declaration.paging
-        allowed = set(self.query)
-        if self.operation == "list" and paging.style != "none":
-            allowed |= {paging.limit, paging.offset if paging.style == "offset" else paging.cursor}
-        if self.operation == "signup":
-            allowed.add("invite")
-        if self.key_source == "query":
-            allowed.add(self.key_field)
+        """The query parameters given, all of them the route's (repeated or unknown ones, or a
+        required one missing, are a 400)."""
         values: dict[str, str] = {}
         pairs = request.query_params.multi_items() if request.scope["query_string"] else ()
         for name, value in pairs:
-            if name not in allowed:
-                known = ", ".join(sorted(allowed)) or "none"
+            if name not in self.allowed:
+                known = ", ".join(sorted(self.allowed)) or "none"
                 raise InvalidQuery(f"unknown query parameter '{name}' (known: {known})", name)
             if name in values:
                 raise InvalidQuery(f"query parameter '{name}' is given twice", name)
@@ -389,17 +398,15 @@ class DeclaredRoute:
                 raise InvalidQuery(f"query parameter '{name}' is required", name)
         if self.key_source == "query" and self.key_field not in values:
             raise InvalidQuery(f"query parameter '{self.key_field}' is required", self.key_field)
-        wanted = {*self.query, self.key_field} if self.key_source == "query" else self.query
-        return {name: value for name, value in values.items() if name in wanted}
+        return values
 
-    def _paging(self, request: Request) -> tuple[int, int, str | None]:
+    def _paging(self, query: Mapping[str, str]) -> tuple[int, int, str | None]:
         paging = self.declaration.paging
         settings = self.store.spec.settings
         largest = paging.max or settings.max_page_size
         default = min(paging.default or settings.page_size, largest)
         if paging.style == "none":
             return largest, 0, None
-        query = request.query_params
         limit = _whole(query.get(paging.limit), paging.limit, 1, largest, default)
         if paging.style == "offset":
             return limit, _whole(query.get(paging.offset), paging.offset, 0, MAX_OFFSET, 0), None
@@ -481,11 +488,11 @@ class DeclaredRoute:
             problems.append(FieldProblem(path + (f"/{rest}" if rest else ""), problem.message))
         return ValidationFailed(problems, failed.detail)
 
-    def _answer(self, value: Any) -> Response:
+    def _answer(self, value: Any, headers: dict[str, str] | None = None) -> Response:
         if self.status == 204:
             return Response(status_code=204)
         envelope = self.declaration.response.envelope
-        return json_response({envelope: value} if envelope else value, self.status)
+        return json_response({envelope: value} if envelope else value, self.status, headers)
 
 
 _WITH_BODY = frozenset({"create", "update", "signup", "login", "update_me", "refresh", "logout"})
@@ -547,6 +554,9 @@ def declared_routes(
 
 
 def _dispatch(methods: dict[str, DeclaredRoute]):
+    if len(methods) == 1 and "GET" not in methods:
+        return next(iter(methods.values())).serve
+
     async def endpoint(request: Request) -> Response:
         method = "GET" if request.method == "HEAD" else request.method
         return await methods[method].serve(request)

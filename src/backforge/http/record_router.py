@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Match, Route
+from starlette.routing import Route
 
 from .middleware.context import route_path
 
@@ -105,13 +105,18 @@ class RecordRouter:
             scope["route"] = route
             scope["path_params"] = {}
             return route
+        method = scope["method"]
         for route in self.patterns:
-            match, child = route.matches(scope)
-            if match is Match.FULL:
-                scope.update(child)
-                scope["app"] = self.fallback
-                scope["route"] = route
-                return route
+            found = route.path_regex.match(path)
+            if found is None or method not in route.methods:
+                continue
+            convertors = route.param_convertors
+            scope["path_params"] = {
+                name: convertors[name].convert(value) for name, value in found.groupdict().items()
+            }
+            scope["app"] = self.fallback
+            scope["route"] = route
+            return route
         return None
 
     def _handler(self, exc: Exception) -> ExceptionHandler:

@@ -22,6 +22,8 @@ if TYPE_CHECKING:
     from .scope import ColumnRef
 
 NAMESPACE = "params"
+# Kinds whose text values compare as they are (no select values to check).
+_PLAIN_TEXT = frozenset({"text", "email", "url", "relation", "id"})
 _INTEGER_TEXT = frozenset("0123456789")
 
 
@@ -47,6 +49,10 @@ class Slot:
         stays None: it matches nothing)."""
         if raw is None:
             return None
+        if raw.__class__ is str and self.operator == "=" and self.column.kind in _PLAIN_TEXT:
+            if not is_storable_text(raw):  # the common case (a key from a path), in short
+                raise ExpressionError("a value may not hold NUL characters or unpaired surrogates")
+            return raw
         value = coerce(self.column, _from_text(self.column, raw), self.operator)
         if self.operator in ("~", "!~"):
             return like_pattern(value)

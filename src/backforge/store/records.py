@@ -799,7 +799,7 @@ class RecordStore:
                 listener(event)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Narrowing:
     """Conditions a declared route adds to a read. `key` names them (the route and which of
     its parameters are given); `params` are this request's values, bound as SQL parameters."""
