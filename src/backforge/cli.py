@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import sys
@@ -52,6 +53,10 @@ def _load_located(path: Path) -> tuple[Spec, Positions]:
         spec, positions = load_file_located(path)
         problems = check_rules(spec, build_metadata(spec).tables)
         problems += list(check_jobs(spec))
+        if spec.routes or spec.shapes:
+            from .http.declared import check_routes_of
+
+            problems += check_routes_of(spec)
         if problems:
             raise DeclarationError(str(path), locate(problems, positions))
         return spec, positions
@@ -408,6 +413,52 @@ def schema(
         console.print(f"[green]wrote[/green] {output}")
     else:
         sys.stdout.write(text + "\n")
+
+
+import_app = typer.Typer(help="Draft a declaration from another description of an API.")
+app.add_typer(import_app, name="import")
+
+
+@import_app.command("openapi")
+def import_openapi(
+    document: Annotated[Path, typer.Argument(help="An OpenAPI 3 document (JSON or YAML).")],
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write the draft to a file.")
+    ] = None,
+    name: Annotated[str | None, typer.Option(help="The declaration's name.")] = None,
+) -> None:
+    """Draft a declaration with routes from an OpenAPI document; list what it could not map."""
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import YAMLError
+
+    from .importer.openapi import draft_from_openapi
+
+    try:
+        loaded = YAML(typ="safe").load(document.read_text(encoding="utf-8"))
+    except (OSError, YAMLError) as exc:
+        errors.print(f"[red]{document}: cannot read an OpenAPI document: {exc}[/red]")
+        raise typer.Exit(1) from None
+    if not isinstance(loaded, dict) or not str(loaded.get("openapi", "")).startswith("3"):
+        errors.print(f"[red]{document}: not an OpenAPI 3 document (no 'openapi: 3.x')[/red]")
+        raise typer.Exit(1)
+    draft = draft_from_openapi(loaded, name or document.stem)
+    header = ["# Drafted by `backforge import openapi` from " + document.name + ": review it."]
+    if draft.unmapped:
+        header.append("# Not mapped (decide, then delete these lines):")
+        header += [f"#   - {line}" for line in draft.unmapped]
+    stream = io.StringIO()
+    yaml = YAML()
+    yaml.default_flow_style = False
+    yaml.width = 100
+    yaml.dump(draft.declaration, stream)
+    text = "\n".join(header) + "\n" + stream.getvalue()
+    if output:
+        output.write_text(text, encoding="utf-8")
+        console.print(f"[green]wrote[/green] {output} — {len(draft.unmapped)} part(s) not mapped")
+    else:
+        sys.stdout.write(text)
+    for line in draft.unmapped:
+        errors.print(f"[yellow]not mapped:[/yellow] {line}", highlight=False)
 
 
 def _register_audit() -> None:

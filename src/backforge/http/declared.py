@@ -594,3 +594,14 @@ def check_declared(store: RecordStore) -> list[Problem]:
             except ExpressionError as exc:
                 problems.append(Problem(("routes", key, *where), exc.message))
     return problems
+
+
+def check_routes_of(spec: Spec) -> list[Problem]:
+    """`check_declared` for a declaration not served (`backforge check`, drafts)."""
+    from sqlalchemy import create_engine
+
+    engine = create_engine("sqlite://")  # compiling needs a dialect, never a connection
+    try:
+        return check_declared(RecordStore(spec, engine))
+    finally:
+        engine.dispose()

@@ -1,0 +1,1 @@
+"""Drafting declarations from other descriptions of an API."""
