@@ -408,3 +408,58 @@ def test_declaring_a_relation_wrongly_names_the_fix():
     assert "'name' is already a field of users" in _declaration_error(clash)
     unique = {"users": {"fields": {"name": {"type": "text"}}, "unique": [["name", "nope"]]}}
     assert "unknown field 'nope'" in _declaration_error(unique)
+
+
+def test_a_relation_may_name_a_record_the_writer_cannot_see_when_declared(make_client, admin):
+    """Adding a member to a team by id: the member's record is private to them."""
+    declaration = {
+        "name": "teams",
+        "collections": {
+            "users": {"auth": True, "fields": {}, "rules": {"view": "id = auth.id"}},
+            "teams": {
+                "fields": {"name": {"type": "text"}},
+                "relations": {"members": {"to": "memberships", "via": "team"}},
+                "rules": {"view": "any(members, user = auth.id)", "create": "auth.id != null"},
+            },
+            "memberships": {
+                "fields": {
+                    "team": {"type": "relation", "to": "teams", "required": True},
+                    "user": {"type": "relation", "to": "users", "required": True},
+                    "invited": {"type": "relation", "to": "users"},
+                },
+                "rules": {
+                    "list": "user = auth.id",
+                    "view": "user = auth.id",
+                    "create": "any(team.members, user = auth.id)",
+                },
+            },
+        },
+    }
+    declaration["collections"]["memberships"]["fields"]["user"]["reference"] = "any"
+    client = make_client(declaration)
+    tokens = {}
+    for name in ("owner", "newcomer"):
+        answer = client.post(
+            "/api/auth/users/signup", json={"email": f"{name}@example.org", "password": PASSWORD}
+        )
+        tokens[name] = (
+            {"Authorization": f"Bearer {answer.json()['access_token']}"},
+            answer.json()["record"]["id"],
+        )
+    owner, owner_id = tokens["owner"]
+    newcomer, newcomer_id = tokens["newcomer"]
+    team = client.post("/api/teams", json={"name": "core"}, headers=admin).json()["id"]
+    seed = {"team": team, "user": owner_id}
+    assert client.post("/api/memberships", json=seed, headers=admin).status_code == 201
+    # The owner cannot view the newcomer's account, yet may add them: `reference: any`.
+    added = client.post("/api/memberships", json={"team": team, "user": newcomer_id}, headers=owner)
+    assert added.status_code == 201, added.text
+    assert client.get(f"/api/teams/{team}", headers=newcomer).status_code == 200
+    # A field without it still names only what the writer may view.
+    invited = {"team": team, "user": owner_id, "invited": newcomer_id}
+    refused = client.post("/api/memberships", json=invited, headers=owner)
+    assert refused.status_code == 422
+    assert refused.json()["errors"][0]["path"] == "/invited"
+    # An id that exists nowhere is refused either way.
+    nobody = client.post("/api/memberships", json={"team": team, "user": "a" * 15}, headers=owner)
+    assert nobody.status_code == 422

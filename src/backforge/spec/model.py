@@ -59,6 +59,9 @@ class Field(_Strict):
     values: list[str] | None = None
     to: str | None = None
     on_delete: OnDelete = "restrict"
+    # What a relation may point at: records the writer may view, or any that exist (naming a
+    # record one may not see: adding a member to a team by id).
+    reference: Literal["visible", "any"] = "visible"
     max_digits: int = PydanticField(default=18, ge=1, le=38)
     decimal_places: int = PydanticField(default=2, ge=0, le=18)
     renamed_from: str | None = None

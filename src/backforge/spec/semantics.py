@@ -89,6 +89,8 @@ def _check_field(spec: Spec, field: Field, path: tuple) -> Iterator[Problem]:
                 f"'{option}' does not apply to a {field.type} field "
                 f"(it applies to: {', '.join(sorted(types))})",
             )
+    if field.reference != "visible" and field.type != "relation":
+        yield Problem((*path, "reference"), "'reference' applies to a relation field")
     if field.type == "select" and not field.values:
         yield Problem(
             (*path, "values"), "a select field lists its values, e.g. values: [draft, published]"

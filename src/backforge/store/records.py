@@ -705,16 +705,18 @@ class RecordStore:
     def _check_relations(
         self, connection: Connection, collection: str, caller: Caller, values: Mapping[str, Any]
     ) -> None:
-        """Each related id must exist and be visible to the caller."""
+        """Each related id must exist and be visible to the caller (or, for a field declared
+        `reference: any`, exist: the caller names a record they may not see, such as a new
+        team member, and learns only whether the id exists)."""
         problems = []
         for name, field in self.spec.collections[collection].fields.items():
             value = values.get(name)
             if field.type != "relation" or value is None or field.to is None:
                 continue
             target = self.tables[field.to]
-            query = select(target.c.id).where(
-                target.c.id == value, self.access.where(field.to, "view", caller)
-            )
+            query = select(target.c.id).where(target.c.id == value)
+            if field.reference == "visible":
+                query = query.where(self.access.where(field.to, "view", caller))
             if connection.execute(query).first() is None:
                 problems.append(FieldProblem(f"/{name}", f"no record '{value}' in {field.to}"))
         if problems:
