@@ -15,8 +15,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from ..store.bound import BoundStore
 from ..store.caller import Caller
-from ..store.hooks import SYSTEM, BoundStore
+from ..store.hooks import SYSTEM
 from ..store.records import RecordStore
 from ..store.validation import validation_failed
 from .body import read_json_body

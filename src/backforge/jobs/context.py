@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
-from ..store.hooks import SYSTEM, BoundStore
+from ..store.bound import BoundStore
+from ..store.hooks import SYSTEM
 from .outbox import now_utc
 
 if TYPE_CHECKING:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from .caller import Caller
 from .errors import HookFailed, StoreError
@@ -84,36 +84,6 @@ class Hooks:
                 ) from exc
 
 
-class BoundStore:
-    """Record operations inside the hook's transaction, as a given caller."""
-
-    def __init__(self, store: RecordStore, caller: Caller):
-        self._store = store
-        self.caller = caller
-
-    def get(self, collection: str, record_id: str, lock: bool = False) -> dict[str, Any]:
-        """`lock=True` holds the row until the transaction ends (SELECT ... FOR UPDATE on
-        PostgreSQL; SQLite's write transaction already excludes other writers)."""
-        return self._store.get(collection, self.caller, record_id, lock=lock)
-
-    def list(
-        self, collection: str, filter: str | None = None, sort: str | None = None, limit: int = 200
-    ) -> list[dict[str, Any]]:
-        from .listing import ListRequest
-
-        request = ListRequest(filter=filter, sort=sort, limit=limit)
-        return self._store.list(collection, self.caller, request).items
-
-    def create(self, collection: str, values: dict[str, Any]) -> dict[str, Any]:
-        return self._store.create(collection, self.caller, values)
-
-    def update(self, collection: str, record_id: str, values: dict[str, Any]) -> dict[str, Any]:
-        return self._store.update(collection, self.caller, record_id, values)
-
-    def delete(self, collection: str, record_id: str) -> None:
-        self._store.delete(collection, self.caller, record_id)
-
-
 class HookContext:
     """What a hook receives: the write (change `values` in a before-hook), the caller, and
     the store bound to the transaction — with the caller's rules (`store`) or none (`system`)."""
@@ -126,5 +96,7 @@ class HookContext:
         self.values = event.values
         self.record = event.record
         self.old = event.old
+        from .bound import BoundStore
+
         self.store = BoundStore(store, event.caller)
         self.system = BoundStore(store, SYSTEM)

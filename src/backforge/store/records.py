@@ -6,6 +6,7 @@ import datetime as dt
 from collections.abc import Callable, Hashable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
@@ -27,7 +28,7 @@ from sqlalchemy.sql.elements import False_, True_
 
 from ..auth.passwords import hash_password
 from ..database import begin_immediate
-from ..rules import Node, compile_expression
+from ..rules import ExpressionError, Node, compile_expression
 from ..rules.params import NAMESPACE, ParameterError, Parameters, runtime_values
 from ..schema.tables import build_metadata
 from ..spec.model import Spec
@@ -68,7 +69,7 @@ from .prepared import (
     PreparedCache,
     Reader,
 )
-from .serialize import RowSerializer
+from .serialize import RowSerializer, json_value
 from .shapes import ShapePlan, Shapes
 from .slugs import MAX_LENGTH as MAX_SLUG
 from .slugs import unique_slug
@@ -291,6 +292,71 @@ class RecordStore:
                 self.links.load(reader, collection, caller, [item])
         return item
 
+    def aggregate(
+        self,
+        collection: str,
+        caller: Caller,
+        function: str,
+        field: str | None,
+        narrowing: Narrowing | None = None,
+    ) -> Any:
+        """count, sum, avg, min or max over the records the caller may list, in one statement
+        (a field the caller may not read counts as empty where the read rule says so)."""
+        self._allow(collection, "list", caller)
+        kind = self._aggregate_kind(collection, function, field)
+
+        def build():
+            parameters = Parameters(narrowing.params) if narrowing is not None else None
+            conditions = [self.access.where(collection, "list", caller)]
+            if parameters is not None:
+                scope = self.access.scope(collection, caller, known={NAMESPACE: parameters})
+                conditions += [_compiled(node, scope) for node in narrowing.conditions]
+            if field is None:
+                value = func.count()
+            else:
+                column = self.access.column(collection, field, caller)
+                value = getattr(func, function)(column)
+            query = select(value).select_from(self.tables[collection]).where(*conditions)
+            return _with_slots(query, parameters)
+
+        key = ("aggregate", collection, _caller_key(caller), function, field)
+        query = self.prepared.get((*key, narrowing.key if narrowing else None), build)
+        runtime = _runtime(query, narrowing) if narrowing is not None else {}
+        with self._reader() as reader:
+            value = reader.scalar(query, runtime)
+        if value is None or function == "count":
+            return value
+        if kind == "decimal":
+            return Decimal(str(value))
+        if function == "avg" or kind == "float":
+            return float(value)
+        if kind == "int":
+            return int(value)
+        return json_value(kind or "", value)  # min/max of text, dates: as in records
+
+    def _aggregate_kind(self, collection: str, function: str, field: str | None) -> str | None:
+        if function not in ("count", "sum", "avg", "min", "max"):
+            raise InvalidQuery(
+                f"unknown aggregate '{function}' (count, sum, avg, min, max)", "function"
+            )
+        if field is None:
+            if function != "count":
+                raise InvalidQuery(f"{function} needs a field", "field")
+            return None
+        declared = self.spec.collections[collection]
+        found = declared.fields.get(field)
+        if field in ("created", "updated"):
+            kind = "datetime"
+        elif found is None or found.hidden:
+            raise InvalidQuery(f"unknown field '{field}' in {collection}", "field")
+        else:
+            kind = found.type
+        if function in ("sum", "avg") and kind not in ("int", "float", "decimal"):
+            raise InvalidQuery(f"{function} needs a number field; {field} is {kind}", "field")
+        if function in ("min", "max") and kind in ("json", "bool"):
+            raise InvalidQuery(f"{field} ({kind}) has no order", "field")
+        return kind
+
     def _total(
         self,
         reader: Reader,
@@ -505,6 +571,50 @@ class RecordStore:
                 self._explain_miss(connection, collection, caller, record_id, if_match, "update")
             if links:
                 self.links.write(connection, collection, caller, record_id, links, replace=True)
+            self._after(connection, event)
+            return self._read_back(connection, collection, caller, record_id)
+
+    def increment(
+        self, collection: str, caller: Caller, record_id: str, field: str, by: int | float
+    ) -> dict:
+        """field = field + by in one UPDATE, under the view and update rules and the field's
+        write rule; a result beyond its min or max changes nothing and is a 422."""
+        self._allow(collection, "update", caller, per_record=True)
+        declared = self.spec.collections[collection].fields.get(field)
+        if declared is None or declared.type not in ("int", "float", "decimal"):
+            raise InvalidQuery(f"{field} is not a number field of {collection}", "field")
+        if isinstance(by, bool) or not isinstance(by, int | float | Decimal):
+            raise InvalidQuery("by is a number", "by")
+        if (declared.readonly and not caller.is_admin) or declared.hidden:
+            raise ValidationFailed([FieldProblem(f"/{field}", "this field is read-only")])
+        if not is_valid_id(record_id):
+            raise NotFound(f"no record '{record_id}' in {collection}")
+        table = self.tables[collection]
+        column = table.c[field]
+        step = Decimal(str(by)) if declared.type == "decimal" else by
+        conditions = [table.c.id == record_id, *self._visible_and(collection, "update", caller)]
+        rule = self.access.write_rule(collection, field, caller)
+        if rule is not None:
+            conditions.append(rule)
+        bounds = []
+        if declared.min is not None:
+            bounds.append(column + step >= declared.min)
+        if declared.max is not None:
+            bounds.append(column + step <= declared.max)
+        with self._writing(table) as connection:
+            event = WriteEvent(collection, "update", caller, values={}, record_id=record_id)
+            statement = (
+                update(table)
+                .where(*conditions, *bounds)
+                .values({field: column + step, "updated": _now(), "version": table.c.version + 1})
+            )
+            if connection.execute(statement).rowcount == 0:
+                within = select(table.c.id).where(*conditions)
+                if bounds and connection.execute(within).first() is not None:
+                    message = f"{field} would leave its bounds ({declared.min} to {declared.max})"
+                    raise ValidationFailed([FieldProblem(f"/{field}", message)])
+                self._explain_miss(connection, collection, caller, record_id, None, "update")
+            event.values = {field: None}
             self._after(connection, event)
             return self._read_back(connection, collection, caller, record_id)
 
@@ -816,6 +926,8 @@ def _compiled(node: Node, scope: Any) -> ColumnElement:
         return compile_expression(node, scope)
     except ParameterError as exc:
         raise InvalidQuery(exc.message, exc.param) from None
+    except ExpressionError as exc:
+        raise InvalidQuery(f"invalid filter: {exc.message}", "filter", exc.position) from None
 
 
 def _with_slots(query: Select, parameters: Parameters | None):
