@@ -425,3 +425,39 @@ def _problems(changes: dict) -> str:
 def test_route_mistakes_are_named(route, message):
     problems = _problems(route)
     assert (message or "name the path's parameters as the other routes of it do") in problems
+
+
+def test_a_contract_only_service_serves_nothing_else_and_answers_in_its_shape(make_client, admin):
+    """Account routes off, record routes off: no /api/auth/*, no /api/batch, no /api/<c>;
+    the middleware's refusals on declared paths come in the declared error shape too."""
+    declaration = {
+        "name": "only",
+        "collections": {
+            "users": {
+                "auth": {"routes": False},
+                "record_routes": False,
+                "fields": {},
+                "rules": {"view": "id = auth.id"},
+            },
+            "notes": {
+                "record_routes": False,
+                "fields": {"text": {"type": "text"}},
+                "rules": {"list": "public", "create": "public"},
+            },
+        },
+        "errors": {"body": {"message": "{detail}", "code": "{code}"}},
+        "routes": {
+            "POST /join": {"signup": "users"},
+            "GET /notes": {"list": "notes", "paging": {"style": "none"}},
+        },
+        "server": {"limits": {"max_query_length": 64}},
+    }
+    client = make_client(declaration)
+    for path in ("/api/auth/users/login", "/api/auth/me", "/api/batch", "/api/notes"):
+        assert client.post(path, json={}, headers=admin).status_code in (404, 405), path
+    paths = client.get("/api/openapi.json").json()["paths"]
+    assert set(paths) == {"/join", "/notes"}
+    too_long = client.get("/notes?" + "x" * 100)
+    assert too_long.status_code == 414
+    assert too_long.headers["content-type"] == "application/json"
+    assert too_long.json()["code"] == "uri-too-long"

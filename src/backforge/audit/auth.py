@@ -61,7 +61,7 @@ def parse_user(text: str) -> UserSpec:
 
 def find_auth_operations(ctx: AuditContext) -> None:
     for op in ctx.operations("POST"):
-        props = {p.lower() for p in properties(op.body_schema)}
+        props = {p.lower() for p in properties(credentials_schema(op)[1])}
         has_password = any(f in props for f in PASSWORD_FIELDS)
         path = op.path.lower()
         if ctx.login_op is None and has_password and LOGIN_PATH.search(path):
@@ -78,8 +78,20 @@ def find_auth_operations(ctx: AuditContext) -> None:
                 ctx.login_op = op
 
 
+def credentials_schema(op: Operation) -> tuple[str | None, dict[str, Any]]:
+    """The schema that holds the credentials, and the envelope around it: some contracts wrap
+    them ({"user": {"email", "password"}})."""
+    schema = op.body_schema or {}
+    props = properties(schema)
+    if len(props) == 1:
+        ((key, inner),) = props.items()
+        if properties(inner) and not {p.lower() for p in props} & set(PASSWORD_FIELDS):
+            return key, inner
+    return None, schema
+
+
 def field_names(op: Operation) -> tuple[str | None, str | None]:
-    props = list(properties(op.body_schema))
+    props = list(properties(credentials_schema(op)[1]))
     lower = {p.lower(): p for p in props}
     user = next((lower[f] for f in USERNAME_FIELDS if f in lower), None)
     password = next((lower[f] for f in PASSWORD_FIELDS if f in lower), None)
@@ -90,14 +102,16 @@ def login_body(op: Operation, username: str, password: str) -> dict[str, Any]:
     from .values import example_object
 
     user_field, password_field = field_names(op)
-    body = example_object(op.body_schema or {}) if op.body_schema else {}
+    envelope, schema = credentials_schema(op)
+    body = example_object(schema) if schema else {}
     body[user_field or "username"] = username
     body[password_field or "password"] = password
-    return body
+    return {envelope: body} if envelope else body
 
 
-def identity_from_login(name: str, exchange: Exchange) -> Identity | None:
-    """Turn a successful login response into an identity (bearer token or session cookies)."""
+def identity_from_login(name: str, exchange: Exchange, word: str = "Bearer") -> Identity | None:
+    """Turn a successful login response into an identity (a token sent after `word`, or
+    session cookies)."""
     if exchange.status >= 300:
         return None
     identity = Identity(name=name)
@@ -105,7 +119,7 @@ def identity_from_login(name: str, exchange: Exchange) -> Identity | None:
     token = find_token(data)
     if token:
         identity.token = token
-        identity.headers["Authorization"] = f"Bearer {token}"
+        identity.headers["Authorization"] = f"{word} {token}"
     for raw in exchange.headers.get_list("set-cookie"):
         cookie: SimpleCookie = SimpleCookie()
         cookie.load(raw)
@@ -139,7 +153,7 @@ def login(ctx: AuditContext, name: str, username: str, password: str) -> Identit
     exchange = ctx.call(
         ctx.login_op, body=login_body(ctx.login_op, username, password), check="auth"
     )
-    identity = identity_from_login(name, exchange)
+    identity = identity_from_login(name, exchange, authorization_word(ctx))
     if identity:
         identity.username, identity.password = username, password
     return identity
@@ -152,7 +166,8 @@ def register_throwaway(ctx: AuditContext, name: str) -> Identity | None:
     from .values import example_object
 
     op = ctx.signup_op
-    body = example_object(op.body_schema or {})
+    envelope, schema = credentials_schema(op)
+    body = example_object(schema)
     user_field, password_field = field_names(op)
     username = f"bf-audit-{unique_suffix()}@example.com"
     if user_field and "email" not in user_field.lower():
@@ -163,7 +178,7 @@ def register_throwaway(ctx: AuditContext, name: str) -> Identity | None:
     for key in list(body):  # a confirmation field must repeat the password
         if "confirm" in key.lower() and "password" in key.lower():
             body[key] = password
-    exchange = ctx.call(op, body=body, check="auth")
+    exchange = ctx.call(op, body={envelope: body} if envelope else body, check="auth")
     if exchange.status >= 300:
         ctx.note(f"self-registration through {op.key} failed with {exchange.status}")
         return None
@@ -171,7 +186,7 @@ def register_throwaway(ctx: AuditContext, name: str) -> Identity | None:
     if ctx.login_op is not None:
         identity = login(ctx, name, username, password)
     else:
-        identity = identity_from_login(name, exchange)
+        identity = identity_from_login(name, exchange, authorization_word(ctx))
     if identity is None:
         ctx.note(f"could not log in as the user registered through {op.key} (rate limited?)")
         return None
@@ -192,6 +207,16 @@ def _user_id(data: Any) -> str | None:
     return object_id_of(data)
 
 
+def authorization_word(ctx: AuditContext) -> str:
+    """The word before a token in Authorization: the document's HTTP scheme when it names one
+    other than Basic/Digest (some APIs say Token or JWT), else Bearer."""
+    for scheme in ctx.doc.security_schemes.values():
+        word = str(scheme.get("scheme", ""))
+        if scheme.get("type") == "http" and word and word.lower() not in ("basic", "digest"):
+            return "Bearer" if word.lower() == "bearer" else word
+    return "Bearer"
+
+
 def identity_from_spec(ctx: AuditContext, spec: UserSpec) -> list[Identity]:
     if spec.kind == "token":  # a bare token: an API key when that is all the document knows
         kinds = {
@@ -201,8 +226,9 @@ def identity_from_spec(ctx: AuditContext, spec: UserSpec) -> list[Identity]:
         api_key_only = kinds and all(kind == "apiKey" for kind, _ in kinds)
         spec = UserSpec(spec.name, "apikey" if api_key_only else "bearer", spec.value)
     if spec.kind == "bearer":
+        word = authorization_word(ctx)
         return [
-            Identity(spec.name, headers={"Authorization": f"Bearer {spec.value}"}, token=spec.value)
+            Identity(spec.name, headers={"Authorization": f"{word} {spec.value}"}, token=spec.value)
         ]
     if spec.kind == "basic":
         raw = base64.b64encode(f"{spec.value}:{spec.secret}".encode()).decode()

@@ -55,9 +55,13 @@ class Identity:
 
     def with_token(self, token: str | None) -> Identity:
         """The same identity, with its bearer token replaced (or removed when None)."""
+        word = next(
+            (v.split(" ", 1)[0] for k, v in self.headers.items() if k.lower() == "authorization"),
+            "Bearer",
+        )
         headers = {k: v for k, v in self.headers.items() if k.lower() != "authorization"}
         if token is not None:
-            headers["Authorization"] = f"Bearer {token}"
+            headers["Authorization"] = f"{word} {token}"
         return Identity(name=f"{self.name}*", headers=headers, token=token)
 
 

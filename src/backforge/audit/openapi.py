@@ -58,6 +58,8 @@ class Operation:
     responses: dict[str, dict[str, Any] | None]  # status key -> JSON schema (None: no JSON body)
     security: list[dict[str, list[str]]]  # effective security requirements
     raw: dict[str, Any] = field(repr=False, default_factory=dict)
+    # status key -> {JSON media type -> schema}, where a status documents several
+    media_schemas: dict[str, dict[str, dict[str, Any]]] = field(repr=False, default_factory=dict)
 
     @property
     def key(self) -> str:
@@ -94,9 +96,13 @@ class Operation:
         keys = {k.upper() for k in self.responses}
         return str(status) in keys or f"{str(status)[0]}XX" in keys or "DEFAULT" in keys
 
-    def response_schema(self, status: int) -> dict[str, Any] | None:
+    def response_schema(self, status: int, media_type: str | None = None) -> dict[str, Any] | None:
+        """The documented schema of a status; of `media_type` where it documents several."""
         for key in (str(status), f"{str(status)[0]}XX", f"{str(status)[0]}xx", "default"):
             if key in self.responses:
+                by_media = self.media_schemas.get(key, {})
+                if media_type is not None and media_type in by_media:
+                    return by_media[media_type]
                 return self.responses[key]
         return None
 
@@ -196,6 +202,7 @@ def build_document(raw: dict[str, Any], source: str) -> ApiDocument:
                     body_media_type=media,
                     body_required=required,
                     responses=_responses(resolver, op),
+                    media_schemas=_media_schemas(resolver, op),
                     security=op.get("security", doc_security) or [],
                     raw=op,
                 )
@@ -253,6 +260,20 @@ def _responses(resolver: _Resolver, op: dict[str, Any]) -> dict[str, dict[str, A
         if schema is None and "schema" in resp:  # Swagger 2
             schema = resolver.deep(resp["schema"])
         out[str(status)] = schema
+    return out
+
+
+def _media_schemas(resolver: _Resolver, op: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for status, raw in (op.get("responses") or {}).items():
+        content = resolver.resolve(raw).get("content") or {}
+        schemas = {
+            media.lower(): resolver.deep(spec["schema"])
+            for media, spec in content.items()
+            if "json" in media and isinstance(spec, dict) and "schema" in spec
+        }
+        if len(schemas) > 1:
+            out[str(status)] = schemas
     return out
 
 

@@ -20,7 +20,7 @@ from ..store.errors import StoreError
 from ..store.records import RecordStore
 from .admin_routes import admin_routes
 from .auth_routes import AuthRoutes
-from .batch import batch_route
+from .batch import batch_route, serves_batch
 from .custom import Endpoints, custom_routes
 from .declared import declared_routes
 from .error_shapes import ErrorFormat
@@ -70,12 +70,13 @@ def build_app(
         return Response((_STATIC / name).read_bytes(), media_type=_STATIC_TYPES[name])
 
     record_routes = RecordRoutes(store, caller_of).routes()
+    max_body = store.spec.settings.max_body_bytes
     routes = [
         Route("/api/openapi.json", openapi_document, methods=["GET"]),
         Route("/docs", docs_page, methods=["GET"]),
         Route("/docs/{name}", docs_asset, methods=["GET"]),
         *record_routes,
-        batch_route(store, caller_of, store.spec.settings.max_body_bytes),
+        *([batch_route(store, caller_of, max_body)] if serves_batch(store.spec) else []),
         *admin_routes(store, caller_of),
         *job_admin_routes(store, caller_of),
     ]

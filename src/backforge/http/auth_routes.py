@@ -93,12 +93,15 @@ class AuthRoutes:
         return await anyio.to_thread.run_sync(lambda: function(*args, **kwargs))
 
     def routes(self) -> list[Route]:
+        served = [name for name, options in self.auth.service.options.items() if options.routes]
+        if not served:
+            return []
         routes = [
             Route("/api/auth/me", self.me, methods=["GET"]),
             Route("/api/auth/keys", self.keys, methods=["GET", "POST"]),
             Route("/api/auth/keys/{id}", self.revoke_key, methods=["DELETE"]),
         ]
-        for name in self.auth.service.options:
+        for name in served:
             base = f"/api/auth/{name}"
             for path, endpoint in (
                 ("signup", self.signup),

@@ -13,6 +13,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ..auth.errors import AuthError
+from ..spec.model import Spec
 from ..store.caller import Caller
 from ..store.errors import FieldProblem, StoreError, ValidationFailed
 from ..store.records import RecordStore
@@ -44,6 +45,12 @@ class _Failed(Exception):
     def __init__(self, index: int, error: StoreError):
         self.index = index
         self.error = error
+
+
+def serves_batch(spec: Spec) -> bool:
+    """The batch route is there while some collection serves a record write."""
+    writes = ("create", "update", "delete")
+    return any(c.serves(op) for c in spec.collections.values() for op in writes)
 
 
 def batch_route(store: RecordStore, caller_of: Callable[[Request], Caller], max_body: int) -> Route:
@@ -81,9 +88,16 @@ def batch_route(store: RecordStore, caller_of: Callable[[Request], Caller], max_
 
 
 def _apply(store: RecordStore, caller: Caller, operation: Operation) -> Any:
-    if operation.collection not in store.tables:
+    declared = store.spec.collections.get(operation.collection)
+    if declared is None or not declared.serves(operation.op):
+        # Only what the record routes serve: a collection whose routes are off is not here.
         raise ValidationFailed(
-            [FieldProblem("/collection", f"unknown collection '{operation.collection}'")]
+            [
+                FieldProblem(
+                    "/collection",
+                    f"no record routes for {operation.op} in '{operation.collection}'",
+                )
+            ]
         )
     versions = {operation.if_match} if operation.if_match is not None else None
     if operation.op == "create":

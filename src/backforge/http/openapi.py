@@ -12,8 +12,9 @@ from ..spec.semantics import CALLER_DEFAULT
 from ..store.ids import ID_PATTERN
 from ..store.links import MAX_MEMBERS
 from ..store.validation import INT_MAX, INT_MIN
+from .batch import serves_batch
 from .custom import Endpoints
-from .openapi_auth import SECURITY_SCHEMES, auth_paths
+from .openapi_auth import auth_paths, security_schemes
 from .openapi_custom import custom_paths
 from .openapi_routes import RouteDocument
 
@@ -357,9 +358,10 @@ def build_openapi(spec: Spec, endpoints: Endpoints | None = None) -> dict[str, A
                 endpoints,
                 schemas,
                 problem_responses(400, 401, 403, 404, 408, 409, 412, 413, 414, 415, 422, 429, 503),
+                serves_batch(spec),
             ),
         },
-        "components": {"schemas": schemas, "securitySchemes": SECURITY_SCHEMES},
+        "components": {"schemas": schemas, "securitySchemes": security_schemes(spec)},
         "security": [{}, {"bearer": []}, {"apiKey": []}, {"session": []}],
     }
 

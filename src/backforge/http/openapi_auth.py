@@ -42,6 +42,12 @@ _ACCEPTED = {
 }
 
 
+def security_schemes(spec: Spec) -> dict[str, Any]:
+    """The schemes, with the word clients send before a token (settings.auth_scheme)."""
+    bearer = {**SECURITY_SCHEMES["bearer"], "scheme": spec.settings.auth_scheme}
+    return {**SECURITY_SCHEMES, "bearer": bearer}
+
+
 def _body(model: type[BaseModel]) -> dict[str, Any]:
     schema = model.model_json_schema()
     schema.pop("title", None)
@@ -73,7 +79,11 @@ def auth_paths(spec: Spec, schemas: dict[str, Any]) -> dict[str, Any]:
     from .openapi import problem_responses
 
     errors = problem_responses(400, 401, 408, 413, 414, 415, 422, 429, 503)
-    collections = [n for n, c in spec.collections.items() if c.auth_options is not None]
+    collections = [
+        n
+        for n, c in spec.collections.items()
+        if c.auth_options is not None and c.auth_options.routes
+    ]
     if not collections:
         return {}
     paths: dict[str, Any] = {}

@@ -22,8 +22,13 @@ def model_schema(model: type[BaseModel], schemas: dict[str, Any]) -> dict[str, A
     return {"$ref": _REF.format(model=model.__name__)}
 
 
-def custom_paths(endpoints: Endpoints | None, schemas: dict[str, Any], errors: dict) -> dict:
+def custom_paths(
+    endpoints: Endpoints | None, schemas: dict[str, Any], errors: dict, batch: bool = True
+) -> dict:
+    """`batch`: whether /api/batch is served (some collection serves record writes)."""
     paths: dict[str, Any] = {}
+    if not batch:
+        return paths | _endpoint_paths(endpoints, schemas, errors)
     paths["/api/batch"] = {
         "post": {
             "operationId": "batch",
@@ -50,6 +55,11 @@ def custom_paths(endpoints: Endpoints | None, schemas: dict[str, Any], errors: d
             },
         }
     }
+    return paths | _endpoint_paths(endpoints, schemas, errors)
+
+
+def _endpoint_paths(endpoints: Endpoints | None, schemas: dict[str, Any], errors: dict) -> dict:
+    paths: dict[str, Any] = {}
     for endpoint in endpoints.routes if endpoints else ():
         operation: dict[str, Any] = {
             "operationId": endpoint.handler.__name__,

@@ -381,9 +381,8 @@ class RouteDocument:
         mapped = {(shape.status.get(s, s) if shape else s) for s in statuses}
         content = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
         if shape is not None and shape.body is not None:
-            # The contract's shape from the route; the middleware's own refusals (a body or
-            # query string over its limit, a rate limit) come before any route, as problems.
-            content = {"application/json": {"schema": _template_schema(shape.body)}, **content}
+            # The middleware's refusals are rewritten too (middleware/contract_errors.py).
+            content = {"application/json": {"schema": _template_schema(shape.body)}}
         return {
             str(status): {"description": _STATUSES.get(status, "An error"), "content": content}
             for status in sorted(mapped)

@@ -144,6 +144,9 @@ class AuthOptions(_Strict):
     lockout_seconds: int = PydanticField(default=900, ge=1)
     totp: bool = True
     oauth: dict[str, OAuthProvider] = PydanticField(default_factory=dict)
+    # The account routes under /api/auth/<collection>/ (and /api/auth/me, /api/auth/keys while
+    # any collection keeps them); false when declared routes serve the accounts instead.
+    routes: bool = True
 
 
 class Collection(_Strict):

@@ -65,10 +65,11 @@ def run(ctx: AuditContext) -> None:
         if not op.documents_status(exchange.status):
             statuses[op.key].setdefault(exchange.status, exchange)
             continue
-        schema = op.response_schema(exchange.status)
+        media_type = exchange.headers.get("content-type", "").split(";")[0].strip().lower()
+        schema = op.response_schema(exchange.status, media_type or None)
         if validators is None or not schema or not exchange.is_json or op.key in mismatches:
             continue
-        key = (op.key, exchange.status)
+        key = (op.key, exchange.status, media_type)
         try:
             if key not in validators:
                 validators[key] = _validator(schema, openapi_30)

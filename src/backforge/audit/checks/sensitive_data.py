@@ -65,6 +65,16 @@ def walk(data: Any, path: str = "$") -> Iterator[tuple[str, str, Any]]:
             yield from walk(value, f"{path}[{i}]")
 
 
+def _sent(exchange, value: Any) -> bool:
+    """Whether the request carried this value as its credential."""
+    if not isinstance(value, str) or len(value) < 8:
+        return False
+    return any(
+        key.lower() in ("authorization", "x-api-key") and header.endswith(value)
+        for key, header in exchange.request_headers.items()
+    )
+
+
 def run(ctx: AuditContext) -> None:
     for exchange in ctx.client.exchanges:
         if not exchange.operation or not 200 <= exchange.status < 300 or not exchange.is_json:
@@ -78,7 +88,9 @@ def run(ctx: AuditContext) -> None:
             if value in (None, "", [], {}) or isinstance(value, dict | list | bool):
                 continue
             if norm.replace("_", "") in {k.replace("_", "") for k in TOKEN_KEYS}:
-                if not auth_flow:
+                # The caller's own credential echoed back (GET /user in RealWorld) reveals
+                # nothing they did not send.
+                if not auth_flow and not _sent(exchange, value):
                     found.append(path)
                 continue
             secret_value = isinstance(value, str) and SECRET_VALUES.search(value)

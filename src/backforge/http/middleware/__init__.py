@@ -13,6 +13,7 @@ from ...store.records import RecordStore
 from .compression import CompressionMiddleware
 from .conditional import ConditionalGetMiddleware
 from .context import remembered
+from .contract_errors import ContractErrors
 from .cors import CorsMiddleware
 from .metrics import Metrics
 from .observe import RequestObserver, route_resolver
@@ -65,6 +66,8 @@ def build_middleware(app, store: RecordStore, config: ServerConfig):
             account_paths(store.spec),
         )
     wrapped = RequestLimitsMiddleware(wrapped, config.limits, store.spec.settings.max_body_bytes)
+    if store.spec.routes:
+        wrapped = ContractErrors(wrapped, store.spec)
     if config.compression.enabled:
         wrapped = CompressionMiddleware(wrapped, config.compression)
     if config.cors.origins:
