@@ -67,3 +67,18 @@ def test_careful_declaration_has_no_warnings():
         )
         == []
     )
+
+
+def test_a_password_floor_below_8_is_allowed_with_a_warning():
+    from backforge.spec import load_dict
+    from backforge.spec.lint import lint
+
+    spec = load_dict(
+        {
+            "name": "x",
+            "collections": {"users": {"auth": {"min_password_length": 4}, "fields": {}}},
+        }
+    )
+    warnings = [p for p in lint(spec) if "min_password_length" in p.path]
+    assert len(warnings) == 1 and "easy to guess" in warnings[0].message
+    assert warnings[0].severity == "warning"

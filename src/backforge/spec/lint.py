@@ -8,6 +8,7 @@ from .errors import Problem
 from .model import Collection, Spec
 
 _WRITES = ("create", "update", "delete")
+WEAK_PASSWORD_LENGTH = 8
 _READS = ("list", "view")
 # Field names a rule compares (not auth.* or body.*), found without the rule parser so that the
 # spec layer stays free of the rest of backforge.
@@ -50,6 +51,14 @@ def lint(spec: Spec) -> list[Problem]:
                     )
                 )
         options = collection.auth_options
+        if options is not None and options.min_password_length < WEAK_PASSWORD_LENGTH:
+            problems.append(
+                _warn(
+                    ("collections", name, "auth", "min_password_length"),
+                    f"passwords of {options.min_password_length} characters are easy to guess: "
+                    f"use {WEAK_PASSWORD_LENGTH} or more unless a contract fixes it",
+                )
+            )
         if options is not None and not _auth_rate_limited(spec):
             problems.append(
                 _warn(
