@@ -207,3 +207,23 @@ def test_increment_is_atomic_bounded_and_ruled(shop):
     for _ in range(10):
         client.post(f"/code/add/{item['id']}", headers=ann)
     assert client.get(f"/api/items/{item['id']}", headers=ann).json()["stock"] == 10
+
+
+def test_a_service_of_endpoints_only_needs_no_collection(tmp_path, make_client):
+    (tmp_path / "calc.py").write_text(
+        "from pydantic import BaseModel\n"
+        "from backforge.hooks import Endpoints\n\n"
+        "endpoints = Endpoints()\n\n\n"
+        "class Pair(BaseModel):\n"
+        "    a: int\n"
+        "    b: int\n\n\n"
+        "@endpoints.post('/add', request=Pair)\n"
+        "def add(ctx):\n"
+        "    return {'sum': ctx.body.a + ctx.body.b}\n"
+    )
+    path = tmp_path / "calc.yaml"
+    path.write_text("name: calc\nhooks: calc.py\n")
+    client = make_client(path)
+    assert client.post("/add", json={"a": 2, "b": 3}).json() == {"sum": 5}
+    assert client.post("/add", json={"a": "x", "b": 3}).status_code == 422
+    assert "/add" in client.get("/api/openapi.json").json()["paths"]

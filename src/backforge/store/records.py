@@ -859,7 +859,7 @@ class RecordStore:
             raise _translated(exc, None) from None
 
     @contextmanager
-    def _writing(self, table: Table) -> Iterator[Connection]:
+    def _writing(self, table: Table | None) -> Iterator[Connection]:
         """One transaction per request; writes made by hooks inside it join it."""
         transaction = current_transaction.get()
         if transaction is not None:
@@ -876,14 +876,14 @@ class RecordStore:
                     yield connection
         except DBAPIError as exc:
             raise _translated(exc, table) from None
-        self._committed(transaction, table.name)
+        self._committed(transaction, table.name if table is not None else None)
 
-    def _writing_in_group(self, member: GroupMember, table: Table) -> Iterator[Connection]:
+    def _writing_in_group(self, member: GroupMember, table: Table | None) -> Iterator[Connection]:
         transaction: Transaction | None = None
 
         def committed() -> None:
             assert transaction is not None
-            self._committed(transaction, table.name)
+            self._committed(transaction, table.name if table is not None else None)
 
         assert self.group is not None
         try:
@@ -897,12 +897,14 @@ class RecordStore:
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
-        """Several operations, all or nothing (the batch endpoint, custom endpoints)."""
-        with self._writing(next(iter(self.tables.values()))) as connection:
+        """Several operations, all or nothing (the batch endpoint, custom endpoints); the
+        collections they write are the ones reported changed."""
+        with self._writing(None) as connection:
             yield connection
 
-    def _committed(self, transaction: Transaction, collection: str) -> None:
-        for name in transaction.collections | {collection}:
+    def _committed(self, transaction: Transaction, collection: str | None) -> None:
+        written = transaction.collections | ({collection} if collection is not None else set())
+        for name in written:
             for listener in self.write_listeners:
                 listener(name)
         for event in transaction.committed:
