@@ -44,7 +44,10 @@ _ACCEPTED = {
 
 def security_schemes(spec: Spec) -> dict[str, Any]:
     """The schemes, with the word clients send before a token (settings.auth_scheme)."""
-    bearer = {**SECURITY_SCHEMES["bearer"], "scheme": spec.settings.auth_scheme}
+    word = spec.settings.auth_scheme
+    if word.lower() == "bearer":
+        return SECURITY_SCHEMES
+    bearer = {"type": "http", "scheme": word, "description": f"Authorization: {word} <JWT>"}
     return {**SECURITY_SCHEMES, "bearer": bearer}
 
 
