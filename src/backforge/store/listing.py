@@ -55,7 +55,8 @@ class ListRequest:
         limit = None
         if "limit" in params:
             raw = params["limit"]
-            if not raw.isdigit() or not 1 <= int(raw) <= settings.max_page_size:
+            # ASCII digits only: str.isdigit() admits '³' (int() fails) and '٣' (int() reads 3).
+            if not _digits(raw) or not 1 <= int(raw) <= settings.max_page_size:
                 raise InvalidQuery(
                     f"limit must be a whole number from 1 to {settings.max_page_size}", "limit"
                 )
@@ -72,6 +73,11 @@ class ListRequest:
             fields=_names(params["fields"], "fields") or None if "fields" in params else None,
             expand=_names(params.get("expand", ""), "expand"),
         )
+
+
+def _digits(text: str) -> bool:
+    """A whole number as the document means it: ASCII digits, short enough to convert."""
+    return text.isascii() and text.isdigit() and len(text) <= 18
 
 
 # What the OpenAPI document allows: names joined by commas, nothing else (an empty list too).

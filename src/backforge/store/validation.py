@@ -82,7 +82,8 @@ def _decimal_from_json(value: Any) -> Any:
         return value
     if isinstance(value, int | float):
         return Decimal(str(value))
-    if isinstance(value, str) and re.fullmatch(r"-?\d+(\.\d+)?", value.strip()):
+    # ASCII digits: \d would also admit other scripts' digits, which Decimal() reads.
+    if isinstance(value, str) and re.fullmatch(r"-?[0-9]+(\.[0-9]+)?", value.strip()):
         return Decimal(value.strip())
     return value
 
