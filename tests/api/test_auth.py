@@ -395,3 +395,30 @@ def test_signup_without_a_view_rule_answers_tokens_and_no_record(make_client, ma
     login = client.post("/api/auth/members/login", json=body)
     assert login.status_code == 200 and login.json()["record"] is None
     assert client.get("/api/members", headers=me).status_code == 403
+
+
+def test_an_address_is_one_account_whatever_its_case(client, mailer):
+    alice = _signup(client, "alice@example.com")
+    for taken in ("ALICE@example.com", "Alice@Example.COM"):
+        again = client.post("/api/auth/users/signup", json={"email": taken, "password": PASSWORD})
+        assert again.status_code == 409, (taken, again.text)
+    bob = _signup(client, "Bob@Example.COM")
+    assert bob["record"]["email"] == "bob@example.com"
+    for identity in ("bob@example.com", "BOB@EXAMPLE.COM"):
+        login = client.post("/api/auth/users/login", json={"email": identity, "password": PASSWORD})
+        assert login.status_code == 200 and login.json()["record"]["id"] == bob["record"]["id"]
+    # A changed address is stored in lower case too, and taken whatever its case.
+    url = f"/api/users/{alice['record']['id']}"
+    moved = client.patch(url, json={"email": "Carol@Example.com"}, headers=_bearer(alice))
+    assert moved.status_code == 200 and moved.json()["email"] == "carol@example.com"
+    taken = client.patch(url, json={"email": "BOB@example.com"}, headers=_bearer(alice))
+    assert taken.status_code == 409
+    again = client.post(
+        "/api/auth/users/signup", json={"email": "CAROL@example.com", "password": PASSWORD}
+    )
+    assert again.status_code == 409
+    reset = client.post(
+        "/api/auth/users/request-password-reset", json={"email": "CAROL@EXAMPLE.com"}
+    )
+    assert reset.status_code == 202
+    assert [m["To"] for m in mailer.sent] == ["carol@example.com"]

@@ -6,8 +6,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import Connection, Row, Table, func, insert, select, update
+from sqlalchemy import Connection, Row, Table, insert, select, update
 
+from ..spec.auth_fields import account_email
 from ..store.caller import Caller
 from ..store.ids import new_id
 from .errors import AuthInvalid
@@ -110,7 +111,7 @@ class OneTimeFlows:
     def _account(self, collection: str, email: str) -> Any:
         table = self.auth.store.tables[collection]
         query = select(table.c.id, table.c.email, table.c.verified).where(
-            func.lower(table.c.email) == email.strip().lower()
+            table.c.email == account_email(email)
         )
         with self.auth._reading() as connection:
             return connection.execute(query).first()

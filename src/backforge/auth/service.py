@@ -8,8 +8,9 @@ from typing import Any
 
 import orjson
 import pyotp
-from sqlalchemy import Connection, Table, func, insert, or_, select, update
+from sqlalchemy import Connection, Table, insert, or_, select, update
 
+from ..spec.auth_fields import account_email
 from ..spec.model import AuthOptions
 from ..store.caller import Caller
 from ..store.errors import FieldProblem, NotFound, ValidationFailed
@@ -95,15 +96,17 @@ class AuthService:
         options = self.collection_options(collection)
         table = self.store.tables[collection]
         now = _now()
+        identity = account_email(identity)  # addresses are stored so; usernames are lower case
         # Hashed: a fixed length whatever the identity, and no address stored in plain text.
-        account_key = f"account:{collection}:{digest(identity.strip().lower())}"
+        account_key = f"account:{collection}:{digest(identity)}"
         keys = {account_key: 1, f"ip:{address}": IP_FACTOR}
         throttle = LoginThrottle(self.failures, options.max_failed_logins, options.lockout_seconds)
         with self._writing() as connection:
             throttle.check(connection, keys, now)
-        matches = [func.lower(table.c.email) == identity.strip().lower()]
+        # Found through the unique index, in the same time whether or not the account exists.
+        matches = [table.c.email == identity]
         if "username" in options.login and "username" in table.c:
-            matches.append(table.c.username == identity.strip().lower())
+            matches.append(table.c.username == identity)
         query = select(table.c.id, table.c.password_hash, table.c.totp_secret, table.c.verified)
         with self._reading() as connection:
             row = connection.execute(query.where(or_(*matches))).first()

@@ -23,6 +23,7 @@ from pydantic import (
 )
 
 from ..rules.parser import is_storable_text
+from ..spec.auth_fields import ACCOUNT_EMAIL, account_email
 from ..spec.model import Collection, Field
 from ..spec.semantics import CALLER_DEFAULT
 from .errors import FieldProblem, ValidationFailed
@@ -184,16 +185,24 @@ class BodyValidator:
                 AfterValidator(_storable),
             ]
             extra["password"] = (password | None, None)
-        self.create_model = self._model(f"{name}_create", fields, extra, partial=False)
-        self.update_model = self._model(f"{name}_update", fields, extra, partial=True)
+        # An account's address is stored in lower case: one account per address, whatever its case.
+        lower = frozenset({ACCOUNT_EMAIL} if collection.auth_options is not None else ())
+        self.create_model = self._model(f"{name}_create", fields, extra, lower, partial=False)
+        self.update_model = self._model(f"{name}_update", fields, extra, lower, partial=True)
 
     @staticmethod
     def _model(
-        model_name: str, fields: dict[str, Field], extra: dict[str, Any], partial: bool
+        model_name: str,
+        fields: dict[str, Field],
+        extra: dict[str, Any],
+        lower: frozenset[str],
+        partial: bool,
     ) -> type[BaseModel]:
         definitions: dict[str, Any] = dict(extra)
         for field_name, field in fields.items():
             value_type = python_type(field)
+            if field_name in lower:
+                value_type = Annotated[value_type, AfterValidator(account_email)]
             if field.required and not partial:
                 # Omitted: the declared default (or "required"); an explicit null: refused.
                 definitions[field_name] = (value_type, ... if field.default is None else None)

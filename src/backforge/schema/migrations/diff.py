@@ -29,6 +29,7 @@ from ...auth.tables import AUTH_TABLE_PREFIX
 from ...jobs.tables import JOBS_TABLE_PREFIX
 from ...spec.model import Field, Spec
 from ..tables import INTERNAL_PREFIX, build_metadata
+from .emails import email_case_changes
 from .errors import MigrationRefusedError
 from .model import Change
 from .renames import find_renames, rename_changes, spec_in_database_names
@@ -59,6 +60,8 @@ PHASES = {
     "drop_column": 8,
     "drop_table": 9,
     "rebuild_table": 10,
+    # Data in the final names, once every table has its declared shape (on SQLite too).
+    "lower_emails": 11,
 }
 
 
@@ -135,6 +138,11 @@ class _Differ:
         self.changes.extend(
             select_value_changes(self.inspector, self.spec, self.renames, self.db_columns)
         )
+        lowered, refusals = email_case_changes(
+            self.connection, self.spec, self.renames, self.db_columns
+        )
+        self.changes.extend(lowered)
+        self.refusals.extend(refusals)
         self.changes.sort(key=lambda c: PHASES[c.op])
         self._order_tables()
         return SchemaDiff(

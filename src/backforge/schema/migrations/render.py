@@ -51,6 +51,10 @@ _SQLITE_REBUILDS = frozenset(
 )
 
 
+# Steps a SQLite rebuild does not do: they run as well (a rename before it, data after it).
+_NOT_IN_REBUILDS = frozenset({"rename_table", "lower_emails"})
+
+
 def render_changes(diff: SchemaDiff) -> list[Change]:
     """Fill ``change.sql`` for both dialects; add the SQLite rebuild steps. Returns the steps."""
     rebuilt = _tables_sqlite_rebuilds(diff)
@@ -108,7 +112,7 @@ class _Renderer:
     def render(self, change: Change) -> list[str]:
         if change.op == "rebuild_table":
             return self.rebuild(change.table) if change.table in self.rebuilt else []
-        if change.table in self.rebuilt and change.op != "rename_table":
+        if change.table in self.rebuilt and change.op not in _NOT_IN_REBUILDS:
             return []  # the rebuild of this table does it
         return [_clean(s) for s in getattr(self, change.op)(change)]
 
@@ -248,6 +252,10 @@ class _Renderer:
 
     def drop_foreign_key(self, change: Change) -> list[str]:
         return self.drop_unique(change)
+
+    def lower_emails(self, change: Change) -> list[str]:
+        table, email = self.q(change.table), self.q(str(change.column))
+        return [f"UPDATE {table} SET {email} = lower({email}) WHERE {email} <> lower({email})"]  # noqa: S608
 
     # -- the SQLite rebuild ------------------------------------------------------------------
 
