@@ -422,3 +422,37 @@ def test_an_address_is_one_account_whatever_its_case(client, mailer):
     )
     assert reset.status_code == 202
     assert [m["To"] for m in mailer.sent] == ["carol@example.com"]
+
+
+def _session(client, email="ann@example.com", password=PASSWORD) -> dict[str, str]:
+    """A cookie session of its own browser: the headers that browser sends on unsafe requests."""
+    login = client.post("/api/auth/users/session", json={"email": email, "password": password})
+    assert login.status_code == 200, login.text
+    token = login.cookies["bf_session"]
+    client.cookies.clear()  # each browser sends its own cookie, below
+    return {"Cookie": f"bf_session={token}", "X-CSRF-Token": login.json()["csrf_token"]}
+
+
+def test_a_password_change_or_reset_ends_the_other_logins_cookie_sessions_too(client, mailer):
+    tokens = _signup(client)
+    here, elsewhere = _session(client), _session(client)
+    changed = client.post(
+        "/api/auth/users/password",
+        json={"old_password": PASSWORD, "new_password": "a new passphrase"},
+        headers=here,
+    )
+    assert changed.status_code == 204, changed.text
+    assert client.get("/api/auth/me", headers=here).status_code == 200  # the one asking stays
+    assert client.get("/api/auth/me", headers=elsewhere).status_code == 401
+    refresh = client.post(
+        "/api/auth/users/refresh", json={"refresh_token": tokens["refresh_token"]}
+    )
+    assert refresh.status_code == 400
+
+    client.post("/api/auth/users/request-password-reset", json={"email": "ann@example.com"})
+    reset = client.post(
+        "/api/auth/users/reset-password",
+        json={"token": _last_token(mailer), "password": "yet another passphrase"},
+    )
+    assert reset.status_code == 204
+    assert client.get("/api/auth/me", headers=here).status_code == 401

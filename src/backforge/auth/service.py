@@ -53,6 +53,7 @@ class AuthService:
         self.engine = store.engine
         tables = store.metadata.tables
         self.refresh_tokens: Table = tables[AUTH_TABLE_PREFIX + "refresh_tokens"]
+        self.sessions: Table = tables[AUTH_TABLE_PREFIX + "sessions"]
         self.one_time: Table = tables[AUTH_TABLE_PREFIX + "one_time_tokens"]
         self.failures: Table = tables[AUTH_TABLE_PREFIX + "failures"]
         self.options: dict[str, AuthOptions] = {
@@ -214,17 +215,29 @@ class AuthService:
                 revoke = update(table).where(table.c.family == family).values(revoked=True)
                 connection.execute(revoke)
 
-    def revoke_all(self, connection: Connection, collection: str, user_id: str) -> None:
-        table = self.refresh_tokens
-        connection.execute(
-            update(table)
-            .where(table.c.collection == collection, table.c.user_id == user_id)
-            .values(revoked=True)
-        )
+    def revoke_all(
+        self,
+        connection: Connection,
+        collection: str,
+        user_id: str,
+        keep_session: str | None = None,
+    ) -> None:
+        """End every login of an account: its refresh tokens and its cookie sessions (but the
+        session `keep_session`, the token of the one asking, when given)."""
+        for table in (self.refresh_tokens, self.sessions):
+            statement = update(table).where(
+                table.c.collection == collection, table.c.user_id == user_id
+            )
+            if table is self.sessions and keep_session is not None:
+                statement = statement.where(table.c.token_hash != digest(keep_session))
+            connection.execute(statement.values(revoked=True))
 
     # -- passwords -------------------------------------------------------------------------
 
-    def change_password(self, caller: Caller, old: str, new: str) -> None:
+    def change_password(
+        self, caller: Caller, old: str, new: str, session: str | None = None
+    ) -> None:
+        """Every other login ends; `session` is the token of the cookie session asking, if any."""
         collection = self._own_collection(caller)
         options = self.collection_options(collection)
         table = self.store.tables[collection]
@@ -237,7 +250,7 @@ class AuthService:
                 raise InvalidCredentials()
             statement = update(table).where(table.c.id == caller.id)
             connection.execute(statement.values(password_hash=hash_password(new)))
-            self.revoke_all(connection, collection, str(caller.id))
+            self.revoke_all(connection, collection, str(caller.id), keep_session=session)
 
     def _own_collection(self, caller: Caller) -> str:
         if caller.id is None or caller.collection not in self.options:
