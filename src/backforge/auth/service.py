@@ -61,6 +61,8 @@ class AuthService:
             for name, collection in store.spec.collections.items()
             if (options := collection.auth_options) is not None
         }
+        # A password an admin sets on the record routes (or ctx.system) ends the other logins.
+        store.password_listeners.append(self.revoke_all)
 
     def collection_options(self, collection: str) -> AuthOptions:
         options = self.options.get(collection)

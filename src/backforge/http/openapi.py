@@ -113,7 +113,7 @@ def write_schema(collection: Collection, *, partial: bool) -> dict[str, Any]:
         if field.default is not None and field.default != CALLER_DEFAULT:
             properties[name] = {**properties[name], "default": field.default}
     options = collection.auth_options
-    if options is not None:
+    if options is not None and not partial:  # PATCH refuses it, but from admins
         password = {
             "type": "string",
             "minLength": options.min_password_length,

@@ -95,6 +95,9 @@ class RecordStore:
         # Called with each WriteEvent inside its transaction (an outbox), and after commit.
         self.event_listeners: list[Listener] = []
         self.commit_listeners: list[Listener] = []
+        # Called with (connection, collection, record id) inside the transaction of an update
+        # that set an account's password (only admins may): the auth service ends its logins.
+        self.password_listeners: list[Callable[[Connection, str, str], None]] = []
         self.metadata = build_metadata(spec)
         self.tables: dict[str, Table] = {n: self.metadata.tables[n] for n in spec.collections}
         self.access = Access(spec, self.tables)
@@ -377,6 +380,9 @@ class RecordStore:
             )
             if connection.execute(statement).rowcount == 0:
                 self._explain_miss(connection, collection, caller, record_id, if_match, "update")
+            if "password_hash" in values:
+                for listener in self.password_listeners:
+                    listener(connection, collection, record_id)
             self._after(connection, event)
             return self._read_back(connection, collection, caller, record_id)
 

@@ -158,7 +158,8 @@ class BodyValidator:
     """Validates create and update bodies for one collection; built once, used per request.
 
     Hidden fields are never writable; read-only fields only when `with_readonly` (admins).
-    Auth collections take a write-only `password`, which the store hashes.
+    Auth collections take a write-only `password`, which the store hashes: on create, and on
+    update only from admins (others change theirs where the old one is checked).
     """
 
     def __init__(
@@ -188,7 +189,11 @@ class BodyValidator:
         # An account's address is stored in lower case: one account per address, whatever its case.
         lower = frozenset({ACCOUNT_EMAIL} if collection.auth_options is not None else ())
         self.create_model = self._model(f"{name}_create", fields, extra, lower, partial=False)
-        self.update_model = self._model(f"{name}_update", fields, extra, lower, partial=True)
+        changeable = extra if with_readonly else {}
+        self.update_model = self._model(f"{name}_update", fields, changeable, lower, partial=True)
+        self.password_route = (
+            None if password_min_length is None else f"POST /api/auth/{name}/password"
+        )
 
     @staticmethod
     def _model(
@@ -239,14 +244,21 @@ class BodyValidator:
         try:
             return self._validate(model, body)
         except ValidationFailed as failed:
-            problems = [
-                FieldProblem(p.path, "this field is read-only")
-                if p.path.lstrip("/") in self.protected
-                and not self.collection.fields[p.path.lstrip("/")].hidden
-                else p
-                for p in failed.problems
-            ]
+            problems = [self._explained(p, model) for p in failed.problems]
             raise ValidationFailed(problems) from None
+
+    def _explained(self, problem: FieldProblem, model: type[BaseModel]) -> FieldProblem:
+        name = problem.path.lstrip("/")
+        if name in self.protected and not self.collection.fields[name].hidden:
+            return FieldProblem(problem.path, "this field is read-only")
+        if name == "password" and self.password_route and name not in model.model_fields:
+            # Changing it here would need no old password and leave every other login alive.
+            return FieldProblem(
+                problem.path,
+                f"a password is changed with {self.password_route} "
+                "(old_password, new_password), which ends the other logins",
+            )
+        return problem
 
     @staticmethod
     def _validate(model: type[BaseModel], body: bytes | dict[str, Any]) -> dict[str, Any]:
