@@ -14,6 +14,7 @@ from ..spec.auth_fields import account_email
 from ..spec.model import AuthOptions
 from ..store.caller import Caller
 from ..store.errors import FieldProblem, NotFound, ValidationFailed
+from ..store.events import current_transaction
 from ..store.ids import new_id
 from ..store.records import RecordStore
 from .errors import AuthForbidden, AuthInvalid, InvalidCredentials, MfaRequired
@@ -94,15 +95,20 @@ class AuthService:
         identity: str,
         password: str,
         totp: str | None = None,
-        address: str = "unknown",
+        address: str | None = None,
     ) -> Tokens:
+        """`address` is the client's IP, which fails `IP_FACTOR` times more often than one
+        account before it is locked too; without one only the account is counted (a shared
+        stand-in would let anyone lock every caller out)."""
         options = self.collection_options(collection)
         table = self.store.tables[collection]
         now = _now()
         identity = account_email(identity)  # addresses are stored so; usernames are lower case
         # Hashed: a fixed length whatever the identity, and no address stored in plain text.
         account_key = f"account:{collection}:{digest(identity)}"
-        keys = {account_key: 1, f"ip:{address}": IP_FACTOR}
+        keys = {account_key: 1}
+        if address:
+            keys[f"ip:{address}"] = IP_FACTOR
         throttle = LoginThrottle(self.failures, options.max_failed_logins, options.lockout_seconds)
         with self._writing() as connection:
             throttle.check(connection, keys, now)
@@ -120,8 +126,7 @@ class AuthService:
                 raise MfaRequired()
             ok = False
         if not ok:
-            with self._writing() as connection:
-                throttle.fail(connection, keys, now)
+            self._count_failure(throttle, keys, now)
             raise InvalidCredentials()
         if options.require_verified and not row.verified:
             raise AuthForbidden("verify your email address before logging in")
@@ -132,6 +137,29 @@ class AuthService:
                 statement = update(table).where(table.c.id == row.id)
                 connection.execute(statement.values(password_hash=rehashed))
         return self._login_result(collection, row.id)
+
+    def _count_failure(
+        self, throttle: LoginThrottle, keys: dict[str, int], now: dt.datetime
+    ) -> None:
+        """Count a failed login in a transaction of its own, so that it stays counted when the
+        transaction it happened in rolls back (a custom endpoint's, which the InvalidCredentials
+        raised next usually rolls back).
+
+        Inside an open transaction it is written once that one has ended, not at once on a
+        second connection: on SQLite the open transaction holds the write lock, which a second
+        connection on the same thread would wait for until it times out; on PostgreSQL it could
+        wait for a failure row that the open transaction holds (a login that succeeded in it).
+        After the end it waits for nobody."""
+
+        def count() -> None:
+            with self._writing() as connection:
+                throttle.fail(connection, keys, now)
+
+        transaction = current_transaction.get()
+        if transaction is None:
+            count()
+        else:
+            transaction.after_end.append(count)
 
     def _login_result(self, collection: str, user_id: str, family: str | None = None) -> Tokens:
         options = self.collection_options(collection)

@@ -588,6 +588,7 @@ class RecordStore:
         if member is not None:
             yield from self._writing_in_group(member, table)
             return
+        transaction = None
         try:
             with self.engine.connect() as connection:
                 begin_immediate(connection)
@@ -595,6 +596,9 @@ class RecordStore:
                     yield connection
         except DBAPIError as exc:
             raise _translated(exc, table) from None
+        finally:
+            if transaction is not None:
+                transaction.ended()
         self._committed(transaction, table.name)
 
     def _writing_in_group(self, member: GroupMember, table: Table) -> Iterator[Connection]:
@@ -613,6 +617,10 @@ class RecordStore:
                 yield connection
         except DBAPIError as exc:
             raise _translated(exc, table) from None
+        finally:
+            # The member's savepoint is over; a connection taken now commits the group first.
+            if transaction is not None:
+                transaction.ended()
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
