@@ -79,13 +79,18 @@ def render_changes(diff: SchemaDiff) -> list[Change]:
 def _tables_sqlite_rebuilds(diff: SchemaDiff) -> set[str]:
     tables = set()
     for change in diff.changes:
-        if change.op in _SQLITE_REBUILDS:
+        if change.op in _SQLITE_REBUILDS and not _with_its_table(change):
             tables.add(change.table)
         elif change.op == "add_column":
             column = diff.target.tables[change.table].c[change.column]
             if not _sqlite_can_add(column):
                 tables.add(change.table)
     return tables
+
+
+def _with_its_table(change: Change) -> bool:
+    """A foreign key of a cycle, created or dropped with its table (no rebuild on SQLite)."""
+    return bool(change.details.get("new_table") or change.details.get("dropped_table"))
 
 
 def _sqlite_can_add(column: Column) -> bool:
@@ -234,6 +239,8 @@ class _Renderer:
         return [self.compile(AddConstraint(self.constraint(change.table, change.details["name"])))]
 
     def add_foreign_key(self, change: Change) -> list[str]:
+        if change.details.get("new_table") and self.dialect.name == "sqlite":
+            return []  # in the table's CREATE TABLE: SQLite cannot add one later, nor needs to
         return self.add_unique(change)
 
     def add_index(self, change: Change) -> list[str]:
@@ -251,6 +258,8 @@ class _Renderer:
         ]
 
     def drop_foreign_key(self, change: Change) -> list[str]:
+        if change.details.get("dropped_table") and self.dialect.name == "sqlite":
+            return []  # the table goes with it; foreign keys are off while SQLite migrates
         return self.drop_unique(change)
 
     def lower_emails(self, change: Change) -> list[str]:
