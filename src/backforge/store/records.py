@@ -380,10 +380,10 @@ class RecordStore:
             )
             if connection.execute(statement).rowcount == 0:
                 self._explain_miss(connection, collection, caller, record_id, if_match, "update")
+            self._after(connection, event)
             if "password_hash" in values:
                 for listener in self.password_listeners:
                     listener(connection, collection, record_id)
-            self._after(connection, event)
             return self._read_back(connection, collection, caller, record_id)
 
     def delete(

@@ -172,6 +172,10 @@ class BodyValidator:
     ):
         self.name = name
         self.collection = collection
+        # Accounts: the address is stored in lower case (one account per address, whatever its
+        # case); a password changes through an update only when an admin sends it.
+        self.account = collection.auth_options is not None
+        self.with_readonly = with_readonly
         fields = {
             n: f
             for n, f in collection.fields.items()
@@ -186,28 +190,16 @@ class BodyValidator:
                 AfterValidator(_storable),
             ]
             extra["password"] = (password | None, None)
-        # An account's address is stored in lower case: one account per address, whatever its case.
-        lower = frozenset({ACCOUNT_EMAIL} if collection.auth_options is not None else ())
-        self.create_model = self._model(f"{name}_create", fields, extra, lower, partial=False)
-        changeable = extra if with_readonly else {}
-        self.update_model = self._model(f"{name}_update", fields, changeable, lower, partial=True)
-        self.password_route = (
-            None if password_min_length is None else f"POST /api/auth/{name}/password"
-        )
+        self.create_model = self._model(f"{name}_create", fields, extra, partial=False)
+        self.update_model = self._model(f"{name}_update", fields, extra, partial=True)
 
     @staticmethod
     def _model(
-        model_name: str,
-        fields: dict[str, Field],
-        extra: dict[str, Any],
-        lower: frozenset[str],
-        partial: bool,
+        model_name: str, fields: dict[str, Field], extra: dict[str, Any], partial: bool
     ) -> type[BaseModel]:
         definitions: dict[str, Any] = dict(extra)
         for field_name, field in fields.items():
             value_type = python_type(field)
-            if field_name in lower:
-                value_type = Annotated[value_type, AfterValidator(account_email)]
             if field.required and not partial:
                 # Omitted: the declared default (or "required"); an explicit null: refused.
                 definitions[field_name] = (value_type, ... if field.default is None else None)
@@ -229,6 +221,13 @@ class BodyValidator:
 
     def for_update(self, body: bytes | dict[str, Any]) -> dict[str, Any]:
         values = self._checked(self.update_model, body)
+        if "password" in values and self.account and not self.with_readonly:
+            # Changed here it would need no old password and leave every other login alive.
+            message = (
+                f"a password is changed with POST /api/auth/{self.name}/password "
+                "(old_password, new_password), which ends the other logins"
+            )
+            raise ValidationFailed([FieldProblem("/password", message)])
         problems = [
             FieldProblem(f"/{name}", "this field is required and cannot be null")
             for name, value in values.items()
@@ -242,23 +241,19 @@ class BodyValidator:
 
     def _checked(self, model: type[BaseModel], body: bytes | dict[str, Any]) -> dict[str, Any]:
         try:
-            return self._validate(model, body)
+            values = self._validate(model, body)
         except ValidationFailed as failed:
-            problems = [self._explained(p, model) for p in failed.problems]
+            problems = [
+                FieldProblem(p.path, "this field is read-only")
+                if p.path.lstrip("/") in self.protected
+                and not self.collection.fields[p.path.lstrip("/")].hidden
+                else p
+                for p in failed.problems
+            ]
             raise ValidationFailed(problems) from None
-
-    def _explained(self, problem: FieldProblem, model: type[BaseModel]) -> FieldProblem:
-        name = problem.path.lstrip("/")
-        if name in self.protected and not self.collection.fields[name].hidden:
-            return FieldProblem(problem.path, "this field is read-only")
-        if name == "password" and self.password_route and name not in model.model_fields:
-            # Changing it here would need no old password and leave every other login alive.
-            return FieldProblem(
-                problem.path,
-                f"a password is changed with {self.password_route} "
-                "(old_password, new_password), which ends the other logins",
-            )
-        return problem
+        if self.account and isinstance(values.get(ACCOUNT_EMAIL), str):
+            values[ACCOUNT_EMAIL] = account_email(values[ACCOUNT_EMAIL])
+        return values
 
     @staticmethod
     def _validate(model: type[BaseModel], body: bytes | dict[str, Any]) -> dict[str, Any]:
