@@ -29,6 +29,11 @@ def _project(tmp_path, max_failed_logins: int):
             ctx.system.create("attempts", {"email": ctx.body.email})  # rolled back on failure
             tokens = ctx.auth.login("members", ctx.body.email, ctx.body.password)
             return {"access_token": tokens.access_token}
+
+        @endpoints.post("/api/plain-token", request=Credentials)
+        def plain_token(ctx):
+            tokens = ctx.auth.login("members", ctx.body.email, ctx.body.password)
+            return {"access_token": tokens.access_token}
         """)
     )
     (tmp_path / "members.yaml").write_text(
@@ -101,3 +106,11 @@ def test_a_custom_endpoint_counts_failures_per_client_address(make_client, tmp_p
     assert bystander("/api/token", right).status_code == 200  # another client is not
     assert _failures(client.app)["ip:203.0.113.7"] == 5
     assert "ip:198.51.100.2" not in _failures(client.app)
+
+
+def test_an_identity_no_database_stores_is_an_unknown_account(make_client, tmp_path):
+    client = make_client(_project(tmp_path, max_failed_logins=5))
+    _signup(client, "ann@example.com")
+    for email in ("ann\u0000@example.com", "a\u0000b"):
+        response = client.post("/api/plain-token", json={"email": email, "password": PASSWORD})
+        assert response.status_code == 401, response.text  # not a 500 (PostgreSQL refuses NUL)

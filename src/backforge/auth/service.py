@@ -10,6 +10,7 @@ import orjson
 import pyotp
 from sqlalchemy import Connection, Table, insert, or_, select, update
 
+from ..rules.parser import is_storable_text
 from ..spec.auth_fields import account_email
 from ..spec.model import AuthOptions
 from ..store.caller import Caller
@@ -104,8 +105,11 @@ class AuthService:
         table = self.store.tables[collection]
         now = _now()
         identity = account_email(identity)  # addresses are stored so; usernames are lower case
+        # An identity no database stores (a NUL, a lone surrogate) names no account: it takes
+        # the path of an unknown one, without being sent to the database (PostgreSQL refuses it).
+        storable = is_storable_text(identity)
         # Hashed: a fixed length whatever the identity, and no address stored in plain text.
-        account_key = f"account:{collection}:{digest(identity)}"
+        account_key = f"account:{collection}:{digest(identity if storable else repr(identity))}"
         keys = {account_key: 1}
         if address:
             keys[f"ip:{address}"] = IP_FACTOR
@@ -117,8 +121,10 @@ class AuthService:
         if "username" in options.login and "username" in table.c:
             matches.append(table.c.username == identity)
         query = select(table.c.id, table.c.password_hash, table.c.totp_secret, table.c.verified)
-        with self._reading() as connection:
-            row = connection.execute(query.where(or_(*matches))).first()
+        row = None
+        if storable:
+            with self._reading() as connection:
+                row = connection.execute(query.where(or_(*matches))).first()
         # Unknown account and wrong password take the same path, the same time, the same answer.
         ok = verify_password(row.password_hash if row else None, password)
         if ok and row.totp_secret and not _totp_ok(row.totp_secret, totp):
