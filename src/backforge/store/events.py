@@ -54,13 +54,33 @@ class Transaction:
 current_transaction: ContextVar[Transaction | None] = ContextVar(
     "backforge_transaction", default=None
 )
+# The transactions published inside an `ending()` block.
+_ending: ContextVar[list[Transaction] | None] = ContextVar("backforge_ending", default=None)
 Listener = Callable[[WriteEvent], None]
+
+
+@contextmanager
+def ending() -> Iterator[None]:
+    """Around a transaction and its connection: once the block is over (committed or rolled
+    back, the connection given back, SQLite's write lock released), run the `after_end` work of
+    each transaction published inside it."""
+    transactions: list[Transaction] = []
+    token = _ending.set(transactions)
+    try:
+        yield
+    finally:
+        _ending.reset(token)
+        for transaction in transactions:
+            transaction.ended()
 
 
 @contextmanager
 def published(connection: Connection) -> Iterator[Transaction]:
     """The write transaction on `connection`, as the one hooks and nested writes join."""
     transaction = Transaction(connection)
+    opened = _ending.get()
+    if opened is not None:
+        opened.append(transaction)
     token = current_transaction.set(transaction)
     try:
         yield transaction

@@ -40,7 +40,7 @@ from .errors import (
     PreconditionFailed,
     ValidationFailed,
 )
-from .events import Listener, Transaction, WriteEvent, current_transaction, published
+from .events import Listener, Transaction, WriteEvent, current_transaction, ending, published
 from .group_commit import GroupCommit, GroupMember
 from .hooks import SYSTEM, Hooks
 from .ids import is_valid_id, new_id
@@ -373,6 +373,10 @@ class RecordStore:
                 event.old = self._system_record(connection, collection, record_id)
                 self.hooks.run("before", event, self)
             self._check_relations(connection, collection, caller, values)
+            if "password_hash" in values:
+                # In the UPDATE's transaction: if the UPDATE is refused, its rollback undoes this.
+                for listener in self.password_listeners:
+                    listener(connection, collection, record_id)
             statement = (
                 update(table)
                 .where(*conditions)
@@ -381,9 +385,6 @@ class RecordStore:
             if connection.execute(statement).rowcount == 0:
                 self._explain_miss(connection, collection, caller, record_id, if_match, "update")
             self._after(connection, event)
-            if "password_hash" in values:
-                for listener in self.password_listeners:
-                    listener(connection, collection, record_id)
             return self._read_back(connection, collection, caller, record_id)
 
     def delete(
@@ -588,17 +589,13 @@ class RecordStore:
         if member is not None:
             yield from self._writing_in_group(member, table)
             return
-        transaction = None
         try:
-            with self.engine.connect() as connection:
+            with ending(), self.engine.connect() as connection:
                 begin_immediate(connection)
                 with connection.begin(), published(connection) as transaction:
                     yield connection
         except DBAPIError as exc:
             raise _translated(exc, table) from None
-        finally:
-            if transaction is not None:
-                transaction.ended()
         self._committed(transaction, table.name)
 
     def _writing_in_group(self, member: GroupMember, table: Table) -> Iterator[Connection]:
@@ -611,16 +608,13 @@ class RecordStore:
         assert self.group is not None
         try:
             with (
+                ending(),  # after the savepoint: a connection taken then commits the group first
                 self.group.join(member, committed) as connection,
                 published(connection) as transaction,
             ):
                 yield connection
         except DBAPIError as exc:
             raise _translated(exc, table) from None
-        finally:
-            # The member's savepoint is over; a connection taken now commits the group first.
-            if transaction is not None:
-                transaction.ended()
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
