@@ -264,10 +264,12 @@ def serve(
     os.environ[DECLARATION_VARIABLE] = str(path.resolve())
     _share_signing_key(spec)
     console.print(f"serving [bold]{spec.name}[/bold] on http://{host}:{port} — docs at /docs")
-    _exec_server(host, port, workers, int(config.shutdown_timeout))
+    _exec_server(host, port, workers, int(config.shutdown_timeout), config.forwarded_allow_ips)
 
 
-def _exec_server(host: str, port: int, workers: int, shutdown_timeout: int) -> None:
+def _exec_server(
+    host: str, port: int, workers: int, shutdown_timeout: int, forwarded_allow_ips: list[str]
+) -> None:
     """Replace this process with the server (`backforge.server.main`).
 
     A fresh interpreter holds only what serving needs, not the CLI, the migration planner and
@@ -276,7 +278,7 @@ def _exec_server(host: str, port: int, workers: int, shutdown_timeout: int) -> N
     directory off the module path, as it is for the `backforge` script.
     """
     argv = [sys.executable, "-P", "-m", "backforge.server"]
-    argv += [host, str(port), str(workers), str(shutdown_timeout)]
+    argv += [host, str(port), str(workers), str(shutdown_timeout), ",".join(forwarded_allow_ips)]
     sys.stdout.flush()
     sys.stderr.flush()
     os.execv(sys.executable, argv)  # noqa: S606 -- our own interpreter, fixed arguments

@@ -22,14 +22,16 @@ def app_from_environment() -> App:
 
 
 def main(argv: list[str]) -> None:
-    """`python -P -m backforge.server HOST PORT WORKERS SHUTDOWN_SECONDS`: what `backforge serve`
-    execs after its checks, so that the server runs in an interpreter holding only what it needs.
+    """`python -P -m backforge.server HOST PORT WORKERS SHUTDOWN_SECONDS [FORWARDED_ALLOW_IPS]`:
+    what `backforge serve` execs after its checks, so that the server runs in an interpreter
+    holding only what it needs. FORWARDED_ALLOW_IPS is comma-separated; empty: none.
     """
     import uvicorn
 
     from .server_protocol import HttpProtocol
 
-    host, port, workers, shutdown_seconds = argv
+    host, port, workers, shutdown_seconds, *rest = argv
+    trusted = [entry for entry in (rest[0] if rest else "").split(",") if entry]
     uvicorn.run(
         "backforge.server:app_from_environment",
         factory=True,
@@ -43,6 +45,10 @@ def main(argv: list[str]) -> None:
         date_header=True,
         # In-flight requests finish (up to this long) after SIGTERM; new ones are refused.
         timeout_graceful_shutdown=int(shutdown_seconds),
+        # uvicorn believes X-Forwarded-* from 127.0.0.1 unless told otherwise: only from the
+        # proxies of server.forwarded_allow_ips, and from nobody when there are none.
+        proxy_headers=bool(trusted),
+        forwarded_allow_ips=trusted or [],
     )
 
 

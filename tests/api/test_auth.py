@@ -313,8 +313,14 @@ def test_totp_second_factor(client):
     assert setup["secret"] not in ok.text
 
 
-def _last_token(mailer) -> str:
-    body = mailer.sent[-1].get_content()
+def _mail(client, mailer) -> list:
+    """The mails sent so far (they are looked up and sent after the answer)."""
+    client.app.auth.flows.background.wait(10)
+    return mailer.sent
+
+
+def _last_token(client, mailer) -> str:
+    body = _mail(client, mailer)[-1].get_content()
     return body.split("\n\n")[1].strip().rsplit("=", 1)[-1].split()[-1]
 
 
@@ -325,8 +331,8 @@ def test_password_reset_is_single_use_and_reveals_nothing(client, mailer):
     )
     known = client.post("/api/auth/users/request-password-reset", json={"email": "ann@example.com"})
     assert unknown.status_code == known.status_code == 202 and unknown.json() == known.json()
-    assert len(mailer.sent) == 1 and mailer.sent[0]["To"] == "ann@example.com"
-    token = _last_token(mailer)
+    assert [m["To"] for m in _mail(client, mailer)] == ["ann@example.com"]
+    token = _last_token(client, mailer)
     new = "a brand new passphrase"
     reset = client.post("/api/auth/users/reset-password", json={"token": token, "password": new})
     assert reset.status_code == 204
@@ -349,7 +355,7 @@ def test_password_reset_is_single_use_and_reveals_nothing(client, mailer):
 def test_email_verification(client, mailer):
     tokens = _signup(client)
     client.post("/api/auth/users/request-verification", json={"email": "ann@example.com"})
-    token = _last_token(mailer)
+    token = _last_token(client, mailer)
     assert client.post("/api/auth/users/verify", json={"token": token}).status_code == 204
     assert client.get("/api/auth/me", headers=_bearer(tokens)).json()["verified"] is True
     assert client.post("/api/auth/users/verify", json={"token": token}).status_code == 400
@@ -395,3 +401,131 @@ def test_signup_without_a_view_rule_answers_tokens_and_no_record(make_client, ma
     login = client.post("/api/auth/members/login", json=body)
     assert login.status_code == 200 and login.json()["record"] is None
     assert client.get("/api/members", headers=me).status_code == 403
+
+
+def test_an_address_is_one_account_whatever_its_case(client, mailer):
+    alice = _signup(client, "alice@example.com")
+    for taken in ("ALICE@example.com", "Alice@Example.COM"):
+        again = client.post("/api/auth/users/signup", json={"email": taken, "password": PASSWORD})
+        assert again.status_code == 409, (taken, again.text)
+    bob = _signup(client, "Bob@Example.COM")
+    assert bob["record"]["email"] == "bob@example.com"
+    for identity in ("bob@example.com", "BOB@EXAMPLE.COM"):
+        login = client.post("/api/auth/users/login", json={"email": identity, "password": PASSWORD})
+        assert login.status_code == 200 and login.json()["record"]["id"] == bob["record"]["id"]
+    # A changed address is stored in lower case too, and taken whatever its case.
+    url = f"/api/users/{alice['record']['id']}"
+    moved = client.patch(url, json={"email": "Carol@Example.com"}, headers=_bearer(alice))
+    assert moved.status_code == 200 and moved.json()["email"] == "carol@example.com"
+    taken = client.patch(url, json={"email": "BOB@example.com"}, headers=_bearer(alice))
+    assert taken.status_code == 409
+    again = client.post(
+        "/api/auth/users/signup", json={"email": "CAROL@example.com", "password": PASSWORD}
+    )
+    assert again.status_code == 409
+    reset = client.post(
+        "/api/auth/users/request-password-reset", json={"email": "CAROL@EXAMPLE.com"}
+    )
+    assert reset.status_code == 202
+    assert [m["To"] for m in _mail(client, mailer)] == ["carol@example.com"]
+
+
+def _session(client, email="ann@example.com", password=PASSWORD) -> dict[str, str]:
+    """A cookie session of its own browser: the headers that browser sends on unsafe requests."""
+    login = client.post("/api/auth/users/session", json={"email": email, "password": password})
+    assert login.status_code == 200, login.text
+    token = login.cookies["bf_session"]
+    client.cookies.clear()  # each browser sends its own cookie, below
+    return {"Cookie": f"bf_session={token}", "X-CSRF-Token": login.json()["csrf_token"]}
+
+
+def test_a_password_change_or_reset_ends_the_other_logins_cookie_sessions_too(client, mailer):
+    tokens = _signup(client)
+    here, elsewhere = _session(client), _session(client)
+    changed = client.post(
+        "/api/auth/users/password",
+        json={"old_password": PASSWORD, "new_password": "a new passphrase"},
+        headers=here,
+    )
+    assert changed.status_code == 204, changed.text
+    assert client.get("/api/auth/me", headers=here).status_code == 200  # the one asking stays
+    assert client.get("/api/auth/me", headers=elsewhere).status_code == 401
+    refresh = client.post(
+        "/api/auth/users/refresh", json={"refresh_token": tokens["refresh_token"]}
+    )
+    assert refresh.status_code == 400
+
+    client.post("/api/auth/users/request-password-reset", json={"email": "ann@example.com"})
+    reset = client.post(
+        "/api/auth/users/reset-password",
+        json={"token": _last_token(client, mailer), "password": "yet another passphrase"},
+    )
+    assert reset.status_code == 204
+    assert client.get("/api/auth/me", headers=here).status_code == 401
+
+
+class _Held:
+    """Stands in for the flows' background worker: keeps the work until the test runs it."""
+
+    def __init__(self):
+        self.work = []
+
+    def submit(self, function, *args):
+        self.work.append((function, args))
+
+    def run(self):
+        for function, args in self.work:
+            function(*args)
+
+
+@pytest.mark.parametrize(
+    ("path", "subject"),
+    [("request-password-reset", "Reset your password"), ("request-verification", "Verify")],
+)
+def test_a_mail_request_does_the_same_work_for_a_known_and_an_unknown_address(
+    client, mailer, monkeypatch, path, subject
+):
+    from sqlalchemy import event
+
+    _signup(client)
+    flows = client.app.auth.flows
+    held = _Held()
+    monkeypatch.setattr(flows, "background", held, raising=False)
+    calls = []
+    for name in ("_account", "_issue"):
+        original = getattr(flows, name)
+        monkeypatch.setattr(
+            flows, name, lambda *args, _f=original, _n=name: calls.append(_n) or _f(*args)
+        )
+    statements = []
+    engine = client.app.engine
+
+    def count(_connection, _cursor, statement, *_rest):
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        done = {}
+        for email in ("nobody@example.com", "ann@example.com"):
+            marks = len(statements), len(calls), len(mailer.sent), len(held.work)
+            response = client.post(f"/api/auth/users/{path}", json={"email": email})
+            done[email] = (
+                response.status_code,
+                response.json(),
+                statements[marks[0] :],
+                calls[marks[1] :],
+                mailer.sent[marks[2] :],
+                [function.__name__ for function, _ in held.work[marks[3] :]],
+            )
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    # On the way to the answer: no statement, no lookup, no token, no mail, for either address;
+    # the same work queued for both.
+    assert done["nobody@example.com"] == done["ann@example.com"]
+    assert done["ann@example.com"][2:5] == ([], [], [])
+    assert len(done["ann@example.com"][5]) == 1
+    held.run()
+    assert calls == ["_account", "_account", "_issue"]
+    assert [(m["To"], m["Subject"].split()[0]) for m in mailer.sent] == [
+        ("ann@example.com", subject.split()[0])
+    ]

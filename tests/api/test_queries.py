@@ -192,3 +192,21 @@ def test_filter_type_errors_point_at_the_value(seeded, admin):
         response = client.get("/api/posts", params={"filter": expression}, headers=admin)
         assert response.status_code == 400, expression
         assert response.json()["position"] == position, (expression, response.json())
+
+
+def test_fields_and_expand_outside_the_documented_pattern_are_refused(seeded):
+    client, _, posts = seeded
+    one = f"/api/posts/{next(p for p in posts if p['status'] == 'published')['id']}"
+    pattern = client.get("/api/openapi.json").json()["paths"]["/api/posts"]["get"]["parameters"]
+    assert any(p["name"] == "fields" and "pattern" in p["schema"] for p in pattern)
+    for parameter in ("fields", "expand"):
+        for value in ("%1F", "title,%1F", "title,,views", "%20title", "title,", "%0A"):
+            for url in ("/api/posts", one):
+                response = client.get(f"{url}?{parameter}={value}")
+                assert response.status_code == 400, (url, parameter, value, response.text)
+                body = response.json()
+                assert body["type"] == "urn:backforge:problem:invalid-query"
+                assert body["parameter"] == parameter
+    # An empty list is what the pattern allows: every field, nothing expanded.
+    assert client.get("/api/posts?fields=&expand=").status_code == 200
+    assert set(client.get(f"{one}?fields=title").json()) == {"id", "title"}

@@ -220,3 +220,20 @@ def test_sign_up_cannot_set_a_field_its_write_rule_forbids(shop):
         ).status_code
         == 401
     )
+
+
+def test_a_customer_cannot_set_the_total_the_hooks_compute(world):
+    w = world
+    url = f"/api/orders/{w.ids['order_ann']}"
+    assert w.call("ann", "GET", url).json()["total"] == "5.00"  # one item at 5.00
+    for body in ({"total": "0.00"}, {"total": 0, "note": "cheaper"}):
+        cheaper = w.call("ann", "PATCH", url, json=body)
+        assert cheaper.status_code == 422, cheaper.text
+        assert cheaper.json()["errors"] == [
+            {"path": "/total", "message": "this field is read-only"}
+        ]
+    assert w.call("ann", "GET", url).json()["total"] == "5.00"
+    assert w.call("ann", "PATCH", url, json={"note": "leave at the door"}).status_code == 200
+    placed = w.call("ann", "POST", "/api/orders", json={"total": "0.00"})
+    assert placed.status_code == 422
+    assert w.call("stan", "PATCH", url, json={"total": "1.00"}).status_code == 422

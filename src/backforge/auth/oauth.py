@@ -36,9 +36,10 @@ from authlib.oidc.core import CodeIDToken
 from joserfc import jws, jwt
 from joserfc.errors import BadSignatureError, InvalidKeyIdError, JoseError
 from joserfc.jwk import KeySet
-from sqlalchemy import Table, delete, func, insert, select, update
+from sqlalchemy import Table, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from ..spec.auth_fields import account_email
 from ..spec.model import OAuthProvider
 from ..store.caller import Caller
 from ..store.ids import new_id
@@ -511,7 +512,7 @@ class OAuthLogin:
         with self.service._reading() as connection:
             existing = connection.execute(
                 select(users.c.id, users.c.verified).where(
-                    func.lower(users.c.email) == identity.email.lower()
+                    users.c.email == account_email(identity.email)
                 )
             ).first()
         if existing is not None:

@@ -6,10 +6,12 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import Connection, Row, Table, func, insert, select, update
+from sqlalchemy import Connection, Row, Table, insert, select, update
 
+from ..spec.auth_fields import account_email
 from ..store.caller import Caller
 from ..store.ids import new_id
+from .background import Background
 from .errors import AuthInvalid
 from .passwords import hash_password
 from .service import AuthService, _check_password, _now
@@ -46,8 +48,15 @@ class OneTimeFlows:
     def __init__(self, auth: AuthService, public_url: str):
         self.auth = auth
         self.public_url = public_url.rstrip("/")
+        # Asking for a mail answers at once; the account is looked up and mailed after.
+        self.background = Background()
 
     def request_verification(self, collection: str, email: str) -> None:
+        """Queue the verification mail. The answer comes before the account is even looked
+        up, so it is the same, in the same time, whether or not the account exists."""
+        self.background.submit(self._send_verification, collection, account_email(email))
+
+    def _send_verification(self, collection: str, email: str) -> None:
         account = self._account(collection, email)
         if account is None or account.verified:
             return
@@ -69,9 +78,14 @@ class OneTimeFlows:
             connection.execute(update(table).where(table.c.id == row.user_id).values(verified=True))
 
     def request_password_reset(self, collection: str, email: str) -> None:
+        """Queue the reset mail: the request does the same work for a known and an unknown
+        address (none); finding the account, issuing the token and mailing come after."""
+        self.background.submit(self._send_reset, collection, account_email(email))
+
+    def _send_reset(self, collection: str, email: str) -> None:
         account = self._account(collection, email)
         if account is None:
-            return  # the same answer as for an existing account; nothing is sent
+            return  # nothing is sent, and the answer has long gone, the same as for a known one
         token = self._issue(collection, account.id, account.email, "reset")
         self.auth.mailer.send(
             account.email,
@@ -109,9 +123,7 @@ class OneTimeFlows:
 
     def _account(self, collection: str, email: str) -> Any:
         table = self.auth.store.tables[collection]
-        query = select(table.c.id, table.c.email, table.c.verified).where(
-            func.lower(table.c.email) == email.strip().lower()
-        )
+        query = select(table.c.id, table.c.email, table.c.verified).where(table.c.email == email)
         with self.auth._reading() as connection:
             return connection.execute(query).first()
 

@@ -8,11 +8,14 @@ from typing import Any
 
 import orjson
 import pyotp
-from sqlalchemy import Connection, Table, func, insert, or_, select, update
+from sqlalchemy import Connection, Table, insert, or_, select, update
 
+from ..rules.parser import is_storable_text
+from ..spec.auth_fields import account_email
 from ..spec.model import AuthOptions
 from ..store.caller import Caller
 from ..store.errors import FieldProblem, NotFound, ValidationFailed
+from ..store.events import current_transaction
 from ..store.ids import new_id
 from ..store.records import RecordStore
 from .errors import AuthForbidden, AuthInvalid, InvalidCredentials, MfaRequired
@@ -53,6 +56,7 @@ class AuthService:
         self.engine = store.engine
         tables = store.metadata.tables
         self.refresh_tokens: Table = tables[AUTH_TABLE_PREFIX + "refresh_tokens"]
+        self.sessions: Table = tables[AUTH_TABLE_PREFIX + "sessions"]
         self.one_time: Table = tables[AUTH_TABLE_PREFIX + "one_time_tokens"]
         self.failures: Table = tables[AUTH_TABLE_PREFIX + "failures"]
         self.options: dict[str, AuthOptions] = {
@@ -60,6 +64,8 @@ class AuthService:
             for name, collection in store.spec.collections.items()
             if (options := collection.auth_options) is not None
         }
+        # A password an admin sets on the record routes (or ctx.system) ends the other logins.
+        store.password_listeners.append(self.revoke_all)
 
     def collection_options(self, collection: str) -> AuthOptions:
         options = self.options.get(collection)
@@ -91,23 +97,35 @@ class AuthService:
         identity: str,
         password: str,
         totp: str | None = None,
-        address: str = "unknown",
+        address: str | None = None,
     ) -> Tokens:
+        """`address` is the client's IP, which fails `IP_FACTOR` times more often than one
+        account before it is locked too; without one only the account is counted (a shared
+        stand-in would let anyone lock every caller out)."""
         options = self.collection_options(collection)
         table = self.store.tables[collection]
         now = _now()
+        identity = account_email(identity)  # addresses are stored so; usernames are lower case
+        # An identity no database stores (a NUL, a lone surrogate) names no account: it takes
+        # the path of an unknown one, without being sent to the database (PostgreSQL refuses it).
+        storable = is_storable_text(identity)
         # Hashed: a fixed length whatever the identity, and no address stored in plain text.
-        account_key = f"account:{collection}:{digest(identity.strip().lower())}"
-        keys = {account_key: 1, f"ip:{address}": IP_FACTOR}
+        account_key = f"account:{collection}:{digest(identity if storable else repr(identity))}"
+        keys = {account_key: 1}
+        if address:
+            keys[f"ip:{address}"] = IP_FACTOR
         throttle = LoginThrottle(self.failures, options.max_failed_logins, options.lockout_seconds)
         with self._writing() as connection:
             throttle.check(connection, keys, now)
-        matches = [func.lower(table.c.email) == identity.strip().lower()]
+        # Found through the unique index, in the same time whether or not the account exists.
+        matches = [table.c.email == identity]
         if "username" in options.login and "username" in table.c:
-            matches.append(table.c.username == identity.strip().lower())
+            matches.append(table.c.username == identity)
         query = select(table.c.id, table.c.password_hash, table.c.totp_secret, table.c.verified)
-        with self._reading() as connection:
-            row = connection.execute(query.where(or_(*matches))).first()
+        row = None
+        if storable:
+            with self._reading() as connection:
+                row = connection.execute(query.where(or_(*matches))).first()
         # Unknown account and wrong password take the same path, the same time, the same answer.
         ok = verify_password(row.password_hash if row else None, password)
         if ok and row.totp_secret and not _totp_ok(row.totp_secret, totp):
@@ -115,8 +133,7 @@ class AuthService:
                 raise MfaRequired()
             ok = False
         if not ok:
-            with self._writing() as connection:
-                throttle.fail(connection, keys, now)
+            self._count_failure(throttle, keys, now)
             raise InvalidCredentials()
         if options.require_verified and not row.verified:
             raise AuthForbidden("verify your email address before logging in")
@@ -127,6 +144,29 @@ class AuthService:
                 statement = update(table).where(table.c.id == row.id)
                 connection.execute(statement.values(password_hash=rehashed))
         return self._login_result(collection, row.id)
+
+    def _count_failure(
+        self, throttle: LoginThrottle, keys: dict[str, int], now: dt.datetime
+    ) -> None:
+        """Count a failed login in a transaction of its own, so that it stays counted when the
+        transaction it happened in rolls back (a custom endpoint's, which the InvalidCredentials
+        raised next usually rolls back).
+
+        Inside an open transaction it is written once that one has ended, not at once on a
+        second connection: on SQLite the open transaction holds the write lock, which a second
+        connection on the same thread would wait for until it times out; on PostgreSQL it could
+        wait for a failure row that the open transaction holds (a login that succeeded in it).
+        After the end it waits for nobody."""
+
+        def count() -> None:
+            with self._writing() as connection:
+                throttle.fail(connection, keys, now)
+
+        transaction = current_transaction.get()
+        if transaction is None:
+            count()
+        else:
+            transaction.after_end.append(count)
 
     def _login_result(self, collection: str, user_id: str, family: str | None = None) -> Tokens:
         options = self.collection_options(collection)
@@ -212,17 +252,29 @@ class AuthService:
                 revoke = update(table).where(table.c.family == family).values(revoked=True)
                 connection.execute(revoke)
 
-    def revoke_all(self, connection: Connection, collection: str, user_id: str) -> None:
-        table = self.refresh_tokens
-        connection.execute(
-            update(table)
-            .where(table.c.collection == collection, table.c.user_id == user_id)
-            .values(revoked=True)
-        )
+    def revoke_all(
+        self,
+        connection: Connection,
+        collection: str,
+        user_id: str,
+        keep_session: str | None = None,
+    ) -> None:
+        """End every login of an account: its refresh tokens and its cookie sessions (but the
+        session `keep_session`, the token of the one asking, when given)."""
+        for table in (self.refresh_tokens, self.sessions):
+            statement = update(table).where(
+                table.c.collection == collection, table.c.user_id == user_id
+            )
+            if table is self.sessions and keep_session is not None:
+                statement = statement.where(table.c.token_hash != digest(keep_session))
+            connection.execute(statement.values(revoked=True))
 
     # -- passwords -------------------------------------------------------------------------
 
-    def change_password(self, caller: Caller, old: str, new: str) -> None:
+    def change_password(
+        self, caller: Caller, old: str, new: str, session: str | None = None
+    ) -> None:
+        """Every other login ends; `session` is the token of the cookie session asking, if any."""
         collection = self._own_collection(caller)
         options = self.collection_options(collection)
         table = self.store.tables[collection]
@@ -235,7 +287,7 @@ class AuthService:
                 raise InvalidCredentials()
             statement = update(table).where(table.c.id == caller.id)
             connection.execute(statement.values(password_hash=hash_password(new)))
-            self.revoke_all(connection, collection, str(caller.id))
+            self.revoke_all(connection, collection, str(caller.id), keep_session=session)
 
     def _own_collection(self, caller: Caller) -> str:
         if caller.id is None or caller.collection not in self.options:

@@ -215,8 +215,10 @@ class AuthRoutes:
     async def change_password(self, request: Request, collection: str) -> Response:
         body = await self._body(request, PasswordChangeBody)
         caller = self.caller_of(request)
+        # A cookie session that changes its password stays logged in; every other login ends.
+        session = request.cookies.get(Sessions.COOKIE) if caller.method == "session" else None
         await self._run(
-            self.auth.service.change_password, caller, body.old_password, body.new_password
+            self.auth.service.change_password, caller, body.old_password, body.new_password, session
         )
         return Response(status_code=204)
 

@@ -16,7 +16,14 @@ async def read_json_body(request: Request, max_bytes: int) -> bytes:
     if content_type not in JSON_TYPES and not content_type.endswith("+json"):
         raise ProblemError(415, "unsupported-media-type", "send the body as application/json")
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+    # ASCII digits only (a latin-1 header may hold '³', which isdigit() admits and int() refuses);
+    # a length too long to convert is larger than any limit.
+    if (
+        declared is not None
+        and declared.isascii()
+        and declared.isdigit()
+        and (len(declared) > 18 or int(declared) > max_bytes)
+    ):
         raise ProblemError(413, "too-large", f"the body is larger than {max_bytes} bytes")
     chunks = []
     size = 0

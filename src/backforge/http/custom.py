@@ -108,11 +108,35 @@ class EndpointContext:
         self.body = body
         self.path_params = request.path_params
         self.query = request.query_params
+        # The client's IP (what the server was told: see server.forwarded_allow_ips).
+        self.client_address = request.client.host if request.client else None
         self.store = BoundStore(store, caller)
         self.system = BoundStore(store, SYSTEM)
         # The auth service (hash/verify passwords, log in, refresh, verify tokens), when the
-        # declaration has an auth collection.
-        self.auth = auth
+        # declaration has an auth collection; its logins count failures per this client.
+        self.auth = None if auth is None else RequestAuth(auth, self.client_address)
+
+
+class RequestAuth:
+    """The auth service for one request: `login` throttles per the request's client address,
+    as the /api/auth routes do; everything else is the service's own."""
+
+    def __init__(self, service: Any, address: str | None):
+        self._service = service
+        self._address = address
+
+    def login(
+        self,
+        collection: str,
+        identity: str,
+        password: str,
+        totp: str | None = None,
+        address: str | None = None,
+    ) -> Any:
+        return self._service.login(collection, identity, password, totp, address or self._address)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._service, name)
 
 
 def custom_routes(

@@ -135,7 +135,7 @@ def write_schema(spec: Spec, collection: Collection, *, partial: bool) -> dict[s
         if field.default is not None and field.default != CALLER_DEFAULT:
             properties[name] = {**properties[name], "default": field.default}
     options = collection.auth_options
-    if options is not None:
+    if options is not None and not partial:  # PATCH refuses it, but from admins
         password = {
             "type": "string",
             "minLength": options.min_password_length,

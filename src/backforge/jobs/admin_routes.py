@@ -23,7 +23,8 @@ STATUSES = ("pending", "running", "retrying", "done", "dead")
 
 def _limit(request: Request) -> int:
     raw = request.query_params.get("limit", "50")
-    if not raw.isdigit() or not 1 <= int(raw) <= 500:
+    # ASCII digits only: str.isdigit() admits '³' (int() fails) and '٣' (int() reads 3).
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 3) or not 1 <= int(raw) <= 500:
         raise InvalidQuery("limit is a whole number from 1 to 500", "limit")
     return int(raw)
 

@@ -76,8 +76,10 @@ def select_check_sql(field_name: str, values: list[str]) -> str:
 
 def build_metadata(spec: Spec) -> MetaData:
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    cyclic = cyclic_relations(spec)
     for name, collection in spec.collections.items():
-        build_table(metadata, name, collection)
+        deferred = frozenset(f for c, f in cyclic if c == name)
+        build_table(metadata, name, collection, deferred)
     if any(c.auth_options is not None for c in spec.collections.values()):
         from ..auth.tables import add_auth_tables
 
@@ -89,7 +91,46 @@ def build_metadata(spec: Spec) -> MetaData:
     return metadata
 
 
-def build_table(metadata: MetaData, name: str, collection: Collection) -> Table:
+def cyclic_relations(spec: Spec) -> set[tuple[str, str]]:
+    """(collection, field) of each relation on a cycle of collections that refer to each other
+    (`users.team -> teams`, `teams.owner -> users`): no table of a cycle can be created after
+    the others, so these foreign keys are added once all exist (`use_alter`; inline on SQLite,
+    which cannot add one later and does not need the target to exist). A relation to its own
+    collection is no such cycle: one CREATE TABLE holds it."""
+    targets = {
+        name: {str(f.to) for f in c.fields.values() if f.type == "relation" and f.to}
+        for name, c in spec.collections.items()
+    }
+    cyclic = cycle_edges(targets)
+    return {
+        (name, field_name)
+        for name, collection in spec.collections.items()
+        for field_name, field in collection.fields.items()
+        if field.type == "relation" and (name, field.to) in cyclic
+    }
+
+
+def cycle_edges(targets: dict[str, set[str]]) -> set[tuple[str, str]]:
+    """The edges (a, b), a != b, of a graph of tables that lie on a cycle: b leads back to a."""
+
+    def reaches(start: str, goal: str) -> bool:
+        seen, pending = set(), [start]
+        while pending:
+            current = pending.pop()
+            if current == goal:
+                return True
+            if current not in seen:
+                seen.add(current)
+                pending.extend(targets.get(current, ()))
+        return False
+
+    return {(a, b) for a, bs in targets.items() for b in bs if a != b and reaches(b, a)}
+
+
+def build_table(
+    metadata: MetaData, name: str, collection: Collection, deferred: frozenset[str] = frozenset()
+) -> Table:
+    """`deferred`: relation fields whose foreign key is added after the table (a cycle)."""
     columns: list = [
         Column("id", String(ID_LENGTH), primary_key=True),
         Column("created", DateTime(timezone=True), nullable=False),
@@ -100,7 +141,13 @@ def build_table(metadata: MetaData, name: str, collection: Collection) -> Table:
     for field_name, field in collection.fields.items():
         args: list = []
         if field.type == "relation":
-            args.append(ForeignKey(f"{field.to}.id", ondelete=_ON_DELETE_SQL[field.on_delete]))
+            args.append(
+                ForeignKey(
+                    f"{field.to}.id",
+                    ondelete=_ON_DELETE_SQL[field.on_delete],
+                    use_alter=field_name in deferred,
+                )
+            )
         columns.append(
             Column(
                 field_name,

@@ -6,6 +6,14 @@ from .model import Collection, Field, Spec
 
 # Only the owner (and admins) may read an account's email address.
 OWNER_ONLY = "id = auth.id"
+# The field that names an account. It is stored as `account_email` gives it, so the plain unique
+# index on it holds whatever the case, on every database.
+ACCOUNT_EMAIL = "email"
+
+
+def account_email(address: str) -> str:
+    """An address as accounts store and look it up: `Ann@Example.com` is `ann@example.com`."""
+    return address.strip().lower()
 
 
 def auth_fields(collection: Collection) -> dict[str, Field]:

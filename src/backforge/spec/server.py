@@ -6,6 +6,7 @@ see `backforge.config`, which also lets the environment override every setting b
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from typing import Literal
 
@@ -148,5 +149,24 @@ class ServerSettings(_Section):
     log: Log = PydanticField(default_factory=Log)
     metrics: Metrics = PydanticField(default_factory=Metrics)
     shutdown_timeout: float = PydanticField(default=10.0, ge=0, le=3600)
+    # Proxies (addresses or networks; "*" for any) whose X-Forwarded-For / X-Forwarded-Proto
+    # are believed: the client's address and scheme then come from those headers. None by
+    # default: anyone can send them, so believing them lets a client pick its own address
+    # (and escape per-IP rate limits and login lockouts).
+    forwarded_allow_ips: list[str] = PydanticField(default_factory=list)
     # Every Redis key of this app starts with it (several apps may share one Redis).
     redis_key_prefix: str = PydanticField(default="backforge", pattern=r"^[A-Za-z0-9_:.-]{1,64}$")
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _addresses(cls, entries: list[str]) -> list[str]:
+        for entry in entries:
+            if entry == "*":
+                continue
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"'{entry}' is not an IP address or network (e.g. 10.0.0.1, 10.0.0.0/8) or *"
+                ) from None
+        return entries

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -56,7 +57,8 @@ class ListRequest:
         limit = None
         if "limit" in params:
             raw = params["limit"]
-            if not raw.isdigit() or not 1 <= int(raw) <= settings.max_page_size:
+            # ASCII digits only: str.isdigit() admits '³' (int() fails) and '٣' (int() reads 3).
+            if not _digits(raw) or not 1 <= int(raw) <= settings.max_page_size:
                 raise InvalidQuery(
                     f"limit must be a whole number from 1 to {settings.max_page_size}", "limit"
                 )
@@ -70,13 +72,28 @@ class ListRequest:
             limit=limit,
             cursor=params.get("cursor") or None,
             total=total in ("true", "1"),
-            fields=_names(params["fields"]) or None if "fields" in params else None,
-            expand=_names(params.get("expand", "")),
+            fields=_names(params["fields"], "fields") or None if "fields" in params else None,
+            expand=_names(params.get("expand", ""), "expand"),
         )
 
 
-def _names(text: str) -> tuple[str, ...]:
-    return tuple(n.strip() for n in text.split(",") if n.strip())
+def _digits(text: str) -> bool:
+    """A whole number as the document means it: ASCII digits, short enough to convert."""
+    return text.isascii() and text.isdigit() and len(text) <= 18
+
+
+# What the OpenAPI document allows: names joined by commas, nothing else (an empty list too).
+_NAME_LIST = re.compile(r"(?:[A-Za-z_][A-Za-z0-9_]*(?:,[A-Za-z_][A-Za-z0-9_]*)*)?")
+
+
+def _names(text: str, parameter: str) -> tuple[str, ...]:
+    # Checked whole: str.strip() also drops control characters such as \x1f, which made
+    # `fields=%1F` an empty selection (every field) instead of a refused one.
+    if not _NAME_LIST.fullmatch(text):
+        raise InvalidQuery(
+            f"{parameter} must be names separated by commas, e.g. id,title", parameter
+        )
+    return tuple(text.split(",")) if text else ()
 
 
 def sort_keys(text: str | None, collection: Collection, visible: frozenset[str]) -> list[SortKey]:

@@ -45,7 +45,7 @@ from .errors import (
     PreconditionFailed,
     ValidationFailed,
 )
-from .events import Listener, Transaction, WriteEvent, current_transaction, published
+from .events import Listener, Transaction, WriteEvent, current_transaction, ending, published
 from .group_commit import GroupCommit, GroupMember
 from .hooks import SYSTEM, Hooks
 from .ids import is_valid_id, new_id
@@ -105,6 +105,9 @@ class RecordStore:
         # Called with each WriteEvent inside its transaction (an outbox), and after commit.
         self.event_listeners: list[Listener] = []
         self.commit_listeners: list[Listener] = []
+        # Called with (connection, collection, record id) inside the transaction of an update
+        # that set an account's password (only admins may): the auth service ends its logins.
+        self.password_listeners: list[Callable[[Connection, str, str], None]] = []
         self.metadata = build_metadata(spec)
         self.tables: dict[str, Table] = {n: self.metadata.tables[n] for n in spec.collections}
         self.access = Access(spec, self.tables)
@@ -562,6 +565,10 @@ class RecordStore:
                 event.old = self._system_record(connection, collection, record_id)
                 self.hooks.run("before", event, self)
             self._check_relations(connection, collection, caller, values)
+            if "password_hash" in values:
+                # In the UPDATE's transaction: if the UPDATE is refused, its rollback undoes this.
+                for listener in self.password_listeners:
+                    listener(connection, collection, record_id)
             statement = (
                 update(table)
                 .where(*conditions)
@@ -870,7 +877,7 @@ class RecordStore:
             yield from self._writing_in_group(member, table)
             return
         try:
-            with self.engine.connect() as connection:
+            with ending(), self.engine.connect() as connection:
                 begin_immediate(connection)
                 with connection.begin(), published(connection) as transaction:
                     yield connection
@@ -888,6 +895,7 @@ class RecordStore:
         assert self.group is not None
         try:
             with (
+                ending(),  # after the savepoint: a connection taken then commits the group first
                 self.group.join(member, committed) as connection,
                 published(connection) as transaction,
             ):

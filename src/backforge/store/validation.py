@@ -23,6 +23,7 @@ from pydantic import (
 )
 
 from ..rules.parser import is_storable_text
+from ..spec.auth_fields import ACCOUNT_EMAIL, account_email
 from ..spec.model import Collection, Field
 from ..spec.semantics import CALLER_DEFAULT
 from .errors import FieldProblem, ValidationFailed
@@ -82,7 +83,8 @@ def _decimal_from_json(value: Any) -> Any:
         return value
     if isinstance(value, int | float):
         return Decimal(str(value))
-    if isinstance(value, str) and re.fullmatch(r"-?\d+(\.\d+)?", value.strip()):
+    # ASCII digits: \d would also admit other scripts' digits, which Decimal() reads.
+    if isinstance(value, str) and re.fullmatch(r"-?[0-9]+(\.[0-9]+)?", value.strip()):
         return Decimal(value.strip())
     return value
 
@@ -156,7 +158,8 @@ class BodyValidator:
     """Validates create and update bodies for one collection; built once, used per request.
 
     Hidden fields are never writable; read-only fields only when `with_readonly` (admins).
-    Auth collections take a write-only `password`, which the store hashes.
+    Auth collections take a write-only `password`, which the store hashes: on create, and on
+    update only from admins (others change theirs where the old one is checked).
     """
 
     def __init__(
@@ -171,6 +174,10 @@ class BodyValidator:
         """`relations`: the value type of each stored relation (a list), by name."""
         self.name = name
         self.collection = collection
+        # Accounts: the address is stored in lower case (one account per address, whatever its
+        # case); a password changes through an update only when an admin sends it.
+        self.account = collection.auth_options is not None
+        self.with_readonly = with_readonly
         fields = {
             n: f
             for n, f in collection.fields.items()
@@ -232,6 +239,13 @@ class BodyValidator:
 
     def for_update(self, body: bytes | dict[str, Any]) -> dict[str, Any]:
         values = self._checked(self.update_model, body)
+        if "password" in values and self.account and not self.with_readonly:
+            # Changed here it would need no old password and leave every other login alive.
+            message = (
+                f"a password is changed with POST /api/auth/{self.name}/password "
+                "(old_password, new_password), which ends the other logins"
+            )
+            raise ValidationFailed([FieldProblem("/password", message)])
         problems = [
             FieldProblem(f"/{name}", "this field is required and cannot be null")
             for name, value in values.items()
@@ -245,7 +259,7 @@ class BodyValidator:
 
     def _checked(self, model: type[BaseModel], body: bytes | dict[str, Any]) -> dict[str, Any]:
         try:
-            return self._validate(model, body)
+            values = self._validate(model, body)
         except ValidationFailed as failed:
             problems = [
                 FieldProblem(p.path, "this field is read-only")
@@ -255,6 +269,9 @@ class BodyValidator:
                 for p in failed.problems
             ]
             raise ValidationFailed(problems) from None
+        if self.account and isinstance(values.get(ACCOUNT_EMAIL), str):
+            values[ACCOUNT_EMAIL] = account_email(values[ACCOUNT_EMAIL])
+        return values
 
     @staticmethod
     def _validate(model: type[BaseModel], body: bytes | dict[str, Any]) -> dict[str, Any]:

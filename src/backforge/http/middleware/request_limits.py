@@ -67,7 +67,12 @@ class RequestLimitsMiddleware:
             elif key == b"content-type":
                 media = value.split(b";", 1)[0].strip().lower()
                 is_json = media == b"application/json" or media.endswith(b"+json")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_body:
+        # bytes.isdigit() is ASCII only; a length too long for int() is larger than any limit.
+        if (
+            declared is not None
+            and declared.isdigit()
+            and (len(declared) > 18 or int(declared) > self.max_body)
+        ):
             await self._too_large(send)
             return
         try:

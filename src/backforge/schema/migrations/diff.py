@@ -20,15 +20,18 @@ from sqlalchemy import (
     ForeignKeyConstraint,
     Index,
     MetaData,
+    Table,
     UniqueConstraint,
     inspect,
 )
 from sqlalchemy.engine.reflection import Inspector
+from sqlalchemy.sql.ddl import sort_tables
 
 from ...auth.tables import AUTH_TABLE_PREFIX
 from ...jobs.tables import JOBS_TABLE_PREFIX
 from ...spec.model import Field, Spec
-from ..tables import INTERNAL_PREFIX, build_metadata
+from ..tables import INTERNAL_PREFIX, build_metadata, cycle_edges
+from .emails import email_case_changes
 from .errors import MigrationRefusedError
 from .model import Change
 from .renames import find_renames, rename_changes, spec_in_database_names
@@ -59,6 +62,8 @@ PHASES = {
     "drop_column": 8,
     "drop_table": 9,
     "rebuild_table": 10,
+    # Data in the final names, once every table has its declared shape (on SQLite too).
+    "lower_emails": 11,
 }
 
 
@@ -135,8 +140,15 @@ class _Differ:
         self.changes.extend(
             select_value_changes(self.inspector, self.spec, self.renames, self.db_columns)
         )
+        lowered, refusals = email_case_changes(
+            self.connection, self.spec, self.renames, self.db_columns
+        )
+        self.changes.extend(lowered)
+        self.refusals.extend(refusals)
+        dropped = self._dropped_tables()
+        unlinked = self._unlink_dropped_cycles(dropped)
         self.changes.sort(key=lambda c: PHASES[c.op])
-        self._order_tables()
+        self._order_tables(dropped, unlinked)
         return SchemaDiff(
             changes=self.changes,
             target=self.target,
@@ -165,6 +177,22 @@ class _Differ:
                 f"create collection {table.name} ({', '.join(c.name for c in final.columns)})",
             )
         )
+        # Foreign keys of a cycle (`schema.tables.cyclic_relations`) come once every table is
+        # there; SQLite's CREATE TABLE holds them already (`new_table`).
+        for constraint in sorted(final.foreign_key_constraints, key=lambda c: str(c.name)):
+            if constraint.use_alter:
+                self.changes.append(
+                    Change(
+                        "add_foreign_key",
+                        table.name,
+                        f"link {table.name}.{constraint.column_keys[0]} to "
+                        f"{constraint.referred_table.name} (on delete "
+                        f"{constraint.ondelete or 'no action'}) once the collections that "
+                        "refer to each other exist",
+                        column=constraint.column_keys[0],
+                        details={"name": str(constraint.name), "new_table": True},
+                    )
+                )
 
     def _on_remove_table(self, table) -> None:
         rows = self._count(f"SELECT COUNT(*) FROM {self._q(table.name)}")  # noqa: S608
@@ -341,16 +369,60 @@ class _Differ:
 
     # -- helpers -----------------------------------------------------------------------------
 
-    def _order_tables(self) -> None:
+    def _dropped_tables(self) -> list[Table]:
+        """The tables to drop, as the database has them."""
+        names = [c.table for c in self.changes if c.op == "drop_table"]
+        if not names:
+            return []
+        reflected = MetaData()
+        reflected.reflect(self.connection, only=names)  # and the tables they refer to
+        return [reflected.tables[name] for name in sorted(names)]
+
+    def _unlink_dropped_cycles(self, dropped: list[Table]) -> set[tuple[str, str]]:
+        """Tables to drop that refer to each other: no one can go first while the others point
+        at it (PostgreSQL refuses), so those foreign keys are dropped before them. SQLite needs
+        no step: migrations run there with foreign keys off. Returns the (table, referred table)
+        links dropped so."""
+        names = {table.name for table in dropped}
+        targets = {
+            table.name: {fk.referred_table.name for fk in table.foreign_key_constraints} & names
+            for table in dropped
+        }
+        cyclic = cycle_edges(targets)
+        for table in dropped:
+            for fk in sorted(table.foreign_key_constraints, key=lambda c: c.column_keys):
+                referred = fk.referred_table.name
+                if (table.name, referred) not in cyclic:
+                    continue
+                column = fk.column_keys[0]
+                self.changes.append(
+                    Change(
+                        "drop_foreign_key",
+                        table.name,
+                        f"unlink {table.name}.{column} from {referred} (both are dropped)",
+                        details={
+                            "name": fk.name or f"fk_{table.name}_{column}_{referred}",
+                            "db_table": table.name,
+                            "dropped_table": True,
+                        },
+                    )
+                )
+        return cyclic
+
+    def _order_tables(self, dropped: list[Table], unlinked: set[tuple[str, str]]) -> None:
         """Create referenced tables before the tables that refer to them; drop in reverse."""
+        # Cycles of relations are no obstacle: their foreign keys are use_alter, left out here.
         order = {t.name: i for i, t in enumerate(self.target.sorted_tables)}
         creates = [c for c in self.changes if c.op == "create_table"]
         creates.sort(key=lambda c: order[c.table])
         drops = [c for c in self.changes if c.op == "drop_table"]
         if drops:
-            dropped = MetaData()
-            dropped.reflect(self.connection, only=[c.table for c in drops])
-            drop_order = {t.name: i for i, t in enumerate(reversed(dropped.sorted_tables))}
+            # sort_tables hands skip_fn each ForeignKey of a constraint.
+            in_order = sort_tables(
+                dropped,
+                skip_fn=lambda fk: (fk.parent.table.name, fk.column.table.name) in unlinked,
+            )
+            drop_order = {t.name: i for i, t in enumerate(reversed(in_order))}
             drops.sort(key=lambda c: drop_order[c.table])
         it_c, it_d = iter(creates), iter(drops)
         self.changes = [

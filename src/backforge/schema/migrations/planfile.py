@@ -132,6 +132,10 @@ def _operations(changes: list[Change]) -> list[CommentedMap]:
         )
         if change.table in rebuilt and not sql.get("sqlite") and change.op != "rebuild_table":
             sql.yaml_add_eol_comment(f"done by the rebuild of {change.table} below", "sqlite")
+        elif change.details.get("new_table") and not sql.get("sqlite"):
+            sql.yaml_add_eol_comment(f"in the CREATE TABLE of {change.table} above", "sqlite")
+        elif change.details.get("dropped_table") and not sql.get("sqlite"):
+            sql.yaml_add_eol_comment("foreign keys are off while SQLite migrates", "sqlite")
         data["sql"] = sql
         operations.append(CommentedMap(data))
     return operations

@@ -51,6 +51,10 @@ _SQLITE_REBUILDS = frozenset(
 )
 
 
+# Steps a SQLite rebuild does not do: they run as well (a rename before it, data after it).
+_NOT_IN_REBUILDS = frozenset({"rename_table", "lower_emails"})
+
+
 def render_changes(diff: SchemaDiff) -> list[Change]:
     """Fill ``change.sql`` for both dialects; add the SQLite rebuild steps. Returns the steps."""
     rebuilt = _tables_sqlite_rebuilds(diff)
@@ -75,13 +79,18 @@ def render_changes(diff: SchemaDiff) -> list[Change]:
 def _tables_sqlite_rebuilds(diff: SchemaDiff) -> set[str]:
     tables = set()
     for change in diff.changes:
-        if change.op in _SQLITE_REBUILDS:
+        if change.op in _SQLITE_REBUILDS and not _with_its_table(change):
             tables.add(change.table)
         elif change.op == "add_column":
             column = diff.target.tables[change.table].c[change.column]
             if not _sqlite_can_add(column):
                 tables.add(change.table)
     return tables
+
+
+def _with_its_table(change: Change) -> bool:
+    """A foreign key of a cycle, created or dropped with its table (no rebuild on SQLite)."""
+    return bool(change.details.get("new_table") or change.details.get("dropped_table"))
 
 
 def _sqlite_can_add(column: Column) -> bool:
@@ -108,7 +117,7 @@ class _Renderer:
     def render(self, change: Change) -> list[str]:
         if change.op == "rebuild_table":
             return self.rebuild(change.table) if change.table in self.rebuilt else []
-        if change.table in self.rebuilt and change.op != "rename_table":
+        if change.table in self.rebuilt and change.op not in _NOT_IN_REBUILDS:
             return []  # the rebuild of this table does it
         return [_clean(s) for s in getattr(self, change.op)(change)]
 
@@ -230,6 +239,8 @@ class _Renderer:
         return [self.compile(AddConstraint(self.constraint(change.table, change.details["name"])))]
 
     def add_foreign_key(self, change: Change) -> list[str]:
+        if change.details.get("new_table") and self.dialect.name == "sqlite":
+            return []  # in the table's CREATE TABLE: SQLite cannot add one later, nor needs to
         return self.add_unique(change)
 
     def add_index(self, change: Change) -> list[str]:
@@ -247,7 +258,13 @@ class _Renderer:
         ]
 
     def drop_foreign_key(self, change: Change) -> list[str]:
+        if change.details.get("dropped_table") and self.dialect.name == "sqlite":
+            return []  # the table goes with it; foreign keys are off while SQLite migrates
         return self.drop_unique(change)
+
+    def lower_emails(self, change: Change) -> list[str]:
+        table, email = self.q(change.table), self.q(str(change.column))
+        return [f"UPDATE {table} SET {email} = lower({email}) WHERE {email} <> lower({email})"]  # noqa: S608
 
     # -- the SQLite rebuild ------------------------------------------------------------------
 
