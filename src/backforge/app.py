@@ -14,6 +14,7 @@ from .config import load_config
 from .database import create_database_engine, database_url
 from .http.app import build_app
 from .http.callers import Callers
+from .http.custom import check_endpoints
 from .http.declared import check_declared
 from .http.middleware import build_middleware
 from .schema.tables import build_metadata
@@ -65,6 +66,8 @@ class App:
         self.hooks_module = module
         self.store = RecordStore(spec, self.engine, hooks)
         problems = check_declared(self.store) + _route_clashes(spec, endpoints)
+        if endpoints is not None:
+            problems += [Problem(("hooks",), text) for text in check_endpoints(endpoints)]
         if problems:
             raise DeclarationError(str(declaration_path or "<declaration>"), problems)
         self.jobs = None
@@ -84,7 +87,9 @@ class App:
             sessions=self.auth.sessions if self.auth else None,
         )
         self.asgi = build_middleware(
-            build_app(self.store, callers, self.auth, endpoints), self.store, self.config
+            build_app(self.store, callers, self.auth, endpoints, _templates(declaration_path)),
+            self.store,
+            self.config,
         )
 
     @classmethod
@@ -113,3 +118,8 @@ def _route_clashes(spec: Spec, endpoints: Any) -> list[Problem]:
         for key in spec.routes
         if tuple(key.split(" ", 1)) in taken
     ]
+
+
+def _templates(declaration_path: str | Path | None) -> Path | None:
+    """`templates/` beside the declaration: where custom endpoints' HTML templates live."""
+    return Path(declaration_path).resolve().parent / "templates" if declaration_path else None

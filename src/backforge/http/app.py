@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from importlib.resources import files
+from pathlib import Path
 
 import orjson
 from starlette.applications import Starlette
@@ -51,6 +52,7 @@ def build_app(
     caller_of: Callable[[Request], Caller],
     auth: AuthComponents | None = None,
     endpoints: Endpoints | None = None,
+    templates_folder: Path | None = None,
 ) -> RecordRouter:
     # Found once per request, whoever asks first (rate limiter, route, access log).
     caller_of = remembered(caller_of)
@@ -86,7 +88,9 @@ def build_app(
         service = auth.service if auth is not None else None
         max_body = store.spec.settings.max_body_bytes
         errors = ErrorFormat(store.spec.errors) if store.spec.errors is not None else None
-        claimed += custom_routes(endpoints, store, caller_of, service, max_body, errors)
+        claimed += custom_routes(
+            endpoints, store, caller_of, service, max_body, errors, templates_folder
+        )
     routes = claimed + routes
     if auth is not None:
         routes += AuthRoutes(auth, caller_of, store.spec.settings.max_body_bytes).routes()

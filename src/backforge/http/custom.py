@@ -1,27 +1,39 @@
-"""Custom endpoints declared in Python: any path, typed request and response models, the same
-auth, limits and problem errors as generated routes — or the error shape of an existing contract."""
+"""Custom endpoints declared in Python: any path, async or sync handlers, bodies of any kind
+and answers of any kind, the same auth, limits and problem errors as generated routes — or the
+error shape of an existing contract.
+
+A sync handler runs in one write transaction (all or nothing), or, when the endpoint only reads
+(GET and HEAD unless said otherwise, or `read_only=True`), without one: it takes no write lock
+and each write it makes commits on its own. An async handler runs on the event loop with no
+transaction of its own; `await ctx.atomic(fn)` runs a plain function in one.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import inspect
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, Literal
 
 import anyio.to_thread
 import orjson
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ..store.bound import BoundStore
 from ..store.caller import Caller
-from ..store.hooks import SYSTEM
 from ..store.records import RecordStore
-from ..store.validation import validation_failed
-from .body import read_json_body
+from .endpoint_context import EndpointContext, RequestAuth, Templates
+from .endpoint_io import BODY_KINDS, BodyKind, answer, form_available, read_body
 from .problems import ProblemError, problem_for
+
+Method = Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
+Handler = Callable[[EndpointContext], Any]
+__all__ = ["EndpointContext", "Endpoints", "RequestAuth"]
 
 # (status, problem as a dict) -> (status, body to send as JSON)
 ErrorFormatter = Callable[[int, dict[str, Any]], tuple[int, Any]]
@@ -31,13 +43,24 @@ ErrorFormatter = Callable[[int, dict[str, Any]], tuple[int, Any]]
 class Endpoint:
     method: str
     path: str
-    handler: Callable[..., Any]
+    handler: Handler
     request: type[BaseModel] | None
     response: type[BaseModel] | None
     status: int
     summary: str | None
     error_formatter: ErrorFormatter | None
     requires_login: bool
+    # How the body is read: json (the default with a request model), form, multipart, text,
+    # bytes; None: not read.
+    body: BodyKind | None = None
+    # No write transaction around a sync handler (GET and HEAD by default).
+    read_only: bool = False
+    # Seconds the handler may take; then 504, and a sync handler's transaction rolls back.
+    timeout: float | None = None
+
+    @property
+    def is_async(self) -> bool:
+        return inspect.iscoroutinefunction(self.handler)
 
 
 @dataclass
@@ -55,7 +78,7 @@ class Endpoints:
 
     def route(
         self,
-        method: str,
+        method: Method,
         path: str,
         *,
         request: type[BaseModel] | None = None,
@@ -64,11 +87,15 @@ class Endpoints:
         summary: str | None = None,
         error_formatter: ErrorFormatter | None = None,
         requires_login: bool = False,
-    ):
-        def decorator(handler: Callable[..., Any]) -> Callable[..., Any]:
+        body: BodyKind | None = None,
+        read_only: bool | None = None,
+        timeout: float | None = None,
+    ) -> Callable[[Handler], Handler]:
+        def decorator(handler: Handler) -> Handler:
+            verb = method.upper()
             self.routes.append(
                 Endpoint(
-                    method.upper(),
+                    verb,
                     path,
                     handler,
                     request,
@@ -77,66 +104,51 @@ class Endpoints:
                     summary or (handler.__doc__ or "").strip().split("\n")[0],
                     error_formatter,
                     requires_login,
+                    body or ("json" if request is not None else None),
+                    verb in ("GET", "HEAD") if read_only is None else read_only,
+                    timeout,
                 )
             )
             return handler
 
         return decorator
 
-    def get(self, path: str, **options: Any):
+    def get(self, path: str, **options: Any) -> Callable[[Handler], Handler]:
         return self.route("GET", path, **options)
 
-    def post(self, path: str, **options: Any):
+    def post(self, path: str, **options: Any) -> Callable[[Handler], Handler]:
         return self.route("POST", path, **options)
 
-    def put(self, path: str, **options: Any):
+    def put(self, path: str, **options: Any) -> Callable[[Handler], Handler]:
         return self.route("PUT", path, **options)
 
-    def patch(self, path: str, **options: Any):
+    def patch(self, path: str, **options: Any) -> Callable[[Handler], Handler]:
         return self.route("PATCH", path, **options)
 
-    def delete(self, path: str, **options: Any):
+    def delete(self, path: str, **options: Any) -> Callable[[Handler], Handler]:
         return self.route("DELETE", path, **options)
 
 
-class EndpointContext:
-    """What a custom endpoint's handler receives."""
+def check_endpoints(endpoints: Endpoints) -> list[str]:
+    """What cannot work, said at start-up rather than on the first request."""
+    problems = []
+    for endpoint in endpoints.routes:
+        where = f"{endpoint.method} {endpoint.path} ({getattr(endpoint.handler, '__name__', '?')})"
+        if not callable(endpoint.handler) or inspect.isasyncgenfunction(endpoint.handler):
+            problems.append(f"{where}: a handler is a function or an async function")
+        if endpoint.body is not None and endpoint.body not in BODY_KINDS:
+            problems.append(f"{where}: body is one of {', '.join(BODY_KINDS)}")
+        if endpoint.body in ("text", "bytes") and endpoint.request is not None:
+            problems.append(f"{where}: a {endpoint.body} body has no model; drop request=")
+        if endpoint.body in ("form", "multipart") and not form_available():
+            problems.append(f"{where}: form bodies need python-multipart (pip install it)")
+        if endpoint.timeout is not None and endpoint.timeout <= 0:
+            problems.append(f"{where}: timeout is a number of seconds above 0")
+    return problems
 
-    def __init__(self, request: Request, caller: Caller, body: Any, store: RecordStore, auth: Any):
-        self.request = request
-        self.caller = caller
-        self.body = body
-        self.path_params = request.path_params
-        self.query = request.query_params
-        # The client's IP (what the server was told: see server.forwarded_allow_ips).
-        self.client_address = request.client.host if request.client else None
-        self.store = BoundStore(store, caller)
-        self.system = BoundStore(store, SYSTEM)
-        # The auth service (hash/verify passwords, log in, refresh, verify tokens), when the
-        # declaration has an auth collection; its logins count failures per this client.
-        self.auth = None if auth is None else RequestAuth(auth, self.client_address)
 
-
-class RequestAuth:
-    """The auth service for one request: `login` throttles per the request's client address,
-    as the /api/auth routes do; everything else is the service's own."""
-
-    def __init__(self, service: Any, address: str | None):
-        self._service = service
-        self._address = address
-
-    def login(
-        self,
-        collection: str,
-        identity: str,
-        password: str,
-        totp: str | None = None,
-        address: str | None = None,
-    ) -> Any:
-        return self._service.login(collection, identity, password, totp, address or self._address)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._service, name)
+class _Late(Exception):
+    """A sync handler finished after its time limit: its transaction is rolled back."""
 
 
 def custom_routes(
@@ -146,9 +158,49 @@ def custom_routes(
     auth: Any,
     max_body: int,
     default_formatter: ErrorFormatter | None = None,
+    templates_folder: Path | None = None,
 ) -> list[Route]:
-    """`default_formatter`: the declaration's error shape, for endpoints that set none."""
+    """`default_formatter`: the declaration's error shape, for endpoints that set none;
+    `templates_folder`: where ctx.render finds templates."""
     inline = store.engine.dialect.name == "sqlite"
+    templates = Templates(templates_folder) if templates_folder is not None else None
+
+    async def atomic(work: Callable[[EndpointContext], Any], context: EndpointContext) -> Any:
+        def run() -> Any:
+            with store.transaction():
+                return work(context)
+
+        return run() if inline else await anyio.to_thread.run_sync(run)
+
+    async def execute(endpoint: Endpoint, context: EndpointContext) -> Any:
+        limit = endpoint.timeout
+        if endpoint.is_async:
+            try:
+                async with asyncio.timeout(limit):
+                    return await endpoint.handler(context)
+            except TimeoutError:
+                raise _timed_out(limit) from None
+        late = threading.Event()
+
+        def run() -> Any:
+            if endpoint.read_only:
+                return endpoint.handler(context)
+            with store.transaction():
+                result = endpoint.handler(context)
+                if inspect.isawaitable(result):
+                    raise TypeError("the handler returned an awaitable: declare it async def")
+                if late.is_set():
+                    raise _Late  # the client was told it failed: nothing may stay written
+                return result
+
+        if inline and limit is None:
+            return run()
+        try:
+            async with asyncio.timeout(limit):
+                return await anyio.to_thread.run_sync(run, abandon_on_cancel=limit is not None)
+        except TimeoutError:
+            late.set()
+            raise _timed_out(limit) from None
 
     def make(endpoint: Endpoint):
         formatter = endpoint.error_formatter or endpoints.error_formatter or default_formatter
@@ -167,33 +219,19 @@ def custom_routes(
             caller = caller_of(request)
             if endpoint.requires_login and caller.is_anonymous:
                 raise ProblemError(401, "unauthorized", "log in first")
-            body = None
-            if endpoint.request is not None:
-                raw = await read_json_body(request, max_body)
-                try:
-                    body = endpoint.request.model_validate_json(raw)
-                except ValidationError as exc:
-                    raise validation_failed(exc) from None
-            context = EndpointContext(request, caller, body, store, auth)
-
-            def run() -> Any:
-                with store.transaction():
-                    result = endpoint.handler(context)
-                    if inspect.isawaitable(result):
-                        raise TypeError("async handlers are not supported inside a transaction")
-                    return result
-
-            result = run() if inline else await anyio.to_thread.run_sync(run)
-            if isinstance(result, Response):
-                return result
-            if isinstance(result, BaseModel):
-                result = result.model_dump(mode="json")
-            elif endpoint.response is not None:
-                result = endpoint.response.model_validate(result).model_dump(mode="json")
-            if endpoint.status == 204:
-                return Response(status_code=204)
-            return Response(orjson.dumps(result), endpoint.status, media_type="application/json")
+            body = await read_body(request, endpoint.body, endpoint.request, max_body)
+            try:
+                context = EndpointContext(request, caller, body, store, auth, templates)
+                context._atomic = atomic
+                result = await execute(endpoint, context)
+                return answer(result, endpoint.status, endpoint.response)
+            finally:
+                await body.close()
 
         return serve
 
     return [Route(e.path, make(e), methods=[e.method]) for e in endpoints.routes]
+
+
+def _timed_out(limit: float | None) -> ProblemError:
+    return ProblemError(504, "timeout", f"the endpoint did not finish within {limit:g} seconds")

@@ -73,13 +73,9 @@ def _endpoint_paths(endpoints: Endpoints | None, schemas: dict[str, Any], errors
         ]
         if parameters:
             operation["parameters"] = parameters
-        if endpoint.request is not None:
-            operation["requestBody"] = {
-                "required": True,
-                "content": {
-                    "application/json": {"schema": model_schema(endpoint.request, schemas)}
-                },
-            }
+        body = _request_body(endpoint, schemas)
+        if body is not None:
+            operation["requestBody"] = body
         success: dict[str, Any] = {"description": "Success"}
         if endpoint.response is not None and endpoint.status != 204:
             success["content"] = {
@@ -89,3 +85,22 @@ def _endpoint_paths(endpoints: Endpoints | None, schemas: dict[str, Any], errors
         path = re.sub(r"{(\w+):\w+}", r"{\1}", endpoint.path)
         paths.setdefault(path, {})[endpoint.method.lower()] = operation
     return paths
+
+
+# A body kind's media type, and its schema when no model describes it.
+_MEDIA = {
+    "json": ("application/json", {}),
+    "form": ("application/x-www-form-urlencoded", {"type": "object"}),
+    "multipart": ("multipart/form-data", {"type": "object"}),
+    "text": ("text/plain", {"type": "string"}),
+    "bytes": ("application/octet-stream", {"type": "string", "format": "binary"}),
+}
+
+
+def _request_body(endpoint: Any, schemas: dict[str, Any]) -> dict[str, Any] | None:
+    if endpoint.body is None:
+        return None
+    media, schema = _MEDIA[endpoint.body]
+    if endpoint.request is not None:
+        schema = model_schema(endpoint.request, schemas)
+    return {"required": True, "content": {media: {"schema": schema}}}

@@ -150,6 +150,8 @@ async def problem_for(request: Request, exc: Exception) -> Response:
         return from_store_error(exc)
     if isinstance(exc, AuthError):
         return await handle_auth_error(request, exc)
+    if isinstance(exc, HTTPException):
+        return await handle_http_exception(request, exc)
     if isinstance(exc, ValidationError):
         return problem_response(422, "validation", "the response did not validate")
     return await handle_unexpected(request, exc)
