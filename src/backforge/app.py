@@ -85,6 +85,8 @@ class App:
             issuer=self.auth.issuer if self.auth else None,
             api_keys=self.auth.api_keys if self.auth else None,
             sessions=self.auth.sessions if self.auth else None,
+            token_header=spec.settings.token_header,
+            token_cookie=spec.settings.token_cookie,
         )
         self.asgi = build_middleware(
             build_app(self.store, callers, self.auth, endpoints, _templates(declaration_path)),

@@ -50,7 +50,9 @@ def build_auth(store: RecordStore, mailer: Mailer | None = None) -> AuthComponen
         service=service,
         flows=OneTimeFlows(service, public_url),
         api_keys=ApiKeys(service),
-        sessions=Sessions(service),
+        sessions=Sessions(
+            service, store.spec.settings.session_cookie, store.spec.settings.csrf_cookie
+        ),
         totp=Totp(service, issuer_name=store.spec.name),
         issuer=issuer,
         oauth=_oauth(service, public_url),

@@ -141,13 +141,14 @@ class Sessions:
     """Cookie sessions: the cookie holds a random token (stored hashed); unsafe methods must
     echo the session's CSRF token in a header."""
 
-    COOKIE = "bf_session"
-    CSRF_COOKIE = "bf_csrf"
     CSRF_HEADER = "x-csrf-token"
 
-    def __init__(self, auth: AuthService):
+    def __init__(self, auth: AuthService, cookie: str = "bf_session", csrf_cookie: str = "bf_csrf"):
         self.auth = auth
         self.table: Table = auth.store.metadata.tables["_bf_auth_sessions"]
+        # The cookies' names (settings.session_cookie, settings.csrf_cookie).
+        self.cookie = cookie
+        self.csrf_cookie = csrf_cookie
 
     def open(self, collection: str, user_id: str) -> tuple[str, str, int]:
         ttl = self.auth.collection_options(collection).session_ttl

@@ -13,7 +13,6 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ..auth.components import AuthComponents
-from ..auth.credentials import Sessions
 from ..rules.parser import is_storable_text
 from ..store.caller import Caller
 from ..store.errors import FieldProblem, ValidationFailed
@@ -165,12 +164,12 @@ class AuthRoutes:
         sessions = self.auth.sessions
         secure = request.url.scheme == "https"
         if request.method == "DELETE":
-            token = request.cookies.get(Sessions.COOKIE)
+            token = request.cookies.get(sessions.cookie)
             if token:
                 await self._run(sessions.close, token)
             response = Response(status_code=204)
-            response.delete_cookie(Sessions.COOKIE, path="/", secure=secure, httponly=True)
-            response.delete_cookie(Sessions.CSRF_COOKIE, path="/", secure=secure)
+            response.delete_cookie(sessions.cookie, path="/", secure=secure, httponly=True)
+            response.delete_cookie(sessions.csrf_cookie, path="/", secure=secure)
             return response
         body = await self._body(request, LoginBody)
         tokens = await self._run(
@@ -185,7 +184,7 @@ class AuthRoutes:
         token, csrf, ttl = await self._run(sessions.open, collection, tokens.record["id"])
         response = json_response({"record": tokens.record, "csrf_token": csrf})
         response.set_cookie(
-            Sessions.COOKIE,
+            sessions.cookie,
             token,
             max_age=ttl,
             path="/",
@@ -195,7 +194,7 @@ class AuthRoutes:
         )
         # Readable by the page's script, which echoes it in X-CSRF-Token on unsafe requests.
         response.set_cookie(
-            Sessions.CSRF_COOKIE,
+            sessions.csrf_cookie,
             csrf,
             max_age=ttl,
             path="/",
@@ -216,7 +215,8 @@ class AuthRoutes:
         body = await self._body(request, PasswordChangeBody)
         caller = self.caller_of(request)
         # A cookie session that changes its password stays logged in; every other login ends.
-        session = request.cookies.get(Sessions.COOKIE) if caller.method == "session" else None
+        cookie = self.auth.sessions.cookie
+        session = request.cookies.get(cookie) if caller.method == "session" else None
         await self._run(
             self.auth.service.change_password, caller, body.old_password, body.new_password, session
         )

@@ -27,8 +27,14 @@ class Callers:
         issuer: TokenIssuer | None = None,
         api_keys: ApiKeys | None = None,
         sessions: Sessions | None = None,
+        token_header: str | None = None,
+        token_cookie: str | None = None,
     ):
+        """`token_header`, `token_cookie`: where else an access token may come from (a header
+        that carries it bare, a cookie), after Authorization."""
         self.scheme = scheme
+        self.token_header = token_header.lower() if token_header else None
+        self.token_cookie = token_cookie
         self._admin = admin_token.encode() if admin_token else None
         self.issuer = issuer
         self.api_keys = api_keys
@@ -46,7 +52,23 @@ class Callers:
         key = headers.get("x-api-key")
         if key is not None:
             return self._api_key(key.strip())
-        session = request.cookies.get(Sessions.COOKIE)
+        if self.token_header is not None:
+            bare = headers.get(self.token_header)
+            if bare is not None and bare.strip():
+                return self._bearer(bare.strip())
+        if self.token_cookie is not None:
+            cookie = request.cookies.get(self.token_cookie)
+            if cookie:
+                # A browser sends cookies on requests other sites start: an unsafe method must
+                # also carry the token in X-CSRF-Token (which only the page's script can set).
+                if request.method not in SAFE_METHODS:
+                    sent = request.headers.get(Sessions.CSRF_HEADER, "")
+                    if not hmac.compare_digest(sent.encode(), cookie.encode()):
+                        raise ProblemError(
+                            403, "csrf", f"send the token cookie's value in {Sessions.CSRF_HEADER}"
+                        )
+                return self._bearer(cookie)
+        session = request.cookies.get(self.sessions.cookie) if self.sessions is not None else None
         if session is not None and self.sessions is not None:
             return self._session(request, session)
         return ANONYMOUS

@@ -44,11 +44,21 @@ _ACCEPTED = {
 
 def security_schemes(spec: Spec) -> dict[str, Any]:
     """The schemes, with the word clients send before a token (settings.auth_scheme)."""
-    word = spec.settings.auth_scheme
-    if word.lower() == "bearer":
-        return SECURITY_SCHEMES
-    bearer = {"type": "http", "scheme": word, "description": f"Authorization: {word} <JWT>"}
-    return {**SECURITY_SCHEMES, "bearer": bearer}
+    settings = spec.settings
+    word = settings.auth_scheme
+    schemes = dict(SECURITY_SCHEMES)
+    schemes["session"] = {**schemes["session"], "name": settings.session_cookie}
+    if word.lower() != "bearer":
+        schemes["bearer"] = {
+            "type": "http",
+            "scheme": word,
+            "description": f"Authorization: {word} <JWT>",
+        }
+    if settings.token_header:
+        schemes["tokenHeader"] = {"type": "apiKey", "in": "header", "name": settings.token_header}
+    if settings.token_cookie:
+        schemes["tokenCookie"] = {"type": "apiKey", "in": "cookie", "name": settings.token_cookie}
+    return schemes
 
 
 def _body(model: type[BaseModel]) -> dict[str, Any]:

@@ -185,6 +185,10 @@ class Collection(_Strict):
         return operation in self.record_routes
 
 
+_HEADER_NAME = r"^[A-Za-z][A-Za-z0-9-]{0,63}$"
+_COOKIE_NAME = r"^[A-Za-z0-9_-]{1,64}$"
+
+
 class Settings(_Strict):
     """Engine settings that belong to the declaration (no secrets here)."""
 
@@ -194,6 +198,13 @@ class Settings(_Strict):
     max_filter_length: int = PydanticField(default=2048, ge=16, le=65536)
     # The word before the token in the Authorization header (some existing clients send Token).
     auth_scheme: str = PydanticField(default="Bearer", pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,31}$")
+    # Where else an access token may come from: a header that carries it bare (X-Access-Token)
+    # or a cookie; the Authorization header still comes first.
+    token_header: str | None = PydanticField(default=None, pattern=_HEADER_NAME)
+    token_cookie: str | None = PydanticField(default=None, pattern=_COOKIE_NAME)
+    # The names of the session and CSRF cookies of cookie sessions.
+    session_cookie: str = PydanticField(default="bf_session", pattern=_COOKIE_NAME)
+    csrf_cookie: str = PydanticField(default="bf_csrf", pattern=_COOKIE_NAME)
 
 
 class Spec(_Strict):

@@ -7,7 +7,7 @@ import hashlib
 
 from ...spec.server import Cache
 from .context import route_path
-from .public_reads import PublicReads, carries_credentials
+from .public_reads import PublicReads
 
 # A 304 carries what a cache must update; a route's own policy (the docs page's CSP) too, or the
 # default policy would be stored over it and block the page's scripts.
@@ -38,7 +38,7 @@ class ConditionalGetMiddleware:
         if scope["type"] != "http" or (method != "GET" and method != "HEAD"):
             await self.app(scope, receive, send)
             return
-        if carries_credentials(scope):
+        if self.public.carries_credentials(scope):
             cache_control = self.private
         elif self.public.collection(route_path(scope)) is not None:
             cache_control = self.shared

@@ -11,6 +11,11 @@ CREDENTIAL_HEADERS = frozenset({b"authorization", b"cookie", b"x-api-key", b"api
 
 class PublicReads:
     def __init__(self, spec: Spec):
+        # The headers that name a caller: the usual ones and the declaration's token header.
+        extra = spec.settings.token_header
+        self.credential_headers = CREDENTIAL_HEADERS | (
+            {extra.lower().encode()} if extra else set()
+        )
         self.lists = {
             f"/api/{name}": name
             for name, collection in spec.collections.items()
@@ -22,6 +27,10 @@ class PublicReads:
             if _is_public(collection.rules.view)
         }
 
+    def carries_credentials(self, scope) -> bool:
+        names = self.credential_headers
+        return any(key in names for key, _ in scope["headers"])
+
     def collection(self, path: str) -> str | None:
         """The collection a public read at `path` reads, or None."""
         name = self.lists.get(path)
@@ -29,10 +38,6 @@ class PublicReads:
             return name
         head, _, tail = path.rpartition("/")
         return self.views.get(head) if tail else None
-
-
-def carries_credentials(scope) -> bool:
-    return any(key in CREDENTIAL_HEADERS for key, _ in scope["headers"])
 
 
 def _is_public(rule: str | None) -> bool:

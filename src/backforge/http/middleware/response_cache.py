@@ -23,7 +23,7 @@ from ...spec.server import Cache
 from ...store.caller import Caller
 from .context import caller_or_anonymous, route_path
 from .metrics import Metrics
-from .public_reads import PublicReads, carries_credentials
+from .public_reads import PublicReads
 
 logger = logging.getLogger("backforge.cache")
 HIT_HEADER = (b"x-cache", b"hit")
@@ -160,7 +160,7 @@ class ResponseCacheMiddleware:
             await self.app(scope, receive, send)
             return
         collection = self.public.collection(route_path(scope))
-        if collection is None or carries_credentials(scope):
+        if collection is None or self.public.carries_credentials(scope):
             await self.app(scope, receive, send)
             return
         caller: Caller = caller_or_anonymous(self.caller_of, scope)
