@@ -177,3 +177,46 @@ def test_an_exception_in_a_hook_rolls_back_and_answers_a_clean_problem(
     assert "secret detail" not in response.text and "Traceback" not in response.text
     assert client.get("/api/notes", headers=admin).json()["items"] == []
     assert client.get("/api/audit_log", headers=admin).json()["items"] == []
+
+
+def test_a_required_field_a_before_create_hook_fills_is_checked_after_it(tmp_path, make_client):
+    (tmp_path / "code_hooks.py").write_text(
+        textwrap.dedent(
+            """
+            from backforge.hooks import Hooks
+
+            hooks = Hooks()
+
+
+            @hooks.before_create("tickets")
+            def number(ctx):
+                if ctx.values.get("title") != "no code":
+                    ctx.values["code"] = "T-" + ctx.values["title"][:3].upper()
+            """
+        )
+    )
+    path = tmp_path / "tickets.yaml"
+    path.write_text(
+        textwrap.dedent(
+            """
+            name: tickets
+            hooks: code_hooks.py
+            collections:
+              tickets:
+                fields:
+                  title: {type: text, required: true}
+                  code: {type: text, required: true, readonly: true}
+                rules: {create: public, view: public}
+            """
+        )
+    )
+    client = make_client(path)
+    made = client.post("/api/tickets", json={"title": "printer"})
+    assert made.status_code == 201, made.text
+    assert made.json()["code"] == "T-PRI"
+    unfilled = client.post("/api/tickets", json={"title": "no code"})
+    assert unfilled.status_code == 422
+    assert unfilled.json()["errors"] == [{"path": "/code", "message": "this field is required"}]
+    # The client's own required fields are still required, and null is still refused.
+    assert client.post("/api/tickets", json={}).status_code == 422
+    assert client.post("/api/tickets", json={"title": None}).status_code == 422

@@ -505,6 +505,7 @@ class RecordStore:
                     row[name] = unique_slug(connection, table, name, source, min(room, MAX_SLUG))
             event = WriteEvent(collection, "create", caller, values=row, record_id=row["id"])
             self.hooks.run("before", event, self)
+            validator.missing_required(row)  # a read-only field a hook was to fill
             self._check_create_rules(connection, collection, caller, row, sent, trusted)
             self._insert(connection, collection, row)
             if links:

@@ -184,6 +184,9 @@ class BodyValidator:
             if not f.hidden and (with_readonly or not f.readonly)
         }
         self.fields = fields
+        self.required = tuple(
+            n for n, f in collection.fields.items() if f.required and not f.hidden
+        )
         self.protected = frozenset(collection.fields) - frozenset(fields)
         extra: dict[str, Any] = {name: (kind, None) for name, kind in (relations or {}).items()}
         self.extra = extra
@@ -207,9 +210,11 @@ class BodyValidator:
         for field_name, field in fields.items():
             value_type = python_type(field)
             if field.required and not partial:
-                # Omitted: the declared default, a slug made by the store, or "required";
-                # an explicit null: refused.
+                # Omitted: the declared default, a slug made by the store, a read-only value
+                # a hook fills (checked after it: missing_required), or "required"; an
+                # explicit null: refused.
                 optional = field.default is not None or field.slug_from is not None
+                optional = optional or field.readonly
                 definitions[field_name] = (value_type, None if optional else ...)
             elif field.required:
                 definitions[field_name] = (value_type, None)
@@ -236,6 +241,15 @@ class BodyValidator:
                 # A copy: a json default is a dict the record (and hooks) may change.
                 values[name] = copy.deepcopy(field.default)
         return values, sent
+
+    def missing_required(self, row: dict[str, Any]) -> None:
+        """After before-create hooks: every required field has a value (a read-only one is
+        the server's to fill: a default, a hook)."""
+        missing = [name for name in self.required if row.get(name) is None]
+        if missing:
+            raise ValidationFailed(
+                [FieldProblem(f"/{name}", "this field is required") for name in missing]
+            )
 
     def for_update(self, body: bytes | dict[str, Any]) -> dict[str, Any]:
         values = self._checked(self.update_model, body)
