@@ -9,7 +9,25 @@ A hooks module named in the declaration (`hooks: shop_hooks.py`) defines either 
 """
 
 from .http.custom import EndpointContext, Endpoints
+from .http.endpoint_io import UploadedFile
+from .jobs.context import JobContext
+from .store.bound import BoundStore
+from .store.caller import Caller
 from .store.errors import Refused as HookError
+from .store.events import WriteEvent
 from .store.hooks import HookContext, Hooks
+from .store.records import Page
 
-__all__ = ["EndpointContext", "Endpoints", "HookContext", "HookError", "Hooks"]
+__all__ = [
+    "BoundStore",
+    "Caller",
+    "EndpointContext",
+    "Endpoints",
+    "HookContext",
+    "HookError",
+    "Hooks",
+    "JobContext",
+    "Page",
+    "UploadedFile",
+    "WriteEvent",
+]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from .caller import Caller
 from .errors import HookFailed, StoreError
@@ -16,6 +16,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("backforge.hooks")
 Hook = Callable[["HookContext"], None]
+Register = Callable[[Hook], Hook]
+Operation = Literal["create", "update", "delete"]
 MOMENTS = ("before", "after", "after_commit")
 SYSTEM = Caller(id="system", is_admin=True, method="system")
 
@@ -32,7 +34,12 @@ class Hooks:
     def __init__(self) -> None:
         self._handlers: dict[tuple[str, str, str], list[Hook]] = defaultdict(list)
 
-    def _register(self, moment: str, operation: str, collections: tuple[str, ...]):
+    def _register(
+        self, moment: str, operation: Operation, collections: tuple[str, ...]
+    ) -> Register:
+        if operation not in ("create", "update", "delete"):
+            raise ValueError(f"hooks run on create, update or delete, not {operation!r}")
+
         def decorator(function: Hook) -> Hook:
             for collection in collections:
                 self._handlers[(moment, operation, collection)].append(function)
@@ -40,27 +47,36 @@ class Hooks:
 
         return decorator
 
-    def before_create(self, *collections: str):
+    def before_create(self, *collections: str) -> Register:
         return self._register("before", "create", collections)
 
-    def before_update(self, *collections: str):
+    def before_update(self, *collections: str) -> Register:
         return self._register("before", "update", collections)
 
-    def before_delete(self, *collections: str):
+    def before_delete(self, *collections: str) -> Register:
         return self._register("before", "delete", collections)
 
-    def after_create(self, *collections: str):
+    def after_create(self, *collections: str) -> Register:
         return self._register("after", "create", collections)
 
-    def after_update(self, *collections: str):
+    def after_update(self, *collections: str) -> Register:
         return self._register("after", "update", collections)
 
-    def after_delete(self, *collections: str):
+    def after_delete(self, *collections: str) -> Register:
         return self._register("after", "delete", collections)
 
-    def after_commit(self, operation: str, *collections: str):
+    def after_commit(self, operation: Operation, *collections: str) -> Register:
         """Runs once the transaction has committed (never for a rolled-back write)."""
         return self._register("after_commit", operation, collections)
+
+    def after_commit_create(self, *collections: str) -> Register:
+        return self._register("after_commit", "create", collections)
+
+    def after_commit_update(self, *collections: str) -> Register:
+        return self._register("after_commit", "update", collections)
+
+    def after_commit_delete(self, *collections: str) -> Register:
+        return self._register("after_commit", "delete", collections)
 
     def collections(self) -> set[str]:
         return {collection for (_, _, collection) in self._handlers}
