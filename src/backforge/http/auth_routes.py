@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import anyio.to_thread
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from starlette.requests import Request
 from starlette.responses import Response
@@ -18,6 +17,7 @@ from ..store.caller import Caller
 from ..store.errors import FieldProblem, ValidationFailed
 from ..store.validation import validation_failed
 from .body import read_json_body
+from .offload import Offload
 from .problems import ProblemError
 from .records import json_response
 
@@ -84,12 +84,7 @@ class AuthRoutes:
         self.auth = auth
         self.caller_of = caller_of
         self.max_body = max_body
-        self.inline = auth.service.engine.dialect.name == "sqlite"
-
-    async def _run(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        if self.inline:
-            return function(*args, **kwargs)
-        return await anyio.to_thread.run_sync(lambda: function(*args, **kwargs))
+        self._run = Offload(auth.service.store).run
 
     def routes(self) -> list[Route]:
         served = [name for name, options in self.auth.service.options.items() if options.routes]

@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Literal
 
-import anyio.to_thread
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
@@ -19,6 +18,7 @@ from ..store.errors import FieldProblem, StoreError, ValidationFailed
 from ..store.records import RecordStore
 from ..store.validation import validation_failed
 from .body import read_json_body
+from .offload import Offload
 from .problems import from_store_error
 from .records import json_response
 
@@ -54,7 +54,7 @@ def serves_batch(spec: Spec) -> bool:
 
 
 def batch_route(store: RecordStore, caller_of: Callable[[Request], Caller], max_body: int) -> Route:
-    inline = store.engine.dialect.name == "sqlite"
+    offload = Offload(store)
 
     def run(caller: Caller, batch: Batch) -> list[Any]:
         results: list[Any] = []
@@ -74,9 +74,7 @@ def batch_route(store: RecordStore, caller_of: Callable[[Request], Caller], max_
             raise validation_failed(exc) from None
         caller = caller_of(request)
         try:
-            results = (
-                run(caller, batch) if inline else await anyio.to_thread.run_sync(run, caller, batch)
-            )
+            results = await offload.run(run, caller, batch)
         except _Failed as failed:
             response = from_store_error(failed.error)
             return _with_index(response, failed.index)

@@ -29,6 +29,7 @@ from ..store.caller import Caller
 from ..store.records import RecordStore
 from .endpoint_context import EndpointContext, RequestAuth, Templates
 from .endpoint_io import BODY_KINDS, BodyKind, answer, form_available, read_body
+from .offload import Offload
 from .problems import ProblemError, problem_for
 
 Method = Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
@@ -162,7 +163,7 @@ def custom_routes(
 ) -> list[Route]:
     """`default_formatter`: the declaration's error shape, for endpoints that set none;
     `templates_folder`: where ctx.render finds templates."""
-    inline = store.engine.dialect.name == "sqlite"
+    offload = Offload(store)
     templates = Templates(templates_folder) if templates_folder is not None else None
 
     async def atomic(work: Callable[[EndpointContext], Any], context: EndpointContext) -> Any:
@@ -170,7 +171,7 @@ def custom_routes(
             with store.transaction():
                 return work(context)
 
-        return run() if inline else await anyio.to_thread.run_sync(run)
+        return await offload.run(run)
 
     async def execute(endpoint: Endpoint, context: EndpointContext) -> Any:
         limit = endpoint.timeout
@@ -193,8 +194,8 @@ def custom_routes(
                     raise _Late  # the client was told it failed: nothing may stay written
                 return result
 
-        if inline and limit is None:
-            return run()
+        if limit is None:
+            return await offload.run(run)
         try:
             async with asyncio.timeout(limit):
                 return await anyio.to_thread.run_sync(run, abandon_on_cancel=limit is not None)

@@ -4,11 +4,9 @@ hooks and events all happen in the store, as for the record routes."""
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import anyio.to_thread
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
@@ -29,6 +27,7 @@ from ..store.records import Narrowing, RecordStore
 from ..store.shapes import ShapePlan
 from .body import etag, if_match_versions, read_json_body
 from .error_shapes import ErrorFormat
+from .offload import Offload
 from .problems import ProblemError, problem_for
 from .records import json_response
 
@@ -65,7 +64,9 @@ class DeclaredRoute:
         self.operation, target = declaration.operation
         self.collection, _, self.relation = target.partition(".")
         self.max_body = spec.settings.max_body_bytes
-        self.inline = store.engine.dialect.name == "sqlite"
+        offload = Offload(store)
+        self._run = offload.run
+        self._write = offload.write
         response = declaration.response
         self.plan: ShapePlan | None = store.shapes.plans.get(response.shape or "")
         request = declaration.request
@@ -142,19 +143,6 @@ class DeclaredRoute:
         if self.declaration.parent is not None:
             params[PARENT] = await self._parent_id(caller, params)
         return await self.handler(request, caller, params, query)
-
-    async def _run(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        if self.inline:  # SQLite: short calls, inline (see RecordRoutes)
-            return function(*args, **kwargs)
-        return await anyio.to_thread.run_sync(functools.partial(function, *args, **kwargs))
-
-    async def _write(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        """A record write; on SQLite it commits with the other writes of this turn of the
-        event loop (store.group_commit), as the record routes' writes do."""
-        call = functools.partial(function, *args, **kwargs)
-        if self.store.group is not None:
-            return await self.store.group.run(call)
-        return await self._run(call)
 
     # -- record operations -----------------------------------------------------------------
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import anyio.to_thread
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
@@ -16,6 +15,7 @@ from ..store.listing import ListRequest
 from ..store.prepared import BoundedMap
 from ..store.records import RecordStore
 from .body import etag, if_match_versions, read_json_body
+from .offload import Offload
 from .problems import ProblemError
 
 JSON = "application/json"
@@ -55,8 +55,9 @@ class RecordRoutes:
         self.store = store
         self.caller_of = caller_of
         self.settings = store.spec.settings
-        # SQLite calls are fast and run inline; a network database runs off the event loop.
-        self.inline = store.engine.dialect.name == "sqlite"
+        offload = Offload(store)
+        self._run = offload.run
+        self._write = offload.write
         # List requests by raw query string: most clients ask the same few pages.
         self._list_requests = BoundedMap(LIST_REQUESTS_KEPT)
 
@@ -72,18 +73,6 @@ class RecordRoutes:
             if served:
                 routes.append(Route(base + "/{id}", self._record(name), methods=served))
         return routes
-
-    async def _run(self, function: Callable[..., Any], *args: Any) -> Any:
-        if self.inline:
-            return function(*args)
-        return await anyio.to_thread.run_sync(function, *args)
-
-    async def _write(self, function: Callable[..., Any], *args: Any) -> Any:
-        """A record write; on SQLite it commits with the other writes of this turn of the
-        event loop (`store.group_commit`) and returns once it is committed."""
-        if self.store.group is not None:
-            return await self.store.group.run(function, *args)
-        return await self._run(function, *args)
 
     def _collection(self, name: str):
         async def endpoint(request: Request) -> Response:
