@@ -76,5 +76,20 @@ def make_client(db_url: str):
 
 
 @pytest.fixture
+def make_sqlite_client(sqlite_url: str):
+    """`make_client` on SQLite only, for what only SQLite shows (its write lock)."""
+    clients = []
+
+    def make(declaration: Path | dict, **options) -> httpx.Client:
+        generator = serve(declaration, sqlite_url, **options)
+        clients.append(generator)
+        return next(generator)
+
+    yield make
+    for generator in clients:
+        generator.close()
+
+
+@pytest.fixture
 def admin() -> dict[str, str]:
     return dict(ADMIN)

@@ -189,16 +189,15 @@ def test_answers_of_every_kind(service):
     assert service.get("/stream").text == "abc"
 
 
-def test_a_read_only_endpoint_answers_while_another_holds_the_write_lock(tmp_path, sqlite_url):
+def test_a_read_only_endpoint_answers_while_another_holds_the_write_lock(
+    tmp_path, sqlite_url, make_sqlite_client
+):
     """SQLite: a write transaction elsewhere holds the lock (PostgreSQL's readers never wait
     on writers, so there is nothing to show there)."""
-    from conftest import serve
-
     (tmp_path / "endpoint_hooks.py").write_text(HOOKS)
     path = tmp_path / "endpoints.yaml"
     path.write_text(json.dumps(DECLARATION))
-    clients = serve(path, sqlite_url)
-    service = next(clients)
+    service = make_sqlite_client(path)
     service.post("/async/notes", json={"text": "one"})
     holder = sqlite3.connect(sqlite_url.removeprefix("sqlite:///"), timeout=1)
     holder.execute("BEGIN IMMEDIATE")  # another process's write transaction
@@ -207,7 +206,6 @@ def test_a_read_only_endpoint_answers_while_another_holds_the_write_lock(tmp_pat
     finally:
         holder.rollback()
         holder.close()
-        clients.close()
     assert answer.status_code == 200 and answer.json() == {"count": 1}
 
 

@@ -14,10 +14,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ..auth.components import AuthComponents
-from ..auth.errors import AuthError
 from ..jobs.admin_routes import job_admin_routes
 from ..store.caller import Caller
-from ..store.errors import StoreError
 from ..store.records import RecordStore
 from .admin_routes import admin_routes
 from .auth_routes import AuthRoutes
@@ -28,14 +26,7 @@ from .error_shapes import ErrorFormat
 from .middleware.context import remembered
 from .oauth_routes import OAuthRoutes
 from .openapi import build_openapi
-from .problems import (
-    ProblemError,
-    handle_auth_error,
-    handle_http_exception,
-    handle_problem,
-    handle_store_error,
-    handle_unexpected,
-)
+from .problems import HANDLERS
 from .record_router import RecordRouter
 from .records import RecordRoutes
 
@@ -96,15 +87,8 @@ def build_app(
         routes += AuthRoutes(auth, caller_of, store.spec.settings.max_body_bytes).routes()
         if auth.oauth is not None:
             routes += OAuthRoutes(auth.oauth, store.spec.settings.max_body_bytes).routes()
-    handlers = {
-        ProblemError: handle_problem,
-        AuthError: handle_auth_error,
-        StoreError: handle_store_error,
-        HTTPException: handle_http_exception,
-        Exception: handle_unexpected,
-    }
-    app = Starlette(routes=routes, exception_handlers=handlers)
+    app = Starlette(routes=routes, exception_handlers=HANDLERS)
     app.state.caller_of = caller_of
     collections = {r.path.split("/")[2]: r for r in record_routes if r.path.count("/") == 2}
     records = {r.path.split("/")[2]: r for r in record_routes if r.path.count("/") == 3}
-    return RecordRouter(app, collections, records, handlers, claimed)
+    return RecordRouter(app, collections, records, claimed)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -140,18 +141,38 @@ async def handle_unexpected(request: Request, exc: Exception) -> Response:
     return problem_response(500, "internal", "the server failed to handle this request")
 
 
-async def problem_for(request: Request, exc: Exception) -> Response:
-    """The problem answer to any exception, as the app's exception handlers give it."""
+async def handle_response_validation(_request: Request, exc: Exception) -> Response:
+    # A handler's answer that its declared response model refuses: the server's fault.
+    logger.error("a response did not validate: %s", exc)
+    return problem_response(500, "internal", "the response did not validate")
+
+
+def _validation_error() -> type[Exception]:
     from pydantic import ValidationError
 
-    if isinstance(exc, ProblemError):
-        return await handle_problem(request, exc)
-    if isinstance(exc, StoreError):
-        return from_store_error(exc)
-    if isinstance(exc, AuthError):
-        return await handle_auth_error(request, exc)
-    if isinstance(exc, HTTPException):
-        return await handle_http_exception(request, exc)
-    if isinstance(exc, ValidationError):
-        return problem_response(422, "validation", "the response did not validate")
-    return await handle_unexpected(request, exc)
+    return ValidationError
+
+
+# Every exception a request can end in, and who answers it: the app's one table (Starlette's
+# handlers, the record router, declared routes and custom endpoints all read it).
+HANDLERS: dict[type[Exception], Callable[[Request, Exception], Awaitable[Response]]] = {
+    ProblemError: handle_problem,
+    AuthError: handle_auth_error,
+    StoreError: handle_store_error,
+    HTTPException: handle_http_exception,
+    _validation_error(): handle_response_validation,
+    Exception: handle_unexpected,
+}
+
+
+def handler_for(exc: Exception) -> Callable[[Request, Exception], Awaitable[Response]]:
+    for kind in type(exc).__mro__:
+        handler = HANDLERS.get(kind)
+        if handler is not None:
+            return handler
+    return handle_unexpected
+
+
+async def problem_for(request: Request, exc: Exception) -> Response:
+    """The problem answer to any exception, as the app's exception handlers give it."""
+    return await handler_for(exc)(request, exc)

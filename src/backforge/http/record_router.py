@@ -21,6 +21,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from .middleware.context import route_path
+from .problems import handler_for
 
 ExceptionHandler = Callable[[Request, Exception], Awaitable[Response]]
 PREFIX = "/api/"
@@ -35,7 +36,6 @@ class RecordRouter:
         fallback: Starlette,
         collection_routes: Mapping[str, Route],
         record_routes: Mapping[str, Route],
-        handlers: Mapping[type[Exception], ExceptionHandler],
         claimed: list[Route],
     ):
         """`claimed`: routes matched before the record routes (declared routes, custom
@@ -46,7 +46,6 @@ class RecordRouter:
         self.router = fallback.router
         self.collections = dict(collection_routes)
         self.records = dict(record_routes)
-        self.handlers = dict(handlers)
         self.claimed = claimed
         # Claimed routes without path parameters, by path; the others are tried in order.
         self.static: dict[str, Route] = {}
@@ -66,7 +65,7 @@ class RecordRouter:
         try:
             response = await route.endpoint(request)
         except Exception as exc:
-            response = await self._handler(exc)(request, exc)
+            response = await handler_for(exc)(request, exc)
         await response(scope, receive, send)
 
     def _match(self, scope) -> Route | None:
@@ -118,10 +117,3 @@ class RecordRouter:
             scope["route"] = route
             return route
         return None
-
-    def _handler(self, exc: Exception) -> ExceptionHandler:
-        for kind in type(exc).__mro__:
-            handler = self.handlers.get(kind)
-            if handler is not None:
-                return handler
-        return self.handlers[Exception]
