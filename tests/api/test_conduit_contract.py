@@ -142,6 +142,14 @@ def test_registration_login_and_the_current_user(conduit):
     )
     assert again.status_code == 200
     _error(conduit.put("/api/user", json={"user": {"bio": "x"}}), 401)
+    # The contract sets a new password here; the old one stops working.
+    moved = conduit.put("/api/user", json={"user": {"password": "new password"}}, headers=headers)
+    assert moved.status_code == 200, moved.text
+    new_login = {"user": {"email": "jake@jake.jake", "password": "new password"}}
+    assert conduit.post("/api/users/login", json=new_login).status_code == 200
+    old_login = {"user": {"email": "jake@jake.jake", "password": "password"}}
+    _error(conduit.post("/api/users/login", json=old_login), 401)
+    _error(conduit.put("/api/user", json={"user": {"password": "short"}}, headers=headers), 422)
     _error(conduit.put("/api/user", json={"user": {"admin": True}}, headers=headers), 422)
 
 

@@ -461,3 +461,25 @@ def test_a_contract_only_service_serves_nothing_else_and_answers_in_its_shape(ma
     assert too_long.status_code == 414
     assert too_long.headers["content-type"] == "application/json"
     assert too_long.json()["code"] == "uri-too-long"
+
+
+def test_numbers_too_long_for_any_field_are_refused_not_crashed_on(library, make_client):
+    client, _people = library
+    long = "9" * 4000  # a query string stays under its 4096 characters
+    assert client.get("/v2/shelves/A/books", params={"since": long}).status_code == 400
+    assert client.get("/v2/isbns", params={"skip": long}).status_code == 400
+    numbered = make_client(
+        {
+            "name": "numbered",
+            "collections": {
+                "rooms": {
+                    "fields": {"number": {"type": "int", "unique": True}},
+                    "rules": {"view": "public"},
+                }
+            },
+            "routes": {"GET /rooms/{number}": {"get": "rooms", "key": "number"}},
+        }
+    )
+    huge = "9" * 5000  # past Python's own limit for int() of a string; paths have no limit
+    assert numbered.get("/rooms/" + huge).status_code == 404
+    assert numbered.get("/rooms/12").status_code == 404

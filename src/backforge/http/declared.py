@@ -275,8 +275,19 @@ class DeclaredRoute:
 
     async def _update_me(self, request, caller, params, query) -> Response:
         self._own_account(caller)
-        body = await self._body(request, caller)
-        await self._write(self.store.update, self.collection, caller, str(caller.id), body)
+        extra = ("password",) if self.declaration.allow_password else ()
+        body = orjson.loads(await self._body(request, caller, extra=extra))
+        password = body.pop("password", None) if extra else None
+        if password is not None and not isinstance(password, str):
+            raise _AsSent([FieldProblem(f"{self._prefix}/password", "must be text")])
+
+        def change() -> None:
+            with self.store.transaction():  # the fields and the password, or neither
+                self.store.update(self.collection, caller, str(caller.id), body)
+                if password is not None:
+                    self._service().set_password(caller, password)
+
+        await self._run(change)
         session = {"access_token": _bearer(request, self.store.spec.settings.auth_scheme)}
         record = await self._run(self._record_by_id, caller, str(caller.id), params, session)
         return self._answer(record)
@@ -453,6 +464,10 @@ class DeclaredRoute:
             raise _AsSent(problems)
         return orjson.dumps(renamed)
 
+    @property
+    def _prefix(self) -> str:
+        return f"/{self.envelope}" if self.envelope is not None else ""
+
     def _input_name(self, field: str) -> str:
         """The name the request body gives `field`."""
         if self.input_plan is not None:
@@ -507,7 +522,7 @@ def _whole(text: str | None, name: str, low: int, high: int, default: int) -> in
     """A query integer: ASCII digits only, within bounds."""
     if text is None:
         return default
-    if not text.isascii() or not text.isdigit() or not low <= int(text) <= high:
+    if not text.isascii() or not text.isdigit() or len(text) > 18 or not low <= int(text) <= high:
         raise InvalidQuery(f"{name} must be a whole number from {low} to {high}", name)
     return int(text)
 

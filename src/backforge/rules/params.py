@@ -125,11 +125,11 @@ def _from_text(column: ColumnRef, raw: Any) -> Any:
     kind = column.kind
     if kind == "int":
         digits = raw[1:] if raw[:1] in "+-" else raw
-        if not digits or not set(digits) <= _INTEGER_TEXT:
+        if not digits or not set(digits) <= _INTEGER_TEXT or len(digits) > 19:
             raise ExpressionError(f"{column.name} is a whole number, not '{raw}'")
         return int(raw)
     if kind in ("float", "decimal"):
-        if not raw.isascii():
+        if not raw.isascii() or len(raw) > 100:
             raise ExpressionError(f"{column.name} is a number, not '{raw}'")
         try:
             number = Decimal(raw)

@@ -129,6 +129,8 @@ def _check_route(
                 f"'parent' or as params.{name} in 'filter'",
             )
     yield from _check_query(route, template, operation, path)
+    if route.allow_password and operation != "update_me":
+        yield Problem((*path, "allow_password"), "allow_password applies to update_me")
     if route.request is not None and operation not in WITH_BODY:
         yield Problem((*path, "request"), f"{operation} reads no request body")
     if operation != "list":

@@ -142,6 +142,9 @@ class Route(_Strict):
     response: ResponseBody = PydanticField(default_factory=ResponseBody)
     status: int | None = PydanticField(default=None, ge=200, le=299)
     requires_login: bool = False
+    # update_me: the body may set a new password without the old one (a contract such as
+    # RealWorld's PUT /user); every other login of the account ends.
+    allow_password: bool = False
     errors: ErrorShape | None = None
     summary: str | None = None
     description: str | None = None

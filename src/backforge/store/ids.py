@@ -25,4 +25,4 @@ def new_id() -> str:
 
 
 def is_valid_id(value: str) -> bool:
-    return bool(ID_PATTERN.match(value))
+    return ID_PATTERN.fullmatch(value) is not None  # `$` would admit a trailing newline
