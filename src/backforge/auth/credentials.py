@@ -10,10 +10,11 @@ from typing import Any
 
 from sqlalchemy import Table, insert, select, update
 
+from .. import clock
 from ..store.caller import Caller
 from ..store.ids import new_id
 from .errors import AuthForbidden, AuthInvalid
-from .service import AuthService, _aware, _now
+from .service import AuthService
 from .tokens import digest, new_secret
 
 API_KEY_PREFIX = "bfk_"
@@ -40,7 +41,7 @@ class ApiKeys:
             raise AuthInvalid(f"scopes are '*', '<collection>:*' or '<collection>:<{operations}>'")
         prefix = new_id()[:12]
         secret = new_secret(size=30)
-        now = _now()
+        now = clock.now()
         expires = now + dt.timedelta(days=expires_in_days) if expires_in_days else None
         key_id = new_id()
         with self.auth._writing() as connection:
@@ -107,7 +108,7 @@ class ApiKeys:
                 return None
             if not hmac.compare_digest(row.secret_hash, digest(secret)):
                 return None
-            if row.expires is not None and _aware(row.expires) <= _now():
+            if row.expires is not None and clock.aware(row.expires) <= clock.now():
                 return None
             users = self.auth.store.tables.get(row.collection)
             if users is None:
@@ -132,8 +133,8 @@ class ApiKeys:
             "name": name,
             "prefix": f"{API_KEY_PREFIX}{prefix}",
             "scopes": list(scopes),
-            "created": _aware(created).isoformat().replace("+00:00", "Z"),
-            "expires": _aware(expires).isoformat().replace("+00:00", "Z") if expires else None,
+            "created": clock.aware(created).isoformat().replace("+00:00", "Z"),
+            "expires": clock.aware(expires).isoformat().replace("+00:00", "Z") if expires else None,
         }
 
 
@@ -153,7 +154,7 @@ class Sessions:
     def open(self, collection: str, user_id: str) -> tuple[str, str, int]:
         ttl = self.auth.collection_options(collection).session_ttl
         token, csrf = new_secret(), new_secret(size=24)
-        now = _now()
+        now = clock.now()
         with self.auth._writing() as connection:
             connection.execute(
                 insert(self.table).values(
@@ -176,7 +177,7 @@ class Sessions:
             row = connection.execute(
                 select(table).where(table.c.token_hash == digest(token))
             ).first()
-            if row is None or row.revoked or _aware(row.expires) <= _now():
+            if row is None or row.revoked or clock.aware(row.expires) <= clock.now():
                 return None
             users = self.auth.store.tables.get(row.collection)
             admin = (

@@ -39,13 +39,14 @@ from joserfc.jwk import KeySet
 from sqlalchemy import Table, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from .. import clock
 from ..spec.auth_fields import account_email
 from ..spec.model import OAuthProvider
 from ..store.caller import Caller
 from ..store.ids import new_id
 from .errors import AuthError, AuthForbidden, AuthInvalid
 from .one_time import take_one_time_token
-from .service import AuthService, Tokens, _now, _totp_ok
+from .service import AuthService, Tokens, _totp_ok
 from .tables import AUTH_TABLE_PREFIX
 from .tokens import digest, new_secret
 
@@ -306,7 +307,7 @@ class OAuthLogin:
             raise AuthInvalid("redirect is not one of the pages in BACKFORGE_OAUTH_REDIRECTS")
         metadata = self.directory.metadata(client.issuer)
         state, nonce, verifier = generate_token(43), generate_token(43), generate_token(64)
-        now = _now()
+        now = clock.now()
         with self.service._writing() as connection:
             connection.execute(
                 delete(self.states).where(self.states.c.created < now - STATE_LIFETIME)
@@ -371,8 +372,7 @@ class OAuthLogin:
                     row = None
         if row is None or row.collection != collection or row.provider != name:
             raise AuthInvalid("this login was not started here, or was already used")
-        created = row.created if row.created.tzinfo else row.created.replace(tzinfo=dt.UTC)
-        if created + STATE_LIFETIME <= _now():
+        if clock.aware(row.created) + STATE_LIFETIME <= clock.now():
             raise AuthInvalid("this login took too long; start again")
         return row
 
@@ -585,7 +585,7 @@ class OAuthLogin:
                 user_id=user_id,
                 provider=client.name,
                 subject=subject,
-                created=_now(),
+                created=clock.now(),
             )
         )
 
@@ -625,7 +625,7 @@ class OAuthLogin:
 
     def _exchange_code(self, collection: str, user_id: str, email: str) -> str:
         code = new_secret("bfo_")
-        now = _now()
+        now = clock.now()
         with self.service._writing() as connection:
             connection.execute(
                 insert(self.service.one_time).values(

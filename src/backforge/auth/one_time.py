@@ -8,13 +8,14 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, Table, insert, select, update
 
+from .. import clock
 from ..spec.auth_fields import account_email
 from ..store.caller import Caller
 from ..store.ids import new_id
 from .background import Background
 from .errors import AuthInvalid
 from .passwords import hash_password
-from .service import AuthService, _check_password, _now
+from .service import AuthService, _check_password
 from .tokens import digest, new_secret
 
 LIFETIMES = {
@@ -31,8 +32,7 @@ def take_one_time_token(connection: Connection, table: Table, token: str, purpos
     ).first()
     if row is None or row.used:
         raise AuthInvalid("this link is invalid or was already used")
-    expires = row.expires if row.expires.tzinfo else row.expires.replace(tzinfo=dt.UTC)
-    if expires <= _now():
+    if clock.aware(row.expires) <= clock.now():
         raise AuthInvalid("this link has expired; ask for a new one")
     spent = connection.execute(
         update(table).where(table.c.id == row.id, table.c.used.is_(False)).values(used=True)
@@ -129,7 +129,7 @@ class OneTimeFlows:
 
     def _issue(self, collection: str, user_id: str, email: str, purpose: str) -> str:
         token = new_secret()
-        now = _now()
+        now = clock.now()
         with self.auth._writing() as connection:
             connection.execute(
                 insert(self.auth.one_time).values(

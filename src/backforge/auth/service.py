@@ -10,6 +10,7 @@ import orjson
 import pyotp
 from sqlalchemy import Connection, Table, insert, or_, select, update
 
+from .. import clock
 from ..rules.parser import is_storable_text
 from ..spec.auth_fields import account_email
 from ..spec.model import AuthOptions
@@ -104,7 +105,7 @@ class AuthService:
         stand-in would let anyone lock every caller out)."""
         options = self.collection_options(collection)
         table = self.store.tables[collection]
-        now = _now()
+        now = clock.now()
         identity = account_email(identity)  # addresses are stored so; usernames are lower case
         # An identity no database stores (a NUL, a lone surrogate) names no account: it takes
         # the path of an unknown one, without being sent to the database (PostgreSQL refuses it).
@@ -195,7 +196,7 @@ class AuthService:
         family: str | None,
     ) -> str:
         token = new_secret(REFRESH_PREFIX)
-        now = _now()
+        now = clock.now()
         connection.execute(
             insert(self.refresh_tokens).values(
                 id=new_id(),
@@ -230,7 +231,7 @@ class AuthService:
                     if row.used and not row.revoked
                     else "refresh token revoked"
                 )
-            elif _aware(row.expires) <= _now():
+            elif clock.aware(row.expires) <= clock.now():
                 failure = "refresh token expired; log in again"
             else:
                 connection.execute(update(table).where(table.c.id == row.id).values(used=True))
@@ -350,11 +351,3 @@ def _totp_ok(secret: str, code: str | None) -> bool:
     if secret.startswith("pending:"):
         return True  # set up but never confirmed: not yet a factor
     return bool(code) and pyotp.TOTP(secret).verify(str(code), valid_window=1)
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
-def _aware(value: dt.datetime) -> dt.datetime:
-    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)

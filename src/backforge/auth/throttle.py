@@ -6,6 +6,7 @@ import datetime as dt
 
 from sqlalchemy import Connection, Table, delete, insert, select, update
 
+from .. import clock
 from .errors import LockedOut
 
 IP_FACTOR = 5  # an address may fail this many times more often than one account
@@ -23,15 +24,15 @@ class LoginThrottle:
             select(self.table.c.key, self.table.c.locked_until).where(self.table.c.key.in_(keys))
         ).all()
         for _key, locked_until in rows:
-            if locked_until is not None and _aware(locked_until) > now:
-                raise LockedOut(int((_aware(locked_until) - now).total_seconds()) + 1)
+            if locked_until is not None and clock.aware(locked_until) > now:
+                raise LockedOut(int((clock.aware(locked_until) - now).total_seconds()) + 1)
 
     def fail(self, connection: Connection, keys: dict[str, int], now: dt.datetime) -> None:
         """Count a failure for each key; lock a key that reached its limit in the window."""
         for key, factor in keys.items():
             row = connection.execute(select(self.table).where(self.table.c.key == key)).first()
             limit = self.max_failures * factor
-            if row is None or _aware(row.window_start) + self.window < now:
+            if row is None or clock.aware(row.window_start) + self.window < now:
                 connection.execute(delete(self.table).where(self.table.c.key == key))
                 connection.execute(
                     insert(self.table).values(key=key, count=1, window_start=now, locked_until=None)
@@ -51,7 +52,3 @@ class LoginThrottle:
 
     def succeed(self, connection: Connection, account_key: str) -> None:
         connection.execute(delete(self.table).where(self.table.c.key == account_key))
-
-
-def _aware(value: dt.datetime) -> dt.datetime:
-    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)

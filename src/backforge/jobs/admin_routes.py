@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from .. import clock
 from ..http.problems import ProblemError
 from ..http.records import json_response
 from ..store.caller import Caller
@@ -34,9 +35,7 @@ def _iso(value: dt.datetime | float | None) -> str | None:
         return None
     if isinstance(value, float | int):
         value = dt.datetime.fromtimestamp(value, dt.UTC)
-    if value.tzinfo is None:  # SQLite gives back naive UTC
-        value = value.replace(tzinfo=dt.UTC)
-    return value.isoformat()
+    return clock.aware(value).isoformat()
 
 
 def job_admin_routes(store: RecordStore, caller_of: Callable[[Request], Caller]) -> list[Route]:

@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
+from .. import clock
 from ..store.bound import BoundStore
 from ..store.hooks import SYSTEM
-from .outbox import now_utc
 
 if TYPE_CHECKING:
     from ..store.records import RecordStore
@@ -68,7 +68,7 @@ class JobContext:
         with self._store.transaction() as connection:
             seen = connection.execute(select(table.c.key).where(table.c.key == key)).first()
             if seen is None:
-                connection.execute(table.insert().values(key=key, created=now_utc()))
+                connection.execute(table.insert().values(key=key, created=clock.now()))
             yield seen is None
 
     def done_before(self, step: str = "") -> bool:

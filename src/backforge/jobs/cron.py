@@ -14,8 +14,8 @@ from huey import crontab
 from sqlalchemy import Connection, Table
 from sqlalchemy.dialects import postgresql, sqlite
 
+from .. import clock
 from ..spec.jobs import CronDeclaration, crontab_fields, interval_seconds
-from .outbox import now_utc
 
 
 class Schedule:
@@ -43,7 +43,7 @@ def claim_tick(connection: Connection, ticks: Table, name: str, tick: str) -> bo
     dialect = {"sqlite": sqlite, "postgresql": postgresql}[connection.dialect.name]
     statement = (
         dialect.insert(ticks)
-        .values(name=name, tick=tick, created=now_utc())
+        .values(name=name, tick=tick, created=clock.now())
         .on_conflict_do_nothing(index_elements=["name", "tick"])
         .returning(ticks.c.name)  # rowcount is -1 here on psycopg; a returned row is not
     )

@@ -7,13 +7,13 @@ retrying (a later run is due) -> ... -> dead (no tries left). A row whose lease 
 
 from __future__ import annotations
 
-import datetime as dt
 import time
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Table, insert, select, update
 
+from .. import clock
 from ..database import begin_immediate
 
 TERMINAL = ("done", "dead")
@@ -34,10 +34,6 @@ class Claim:
     retry_backoff: float
 
 
-def now_utc() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
 def new_row(
     job_id: str,
     kind: str,
@@ -47,7 +43,7 @@ def new_row(
     dispatch_grace: float,
 ) -> dict[str, Any]:
     now = time.time()
-    stamp = now_utc()
+    stamp = clock.now()
     return {
         "id": job_id,
         "kind": kind,
@@ -97,7 +93,7 @@ class Outbox:
                 update(t)
                 .where(t.c.id == job_id, t.c.attempts == row["attempts"])
                 .values(
-                    status="running", attempts=attempt, lease_until=now + lease, updated=now_utc()
+                    status="running", attempts=attempt, lease_until=now + lease, updated=clock.now()
                 )
             )
             if taken.rowcount != 1:
@@ -127,14 +123,14 @@ class Outbox:
     def finish(self, claim: Claim) -> bool:
         with self._write() as connection, connection.begin():
             statement = update(self.table).where(*self._held(claim))
-            values = {"status": "done", "last_error": None, "updated": now_utc()}
+            values = {"status": "done", "last_error": None, "updated": clock.now()}
             return connection.execute(statement.values(**values)).rowcount == 1
 
     def fail(self, claim: Claim, error: str, dispatch_grace: float) -> float | None:
         """Record a failed run: the delay before the next one, or None when it is now dead."""
         failures = claim.failures + 1
         values: dict[str, Any] = {"failures": failures, "last_error": error[:2000]}
-        values["updated"] = now_utc()
+        values["updated"] = clock.now()
         delay: float | None = None
         if failures >= claim.max_attempts:
             values["status"] = "dead"
@@ -164,7 +160,7 @@ class Outbox:
         """Take an overdue job back for the queue; only one process wins it."""
         t = self.table
         now = time.time()
-        values: dict[str, Any] = {"lease_until": now + grace, "updated": now_utc()}
+        values: dict[str, Any] = {"lease_until": now + grace, "updated": clock.now()}
         if status == "running":
             values.update(status="pending", run_at=now, last_error="interrupted: worker lost")
         with self._write() as connection, connection.begin():
@@ -181,4 +177,4 @@ class Outbox:
         t = self.table
         with self._write() as connection, connection.begin():
             statement = update(t).where(t.c.id == job_id, t.c.status == "dead")
-            return connection.execute(statement.values(**values, updated=now_utc())).rowcount == 1
+            return connection.execute(statement.values(**values, updated=clock.now())).rowcount == 1

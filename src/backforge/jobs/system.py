@@ -20,6 +20,7 @@ import orjson
 from sqlalchemy import Engine
 from sqlalchemy.dialects import postgresql, sqlite
 
+from .. import clock
 from ..spec import DeclarationError
 from ..spec.jobs import check_jobs
 from ..spec.model import Spec
@@ -27,7 +28,7 @@ from ..store.events import WriteEvent, current_transaction
 from ..store.records import RecordStore
 from .context import JobContext
 from .handlers import call, resolve_handlers
-from .outbox import Claim, Outbox, new_row, now_utc
+from .outbox import Claim, Outbox, new_row
 from .queue import create_huey, env_seconds
 from .tables import DELIVERIES, OUTBOX
 from .webhooks import deliver
@@ -140,7 +141,7 @@ class JobSystem:
                     "id": job_id,
                     "webhook": name,
                     "event": f"{event.collection}.{event.operation}",
-                    "created": now_utc().isoformat(),
+                    "created": clock.now().isoformat(),
                     "record": described["record"],
                     "old": described["old"],
                 }

@@ -14,9 +14,9 @@ import time
 import httpx
 from sqlalchemy import Engine, Table, insert
 
+from .. import clock
 from ..spec.jobs import WebhookDeclaration
 from ..store.ids import new_id
-from .outbox import now_utc
 
 SIGNATURE_HEADER = "X-Backforge-Signature"
 TIMESTAMP_HEADER = "X-Backforge-Timestamp"
@@ -93,6 +93,6 @@ def deliver(
                     attempt=attempt,
                     status_code=status_code,
                     error=error,
-                    created=now_utc(),
+                    created=clock.now(),
                 )
             )

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 from pydantic import Field as PydanticField
 from sqlalchemy import Connection, delete, insert, select
 
+from .. import clock
 from ..spec.model import Relation, Spec
 from ..spec.relations import LINK_MEMBER, LINK_OWNER, link_collection_name
 from .caller import Caller
@@ -127,7 +128,7 @@ class Links:
             resolved[name] = [ids[v] for v in _distinct(given) if v in ids]
         if problems:
             raise ValidationFailed(problems)
-        now = dt.datetime.now(dt.UTC)
+        now = clock.now()
         for name, members in resolved.items():
             link = self.store.tables[link_collection_name(collection, name)]
             kept: set[str] = set()
@@ -179,7 +180,7 @@ class Links:
             raise ValidationFailed(
                 [FieldProblem(f"/{name}", f"no record '{member_id}' in {relation.to}")]
             )
-        now = dt.datetime.now(dt.UTC)
+        now = clock.now()
         row = {"id": new_id(), "created": now, "updated": now, "version": 1}
         connection.execute(insert(link), [{**row, LINK_OWNER: record_id, LINK_MEMBER: member_id}])
 

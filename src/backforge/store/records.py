@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable, Hashable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.elements import False_, True_
 
+from .. import clock
 from ..auth.passwords import hash_password
 from ..database import begin_immediate
 from ..rules import ExpressionError, Node, compile_expression
@@ -493,7 +493,7 @@ class RecordStore:
         links = self.links.take(collection, values)
         self._hash_password(values)
         self._apply_presets(collection, caller, values)
-        now = _now()
+        now = clock.now()
         row = {**values, "id": new_id(), "created": now, "updated": now, "version": 1}
         with self._writing(table) as connection:
             # Related records are checked before hooks, which may rely on them existing.
@@ -573,7 +573,7 @@ class RecordStore:
             statement = (
                 update(table)
                 .where(*conditions)
-                .values(**values, updated=_now(), version=table.c.version + 1)
+                .values(**values, updated=clock.now(), version=table.c.version + 1)
             )
             if connection.execute(statement).rowcount == 0:
                 self._explain_miss(connection, collection, caller, record_id, if_match, "update")
@@ -614,7 +614,9 @@ class RecordStore:
             statement = (
                 update(table)
                 .where(*conditions, *bounds)
-                .values({field: column + step, "updated": _now(), "version": table.c.version + 1})
+                .values(
+                    {field: column + step, "updated": clock.now(), "version": table.c.version + 1}
+                )
             )
             if connection.execute(statement).rowcount == 0:
                 within = select(table.c.id).where(*conditions)
@@ -668,7 +670,7 @@ class RecordStore:
                     .where(
                         table.c.id == record_id, *self._visible_and(collection, "update", caller)
                     )
-                    .values(updated=_now(), version=table.c.version + 1)
+                    .values(updated=clock.now(), version=table.c.version + 1)
                 )
                 if connection.execute(statement).rowcount == 0:
                     self._explain_miss(connection, collection, caller, record_id, None, "update")
@@ -987,7 +989,3 @@ class _TranslatedErrors:
 def _translated(exc: DBAPIError, table: Table | None) -> Exception:
     error = translate(exc, table)
     return error if error is not None else exc
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
