@@ -325,10 +325,10 @@ class AuthService:
 
     def _writing(self):
         """A write transaction — the caller's own when one is open (a custom endpoint)."""
-        return self.store._writing(self.refresh_tokens)
+        return self.store.writing(self.refresh_tokens)
 
     def _reading(self):
-        return self.store._reading()
+        return self.store.reading()
 
 
 def _json_object(body: bytes) -> dict[str, Any]:

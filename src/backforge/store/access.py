@@ -15,6 +15,7 @@ from ..rules.scope import CallerSource
 from ..spec.errors import Problem
 from ..spec.model import Spec
 from .caller import Caller
+from .errors import Forbidden
 
 Operation = Literal["list", "view", "create", "update", "delete"]
 OPERATIONS: tuple[Operation, ...] = ("list", "view", "create", "update", "delete")
@@ -61,6 +62,17 @@ class Access:
     def is_closed(self, collection: str, operation: Operation, caller: Caller) -> bool:
         """True when no row can ever pass: admins-only and the caller is no admin."""
         return not caller.is_admin and self._rules[(collection, operation)] is ADMINS_ONLY
+
+    def check(
+        self, collection: str, operation: Operation, caller: Caller, per_record: bool = False
+    ) -> None:
+        """Refuse up front what no row could admit: out-of-scope keys, admin-only rules.
+        Operations on one record leave the admin-only case to the statement, so that a
+        record the caller cannot see answers 404 rather than 403."""
+        if not caller.may(collection, operation):
+            raise Forbidden(f"this API key may not {operation} {collection}")
+        if not per_record and self.is_closed(collection, operation, caller):
+            raise Forbidden(f"only admins may {operation} {collection}")
 
     def scope(
         self,

@@ -175,7 +175,7 @@ class RecordStore:
         Shapes.assemble); finding one record by a key reads under the `view` rule."""
         declared = self.spec.collections[collection]
         table = self.tables[collection]
-        self._allow(collection, operation, caller, per_record=operation == "view")
+        self.access.check(collection, operation, caller, per_record=operation == "view")
         limit = request.limit or self.spec.settings.page_size
         sort_shape = (collection, request.sort, caller.is_admin)
         keys = self._sorts.get(sort_shape)
@@ -214,7 +214,7 @@ class RecordStore:
             conditions, parameters = where()
             if position is not None:
                 conditions.append(after_cursor(table, keys, position))
-            query = self._select(collection, caller)
+            query = self.select_for(collection, caller)
             if shape is not None:
                 query = query.add_columns(*self.shapes.columns(shape, caller))
             query = query.where(*conditions).order_by(*order_by(table, keys)).limit(limit + 1)
@@ -243,7 +243,7 @@ class RecordStore:
             count_query = self.prepared.get(count_key, count)
         stored = len(self.links.of(collection))
         statements = 1 + (count_query is not None) + bool(request.expand) + stored
-        with self._reader(statements) as reader:
+        with self.reader(statements) as reader:
             rows = reader.rows(page_query, runtime)
             total = None
             if count_query is not None:
@@ -269,14 +269,14 @@ class RecordStore:
     ) -> dict[str, Any] | None:
         """The record a key names (conditions with bound parameters), as the caller may view
         it, or None; one statement prepared per key and caller, like `get`."""
-        self._allow(collection, "view", caller, per_record=True)
+        self.access.check(collection, "view", caller, per_record=True)
 
         def one():
             parameters = Parameters(narrowing.params)
             scope = self.access.scope(collection, caller, known={NAMESPACE: parameters})
             conditions = [self.access.where(collection, "view", caller)]
             conditions += [_compiled(node, scope) for node in narrowing.conditions]
-            query = self._select(collection, caller)
+            query = self.select_for(collection, caller)
             if shape is not None:
                 query = query.add_columns(*self.shapes.columns(shape, caller))
             return _with_slots(query.where(*conditions).limit(1), parameters)
@@ -286,7 +286,7 @@ class RecordStore:
         query = self.prepared.get(key, one)
         runtime = _runtime(query, narrowing)
         stored = len(self.links.of(collection))
-        with self._reader(1 + stored) as reader:
+        with self.reader(1 + stored) as reader:
             rows = reader.rows(query, runtime)
             if not rows:
                 return None
@@ -305,7 +305,7 @@ class RecordStore:
     ) -> Any:
         """count, sum, avg, min or max over the records the caller may list, in one statement
         (a field the caller may not read counts as empty where the read rule says so)."""
-        self._allow(collection, "list", caller)
+        self.access.check(collection, "list", caller)
         kind = self._aggregate_kind(collection, function, field)
 
         def build():
@@ -325,7 +325,7 @@ class RecordStore:
         key = ("aggregate", collection, _caller_key(caller), function, field)
         query = self.prepared.get((*key, narrowing.key if narrowing else None), build)
         runtime = _runtime(query, narrowing) if narrowing is not None else {}
-        with self._reader() as reader:
+        with self.reader() as reader:
             value = reader.scalar(query, runtime)
         if value is None or function == "count":
             return value
@@ -390,14 +390,14 @@ class RecordStore:
         lock: bool = False,
     ) -> dict[str, Any]:
         table = self.tables[collection]
-        self._allow(collection, "view", caller, per_record=True)
+        self.access.check(collection, "view", caller, per_record=True)
         only = self._selection(collection, fields)
         if not is_valid_id(record_id):
             raise NotFound(f"no record '{record_id}' in {collection}")
         lock = lock and self.engine.dialect.name == "postgresql"
 
         def one() -> Select:
-            query = self._select(collection, caller).where(
+            query = self.select_for(collection, caller).where(
                 table.c.id == bindparam(RECORD_ID, record_id),
                 self.access.where(collection, "view", caller),
             )
@@ -405,7 +405,7 @@ class RecordStore:
 
         query = self.prepared.get(("get", collection, _caller_key(caller), lock), one)
         stored = len(self.links.of(collection))
-        with self._reader(1 + bool(expand) + stored) as reader:
+        with self.reader(1 + bool(expand) + stored) as reader:
             rows = reader.rows(query, {RECORD_ID: record_id})
             if not rows:
                 raise NotFound(f"no record '{record_id}' in {collection}")
@@ -416,7 +416,7 @@ class RecordStore:
                 self._expand(reader, collection, caller, rows, [item], expand)
         return item
 
-    def _select(self, collection: str, caller: Caller) -> Select:
+    def select_for(self, collection: str, caller: Caller) -> Select:
         """The visible columns, each as the caller may read it."""
         names = self.serializers[collection].names
         if caller.is_admin or not self.guarded[collection]:
@@ -460,7 +460,7 @@ class RecordStore:
             if ids and caller.may(field.to, "view"):
                 query = self.prepared.get(
                     None,
-                    lambda target=target, to=field.to, ids=ids: self._select(to, caller).where(
+                    lambda target=target, to=field.to, ids=ids: self.select_for(to, caller).where(
                         target.c.id.in_(sorted(ids)), self.access.where(to, "view", caller)
                     ),
                 )
@@ -485,7 +485,7 @@ class RecordStore:
         values the server sets (a declared route's parent), which the body may not hold; they
         are checked like any value (a related record must exist and be visible)."""
         if not trusted:
-            self._allow(collection, "create", caller)
+            self.access.check(collection, "create", caller)
         table = self.tables[collection]
         validator = self._validator(collection, caller)
         values, sent = validator.for_create(_plain(body), frozenset(presets or ()))
@@ -495,7 +495,7 @@ class RecordStore:
         self._apply_presets(collection, caller, values)
         now = clock.now()
         row = {**values, "id": new_id(), "created": now, "updated": now, "version": 1}
-        with self._writing(table) as connection:
+        with self.writing(table) as connection:
             # Related records are checked before hooks, which may rely on them existing.
             self._check_relations(connection, collection, caller, row)
             for name, field in self._slugs[collection]:
@@ -543,7 +543,7 @@ class RecordStore:
         body: bytes | Mapping[str, Any],
         if_match: set[int] | None = None,
     ) -> dict:
-        self._allow(collection, "update", caller, per_record=True)
+        self.access.check(collection, "update", caller, per_record=True)
         table = self.tables[collection]
         values = self._validator(collection, caller).for_update(_plain(body))
         links = self.links.take(collection, values)
@@ -557,7 +557,7 @@ class RecordStore:
                 conditions.append(rule)
         if if_match is not None:
             conditions.append(table.c.version.in_(if_match))
-        with self._writing(table) as connection:
+        with self.writing(table) as connection:
             event = WriteEvent(collection, "update", caller, values=values, record_id=record_id)
             if self._observed("update", collection):
                 # Hooks see the record before the change: lock it (if the caller may change
@@ -587,7 +587,7 @@ class RecordStore:
     ) -> dict:
         """field = field + by in one UPDATE, under the view and update rules and the field's
         write rule; a result beyond its min or max changes nothing and is a 422."""
-        self._allow(collection, "update", caller, per_record=True)
+        self.access.check(collection, "update", caller, per_record=True)
         declared = self.spec.collections[collection].fields.get(field)
         if declared is None or declared.type not in ("int", "float", "decimal"):
             raise InvalidQuery(f"{field} is not a number field of {collection}", "field")
@@ -609,7 +609,7 @@ class RecordStore:
             bounds.append(column + step >= declared.min)
         if declared.max is not None:
             bounds.append(column + step <= declared.max)
-        with self._writing(table) as connection:
+        with self.writing(table) as connection:
             event = WriteEvent(collection, "update", caller, values={}, record_id=record_id)
             statement = (
                 update(table)
@@ -631,14 +631,14 @@ class RecordStore:
     def delete(
         self, collection: str, caller: Caller, record_id: str, if_match: set[int] | None = None
     ) -> None:
-        self._allow(collection, "delete", caller, per_record=True)
+        self.access.check(collection, "delete", caller, per_record=True)
         table = self.tables[collection]
         if not is_valid_id(record_id):
             raise NotFound(f"no record '{record_id}' in {collection}")
         conditions = [table.c.id == record_id, *self._visible_and(collection, "delete", caller)]
         if if_match is not None:
             conditions.append(table.c.version.in_(if_match))
-        with self._writing(table) as connection:
+        with self.writing(table) as connection:
             event = WriteEvent(collection, "delete", caller, record_id=record_id)
             if self._observed("delete", collection):
                 self._lock(connection, table, conditions, collection, caller, record_id, if_match)
@@ -664,7 +664,7 @@ class RecordStore:
         declared = self.spec.collections[collection].relations[relation]
         if declared.stored:
             table = self.tables[collection]
-            with self._writing(table) as connection:
+            with self.writing(table) as connection:
                 statement = (
                     update(table)
                     .where(
@@ -681,7 +681,7 @@ class RecordStore:
         link = resolve_link(self.spec, collection, declared, relation)
         assert link.far is not None
         through = self.tables[link.table]
-        with self._writing(through) as connection:
+        with self.writing(through) as connection:
             existing = connection.execute(
                 select(through.c.id).where(
                     through.c[link.near] == record_id, through.c[link.far] == member_id
@@ -710,7 +710,7 @@ class RecordStore:
         self, connection: Connection, collection: str, record_id: str
     ) -> dict | None:
         table = self.tables[collection]
-        row = connection.execute(self._select(collection, SYSTEM).where(table.c.id == record_id))
+        row = connection.execute(self.select_for(collection, SYSTEM).where(table.c.id == record_id))
         found = row.mappings().first()
         return None if found is None else self.serializers[collection](found)
 
@@ -757,22 +757,11 @@ class RecordStore:
 
     def _read_back(self, connection: Connection, collection: str, caller: Caller, record_id: str):
         table = self.tables[collection]
-        query = self._select(collection, caller).where(table.c.id == record_id)
+        query = self.select_for(collection, caller).where(table.c.id == record_id)
         record = self.serializers[collection](connection.execute(query).mappings().one())
         if self.links.of(collection):
             self.links.load(ConnectionReader(connection), collection, caller, [record])
         return record
-
-    def _allow(
-        self, collection: str, operation: Operation, caller: Caller, per_record: bool = False
-    ) -> None:
-        """Refuse up front what no row could admit: out-of-scope keys, admin-only rules.
-        Operations on one record leave the admin-only case to the statement, so that a
-        record the caller cannot see answers 404 rather than 403."""
-        if not caller.may(collection, operation):
-            raise Forbidden(f"this API key may not {operation} {collection}")
-        if not per_record and self.access.is_closed(collection, operation, caller):
-            raise Forbidden(f"only admins may {operation} {collection}")
 
     def _explain_miss(
         self,
@@ -844,7 +833,7 @@ class RecordStore:
 
     # -- transactions ----------------------------------------------------------------------
 
-    def _reader(self, statements: int = 1) -> AbstractContextManager[Reader]:
+    def reader(self, statements: int = 1) -> AbstractContextManager[Reader]:
         """Prepared statements for one read: inside the write transaction when one is open,
         else on this thread's own SQLite connection, else on a pooled connection."""
         if self._direct is None or current_transaction.get() is not None:
@@ -853,11 +842,13 @@ class RecordStore:
 
     @contextmanager
     def _connection_reader(self) -> Iterator[Reader]:
-        with self._reading() as connection:
+        with self.reading() as connection:
             yield ConnectionReader(connection)
 
     @contextmanager
-    def _reading(self) -> Iterator[Connection]:
+    def reading(self) -> Iterator[Connection]:
+        """A connection to read on: the open write transaction's (inside a hook, it sees the
+        transaction's own writes), else one from the pool."""
         transaction = current_transaction.get()
         if transaction is not None:
             yield transaction.connection  # inside a hook: see the transaction's own writes
@@ -869,8 +860,10 @@ class RecordStore:
             raise _translated(exc, None) from None
 
     @contextmanager
-    def _writing(self, table: Table | None) -> Iterator[Connection]:
-        """One transaction per request; writes made by hooks inside it join it."""
+    def writing(self, table: Table | None) -> Iterator[Connection]:
+        """One transaction per request; writes made by hooks inside it join it. `table` is the
+        one the request writes (its constraints name the fields of an integrity error, and its
+        name is reported changed after the commit), None for several."""
         transaction = current_transaction.get()
         if transaction is not None:
             yield transaction.connection
@@ -910,7 +903,7 @@ class RecordStore:
     def transaction(self) -> Iterator[Connection]:
         """Several operations, all or nothing (the batch endpoint, custom endpoints); the
         collections they write are the ones reported changed."""
-        with self._writing(None) as connection:
+        with self.writing(None) as connection:
             yield connection
 
     def _committed(self, transaction: Transaction, collection: str | None) -> None:

@@ -80,7 +80,7 @@ class RowSerializer:
         return self.selected([{name: row[name] for name in self.names}], only)[0]
 
     def selected(self, rows: list[dict[str, Any]], only: frozenset[str] | None = None) -> list:
-        """The records of rows holding exactly the visible columns (as `RecordStore._select`
+        """The records of rows holding exactly the visible columns (as `RecordStore.select_for`
         reads them; never a row of the whole table, whose hidden columns would go out too),
         converted in place, a column at a time: a page would otherwise build every record
         twice, and a call per row and column cost a tenth of it."""

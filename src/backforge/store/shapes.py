@@ -274,11 +274,11 @@ class Shapes:
         store = self.store
         collection = plan.collection
         table = store.tables[collection]
-        query = store._select(collection, caller).add_columns(*self.columns(plan, caller))
+        query = store.select_for(collection, caller).add_columns(*self.columns(plan, caller))
         query = narrow(query.where(store.access.where(collection, "view", caller)))
         query = query.order_by(table.c.created, table.c.id)
         prepared = store.prepared.get(None, lambda: query)
-        with store._reader(1 + len(store.links.of(collection))) as reader:
+        with store.reader(1 + len(store.links.of(collection))) as reader:
             rows = reader.rows(prepared)
             records = store.serializers[collection].selected([dict(r) for r in rows])
             if store.links.of(collection):
