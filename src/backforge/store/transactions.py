@@ -1,0 +1,150 @@
+"""The transaction a request's work runs in, and the connections its reads take.
+
+A write opens the one transaction of a request (`BEGIN IMMEDIATE` on SQLite; on SQLite the
+record routes' writes join the group commit of their event-loop turn instead) and publishes it
+in `events.current_transaction`: hooks, custom endpoints, the batch endpoint and the auth
+service join it, and reads made inside it see its writes. After the commit come the
+`after_commit` hooks and the listeners of the store's events, never after a rollback.
+A database error leaves as the store's own error (`database_errors.translate`).
+
+These are RecordStore's methods (`reader`, `reading`, `writing`, `transaction`), written as
+functions taking the store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Connection, Table
+from sqlalchemy.exc import DBAPIError
+
+from ..database import begin_immediate
+from .database_errors import translate
+from .events import Transaction, current_transaction, ending, published
+from .group_commit import GroupMember
+from .prepared import ConnectionReader, DirectRead, Reader
+
+if TYPE_CHECKING:
+    from .records import RecordStore
+
+
+def reader(store: RecordStore, statements: int = 1) -> AbstractContextManager[Reader]:
+    """Prepared statements for one read: inside the write transaction when one is open,
+    else on this thread's own SQLite connection, else on a pooled connection."""
+    if store._direct is None or current_transaction.get() is not None:
+        return _connection_reader(store)
+    return _TranslatedErrors(store._direct.reading(statements))
+
+
+@contextmanager
+def _connection_reader(store: RecordStore) -> Iterator[Reader]:
+    with reading(store) as connection:
+        yield ConnectionReader(connection)
+
+
+@contextmanager
+def reading(store: RecordStore) -> Iterator[Connection]:
+    """A connection to read on: the open write transaction's (inside a hook, it sees the
+    transaction's own writes), else one from the pool."""
+    transaction = current_transaction.get()
+    if transaction is not None:
+        yield transaction.connection  # inside a hook: see the transaction's own writes
+        return
+    try:
+        with store.engine.connect() as connection:
+            yield connection
+    except DBAPIError as exc:
+        raise _translated(exc, None) from None
+
+
+@contextmanager
+def writing(store: RecordStore, table: Table | None) -> Iterator[Connection]:
+    """One transaction per request; writes made by hooks inside it join it. `table` is the
+    one the request writes (its constraints name the fields of an integrity error, and its
+    name is reported changed after the commit), None for several."""
+    transaction = current_transaction.get()
+    if transaction is not None:
+        yield transaction.connection
+        return
+    member = store.group.joinable() if store.group is not None else None
+    if member is not None:
+        yield from _writing_in_group(store, member, table)
+        return
+    try:
+        with ending(), store.engine.connect() as connection:
+            begin_immediate(connection)
+            with connection.begin(), published(connection) as transaction:
+                yield connection
+    except DBAPIError as exc:
+        raise _translated(exc, table) from None
+    _committed(store, transaction, table.name if table is not None else None)
+
+
+def _writing_in_group(
+    store: RecordStore, member: GroupMember, table: Table | None
+) -> Iterator[Connection]:
+    transaction: Transaction | None = None
+
+    def committed() -> None:
+        assert transaction is not None
+        _committed(store, transaction, table.name if table is not None else None)
+
+    assert store.group is not None
+    try:
+        with (
+            ending(),  # after the savepoint: a connection taken then commits the group first
+            store.group.join(member, committed) as connection,
+            published(connection) as transaction,
+        ):
+            yield connection
+    except DBAPIError as exc:
+        raise _translated(exc, table) from None
+
+
+@contextmanager
+def transaction(store: RecordStore) -> Iterator[Connection]:
+    """Several operations, all or nothing (the batch endpoint, custom endpoints); the
+    collections they write are the ones reported changed."""
+    with writing(store, None) as connection:
+        yield connection
+
+
+def _committed(store: RecordStore, transaction: Transaction, collection: str | None) -> None:
+    written = transaction.collections | ({collection} if collection is not None else set())
+    for name in written:
+        for listener in store.write_listeners:
+            listener(name)
+    for event in transaction.committed:
+        store.hooks.run("after_commit", event, store)
+        for listener in store.commit_listeners:
+            listener(event)
+
+
+class _TranslatedErrors:
+    """Wraps a read's context: a database error leaves it as the store's own error."""
+
+    __slots__ = ("read",)
+
+    def __init__(self, read: DirectRead):
+        self.read = read
+
+    def __enter__(self) -> Reader:
+        try:
+            return self.read.__enter__()
+        except DBAPIError as exc:
+            raise _translated(exc, None) from None
+
+    def __exit__(self, kind: type | None, exc: BaseException | None, traceback: Any) -> None:
+        try:
+            self.read.__exit__(kind, exc, traceback)
+        except DBAPIError as error:
+            raise _translated(error, None) from None
+        if isinstance(exc, DBAPIError):
+            raise _translated(exc, None) from None
+
+
+def _translated(exc: DBAPIError, table: Table | None) -> Exception:
+    error = translate(exc, table)
+    return error if error is not None else exc
