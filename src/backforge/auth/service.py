@@ -66,7 +66,7 @@ class AuthService:
             if (options := collection.auth_options) is not None
         }
         # A password an admin sets on the record routes (or ctx.system) ends the other logins.
-        store.password_listeners.append(self.revoke_all)
+        store.events.on_password_set(self.revoke_all)
 
     def collection_options(self, collection: str) -> AuthOptions:
         options = self.options.get(collection)

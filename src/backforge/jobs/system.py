@@ -108,8 +108,8 @@ class JobSystem:
     def attach(self) -> None:
         _systems[self.store.engine] = self
         if self._by_event:
-            self.store.event_listeners.append(self.record)
-            self.store.commit_listeners.append(self.dispatch)
+            self.store.events.on_written(self.record)
+            self.store.events.on_committed(self.dispatch)
 
     # -- in the write's transaction, and after its commit -------------------------------------
 

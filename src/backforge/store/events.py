@@ -57,6 +57,49 @@ current_transaction: ContextVar[Transaction | None] = ContextVar(
 # The transactions published inside an `ending()` block.
 _ending: ContextVar[list[Transaction] | None] = ContextVar("backforge_ending", default=None)
 Listener = Callable[[WriteEvent], None]
+ChangeListener = Callable[[str], None]  # the name of a collection written
+PasswordListener = Callable[[Connection, str, str], None]  # connection, collection, record id
+
+
+class StoreEvents:
+    """Who hears of the store's writes, and when (`RecordStore.events`). Subscribe at start-up;
+    at each moment the listeners run in the order they subscribed, and what one raises inside
+    the transaction rolls the write back.
+
+    - `on_written(listener)`: `listener(event)` for each WriteEvent, inside its transaction,
+      after the after-hooks (the jobs outbox: its rows commit or roll back with the write).
+      While any listener is subscribed here, every write is observed: the record written is
+      read back into `event.record`, and the event is kept for `on_committed`.
+    - `on_committed(listener)`: `listener(event)` once the transaction has committed, after the
+      after_commit hooks, for each event kept (the writes observed: by an `on_written`
+      listener, or by a hook of the collection and operation); never after a rollback.
+    - `on_changed(listener)`: `listener(collection)` once a transaction has committed, for each
+      collection it wrote (the response cache forgets that collection's pages).
+    - `on_password_set(listener)`: `listener(connection, collection, record_id)` inside the
+      transaction of an update that sets an account's password (only admins may), before the
+      UPDATE (the auth service ends the account's logins; a refused UPDATE undoes it).
+    """
+
+    __slots__ = ("changed", "committed", "password_set", "written")
+
+    def __init__(self) -> None:
+        # The listeners of each moment, as the store reads them on every write.
+        self.written: tuple[Listener, ...] = ()
+        self.committed: tuple[Listener, ...] = ()
+        self.changed: tuple[ChangeListener, ...] = ()
+        self.password_set: tuple[PasswordListener, ...] = ()
+
+    def on_written(self, listener: Listener) -> None:
+        self.written += (listener,)
+
+    def on_committed(self, listener: Listener) -> None:
+        self.committed += (listener,)
+
+    def on_changed(self, listener: ChangeListener) -> None:
+        self.changed += (listener,)
+
+    def on_password_set(self, listener: PasswordListener) -> None:
+        self.password_set += (listener,)
 
 
 @contextmanager

@@ -17,15 +17,13 @@ pays no delegating call on the hot paths.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from sqlalchemy import Connection, Engine, Table
+from sqlalchemy import Engine, Table
 
 from ..schema.tables import build_metadata
 from ..spec.model import Spec
 from . import reads, transactions, writes
 from .access import Access
-from .events import Listener
+from .events import StoreEvents
 from .group_commit import GroupCommit
 from .hooks import Hooks
 from .links import Links
@@ -45,15 +43,9 @@ class RecordStore:
     def __init__(self, spec: Spec, engine: Engine, hooks: Hooks | None = None):
         self.spec = spec
         self.engine = engine
-        # Called with the collection's name after each committed write (cache invalidation).
-        self.write_listeners: list[Callable[[str], None]] = []
         self.hooks = hooks or Hooks()
-        # Called with each WriteEvent inside its transaction (an outbox), and after commit.
-        self.event_listeners: list[Listener] = []
-        self.commit_listeners: list[Listener] = []
-        # Called with (connection, collection, record id) inside the transaction of an update
-        # that set an account's password (only admins may): the auth service ends its logins.
-        self.password_listeners: list[Callable[[Connection, str, str], None]] = []
+        # Who hears of the writes: the jobs outbox, the response cache, the auth service.
+        self.events = StoreEvents()
         self.metadata = build_metadata(spec)
         self.tables: dict[str, Table] = {n: self.metadata.tables[n] for n in spec.collections}
         self.access = Access(spec, self.tables)

@@ -4,8 +4,8 @@ A write opens the one transaction of a request (`BEGIN IMMEDIATE` on SQLite; on 
 record routes' writes join the group commit of their event-loop turn instead) and publishes it
 in `events.current_transaction`: hooks, custom endpoints, the batch endpoint and the auth
 service join it, and reads made inside it see its writes. After the commit come the
-`after_commit` hooks and the listeners of the store's events, never after a rollback.
-A database error leaves as the store's own error (`database_errors.translate`).
+`after_commit` hooks and the store's after-commit listeners (`events.StoreEvents`), never
+after a rollback. A database error leaves as the store's own error (`database_errors.translate`).
 
 These are RecordStore's methods (`reader`, `reading`, `writing`, `transaction`), written as
 functions taking the store.
@@ -112,13 +112,14 @@ def transaction(store: RecordStore) -> Iterator[Connection]:
 
 
 def _committed(store: RecordStore, transaction: Transaction, collection: str | None) -> None:
+    events = store.events
     written = transaction.collections | ({collection} if collection is not None else set())
     for name in written:
-        for listener in store.write_listeners:
+        for listener in events.changed:
             listener(name)
     for event in transaction.committed:
         store.hooks.run("after_commit", event, store)
-        for listener in store.commit_listeners:
+        for listener in events.committed:
             listener(event)
 
 

@@ -130,7 +130,7 @@ def update(
         check_relations(store, connection, collection, caller, values)
         if "password_hash" in values:
             # In the UPDATE's transaction: if the UPDATE is refused, its rollback undoes this.
-            for listener in store.password_listeners:
+            for listener in store.events.password_set:
                 listener(connection, collection, record_id)
         statement = (
             update_rows(table)
@@ -292,7 +292,7 @@ def _stored_as_sent(store: RecordStore, collection: str, caller: Caller) -> bool
 
 
 def _observed(store: RecordStore, operation: str, collection: str) -> bool:
-    return bool(store.event_listeners) or store.hooks.wants(operation, collection)
+    return bool(store.events.written) or store.hooks.wants(operation, collection)
 
 
 def _system_record(
@@ -313,7 +313,7 @@ def _after(store: RecordStore, connection: Connection, event: WriteEvent) -> Non
     if event.operation != "delete":
         event.record = _system_record(store, connection, event.collection, str(event.record_id))
     store.hooks.run("after", event, store)
-    for listener in store.event_listeners:
+    for listener in store.events.written:
         listener(event)
     transaction = current_transaction.get()
     assert transaction is not None

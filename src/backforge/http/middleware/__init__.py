@@ -91,7 +91,7 @@ def account_paths(spec) -> frozenset[str]:
 
 
 def _listen_for_writes(store: RecordStore, listener) -> None:
-    listeners = getattr(store, "write_listeners", None)
-    if listeners is None:
+    events = getattr(store, "events", None)
+    if events is None:
         raise RuntimeError("this RecordStore cannot report writes; the response cache needs it")
-    listeners.append(listener)
+    events.on_changed(listener)
