@@ -44,7 +44,7 @@ class ApiKeys:
         now = clock.now()
         expires = now + dt.timedelta(days=expires_in_days) if expires_in_days else None
         key_id = new_id()
-        with self.auth._writing() as connection:
+        with self.auth.writing() as connection:
             connection.execute(
                 insert(self.table).values(
                     id=key_id,
@@ -75,7 +75,7 @@ class ApiKeys:
             )
             .order_by(table.c.created)
         )
-        with self.auth._reading() as connection:
+        with self.auth.reading() as connection:
             return [
                 self._describe(r.id, r.name, r.prefix, r.scopes, r.created, r.expires)
                 for r in connection.execute(query)
@@ -83,7 +83,7 @@ class ApiKeys:
 
     def revoke(self, caller: Caller, key_id: str) -> bool:
         table = self.table
-        with self.auth._writing() as connection:
+        with self.auth.writing() as connection:
             done = connection.execute(
                 update(table)
                 .where(
@@ -102,7 +102,7 @@ class ApiKeys:
             return None
         prefix, secret = match.groups()
         table = self.table
-        with self.auth._reading() as connection:
+        with self.auth.reading() as connection:
             row = connection.execute(select(table).where(table.c.prefix == prefix)).first()
             if row is None or row.revoked:
                 return None
@@ -155,7 +155,7 @@ class Sessions:
         ttl = self.auth.collection_options(collection).session_ttl
         token, csrf = new_secret(), new_secret(size=24)
         now = clock.now()
-        with self.auth._writing() as connection:
+        with self.auth.writing() as connection:
             connection.execute(
                 insert(self.table).values(
                     id=new_id(),
@@ -173,7 +173,7 @@ class Sessions:
     def caller_for(self, token: str) -> tuple[Caller, str] | None:
         """The caller and the session's CSRF token, or None for an unknown or dead session."""
         table = self.table
-        with self.auth._reading() as connection:
+        with self.auth.reading() as connection:
             row = connection.execute(
                 select(table).where(table.c.token_hash == digest(token))
             ).first()
@@ -195,7 +195,7 @@ class Sessions:
         return caller, row.csrf_token
 
     def close(self, token: str) -> None:
-        with self.auth._writing() as connection:
+        with self.auth.writing() as connection:
             connection.execute(
                 update(self.table)
                 .where(self.table.c.token_hash == digest(token))

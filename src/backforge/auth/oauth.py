@@ -46,9 +46,10 @@ from ..store.caller import Caller
 from ..store.ids import new_id
 from .errors import AuthError, AuthForbidden, AuthInvalid
 from .one_time import take_one_time_token
-from .service import AuthService, Tokens, _totp_ok
+from .service import AuthService, Tokens
 from .tables import AUTH_TABLE_PREFIX
 from .tokens import digest, new_secret
+from .totp import code_accepted
 
 logger = logging.getLogger("backforge.auth.oauth")
 
@@ -308,7 +309,7 @@ class OAuthLogin:
         metadata = self.directory.metadata(client.issuer)
         state, nonce, verifier = generate_token(43), generate_token(43), generate_token(64)
         now = clock.now()
-        with self.service._writing() as connection:
+        with self.service.writing() as connection:
             connection.execute(
                 delete(self.states).where(self.states.c.created < now - STATE_LIFETIME)
             )
@@ -363,7 +364,7 @@ class OAuthLogin:
 
     def _take_state(self, collection: str, name: str, state: str) -> Any:
         table = self.states
-        with self.service._writing() as connection:
+        with self.service.writing() as connection:
             row = connection.execute(select(table).where(table.c.state == state)).first()
             if row is not None:
                 # Spent whatever happens next: a state serves one callback only.
@@ -488,7 +489,7 @@ class OAuthLogin:
         collection = client.collection
         users = self.service.store.tables[collection]
         links = self.identities
-        with self.service._reading() as connection:
+        with self.service.reading() as connection:
             linked = connection.execute(
                 select(links.c.user_id).where(
                     links.c.collection == collection,
@@ -502,14 +503,14 @@ class OAuthLogin:
             ):
                 return linked
         if linked is not None:  # the account was deleted since: its link goes too
-            with self.service._writing() as connection:
+            with self.service.writing() as connection:
                 connection.execute(delete(links).where(links.c.user_id == linked))
         if identity.email is None:
             raise AuthForbidden(
                 f"the login provider {client.name} shared no email address; "
                 "allow this app to see it (scope 'email')"
             )
-        with self.service._reading() as connection:
+        with self.service.reading() as connection:
             existing = connection.execute(
                 select(users.c.id, users.c.verified).where(
                     users.c.email == account_email(identity.email)
@@ -570,7 +571,7 @@ class OAuthLogin:
                     .values(verified=identity.email_verified)
                 )
         except AuthError:
-            with self.service._writing() as connection:
+            with self.service.writing() as connection:
                 connection.execute(delete(users).where(users.c.id == record["id"]))
             raise
         return record["id"]
@@ -593,7 +594,7 @@ class OAuthLogin:
     def _linking(self, client: OAuthClient) -> Iterator[Any]:
         """A write transaction that inserts a link; (provider, subject) is unique."""
         try:
-            with self.service._writing() as connection:
+            with self.service.writing() as connection:
                 yield connection
         except IntegrityError:
             raise OAuthConflict(
@@ -605,7 +606,7 @@ class OAuthLogin:
     def _complete(self, collection: str, user_id: str, redirect: str | None) -> Completed:
         options = self.service.collection_options(collection)
         users = self.service.store.tables[collection]
-        with self.service._reading() as connection:
+        with self.service.reading() as connection:
             row = connection.execute(
                 select(users.c.verified, users.c.totp_secret, users.c.email).where(
                     users.c.id == user_id
@@ -621,12 +622,12 @@ class OAuthLogin:
         if needs_totp:
             code = self._exchange_code(collection, user_id, row.email)
             raise MfaOnExchange(collection, code)
-        return Completed(tokens=self.service._login_result(collection, user_id))
+        return Completed(tokens=self.service.issue_tokens(collection, user_id))
 
     def _exchange_code(self, collection: str, user_id: str, email: str) -> str:
         code = new_secret("bfo_")
         now = clock.now()
-        with self.service._writing() as connection:
+        with self.service.writing() as connection:
             connection.execute(
                 insert(self.service.one_time).values(
                     id=new_id(),
@@ -645,18 +646,18 @@ class OAuthLogin:
     def exchange(self, collection: str, code: str, totp: str | None = None) -> Tokens:
         """Trade a single-use exchange code (from a redirect, or from an mfa-required answer)
         for tokens."""
-        with self.service._writing() as connection:
+        with self.service.writing() as connection:
             row = take_one_time_token(connection, self.service.one_time, code, EXCHANGE_PURPOSE)
         if row.collection != collection:
             raise AuthInvalid("this link is invalid or was already used")
         users = self.service.store.tables[collection]
-        with self.service._reading() as connection:
+        with self.service.reading() as connection:
             secret = connection.execute(
                 select(users.c.totp_secret).where(users.c.id == row.user_id)
             ).scalar()
-        if secret and not _totp_ok(secret, totp):
+        if secret and not code_accepted(secret, totp):
             raise AuthError("a valid TOTP code is needed; log in with the provider again")
-        return self.service._login_result(collection, row.user_id)
+        return self.service.issue_tokens(collection, row.user_id)
 
     def close(self) -> None:
         self.http.close()

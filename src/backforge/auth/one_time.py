@@ -14,8 +14,8 @@ from ..store.caller import Caller
 from ..store.ids import new_id
 from .background import Background
 from .errors import AuthInvalid
-from .passwords import hash_password
-from .service import AuthService, _check_password
+from .passwords import check_new_password, hash_password
+from .service import AuthService
 from .tokens import digest, new_secret
 
 LIFETIMES = {
@@ -71,7 +71,7 @@ class OneTimeFlows:
 
     def verify(self, collection: str, token: str) -> None:
         table = self.auth.store.tables[collection]
-        with self.auth._writing() as connection:
+        with self.auth.writing() as connection:
             row = take_one_time_token(connection, self.auth.one_time, token, "verify")
             if row.collection != collection:
                 raise AuthInvalid("this link is invalid or was already used")
@@ -96,9 +96,9 @@ class OneTimeFlows:
         )
 
     def reset_password(self, collection: str, token: str, password: str) -> None:
-        _check_password(password, self.auth.collection_options(collection))
+        check_new_password(password, self.auth.collection_options(collection))
         table = self.auth.store.tables[collection]
-        with self.auth._writing() as connection:
+        with self.auth.writing() as connection:
             row = take_one_time_token(connection, self.auth.one_time, token, "reset")
             if row.collection != collection:
                 raise AuthInvalid("this link is invalid or was already used")
@@ -124,13 +124,13 @@ class OneTimeFlows:
     def _account(self, collection: str, email: str) -> Any:
         table = self.auth.store.tables[collection]
         query = select(table.c.id, table.c.email, table.c.verified).where(table.c.email == email)
-        with self.auth._reading() as connection:
+        with self.auth.reading() as connection:
             return connection.execute(query).first()
 
     def _issue(self, collection: str, user_id: str, email: str, purpose: str) -> str:
         token = new_secret()
         now = clock.now()
-        with self.auth._writing() as connection:
+        with self.auth.writing() as connection:
             connection.execute(
                 insert(self.auth.one_time).values(
                     id=new_id(),

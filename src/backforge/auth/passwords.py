@@ -1,9 +1,17 @@
-"""Password hashing with argon2id (argon2-cffi), and a dummy verify for unknown accounts."""
+"""Password hashing with argon2id (argon2-cffi), a dummy verify for unknown accounts, and the
+length a new password must have."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+from ..store.errors import FieldProblem, ValidationFailed
+
+if TYPE_CHECKING:
+    from ..spec.model import AuthOptions
 
 # argon2-cffi's defaults are the RFC 9106 low-memory profile (argon2id, 64 MiB, t=3, p=4).
 _HASHER = PasswordHasher()
@@ -25,3 +33,11 @@ def verify_password(password_hash: str | None, password: str) -> bool:
 
 def needs_rehash(password_hash: str) -> bool:
     return _HASHER.check_needs_rehash(password_hash)
+
+
+def check_new_password(password: str, options: AuthOptions) -> None:
+    """A password chosen through the account flows (change, set, reset) is a string of the
+    collection's minimum length up to 256 characters."""
+    if not isinstance(password, str) or not options.min_password_length <= len(password) <= 256:
+        message = f"must have {options.min_password_length} to 256 characters"
+        raise ValidationFailed([FieldProblem("/password", message)])

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
-import pyotp
 from sqlalchemy import Connection, Table, insert, or_, select, update
 
 from .. import clock
@@ -21,10 +21,11 @@ from ..store.ids import new_id
 from ..store.records import RecordStore
 from .errors import AuthForbidden, AuthInvalid, InvalidCredentials, MfaRequired
 from .mail import Mailer
-from .passwords import hash_password, needs_rehash, verify_password
+from .passwords import check_new_password, hash_password, needs_rehash, verify_password
 from .tables import AUTH_TABLE_PREFIX
 from .throttle import IP_FACTOR, LoginThrottle
 from .tokens import TokenIssuer, digest, new_secret
+from .totp import code_accepted
 
 REFRESH_PREFIX = "bfr_"
 
@@ -74,6 +75,22 @@ class AuthService:
             raise LookupError(collection)
         return options
 
+    # -- the seams of the other account flows (credentials, one-time, TOTP, OAuth) ---------
+
+    def writing(self) -> AbstractContextManager[Connection]:
+        """A write transaction — the caller's own when one is open (a custom endpoint)."""
+        return self.store.writing(self.refresh_tokens)
+
+    def reading(self) -> AbstractContextManager[Connection]:
+        """A connection to read on — the open transaction's when there is one."""
+        return self.store.reading()
+
+    def own_collection(self, caller: Caller) -> str:
+        """The auth collection of the caller's own account (AuthForbidden without one)."""
+        if caller.id is None or caller.collection not in self.options:
+            raise AuthForbidden("log in with an account first")
+        return caller.collection
+
     # -- sign-up and login -----------------------------------------------------------------
 
     def signup(self, collection: str, body: bytes, invite: str | None = None) -> Tokens:
@@ -90,7 +107,7 @@ class AuthService:
         record = self.store.create(collection, Caller(), data, trusted=True)
         if invited_email is not None:
             self._set_flags(collection, record["id"], verified=True)
-        return self._login_result(collection, record["id"])
+        return self.issue_tokens(collection, record["id"])
 
     def login(
         self,
@@ -116,7 +133,7 @@ class AuthService:
         if address:
             keys[f"ip:{address}"] = IP_FACTOR
         throttle = LoginThrottle(self.failures, options.max_failed_logins, options.lockout_seconds)
-        with self._writing() as connection:
+        with self.writing() as connection:
             throttle.check(connection, keys, now)
         # Found through the unique index, in the same time whether or not the account exists.
         matches = [table.c.email == identity]
@@ -125,11 +142,11 @@ class AuthService:
         query = select(table.c.id, table.c.password_hash, table.c.totp_secret, table.c.verified)
         row = None
         if storable:
-            with self._reading() as connection:
+            with self.reading() as connection:
                 row = connection.execute(query.where(or_(*matches))).first()
         # Unknown account and wrong password take the same path, the same time, the same answer.
         ok = verify_password(row.password_hash if row else None, password)
-        if ok and row.totp_secret and not _totp_ok(row.totp_secret, totp):
+        if ok and row.totp_secret and not code_accepted(row.totp_secret, totp):
             if not totp:
                 raise MfaRequired()
             ok = False
@@ -138,13 +155,13 @@ class AuthService:
             raise InvalidCredentials()
         if options.require_verified and not row.verified:
             raise AuthForbidden("verify your email address before logging in")
-        with self._writing() as connection:
+        with self.writing() as connection:
             throttle.succeed(connection, account_key)
             if needs_rehash(row.password_hash):
                 rehashed = hash_password(password)
                 statement = update(table).where(table.c.id == row.id)
                 connection.execute(statement.values(password_hash=rehashed))
-        return self._login_result(collection, row.id)
+        return self.issue_tokens(collection, row.id)
 
     def _count_failure(
         self, throttle: LoginThrottle, keys: dict[str, int], now: dt.datetime
@@ -160,7 +177,7 @@ class AuthService:
         After the end it waits for nobody."""
 
         def count() -> None:
-            with self._writing() as connection:
+            with self.writing() as connection:
                 throttle.fail(connection, keys, now)
 
         transaction = current_transaction.get()
@@ -169,10 +186,12 @@ class AuthService:
         else:
             transaction.after_end.append(count)
 
-    def _login_result(self, collection: str, user_id: str, family: str | None = None) -> Tokens:
+    def issue_tokens(self, collection: str, user_id: str, family: str | None = None) -> Tokens:
+        """A login of the account: an access token, a new refresh token (of `family` when one
+        is rotated) and the record as its owner may view it."""
         options = self.collection_options(collection)
         table = self.store.tables[collection]
-        with self._writing() as connection:
+        with self.writing() as connection:
             admin = connection.execute(select(table.c.admin).where(table.c.id == user_id)).scalar()
             refresh = self._new_refresh(connection, collection, user_id, options, family)
         access, ttl = self.issuer.issue(collection, user_id, bool(admin), options.access_ttl)
@@ -217,7 +236,7 @@ class AuthService:
         used again means it leaked: the whole family is revoked."""
         table = self.refresh_tokens
         failure = None
-        with self._writing() as connection:
+        with self.writing() as connection:
             row = connection.execute(
                 select(table).where(table.c.token_hash == digest(token))
             ).first()
@@ -240,12 +259,12 @@ class AuthService:
             raise AuthInvalid(failure)
         if row.collection not in self.options:
             raise AuthInvalid("unknown refresh token")
-        return self._login_result(row.collection, row.user_id, family=row.family)
+        return self.issue_tokens(row.collection, row.user_id, family=row.family)
 
     def logout(self, token: str) -> None:
         """Revoke the family of a refresh token (every token rotated from the same login)."""
         table = self.refresh_tokens
-        with self._writing() as connection:
+        with self.writing() as connection:
             family = connection.execute(
                 select(table.c.family).where(table.c.token_hash == digest(token))
             ).scalar()
@@ -276,11 +295,11 @@ class AuthService:
         self, caller: Caller, old: str, new: str, session: str | None = None
     ) -> None:
         """Every other login ends; `session` is the token of the cookie session asking, if any."""
-        collection = self._own_collection(caller)
+        collection = self.own_collection(caller)
         options = self.collection_options(collection)
         table = self.store.tables[collection]
-        _check_password(new, options)
-        with self._writing() as connection:
+        check_new_password(new, options)
+        with self.writing() as connection:
             current = connection.execute(
                 select(table.c.password_hash).where(table.c.id == caller.id)
             ).scalar()
@@ -294,22 +313,17 @@ class AuthService:
         """A new password for the caller's own account, without the old one — where a
         contract demands it (a declared update_me with allow_password); every other login
         ends, as after a change."""
-        collection = self._own_collection(caller)
-        _check_password(new, self.collection_options(collection))
+        collection = self.own_collection(caller)
+        check_new_password(new, self.collection_options(collection))
         table = self.store.tables[collection]
-        with self._writing() as connection:
+        with self.writing() as connection:
             statement = update(table).where(table.c.id == caller.id)
             connection.execute(statement.values(password_hash=hash_password(new)))
             self.revoke_all(connection, collection, str(caller.id), keep_session=session)
 
-    def _own_collection(self, caller: Caller) -> str:
-        if caller.id is None or caller.collection not in self.options:
-            raise AuthForbidden("log in with an account first")
-        return caller.collection
-
     def _set_flags(self, collection: str, user_id: str, **flags: Any) -> None:
         table = self.store.tables[collection]
-        with self._writing() as connection:
+        with self.writing() as connection:
             connection.execute(update(table).where(table.c.id == user_id).values(**flags))
 
     def _take_invite(self, collection: str, token: str | None) -> str:
@@ -317,18 +331,11 @@ class AuthService:
 
         if not token:
             raise AuthForbidden(f"sign-up to {collection} needs an invitation")
-        with self._writing() as connection:
+        with self.writing() as connection:
             row = take_one_time_token(connection, self.one_time, token, "invite")
         if row.collection != collection:
             raise AuthInvalid("this invitation is for another collection")
         return row.email
-
-    def _writing(self):
-        """A write transaction — the caller's own when one is open (a custom endpoint)."""
-        return self.store.writing(self.refresh_tokens)
-
-    def _reading(self):
-        return self.store.reading()
 
 
 def _json_object(body: bytes) -> dict[str, Any]:
@@ -339,15 +346,3 @@ def _json_object(body: bytes) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ValidationFailed([FieldProblem("", "the body must be a JSON object")])
     return data
-
-
-def _check_password(password: str, options: AuthOptions) -> None:
-    if not isinstance(password, str) or not options.min_password_length <= len(password) <= 256:
-        message = f"must have {options.min_password_length} to 256 characters"
-        raise ValidationFailed([FieldProblem("/password", message)])
-
-
-def _totp_ok(secret: str, code: str | None) -> bool:
-    if secret.startswith("pending:"):
-        return True  # set up but never confirmed: not yet a factor
-    return bool(code) and pyotp.TOTP(secret).verify(str(code), valid_window=1)
