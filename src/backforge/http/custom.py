@@ -222,8 +222,7 @@ def custom_routes(
                 raise ProblemError(401, "unauthorized", "log in first")
             body = await read_body(request, endpoint.body, endpoint.request, max_body)
             try:
-                context = EndpointContext(request, caller, body, store, auth, templates)
-                context._atomic = atomic
+                context = EndpointContext(request, caller, body, store, auth, templates, atomic)
                 result = await execute(endpoint, context)
                 return answer(result, endpoint.status, endpoint.response)
             finally:

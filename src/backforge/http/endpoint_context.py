@@ -55,6 +55,7 @@ class EndpointContext:
         store: RecordStore,
         auth: Any,
         templates: Templates | None = None,
+        atomic: Callable[..., Any] | None = None,
     ):
         self.request = request
         self.caller = caller
@@ -71,7 +72,8 @@ class EndpointContext:
         self.auth = None if auth is None else RequestAuth(auth, self.client_address)
         self._records = store
         self._templates = templates
-        self._atomic: Callable[..., Any] | None = None
+        # Given by http/custom.py, which knows where a transaction runs (see `atomic`).
+        self._atomic = atomic
 
     def render(self, template: str, status: int = 200, **values: Any) -> HTMLResponse:
         if self._templates is None:
