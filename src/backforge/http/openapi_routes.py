@@ -111,6 +111,13 @@ class RouteDocument:
             return self._path_schema(collection, node.parts)
         if isinstance(node, Call) and node.function == "count":
             return {"type": "integer", "minimum": 0}
+        if isinstance(node, Call) and node.function != "any":
+            # sum, avg, min, max of a field: its type (avg of whole numbers is a number);
+            # null over no record, except sum
+            target = self._path_schema(collection, node.path.parts)
+            if node.function == "avg":
+                return nullable({"type": "number"})
+            return target if node.function == "sum" else nullable(_plain(target))
         if isinstance(node, Literal | Constant):
             return {"const": node.value}
         return {"type": "boolean"}
@@ -119,7 +126,8 @@ class RouteDocument:
         declared = self.spec.collections[collection]
         name = parts[0]
         if len(parts) > 1:
-            target = declared.fields[name].to
+            many = declared.relations.get(name)
+            target = many.to if many is not None else declared.fields[name].to
             assert target is not None
             return nullable(_plain(self._path_schema(target, parts[1:])))
         if name in SYSTEM_FIELDS:

@@ -60,7 +60,7 @@ def compile_value(node: Value, scope: Scope) -> Compiled | Resolved:
             return resolved
         case Literal(value=value):
             return Known(value)
-        case Call(function="count"):
+        case Call(function=function) if function != "any":
             return _call(node, scope)
     return _compile(node, scope)
 
