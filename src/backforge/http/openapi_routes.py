@@ -16,7 +16,8 @@ from ..spec.route_checks import parent_field
 from ..spec.routes import KEYED, NestedShape, Route, error_shape, path_parameters, split_route_key
 from ..store.access import caller_placeholders
 from .declared import LOGIN_FIELDS, MAX_OFFSET
-from .error_shapes import _PLACEHOLDER
+from .error_shapes import PLACEHOLDER
+from .openapi_auth import tokens_schema
 
 ID_PATTERN = r"^[a-z0-9]{15}$"
 _WITH_BODY = frozenset({"create", "update", "signup", "login", "update_me", "refresh", "logout"})
@@ -342,7 +343,7 @@ class RouteDocument:
         if response.shape is not None:
             item: dict[str, Any] = {"$ref": self.shape_ref(response.shape)}
         elif operation in ("signup", "login", "refresh"):
-            item = _tokens_schema(self.record_schema(collection))
+            item = tokens_schema(self.record_schema(collection))
         else:
             item = {"$ref": self.record_schema(collection)}
         if operation == "count":
@@ -400,7 +401,7 @@ class RouteDocument:
 def _template_schema(template: Any) -> dict[str, Any]:
     """The JSON schema of what an error template renders to."""
     if isinstance(template, str):
-        whole = _PLACEHOLDER.fullmatch(template)
+        whole = PLACEHOLDER.fullmatch(template)
         if whole is not None:
             return {
                 "status": {"type": "integer"},
@@ -414,7 +415,7 @@ def _template_schema(template: Any) -> dict[str, Any]:
         return {"type": "string"}
     if isinstance(template, dict):
         properties = {str(k): _template_schema(v) for k, v in template.items()}
-        if any(_PLACEHOLDER.search(str(k)) for k in template):
+        if any(PLACEHOLDER.search(str(k)) for k in template):
             return {"type": "object"}
         return {"type": "object", "properties": properties, "required": list(properties)}
     if isinstance(template, list):
@@ -458,20 +459,6 @@ def _login_schema(spec: Spec, collection: str) -> dict[str, Any]:
             properties[name] = {"type": "string", "maxLength": 254}
     assert set(properties) <= set(LOGIN_FIELDS)
     return {"type": "object", "properties": properties, "required": ["password"]}
-
-
-def _tokens_schema(record_ref: str) -> dict[str, Any]:
-    return {
-        "type": "object",
-        "properties": {
-            "token_type": {"type": "string", "enum": ["Bearer"]},
-            "access_token": {"type": "string"},
-            "expires_in": {"type": "integer"},
-            "refresh_token": {"type": "string"},
-            "record": nullable({"$ref": record_ref}),
-        },
-        "required": ["token_type", "access_token", "expires_in", "refresh_token", "record"],
-    }
 
 
 def _integer_query(name: str, low: int, high: int) -> dict[str, Any]:
