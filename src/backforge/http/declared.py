@@ -18,8 +18,15 @@ from ..rules.ast import Comparison, Path
 from ..spec.errors import Problem
 from ..spec.model import Spec
 from ..spec.route_checks import parent_field
+from ..spec.routes import (
+    DEFAULT_STATUS,
+    KEYED,
+    WITH_BODY,
+    error_shape,
+    path_parameters,
+    split_route_key,
+)
 from ..spec.routes import Route as RouteDeclaration
-from ..spec.routes import error_shape, split_route_key
 from ..store.caller import Caller
 from ..store.errors import FieldProblem, InvalidQuery, NotFound, ValidationFailed
 from ..store.listing import ListRequest
@@ -36,7 +43,6 @@ RECORD = "_record"
 # Fields a login body may name besides the collection's own.
 LOGIN_FIELDS = ("identity", "email", "username", "password", "totp")
 MAX_OFFSET = 10**9
-DEFAULT_STATUS = {"create": 201, "signup": 201, "delete": 204, "logout": 204}
 
 
 class DeclaredRoute:
@@ -71,7 +77,7 @@ class DeclaredRoute:
         self.plan: ShapePlan | None = store.shapes.plans.get(response.shape or "")
         request = declaration.request
         if request is None:  # the request looks like the answer
-            self.envelope = response.envelope if self.operation in _WITH_BODY else None
+            self.envelope = response.envelope if self.operation in WITH_BODY else None
             self.input_plan = self.plan
         else:
             self.envelope = request.envelope
@@ -82,9 +88,9 @@ class DeclaredRoute:
             for name, parameter in declaration.query_parameters().items()
         }
         self.conditions = self._conditions(spec)
-        self.path_parameters = {*_path_names(self.path), PARENT, RECORD}
+        self.path_parameters = {*path_parameters(self.path), PARENT, RECORD}
         self.key_field = declaration.key or "id"
-        keyed = self.operation in ("get", "update", "delete", "link", "unlink")
+        keyed = self.operation in KEYED
         self.key_source = declaration.key_source(self.path) if keyed else None
         if self.key_source == "query":
             self.path_parameters.discard(self.key_field)
@@ -108,7 +114,7 @@ class DeclaredRoute:
         conditions: list[Node] = []
         if declaration.filter:
             conditions.append(parse(declaration.filter))
-        if self.operation in ("get", "update", "delete", "link", "unlink"):
+        if self.operation in KEYED:
             key = declaration.key or "id"
             conditions.append(_equals(key, key))
         if declaration.parent is not None:
@@ -498,9 +504,6 @@ class DeclaredRoute:
         return json_response({envelope: value} if envelope else value, self.status, headers)
 
 
-_WITH_BODY = frozenset({"create", "update", "signup", "login", "update_me", "refresh", "logout"})
-
-
 class _AsSent(ValidationFailed):
     """Problems already named as the client sent them (the body's own shape)."""
 
@@ -510,12 +513,6 @@ _UNKNOWN = "unknown field: it is not declared, or it is set by the server"
 
 def _equals(field: str, param: str) -> Node:
     return Comparison(Path((field,), 0), "=", Path(("params", param), 0), 0)
-
-
-def _path_names(path: str) -> set[str]:
-    from ..spec.routes import path_parameters
-
-    return set(path_parameters(path))
 
 
 def _whole(text: str | None, name: str, low: int, high: int, default: int) -> int:
@@ -586,7 +583,7 @@ def check_declared(store: RecordStore) -> list[Problem]:
         parsed = split_route_key(key)
         assert parsed is not None
         # Parameters without values: compiling only checks names and types.
-        parameters = Parameters(dict.fromkeys({*_path_names(parsed[1]), *declaration.query}))
+        parameters = Parameters(dict.fromkeys({*path_parameters(parsed[1]), *declaration.query}))
         known = {"params": parameters, "auth": caller_placeholders(spec)}
         scope = RecordScope(spec, store.tables, collection, known=known)
         for where, text in texts:

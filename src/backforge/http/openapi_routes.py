@@ -13,14 +13,22 @@ from ..rules.parser import parse_value
 from ..schema.tables import build_metadata
 from ..spec.model import SYSTEM_FIELDS, Spec
 from ..spec.route_checks import parent_field
-from ..spec.routes import KEYED, NestedShape, Route, error_shape, path_parameters, split_route_key
+from ..spec.routes import (
+    DEFAULT_STATUS,
+    KEYED,
+    WITH_BODY,
+    NestedShape,
+    Route,
+    error_shape,
+    path_parameters,
+    split_route_key,
+)
 from ..store.access import caller_placeholders
 from .declared import LOGIN_FIELDS, MAX_OFFSET
 from .error_shapes import PLACEHOLDER
 from .openapi_auth import tokens_schema
 
 ID_PATTERN = r"^[a-z0-9]{15}$"
-_WITH_BODY = frozenset({"create", "update", "signup", "login", "update_me", "refresh", "logout"})
 _NULL = {"type": "null"}
 _STATUSES = {
     400: "The query is invalid",
@@ -179,9 +187,7 @@ class RouteDocument:
                 "required": True,
                 "content": {"application/json": {"schema": body}},
             }
-        status = route.status or {"create": 201, "signup": 201, "delete": 204, "logout": 204}.get(
-            operation, 200
-        )
+        status = route.status or DEFAULT_STATUS.get(operation, 200)
         success: dict[str, Any] = {"description": "Success"}
         answer = self._response_schema(route, operation, collection)
         if status != 204 and operation not in ("delete", "logout"):
@@ -272,7 +278,7 @@ class RouteDocument:
     def _request_body(
         self, route: Route, operation: str, collection: str, path: str
     ) -> dict[str, Any] | None:
-        if operation not in _WITH_BODY:
+        if operation not in WITH_BODY:
             return None
         request = route.request
         envelope = request.envelope if request is not None else route.response.envelope
@@ -378,7 +384,7 @@ class RouteDocument:
 
     def _errors(self, route: Route, operation: str) -> dict[str, Any]:
         statuses = {400, 401, 403, 414, 429, 503}
-        if operation in _WITH_BODY:
+        if operation in WITH_BODY:
             statuses |= {408, 413, 415, 422}
         if operation in ("get", "update", "delete", "link", "unlink") or route.parent is not None:
             statuses.add(404)

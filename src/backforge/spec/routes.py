@@ -18,6 +18,8 @@ OPERATIONS = (*RECORD_OPERATIONS, *LINK_OPERATIONS, *ACCOUNT_OPERATIONS)
 WITH_BODY = frozenset({"create", "update", "signup", "login", "update_me", "refresh", "logout"})
 # Operations that find one record by `key`.
 KEYED = frozenset({"get", "update", "delete", "link", "unlink"})
+# The success status of an operation unless the route says otherwise.
+DEFAULT_STATUS = {"create": 201, "signup": 201, "delete": 204, "logout": 204}
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 ROUTE_KEY = re.compile(r"^(GET|POST|PUT|PATCH|DELETE) (/[^\s]*)$")
 PATH_PARAMETER = re.compile(r"\{([^{}]*)\}")
