@@ -229,14 +229,24 @@ def serve(
     """Serve the REST API of a declaration."""
     from .config import load_config
     from .schema.migrations import MigrationError, auto_apply, pending_changes
+    from .schema.tables import INTERNAL_PREFIX
     from .server import DECLARATION_VARIABLE
 
     spec = _load(path)
     engine = _engine(path, spec)
     try:
         if dev:
-            for change in auto_apply(engine, spec):
+            changes = auto_apply(engine, spec)
+            # The user's collections by name; backforge's own tables (accounts, jobs) in sum.
+            mine = [c for c in changes if not c.table.startswith(INTERNAL_PREFIX)]
+            for change in mine:
                 console.print(f"[green]applied[/green] {change}", highlight=False)
+            if len(changes) > len(mine):
+                console.print(
+                    f"[green]applied[/green] {len(changes) - len(mine)} change(s) to "
+                    "backforge's own tables",
+                    highlight=False,
+                )
         pending = pending_changes(engine, spec)
     except MigrationError as exc:
         errors.print(f"[red]{exc}[/red]")
