@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import sys
 from enum import StrEnum
 from pathlib import Path
@@ -104,9 +105,12 @@ def init(
     if target.exists():
         errors.print(f"[red]{target} already exists; nothing was changed[/red]")
         raise typer.Exit(1)
-    target.write_text(
-        (files("backforge") / "starter.yaml").read_text(encoding="utf-8"), encoding="utf-8"
-    )
+    starter = (files("backforge") / "starter.yaml").read_text(encoding="utf-8")
+    # Named after its folder (letters, digits, - and _), as a new project's name would be.
+    name = re.sub(r"[^A-Za-z0-9_-]+", "-", directory.resolve().name).strip("-_")
+    if not name or not name[0].isalpha():
+        name = "app"
+    target.write_text(starter.replace("\nname: notes\n", f"\nname: {name[:63]}\n", 1))
     console.print(f"[green]created[/green] {target}")
     console.print(f"next: [bold]backforge serve {target} --dev[/bold]")
 
