@@ -405,10 +405,17 @@ def openapi(
     path: DeclarationArg,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to a file.")] = None,
 ) -> None:
-    """Print the OpenAPI 3.1 document of a declaration."""
+    """Print the OpenAPI 3.1 document of a declaration (its custom endpoints too)."""
     from .http.openapi import build_openapi
+    from .user_code import load_hooks_module
 
-    text = json.dumps(build_openapi(_load(path)), indent=2)
+    spec = _load(path)
+    try:
+        endpoints = getattr(load_hooks_module(spec, path), "endpoints", None)
+    except DeclarationError as exc:
+        _report_problems(exc)
+        raise typer.Exit(1) from None
+    text = json.dumps(build_openapi(spec, endpoints), indent=2)
     if output:
         output.write_text(text + "\n", encoding="utf-8")
         console.print(f"[green]wrote[/green] {output}")

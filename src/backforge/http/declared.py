@@ -89,11 +89,12 @@ class DeclaredRoute:
         }
         self.conditions = self._conditions(spec)
         self.path_parameters = {*path_parameters(self.path), PARENT, RECORD}
-        self.key_field = declaration.key or "id"
+        self.key_field = declaration.key_field
+        self.key_param = declaration.key_parameter
         keyed = self.operation in KEYED
         self.key_source = declaration.key_source(self.path) if keyed else None
         if self.key_source == "query":
-            self.path_parameters.discard(self.key_field)
+            self.path_parameters.discard(self.key_param)
         self.handler = getattr(self, f"_{self.operation}")
         self.find_key = (key, "find")
         # The query parameters the route takes, and those that are values of `params`.
@@ -106,8 +107,8 @@ class DeclaredRoute:
             self.allowed.add("invite")
         self.bound = set(self.query)
         if self.key_source == "query":
-            self.allowed.add(self.key_field)
-            self.bound.add(self.key_field)
+            self.allowed.add(self.key_param)
+            self.bound.add(self.key_param)
 
     def _conditions(self, spec: Spec) -> tuple[Node, ...]:
         declaration = self.declaration
@@ -115,8 +116,7 @@ class DeclaredRoute:
         if declaration.filter:
             conditions.append(parse(declaration.filter))
         if self.operation in KEYED:
-            key = declaration.key or "id"
-            conditions.append(_equals(key, key))
+            conditions.append(_equals(declaration.key_field, declaration.key_parameter))
         if declaration.parent is not None:
             field = parent_field(spec, declaration, self.collection)
             assert field is not None
@@ -176,11 +176,12 @@ class DeclaredRoute:
             items = [item.get(response.pluck) for item in items]
         if response.envelope is None:
             return json_response(items, self.status)
-        body: dict[str, Any] = {response.envelope: items}
+        body: dict[str, Any] = {}
+        place(body, response.envelope, items)
         if response.count is not None:
-            body[response.count] = page.total
+            place(body, response.count, page.total)
         if paging.style == "cursor":
-            body[response.cursor] = page.next_cursor
+            place(body, response.cursor, page.next_cursor)
         return json_response(body, self.status)
 
     async def _count(self, request, caller, params, query) -> Response:
@@ -362,7 +363,7 @@ class DeclaredRoute:
     async def _parent_id(self, caller: Caller, params: Mapping[str, Any]) -> str:
         parent = self.declaration.parent
         assert parent is not None
-        condition = _equals(parent.key, parent.key)
+        condition = _equals(parent.key, parent.parameter)
         narrowing = Narrowing((self.key, "parent"), (condition,), params)
 
         def find() -> str:
@@ -401,8 +402,8 @@ class DeclaredRoute:
         for name, (parameter, _node) in self.query.items():
             if parameter.required and name not in values:
                 raise InvalidQuery(f"query parameter '{name}' is required", name)
-        if self.key_source == "query" and self.key_field not in values:
-            raise InvalidQuery(f"query parameter '{self.key_field}' is required", self.key_field)
+        if self.key_source == "query" and self.key_param not in values:
+            raise InvalidQuery(f"query parameter '{self.key_param}' is required", self.key_param)
         return values
 
     def _paging(self, query: Mapping[str, str]) -> tuple[int, int, str | None]:
@@ -449,11 +450,11 @@ class DeclaredRoute:
         if not isinstance(data, dict):
             raise _AsSent([FieldProblem(prefix, "must be a JSON object")])
         if self.key_source == "body" and params is not None:
-            name = self._input_name(self.key_field)
+            name = self.declaration.key_param or self._input_name(self.key_field)
             value = data.pop(name, None)
             if not isinstance(value, str | int) or isinstance(value, bool):
                 raise _AsSent([FieldProblem(f"{prefix}/{name}", "this field is required")])
-            params[self.key_field] = str(value)
+            params[self.key_param] = str(value)
         if self.input_plan is None:
             return orjson.dumps(data)
         inputs = self.input_plan.inputs
@@ -501,7 +502,9 @@ class DeclaredRoute:
         if self.status == 204:
             return Response(status_code=204)
         envelope = self.declaration.response.envelope
-        return json_response({envelope: value} if envelope else value, self.status, headers)
+        if envelope is None:
+            return json_response(value, self.status, headers)
+        return json_response(place({}, envelope, value), self.status, headers)
 
 
 class _AsSent(ValidationFailed):
@@ -509,6 +512,16 @@ class _AsSent(ValidationFailed):
 
 
 _UNKNOWN = "unknown field: it is not declared, or it is set by the server"
+
+
+def place(body: dict[str, Any], key: str, value: Any) -> dict[str, Any]:
+    """Put `value` at `key` in the answer; a dotted key nests ("meta.total")."""
+    *outer, last = key.split(".")
+    inner = body
+    for name in outer:
+        inner = inner.setdefault(name, {})
+    inner[last] = value
+    return body
 
 
 def _equals(field: str, param: str) -> Node:

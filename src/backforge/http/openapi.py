@@ -344,16 +344,19 @@ def build_openapi(spec: Spec, endpoints: Endpoints | None = None) -> dict[str, A
     declared = RouteDocument(spec, schemas, value_schema, record_ref, body_schema)
     for path, operations in declared.paths().items():
         paths.setdefault(path, {}).update(operations)
-    every_path = {
-        **paths,
-        **auth_paths(spec, schemas),
-        **custom_paths(
+    every_path = paths
+    more = (
+        auth_paths(spec, schemas),
+        custom_paths(
             endpoints,
             schemas,
             problem_responses(400, 401, 403, 404, 408, 409, 412, 413, 414, 415, 422, 429, 503),
             serves_batch(spec),
         ),
-    }
+    )
+    for extra in more:  # by method: a custom DELETE /todos keeps the declared GET /todos
+        for path, operations in extra.items():
+            every_path.setdefault(path, {}).update(operations)
     _unique_operation_ids(every_path)
     return {
         "openapi": "3.1.0",

@@ -199,12 +199,15 @@ class RouteDocument:
         declared = self.spec.collections[collection]
         parent = route.parent
         found = []
+        keyed = route.operation[0] in KEYED
         for name in path_parameters(path):
             schema: dict[str, Any] = {"type": "string"}
-            if parent is not None and name == parent.key:
-                schema = self._key_schema(parent.collection, name)
-            elif name == (route.key or "id") and (name in declared.fields or name == "id"):
-                schema = self._key_schema(collection, name)
+            if parent is not None and name == parent.parameter:
+                schema = self._key_schema(parent.collection, parent.key)
+            elif keyed and name == route.key_parameter:
+                field = route.key_field
+                if field == "id" or field in declared.fields:
+                    schema = self._key_schema(collection, field)
             found.append({"name": name, "in": "path", "required": True, "schema": schema})
         return found
 
@@ -219,9 +222,10 @@ class RouteDocument:
     ) -> list[dict[str, Any]]:
         found = []
         if operation in KEYED and route.key_source(path) == "query":
-            key = route.key or "id"
-            schema = self._key_schema(collection, key)
-            found.append({"name": key, "in": "query", "required": True, "schema": schema})
+            schema = self._key_schema(collection, route.key_field)
+            found.append(
+                {"name": route.key_parameter, "in": "query", "required": True, "schema": schema}
+            )
         for name, parameter in route.query_parameters().items():
             schema = self._parameter_schema(collection, parameter.filter, name)
             entry = {"name": name, "in": "query", "required": parameter.required, "schema": schema}
@@ -311,7 +315,7 @@ class RouteDocument:
             if shape_name is not None:
                 keep = ("password",) if operation == "signup" else ()
                 if operation in KEYED:
-                    keep += (route.key or "id",)
+                    keep += (route.key_param or route.key_field,)
                 schema = self._renamed(schema, shape_name, keep)
         if envelope is None:
             return schema
@@ -364,12 +368,12 @@ class RouteDocument:
             value = item
         if response.envelope is None:
             return value
-        properties = {response.envelope: value}
+        placed: dict[str, Any] = {response.envelope: value}
         if operation == "list" and response.count is not None:
-            properties[response.count] = {"type": "integer", "minimum": 0}
+            placed[response.count] = {"type": "integer", "minimum": 0}
         if operation == "list" and route.paging.style == "cursor":
-            properties[response.cursor] = nullable({"type": "string"})
-        return {"type": "object", "properties": properties, "required": list(properties)}
+            placed[response.cursor] = nullable({"type": "string"})
+        return _nested_object(placed)
 
     def _pluck_schema(self, route: Route, collection: str, name: str) -> dict[str, Any]:
         shape = route.response.shape
@@ -429,6 +433,25 @@ def _template_schema(template: Any) -> dict[str, Any]:
     if template is None:
         return _NULL
     return {"const": template}
+
+
+def _nested_object(placed: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The schema of an answer whose parts sit at dotted keys ("meta.total")."""
+    tree: dict[str, Any] = {}
+    for key, schema in placed.items():
+        *outer, last = key.split(".")
+        node = tree
+        for name in outer:
+            node = node.setdefault(name, {})
+        node[last] = ("schema", schema)  # a leaf, told apart from the dicts of the tree
+
+    def build(node: dict[str, Any]) -> dict[str, Any]:
+        properties = {
+            name: sub[1] if isinstance(sub, tuple) else build(sub) for name, sub in node.items()
+        }
+        return {"type": "object", "properties": properties, "required": list(properties)}
+
+    return build(tree)
 
 
 def _plain(schema: dict[str, Any]) -> dict[str, Any]:
