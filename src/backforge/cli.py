@@ -124,7 +124,8 @@ def check(path: DeclarationArg) -> None:
     warnings = locate(lint(spec), positions)
     for problem in warnings:
         errors.print(f"[yellow]{problem.format(str(path))}[/yellow]", highlight=False)
-    table = Table(title=f"{spec.name}: {len(spec.collections)} collection(s)")
+    own = [n for n, c in spec.collections.items() if c.link_of is None]
+    table = Table(title=f"{spec.name}: {len(own)} collection(s)")
     for column in ("collection", "fields", "rules"):
         table.add_column(column)
     for name, collection in spec.collections.items():

@@ -287,6 +287,8 @@ def test_put_and_patch_update_with_the_shapes_names_and_if_match(library):
     assert _error(not_writable, 400, "validation")["fields"].keys() == {"readerCount"}
     invalid = client.put("/v2/books/111", json={"title": ""}, headers=lena)
     assert _error(invalid, 400, "validation")["fields"].keys() == {"title"}
+    both = client.put("/v2/books/111", json={"title": "", "readerCount": 5}, headers=lena)
+    assert _error(both, 400, "validation")["fields"].keys() == {"title", "readerCount"}
     patched = client.patch(
         "/v2/books/111", json={"year": 1970}, headers={**lena, "If-Match": '"2"'}
     )
@@ -573,3 +575,45 @@ def test_a_parent_and_a_record_cannot_read_the_same_path_parameter():
     with pytest.raises(DeclarationError) as caught:
         load_dict(declaration)
     assert "the parent and the record both read {id}" in str(caught.value)
+
+
+def test_a_parameter_compared_with_a_constant_serves_me_shortcuts(make_client, admin):
+    """?reader=me is the caller; ?reader=<id> anyone: one statement for both."""
+    client = make_client(
+        {
+            "name": "me",
+            "collections": {
+                "users": {"auth": True, "fields": {}, "rules": {"view": "public"}},
+                "books": {
+                    "fields": {"title": {"type": "text"}},
+                    "relations": {"readers": {"to": "users"}},
+                    "rules": {"list": "public", "view": "public", "update": "auth.id != null"},
+                },
+            },
+            "routes": {
+                "GET /books": {
+                    "list": "books",
+                    "sort": "title",
+                    "paging": {"style": "none"},
+                    "response": {"pluck": "title"},
+                    "query": {
+                        "reader": '(params.reader = "me" && any(readers, id = auth.id))'
+                        " || any(readers, id = params.reader)"
+                    },
+                }
+            },
+        }
+    )
+    ids = {}
+    for name in ("ann", "bob"):
+        signed = client.post(
+            "/api/auth/users/signup", json={"email": f"{name}@example.org", "password": PASSWORD}
+        ).json()
+        ids[name] = (signed["record"]["id"], {"Authorization": f"Bearer {signed['access_token']}"})
+    for title, readers in (("A", ["ann"]), ("B", ["bob"]), ("C", [])):
+        members = [ids[r][0] for r in readers]
+        client.post("/api/books", json={"title": title, "readers": members}, headers=admin)
+    ann_headers = ids["ann"][1]
+    assert client.get("/books", params={"reader": "me"}, headers=ann_headers).json() == ["A"]
+    assert client.get("/books", params={"reader": ids["bob"][0]}).json() == ["B"]
+    assert client.get("/books", params={"reader": "me"}).json() == []  # anonymous: nobody

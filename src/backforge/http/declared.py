@@ -96,6 +96,18 @@ class DeclaredRoute:
         if self.key_source == "query":
             self.path_parameters.discard(self.key_param)
         self.handler = getattr(self, f"_{self.operation}")
+        # Without a declared request, a body may also use the collection's own field names.
+        collection = spec.collections[self.collection]
+        self.own_names = (
+            frozenset({*collection.fields, *collection.relations})
+            if request is None and self.input_plan is not None
+            else frozenset()
+        )
+        self.server_set = (
+            frozenset({parent_field(spec, declaration, self.collection)})
+            if declaration.parent is not None
+            else frozenset()
+        )
         self.find_key = (key, "find")
         # The query parameters the route takes, and those that are values of `params`.
         paging = declaration.paging
@@ -200,7 +212,7 @@ class DeclaredRoute:
         body = await self._body(request, caller)
         presets = None
         if self.declaration.parent is not None:
-            field = parent_field(self.store.spec, self.declaration, self.collection)
+            (field,) = self.server_set
             presets = {field: params[PARENT]}
         created = await self._write(
             self.store.create, self.collection, caller, body, presets=presets
@@ -440,13 +452,14 @@ class DeclaredRoute:
         if self.envelope is not None:
             if not isinstance(data, dict):
                 raise _AsSent([FieldProblem("", "the body must be a JSON object")])
+            prefix = f"/{self.envelope}"
+            if self.envelope not in data:
+                hint = f'the record goes in "{self.envelope}": send {{"{self.envelope}": {{...}}}}'
+                raise _AsSent([FieldProblem(prefix, hint)])
             unknown = [FieldProblem(f"/{k}", _UNKNOWN) for k in data if k != self.envelope]
             if unknown:
                 raise _AsSent(unknown)
-            prefix = f"/{self.envelope}"
-            data = data.get(self.envelope)
-            if data is None:
-                raise _AsSent([FieldProblem(prefix, "this field is required")])
+            data = data[self.envelope]
         if not isinstance(data, dict):
             raise _AsSent([FieldProblem(prefix, "must be a JSON object")])
         if self.key_source == "body" and params is not None:
@@ -463,13 +476,30 @@ class DeclaredRoute:
         for name, value in data.items():
             if name in inputs:
                 renamed[inputs[name]] = value
-            elif name in extra:
+            elif name in extra or name in self.own_names:
                 renamed[name] = value
             else:
                 problems.append(FieldProblem(f"{prefix}/{name}", _UNKNOWN))
-        if problems:
-            raise _AsSent(problems)
+        if problems:  # with what else is wrong, all at once
+            raise _AsSent(problems + self._other_problems(caller, renamed))
         return orjson.dumps(renamed)
+
+    def _other_problems(self, caller: Caller, values: dict[str, Any]) -> list[FieldProblem]:
+        """The problems the store finds in the values a client sent beside unknown names."""
+        if self.operation not in ("create", "update", "signup", "update_me"):
+            return []
+        store = self.store
+        validator = (store.admin_validators if caller.is_admin else store.validators)[
+            self.collection
+        ]
+        try:
+            if self.operation in ("create", "signup"):
+                validator.for_create(orjson.dumps(values), self.server_set)
+            else:
+                validator.for_update(orjson.dumps(values))
+        except ValidationFailed as failed:
+            return self._client_paths(failed).problems
+        return []
 
     @property
     def _prefix(self) -> str:
@@ -598,7 +628,8 @@ def check_declared(store: RecordStore) -> list[Problem]:
         # Parameters without values: compiling only checks names and types.
         parameters = Parameters(dict.fromkeys({*path_parameters(parsed[1]), *declaration.query}))
         known = {"params": parameters, "auth": caller_placeholders(spec)}
-        scope = RecordScope(spec, store.tables, collection, known=known)
+        # Hidden fields are unknown to filters, as when the route serves requests.
+        scope = RecordScope(spec, store.tables, collection, known=known, hidden=store.access.hidden)
         for where, text in texts:
             if text is None:
                 continue
