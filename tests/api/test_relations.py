@@ -203,6 +203,10 @@ def test_many_to_many_through_a_collection_answers_followers_and_a_feed(tracker)
     assert client.post("/api/follows", json={"followee": ann_id}, headers=cy).status_code == 201
     again = client.post("/api/follows", json={"followee": ann_id}, headers=bob)
     assert again.status_code == 409  # unique over two fields
+    assert again.json()["detail"] == (
+        "another record already has these values of 'follower', 'followee'"
+    )
+    assert again.json()["field"] == "followee"
 
     def names(expression, headers=None):
         answer = client.get(

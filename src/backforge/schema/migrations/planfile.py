@@ -48,7 +48,7 @@ def checksum(path: Path) -> str:
 def next_plan_name(directory: Path, changes: list[Change], name: str | None) -> str:
     numbers = [int(_PLAN_NAME.match(p.stem).group(1)) for p in plan_files(directory)]
     number = max(numbers, default=0) + 1
-    return f"{number:04d}_{slugify(name) if name else _auto_slug(changes)}"
+    return f"{number:04d}_{slugify(name) if name else auto_slug(changes)}"
 
 
 def slugify(text: str) -> str:
@@ -56,7 +56,7 @@ def slugify(text: str) -> str:
     return slug[:60].rstrip("_") or "migration"
 
 
-def _auto_slug(changes: list[Change]) -> str:
+def auto_slug(changes: list[Change]) -> str:
     """e.g. create_categories_products, add_products_price, rename_products"""
     targets: dict[str, list[str]] = {}
     for change in changes:
