@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import sys
 from enum import StrEnum
 from pathlib import Path
@@ -104,9 +105,12 @@ def init(
     if target.exists():
         errors.print(f"[red]{target} already exists; nothing was changed[/red]")
         raise typer.Exit(1)
-    target.write_text(
-        (files("backforge") / "starter.yaml").read_text(encoding="utf-8"), encoding="utf-8"
-    )
+    starter = (files("backforge") / "starter.yaml").read_text(encoding="utf-8")
+    # Named after its folder (letters, digits, - and _), as a new project's name would be.
+    name = re.sub(r"[^A-Za-z0-9_-]+", "-", directory.resolve().name).strip("-_")
+    if not name or not name[0].isalpha():
+        name = "app"
+    target.write_text(starter.replace("\nname: notes\n", f"\nname: {name[:63]}\n", 1))
     console.print(f"[green]created[/green] {target}")
     console.print(f"next: [bold]backforge serve {target} --dev[/bold]")
 
@@ -120,7 +124,8 @@ def check(path: DeclarationArg) -> None:
     warnings = locate(lint(spec), positions)
     for problem in warnings:
         errors.print(f"[yellow]{problem.format(str(path))}[/yellow]", highlight=False)
-    table = Table(title=f"{spec.name}: {len(spec.collections)} collection(s)")
+    own = [n for n, c in spec.collections.items() if c.link_of is None]
+    table = Table(title=f"{spec.name}: {len(own)} collection(s)")
     for column in ("collection", "fields", "rules"):
         table.add_column(column)
     for name, collection in spec.collections.items():
@@ -229,14 +234,24 @@ def serve(
     """Serve the REST API of a declaration."""
     from .config import load_config
     from .schema.migrations import MigrationError, auto_apply, pending_changes
+    from .schema.tables import INTERNAL_PREFIX
     from .server import DECLARATION_VARIABLE
 
     spec = _load(path)
     engine = _engine(path, spec)
     try:
         if dev:
-            for change in auto_apply(engine, spec):
+            changes = auto_apply(engine, spec)
+            # The user's collections by name; backforge's own tables (accounts, jobs) in sum.
+            mine = [c for c in changes if not c.table.startswith(INTERNAL_PREFIX)]
+            for change in mine:
                 console.print(f"[green]applied[/green] {change}", highlight=False)
+            if len(changes) > len(mine):
+                console.print(
+                    f"[green]applied[/green] {len(changes) - len(mine)} change(s) to "
+                    "backforge's own tables",
+                    highlight=False,
+                )
         pending = pending_changes(engine, spec)
     except MigrationError as exc:
         errors.print(f"[red]{exc}[/red]")
@@ -391,10 +406,17 @@ def openapi(
     path: DeclarationArg,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to a file.")] = None,
 ) -> None:
-    """Print the OpenAPI 3.1 document of a declaration."""
+    """Print the OpenAPI 3.1 document of a declaration (its custom endpoints too)."""
     from .http.openapi import build_openapi
+    from .user_code import load_hooks_module
 
-    text = json.dumps(build_openapi(_load(path)), indent=2)
+    spec = _load(path)
+    try:
+        endpoints = getattr(load_hooks_module(spec, path), "endpoints", None)
+    except DeclarationError as exc:
+        _report_problems(exc)
+        raise typer.Exit(1) from None
+    text = json.dumps(build_openapi(spec, endpoints), indent=2)
     if output:
         output.write_text(text + "\n", encoding="utf-8")
         console.print(f"[green]wrote[/green] {output}")

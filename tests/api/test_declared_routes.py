@@ -287,6 +287,8 @@ def test_put_and_patch_update_with_the_shapes_names_and_if_match(library):
     assert _error(not_writable, 400, "validation")["fields"].keys() == {"readerCount"}
     invalid = client.put("/v2/books/111", json={"title": ""}, headers=lena)
     assert _error(invalid, 400, "validation")["fields"].keys() == {"title"}
+    both = client.put("/v2/books/111", json={"title": "", "readerCount": 5}, headers=lena)
+    assert _error(both, 400, "validation")["fields"].keys() == {"title", "readerCount"}
     patched = client.patch(
         "/v2/books/111", json={"year": 1970}, headers={**lena, "If-Match": '"2"'}
     )
@@ -483,3 +485,135 @@ def test_numbers_too_long_for_any_field_are_refused_not_crashed_on(library, make
     huge = "9" * 5000  # past Python's own limit for int() of a string; paths have no limit
     assert numbered.get("/rooms/" + huge).status_code == 404
     assert numbered.get("/rooms/12").status_code == 404
+
+
+BOARDS = {
+    "name": "boards",
+    "collections": {
+        "users": {"auth": True, "fields": {}, "rules": {"view": "public"}},
+        "boards": {
+            "fields": {"name": {"type": "text", "required": True}},
+            "relations": {"memberships": {"to": "members", "via": "board"}},
+            "rules": {
+                "view": "any(memberships, user = auth.id)",
+                "create": "auth.id != null",
+            },
+        },
+        "members": {
+            "fields": {
+                "board": {"type": "relation", "to": "boards", "required": True},
+                "user": {"type": "relation", "to": "users", "required": True},
+            },
+            "unique": [["board", "user"]],
+            "rules": {
+                "list": "any(board.memberships, user = auth.id)",
+                "view": "any(board.memberships, user = auth.id)",
+                "delete": "any(board.memberships, user = auth.id)",
+            },
+        },
+    },
+    "errors": {"body": {"error": {"code": "{code}", "message": "{detail}"}}},
+    "routes": {
+        "GET /v1/boards/{boardId}": {"get": "boards", "key_param": "boardId"},
+        "GET /v1/boards/{boardId}/members": {
+            "list": "members",
+            "parent": {"collection": "boards", "param": "boardId"},
+            "response": {"envelope": "data", "count": "meta.total"},
+        },
+        "DELETE /v1/boards/{boardId}/members/{userId}": {
+            "delete": "members",
+            "parent": {"collection": "boards", "param": "boardId"},
+            "key": "user",
+            "key_param": "userId",
+        },
+    },
+}
+
+
+def test_contract_names_for_parameters_keys_unique_within_a_parent_and_nested_totals(
+    make_client, admin
+):
+    client = make_client(BOARDS)
+    people = {}
+    for name in ("ann", "bob"):
+        signed = client.post(
+            "/api/auth/users/signup", json={"email": f"{name}@example.org", "password": PASSWORD}
+        ).json()
+        people[name] = (
+            {"Authorization": f"Bearer {signed['access_token']}"},
+            signed["record"]["id"],
+        )
+    (ann, ann_id), (_bob, bob_id) = people["ann"], people["bob"]
+    board = client.post("/api/boards", json={"name": "Roadmap"}, headers=admin).json()["id"]
+    for user in (ann_id, bob_id):
+        member = {"board": board, "user": user}
+        assert client.post("/api/members", json=member, headers=admin).status_code == 201
+    assert client.get(f"/v1/boards/{board}", headers=ann).json()["name"] == "Roadmap"
+    listed = client.get(f"/v1/boards/{board}/members", headers=ann).json()
+    assert listed["meta"] == {"total": 2} and len(listed["data"]) == 2
+    gone = client.delete(f"/v1/boards/{board}/members/{bob_id}", headers=ann)
+    assert gone.status_code == 204, gone.text
+    assert client.get(f"/v1/boards/{board}/members", headers=ann).json()["meta"] == {"total": 1}
+    again = client.delete(f"/v1/boards/{board}/members/{bob_id}", headers=ann)
+    assert again.status_code == 404 and again.json()["error"]["code"] == "not-found"
+    document = client.get("/api/openapi.json").json()
+    listing = document["paths"]["/v1/boards/{boardId}/members"]["get"]
+    assert [p["name"] for p in listing["parameters"]] == ["boardId", "limit", "offset"]
+    answer = listing["responses"]["200"]["content"]["application/json"]["schema"]
+    assert answer["properties"]["meta"]["properties"]["total"] == {"type": "integer", "minimum": 0}
+
+
+def test_a_parent_and_a_record_cannot_read_the_same_path_parameter():
+    declaration = copy.deepcopy(BOARDS)
+    declaration["routes"] = {
+        "DELETE /v1/boards/{id}/members/{userId}": {
+            "delete": "members",
+            "parent": {"collection": "boards", "key": "id"},
+            "filter": "user = params.userId",
+        }
+    }
+    with pytest.raises(DeclarationError) as caught:
+        load_dict(declaration)
+    assert "the parent and the record both read {id}" in str(caught.value)
+
+
+def test_a_parameter_compared_with_a_constant_serves_me_shortcuts(make_client, admin):
+    """?reader=me is the caller; ?reader=<id> anyone: one statement for both."""
+    client = make_client(
+        {
+            "name": "me",
+            "collections": {
+                "users": {"auth": True, "fields": {}, "rules": {"view": "public"}},
+                "books": {
+                    "fields": {"title": {"type": "text"}},
+                    "relations": {"readers": {"to": "users"}},
+                    "rules": {"list": "public", "view": "public", "update": "auth.id != null"},
+                },
+            },
+            "routes": {
+                "GET /books": {
+                    "list": "books",
+                    "sort": "title",
+                    "paging": {"style": "none"},
+                    "response": {"pluck": "title"},
+                    "query": {
+                        "reader": '(params.reader = "me" && any(readers, id = auth.id))'
+                        " || any(readers, id = params.reader)"
+                    },
+                }
+            },
+        }
+    )
+    ids = {}
+    for name in ("ann", "bob"):
+        signed = client.post(
+            "/api/auth/users/signup", json={"email": f"{name}@example.org", "password": PASSWORD}
+        ).json()
+        ids[name] = (signed["record"]["id"], {"Authorization": f"Bearer {signed['access_token']}"})
+    for title, readers in (("A", ["ann"]), ("B", ["bob"]), ("C", [])):
+        members = [ids[r][0] for r in readers]
+        client.post("/api/books", json={"title": title, "readers": members}, headers=admin)
+    ann_headers = ids["ann"][1]
+    assert client.get("/books", params={"reader": "me"}, headers=ann_headers).json() == ["A"]
+    assert client.get("/books", params={"reader": ids["bob"][0]}).json() == ["B"]
+    assert client.get("/books", params={"reader": "me"}).json() == []  # anonymous: nobody

@@ -133,9 +133,10 @@ def test_the_petstore_drafts_a_declaration_that_serves_it(make_client, admin):
     assert routes["GET /pets"]["list"] == "pets"
     assert routes["GET /pets"]["paging"] == {"style": "offset"}
     assert routes["POST /pets"]["create"] == "pets"
-    assert routes["GET /pets/{id}"] == {
+    assert routes["GET /pets/{petId}"] == {
         "get": "pets",
         "key": "id",
+        "key_param": "petId",  # the contract's name stays
         "response": {"shape": "pet"},
         "summary": "Info for a specific pet",
     }
@@ -146,6 +147,7 @@ def test_the_petstore_drafts_a_declaration_that_serves_it(make_client, admin):
     assert pet["name"] == "Rex" and set(pet) == {"id", "name", "tag"}
     assert client.get("/pets").json() == [pet]
     assert client.get(f"/pets/{pet['id']}").json() == pet
+    assert "/pets/{petId}" in client.get("/api/openapi.json").json()["paths"]
     assert client.get("/pets", params={"limit": "0"}).status_code == 400
     # Deny by default: creating needs a caller, and nothing else was guessed open.
     assert client.post("/pets", json={"name": "Tom"}).status_code == 403
@@ -209,3 +211,67 @@ def test_a_file_that_is_not_openapi_is_refused(tmp_path):
     )
     assert refused.returncode == 1
     assert "not an OpenAPI 3 document" in refused.stderr
+
+
+def test_defaults_read_only_fields_and_plain_lists_survive_the_draft():
+    todo = {
+        "type": "object",
+        "required": ["title", "completed", "url"],
+        "properties": {
+            "title": {"type": "string"},
+            "completed": {"type": "boolean", "default": False},
+            "order": {"type": "integer"},
+            "url": {"type": "string", "format": "uri", "readOnly": True},
+        },
+    }
+    document = {
+        "openapi": "3.0.3",
+        "info": {"title": "Todo-Backend", "version": "1"},
+        "paths": {
+            "/todos": {
+                "get": {
+                    "responses": {
+                        "200": {
+                            "description": "all",
+                            "content": {
+                                "application/json": {
+                                    "schema": {
+                                        "type": "array",
+                                        "items": {"$ref": "#/components/schemas/Todo"},
+                                    }
+                                }
+                            },
+                        }
+                    }
+                }
+            },
+            "/todos/{todoId}": {
+                "delete": {
+                    "parameters": [
+                        {
+                            "name": "todoId",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "string"},
+                        }
+                    ],
+                    "responses": {"204": {"description": "gone"}},
+                }
+            },
+        },
+        "components": {"schemas": {"Todo": todo}},
+    }
+    draft = draft_from_openapi(document, "9-not-a-name")
+    declaration = draft.declaration
+    assert declaration["name"] == "todo-backend"
+    fields = declaration["collections"]["todos"]["fields"]
+    assert fields["completed"] == {"type": "bool", "default": False}
+    assert fields["url"] == {"type": "url", "readonly": True}
+    assert fields["title"] == {"type": "text", "required": True}
+    assert declaration["routes"]["GET /todos"]["paging"] == {"style": "none"}
+    assert declaration["routes"]["DELETE /todos/{todoId}"] == {
+        "delete": "todos",
+        "key": "id",
+        "key_param": "todoId",
+    }
+    assert any("who may delete todos" in line for line in draft.unmapped)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 
+import httpx
 import pytest
 
 from backforge.audit import jwt
@@ -250,3 +251,28 @@ def test_a_failing_check_is_noted_and_the_others_still_run(monkeypatch):
     assert report.checks_run == ["misconfiguration"]
     assert "check broken stopped: RuntimeError: boom" in report.notes
     assert any(f.check == "misconfiguration" for f in report.findings)
+
+
+def test_name_equals_password_logs_in_as_that_name():
+    """--user NAME=PASS (the form people type) logs in; it is not sent as a bearer token."""
+    from backforge.audit.auth import find_auth_operations, identity_from_spec
+    from backforge.audit.context import AuditContext, AuditOptions
+    from backforge.audit.openapi import load_document
+
+    from .conftest import serve
+    from .shop_app import make_app
+
+    with serve(make_app(frozenset())) as base:
+        registered = httpx.post(
+            base + "/auth/register",
+            json={"email": "ann@example.com", "password": "correct-horse-1", "name": "Ann"},
+        )
+        assert registered.status_code == 201
+        client = AuditClient(base, max_requests=50, max_time=20)
+        ctx = AuditContext(client, load_document(client, None), AuditOptions())
+        find_auth_operations(ctx)
+        (identity,) = identity_from_spec(ctx, parse_user("ann@example.com=correct-horse-1"))
+        assert identity.token and identity.headers["Authorization"] != "Bearer correct-horse-1"
+        me = httpx.get(base + "/api/users/me", headers=identity.headers)
+        assert me.status_code == 200 and me.json()["email"] == "ann@example.com"
+        client.close()

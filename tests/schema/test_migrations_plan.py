@@ -79,3 +79,18 @@ def test_status_reports_applied_pending_and_drift(migrator):
     status = migration_status(migrator.engine, spec, migrator.directory)
     assert [m.name for m in status.applied] == [plan.name]
     assert status.pending == [] and status.drift == [] and status.up_to_date
+
+
+def test_a_plan_is_named_after_the_users_collections_not_backforges_tables(migrator):
+    accounts = load_dict(
+        {
+            "name": "accounts",
+            "collections": {
+                "members": {"auth": True, "fields": {}},
+                "notes": {"fields": {"text": {"type": "text"}}},
+            },
+        }
+    )
+    plan = migrator.plan(accounts)
+    assert plan.name == "0001_create_members_notes"
+    assert any(c.table.startswith("_bf_auth") for c in plan.changes)  # still created

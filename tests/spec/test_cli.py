@@ -47,6 +47,7 @@ def test_init_writes_a_declaration_that_checks(tmp_path):
     assert result.exit_code == 0, result.output
     created = tmp_path / "proj" / "backforge.yaml"
     assert runner.invoke(app, ["check", str(created)]).exit_code == 0
+    assert "\nname: proj\n" in created.read_text()  # named after its folder
     again = runner.invoke(app, ["init", str(tmp_path / "proj")])
     assert again.exit_code == 1 and "already exists" in again.output
 

@@ -207,6 +207,11 @@ def _user_id(data: Any) -> str | None:
     return object_id_of(data)
 
 
+def _looks_like_token(value: str) -> bool:
+    """A JWT, or a long opaque credential (an API key), rather than a password."""
+    return (value.startswith("eyJ") and value.count(".") == 2) or len(value) >= 40
+
+
 def authorization_word(ctx: AuditContext) -> str:
     """The word before a token in Authorization: the document's HTTP scheme when it names one
     other than Basic/Digest (some APIs say Token or JWT), else Bearer."""
@@ -218,6 +223,13 @@ def authorization_word(ctx: AuditContext) -> str:
 
 
 def identity_from_spec(ctx: AuditContext, spec: UserSpec) -> list[Identity]:
+    if spec.kind == "token" and ctx.login_op is not None and not _looks_like_token(spec.value):
+        # NAME=PASS, the form people type: log in as NAME; a value the login refuses is
+        # taken for a token after all.
+        logged_in = login(ctx, spec.name, spec.name, spec.value)
+        if logged_in is not None:
+            return [logged_in]
+        ctx.note(f"--user {spec.name}: logging in with it failed; it is used as a token")
     if spec.kind == "token":  # a bare token: an API key when that is all the document knows
         kinds = {
             (s.get("type"), str(s.get("scheme", "")).lower())

@@ -18,8 +18,15 @@ from ..rules.ast import Comparison, Path
 from ..spec.errors import Problem
 from ..spec.model import Spec
 from ..spec.route_checks import parent_field
+from ..spec.routes import (
+    DEFAULT_STATUS,
+    KEYED,
+    WITH_BODY,
+    error_shape,
+    path_parameters,
+    split_route_key,
+)
 from ..spec.routes import Route as RouteDeclaration
-from ..spec.routes import error_shape, split_route_key
 from ..store.caller import Caller
 from ..store.errors import FieldProblem, InvalidQuery, NotFound, ValidationFailed
 from ..store.listing import ListRequest
@@ -36,7 +43,6 @@ RECORD = "_record"
 # Fields a login body may name besides the collection's own.
 LOGIN_FIELDS = ("identity", "email", "username", "password", "totp")
 MAX_OFFSET = 10**9
-DEFAULT_STATUS = {"create": 201, "signup": 201, "delete": 204, "logout": 204}
 
 
 class DeclaredRoute:
@@ -71,7 +77,7 @@ class DeclaredRoute:
         self.plan: ShapePlan | None = store.shapes.plans.get(response.shape or "")
         request = declaration.request
         if request is None:  # the request looks like the answer
-            self.envelope = response.envelope if self.operation in _WITH_BODY else None
+            self.envelope = response.envelope if self.operation in WITH_BODY else None
             self.input_plan = self.plan
         else:
             self.envelope = request.envelope
@@ -82,13 +88,26 @@ class DeclaredRoute:
             for name, parameter in declaration.query_parameters().items()
         }
         self.conditions = self._conditions(spec)
-        self.path_parameters = {*_path_names(self.path), PARENT, RECORD}
-        self.key_field = declaration.key or "id"
-        keyed = self.operation in ("get", "update", "delete", "link", "unlink")
+        self.path_parameters = {*path_parameters(self.path), PARENT, RECORD}
+        self.key_field = declaration.key_field
+        self.key_param = declaration.key_parameter
+        keyed = self.operation in KEYED
         self.key_source = declaration.key_source(self.path) if keyed else None
         if self.key_source == "query":
-            self.path_parameters.discard(self.key_field)
+            self.path_parameters.discard(self.key_param)
         self.handler = getattr(self, f"_{self.operation}")
+        # Without a declared request, a body may also use the collection's own field names.
+        collection = spec.collections[self.collection]
+        self.own_names = (
+            frozenset({*collection.fields, *collection.relations})
+            if request is None and self.input_plan is not None
+            else frozenset()
+        )
+        self.server_set = (
+            frozenset({parent_field(spec, declaration, self.collection)})
+            if declaration.parent is not None
+            else frozenset()
+        )
         self.find_key = (key, "find")
         # The query parameters the route takes, and those that are values of `params`.
         paging = declaration.paging
@@ -100,17 +119,16 @@ class DeclaredRoute:
             self.allowed.add("invite")
         self.bound = set(self.query)
         if self.key_source == "query":
-            self.allowed.add(self.key_field)
-            self.bound.add(self.key_field)
+            self.allowed.add(self.key_param)
+            self.bound.add(self.key_param)
 
     def _conditions(self, spec: Spec) -> tuple[Node, ...]:
         declaration = self.declaration
         conditions: list[Node] = []
         if declaration.filter:
             conditions.append(parse(declaration.filter))
-        if self.operation in ("get", "update", "delete", "link", "unlink"):
-            key = declaration.key or "id"
-            conditions.append(_equals(key, key))
+        if self.operation in KEYED:
+            conditions.append(_equals(declaration.key_field, declaration.key_parameter))
         if declaration.parent is not None:
             field = parent_field(spec, declaration, self.collection)
             assert field is not None
@@ -170,11 +188,12 @@ class DeclaredRoute:
             items = [item.get(response.pluck) for item in items]
         if response.envelope is None:
             return json_response(items, self.status)
-        body: dict[str, Any] = {response.envelope: items}
+        body: dict[str, Any] = {}
+        place(body, response.envelope, items)
         if response.count is not None:
-            body[response.count] = page.total
+            place(body, response.count, page.total)
         if paging.style == "cursor":
-            body[response.cursor] = page.next_cursor
+            place(body, response.cursor, page.next_cursor)
         return json_response(body, self.status)
 
     async def _count(self, request, caller, params, query) -> Response:
@@ -193,7 +212,7 @@ class DeclaredRoute:
         body = await self._body(request, caller)
         presets = None
         if self.declaration.parent is not None:
-            field = parent_field(self.store.spec, self.declaration, self.collection)
+            (field,) = self.server_set
             presets = {field: params[PARENT]}
         created = await self._write(
             self.store.create, self.collection, caller, body, presets=presets
@@ -356,7 +375,7 @@ class DeclaredRoute:
     async def _parent_id(self, caller: Caller, params: Mapping[str, Any]) -> str:
         parent = self.declaration.parent
         assert parent is not None
-        condition = _equals(parent.key, parent.key)
+        condition = _equals(parent.key, parent.parameter)
         narrowing = Narrowing((self.key, "parent"), (condition,), params)
 
         def find() -> str:
@@ -395,8 +414,8 @@ class DeclaredRoute:
         for name, (parameter, _node) in self.query.items():
             if parameter.required and name not in values:
                 raise InvalidQuery(f"query parameter '{name}' is required", name)
-        if self.key_source == "query" and self.key_field not in values:
-            raise InvalidQuery(f"query parameter '{self.key_field}' is required", self.key_field)
+        if self.key_source == "query" and self.key_param not in values:
+            raise InvalidQuery(f"query parameter '{self.key_param}' is required", self.key_param)
         return values
 
     def _paging(self, query: Mapping[str, str]) -> tuple[int, int, str | None]:
@@ -433,21 +452,22 @@ class DeclaredRoute:
         if self.envelope is not None:
             if not isinstance(data, dict):
                 raise _AsSent([FieldProblem("", "the body must be a JSON object")])
+            prefix = f"/{self.envelope}"
+            if self.envelope not in data:
+                hint = f'the record goes in "{self.envelope}": send {{"{self.envelope}": {{...}}}}'
+                raise _AsSent([FieldProblem(prefix, hint)])
             unknown = [FieldProblem(f"/{k}", _UNKNOWN) for k in data if k != self.envelope]
             if unknown:
                 raise _AsSent(unknown)
-            prefix = f"/{self.envelope}"
-            data = data.get(self.envelope)
-            if data is None:
-                raise _AsSent([FieldProblem(prefix, "this field is required")])
+            data = data[self.envelope]
         if not isinstance(data, dict):
             raise _AsSent([FieldProblem(prefix, "must be a JSON object")])
         if self.key_source == "body" and params is not None:
-            name = self._input_name(self.key_field)
+            name = self.declaration.key_param or self._input_name(self.key_field)
             value = data.pop(name, None)
             if not isinstance(value, str | int) or isinstance(value, bool):
                 raise _AsSent([FieldProblem(f"{prefix}/{name}", "this field is required")])
-            params[self.key_field] = str(value)
+            params[self.key_param] = str(value)
         if self.input_plan is None:
             return orjson.dumps(data)
         inputs = self.input_plan.inputs
@@ -456,13 +476,30 @@ class DeclaredRoute:
         for name, value in data.items():
             if name in inputs:
                 renamed[inputs[name]] = value
-            elif name in extra:
+            elif name in extra or name in self.own_names:
                 renamed[name] = value
             else:
                 problems.append(FieldProblem(f"{prefix}/{name}", _UNKNOWN))
-        if problems:
-            raise _AsSent(problems)
+        if problems:  # with what else is wrong, all at once
+            raise _AsSent(problems + self._other_problems(caller, renamed))
         return orjson.dumps(renamed)
+
+    def _other_problems(self, caller: Caller, values: dict[str, Any]) -> list[FieldProblem]:
+        """The problems the store finds in the values a client sent beside unknown names."""
+        if self.operation not in ("create", "update", "signup", "update_me"):
+            return []
+        store = self.store
+        validator = (store.admin_validators if caller.is_admin else store.validators)[
+            self.collection
+        ]
+        try:
+            if self.operation in ("create", "signup"):
+                validator.for_create(orjson.dumps(values), self.server_set)
+            else:
+                validator.for_update(orjson.dumps(values))
+        except ValidationFailed as failed:
+            return self._client_paths(failed).problems
+        return []
 
     @property
     def _prefix(self) -> str:
@@ -495,10 +532,9 @@ class DeclaredRoute:
         if self.status == 204:
             return Response(status_code=204)
         envelope = self.declaration.response.envelope
-        return json_response({envelope: value} if envelope else value, self.status, headers)
-
-
-_WITH_BODY = frozenset({"create", "update", "signup", "login", "update_me", "refresh", "logout"})
+        if envelope is None:
+            return json_response(value, self.status, headers)
+        return json_response(place({}, envelope, value), self.status, headers)
 
 
 class _AsSent(ValidationFailed):
@@ -508,14 +544,18 @@ class _AsSent(ValidationFailed):
 _UNKNOWN = "unknown field: it is not declared, or it is set by the server"
 
 
+def place(body: dict[str, Any], key: str, value: Any) -> dict[str, Any]:
+    """Put `value` at `key` in the answer; a dotted key nests ("meta.total")."""
+    *outer, last = key.split(".")
+    inner = body
+    for name in outer:
+        inner = inner.setdefault(name, {})
+    inner[last] = value
+    return body
+
+
 def _equals(field: str, param: str) -> Node:
     return Comparison(Path((field,), 0), "=", Path(("params", param), 0), 0)
-
-
-def _path_names(path: str) -> set[str]:
-    from ..spec.routes import path_parameters
-
-    return set(path_parameters(path))
 
 
 def _whole(text: str | None, name: str, low: int, high: int, default: int) -> int:
@@ -586,9 +626,10 @@ def check_declared(store: RecordStore) -> list[Problem]:
         parsed = split_route_key(key)
         assert parsed is not None
         # Parameters without values: compiling only checks names and types.
-        parameters = Parameters(dict.fromkeys({*_path_names(parsed[1]), *declaration.query}))
+        parameters = Parameters(dict.fromkeys({*path_parameters(parsed[1]), *declaration.query}))
         known = {"params": parameters, "auth": caller_placeholders(spec)}
-        scope = RecordScope(spec, store.tables, collection, known=known)
+        # Hidden fields are unknown to filters, as when the route serves requests.
+        scope = RecordScope(spec, store.tables, collection, known=known, hidden=store.access.hidden)
         for where, text in texts:
             if text is None:
                 continue

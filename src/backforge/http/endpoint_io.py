@@ -17,7 +17,7 @@ from starlette.responses import PlainTextResponse, Response
 
 from ..store.errors import FieldProblem, ValidationFailed
 from ..store.validation import validation_failed
-from .body import read_json_body
+from .body import read_body_bytes, read_json_body
 from .problems import ProblemError
 
 BodyKind = Literal["json", "form", "multipart", "text", "bytes"]
@@ -83,7 +83,7 @@ async def read_body(
         except orjson.JSONDecodeError:
             raise ValidationFailed([FieldProblem("", "the body is not valid JSON")]) from None
     if kind in ("text", "bytes"):
-        raw = await _raw(request, max_bytes)
+        raw = await read_body_bytes(request, max_bytes)
         if kind == "bytes":
             return Body(raw)
         try:
@@ -124,16 +124,6 @@ async def _form(request: Request, kind: str, model: type[BaseModel] | None) -> B
 
 def _listed(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
-
-
-async def _raw(request: Request, max_bytes: int) -> bytes:
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > max_bytes:
-            raise ProblemError(413, "too-large", f"the body is larger than {max_bytes} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _charset(request: Request) -> str:

@@ -8,7 +8,7 @@ from typing import Any
 
 from ..spec.routes import ErrorShape
 
-_PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
+PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
 
 
 class ErrorFormat:
@@ -62,10 +62,10 @@ def render(template: Any, values: dict[str, Any]) -> Any:
     """The template with {placeholders} filled; a string that is one placeholder keeps the
     value's own type (a number, a list, an object)."""
     if isinstance(template, str):
-        whole = _PLACEHOLDER.fullmatch(template)
+        whole = PLACEHOLDER.fullmatch(template)
         if whole and whole.group(1) in values:
             return values[whole.group(1)]
-        return _PLACEHOLDER.sub(
+        return PLACEHOLDER.sub(
             lambda m: str(values[m.group(1)]) if m.group(1) in values else m.group(0), template
         )
     if isinstance(template, dict):

@@ -344,6 +344,20 @@ def build_openapi(spec: Spec, endpoints: Endpoints | None = None) -> dict[str, A
     declared = RouteDocument(spec, schemas, value_schema, record_ref, body_schema)
     for path, operations in declared.paths().items():
         paths.setdefault(path, {}).update(operations)
+    every_path = paths
+    more = (
+        auth_paths(spec, schemas),
+        custom_paths(
+            endpoints,
+            schemas,
+            problem_responses(400, 401, 403, 404, 408, 409, 412, 413, 414, 415, 422, 429, 503),
+            serves_batch(spec),
+        ),
+    )
+    for extra in more:  # by method: a custom DELETE /todos keeps the declared GET /todos
+        for path, operations in extra.items():
+            every_path.setdefault(path, {}).update(operations)
+    _unique_operation_ids(every_path)
     return {
         "openapi": "3.1.0",
         "info": {
@@ -351,19 +365,26 @@ def build_openapi(spec: Spec, endpoints: Endpoints | None = None) -> dict[str, A
             "version": __version__,
             "description": spec.description or f"The {spec.name} API, served by backforge.",
         },
-        "paths": {
-            **paths,
-            **auth_paths(spec, schemas),
-            **custom_paths(
-                endpoints,
-                schemas,
-                problem_responses(400, 401, 403, 404, 408, 409, 412, 413, 414, 415, 422, 429, 503),
-                serves_batch(spec),
-            ),
-        },
+        "paths": every_path,
         "components": {"schemas": schemas, "securitySchemes": security_schemes(spec)},
         "security": [{}, {"bearer": []}, {"apiKey": []}, {"session": []}],
     }
+
+
+def _unique_operation_ids(paths: dict[str, Any]) -> None:
+    """A later operation whose id is taken (a declared GET /books beside the record route
+    get_books) gets a numbered one: generated clients need them unique."""
+    seen: set[str] = set()
+    for operations in paths.values():
+        for operation in operations.values():
+            if not isinstance(operation, dict) or "operationId" not in operation:
+                continue
+            base = name = operation["operationId"]
+            number = 2
+            while name in seen:
+                name, number = f"{base}_{number}", number + 1
+            operation["operationId"] = name
+            seen.add(name)
 
 
 def name_list_pattern(names: list[str], signed: bool = False) -> str:

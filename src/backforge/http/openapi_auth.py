@@ -67,8 +67,9 @@ def _body(model: type[BaseModel]) -> dict[str, Any]:
     return {"required": True, "content": {"application/json": {"schema": schema}}}
 
 
-def _tokens(ref: str, status: str) -> dict[str, Any]:
-    schema = {
+def tokens_schema(ref: str) -> dict[str, Any]:
+    """What sign-up, login and refresh answer: the tokens and the account (`ref`)."""
+    return {
         "type": "object",
         "properties": {
             "token_type": {"type": "string", "enum": ["Bearer"]},
@@ -80,10 +81,13 @@ def _tokens(ref: str, status: str) -> dict[str, Any]:
         },
         "required": ["token_type", "access_token", "expires_in", "refresh_token", "record"],
     }
+
+
+def _tokens(ref: str, status: str) -> dict[str, Any]:
     return {
         status: {
             "description": "Tokens for the account",
-            "content": {"application/json": {"schema": schema}},
+            "content": {"application/json": {"schema": tokens_schema(ref)}},
         }
     }
 

@@ -13,13 +13,22 @@ from ..rules.parser import parse_value
 from ..schema.tables import build_metadata
 from ..spec.model import SYSTEM_FIELDS, Spec
 from ..spec.route_checks import parent_field
-from ..spec.routes import KEYED, NestedShape, Route, error_shape, path_parameters, split_route_key
+from ..spec.routes import (
+    DEFAULT_STATUS,
+    KEYED,
+    WITH_BODY,
+    NestedShape,
+    Route,
+    error_shape,
+    path_parameters,
+    split_route_key,
+)
 from ..store.access import caller_placeholders
 from .declared import LOGIN_FIELDS, MAX_OFFSET
-from .error_shapes import _PLACEHOLDER
+from .error_shapes import PLACEHOLDER
+from .openapi_auth import tokens_schema
 
 ID_PATTERN = r"^[a-z0-9]{15}$"
-_WITH_BODY = frozenset({"create", "update", "signup", "login", "update_me", "refresh", "logout"})
 _NULL = {"type": "null"}
 _STATUSES = {
     400: "The query is invalid",
@@ -111,6 +120,13 @@ class RouteDocument:
             return self._path_schema(collection, node.parts)
         if isinstance(node, Call) and node.function == "count":
             return {"type": "integer", "minimum": 0}
+        if isinstance(node, Call) and node.function != "any":
+            # sum, avg, min, max of a field: its type (avg of whole numbers is a number);
+            # null over no record, except sum
+            target = self._path_schema(collection, node.path.parts)
+            if node.function == "avg":
+                return nullable({"type": "number"})
+            return target if node.function == "sum" else nullable(_plain(target))
         if isinstance(node, Literal | Constant):
             return {"const": node.value}
         return {"type": "boolean"}
@@ -119,7 +135,8 @@ class RouteDocument:
         declared = self.spec.collections[collection]
         name = parts[0]
         if len(parts) > 1:
-            target = declared.fields[name].to
+            many = declared.relations.get(name)
+            target = many.to if many is not None else declared.fields[name].to
             assert target is not None
             return nullable(_plain(self._path_schema(target, parts[1:])))
         if name in SYSTEM_FIELDS:
@@ -170,9 +187,7 @@ class RouteDocument:
                 "required": True,
                 "content": {"application/json": {"schema": body}},
             }
-        status = route.status or {"create": 201, "signup": 201, "delete": 204, "logout": 204}.get(
-            operation, 200
-        )
+        status = route.status or DEFAULT_STATUS.get(operation, 200)
         success: dict[str, Any] = {"description": "Success"}
         answer = self._response_schema(route, operation, collection)
         if status != 204 and operation not in ("delete", "logout"):
@@ -184,12 +199,15 @@ class RouteDocument:
         declared = self.spec.collections[collection]
         parent = route.parent
         found = []
+        keyed = route.operation[0] in KEYED
         for name in path_parameters(path):
             schema: dict[str, Any] = {"type": "string"}
-            if parent is not None and name == parent.key:
-                schema = self._key_schema(parent.collection, name)
-            elif name == (route.key or "id") and (name in declared.fields or name == "id"):
-                schema = self._key_schema(collection, name)
+            if parent is not None and name == parent.parameter:
+                schema = self._key_schema(parent.collection, parent.key)
+            elif keyed and name == route.key_parameter:
+                field = route.key_field
+                if field == "id" or field in declared.fields:
+                    schema = self._key_schema(collection, field)
             found.append({"name": name, "in": "path", "required": True, "schema": schema})
         return found
 
@@ -204,9 +222,10 @@ class RouteDocument:
     ) -> list[dict[str, Any]]:
         found = []
         if operation in KEYED and route.key_source(path) == "query":
-            key = route.key or "id"
-            schema = self._key_schema(collection, key)
-            found.append({"name": key, "in": "query", "required": True, "schema": schema})
+            schema = self._key_schema(collection, route.key_field)
+            found.append(
+                {"name": route.key_parameter, "in": "query", "required": True, "schema": schema}
+            )
         for name, parameter in route.query_parameters().items():
             schema = self._parameter_schema(collection, parameter.filter, name)
             entry = {"name": name, "in": "query", "required": parameter.required, "schema": schema}
@@ -263,7 +282,7 @@ class RouteDocument:
     def _request_body(
         self, route: Route, operation: str, collection: str, path: str
     ) -> dict[str, Any] | None:
-        if operation not in _WITH_BODY:
+        if operation not in WITH_BODY:
             return None
         request = route.request
         envelope = request.envelope if request is not None else route.response.envelope
@@ -296,7 +315,7 @@ class RouteDocument:
             if shape_name is not None:
                 keep = ("password",) if operation == "signup" else ()
                 if operation in KEYED:
-                    keep += (route.key or "id",)
+                    keep += (route.key_param or route.key_field,)
                 schema = self._renamed(schema, shape_name, keep)
         if envelope is None:
             return schema
@@ -334,7 +353,7 @@ class RouteDocument:
         if response.shape is not None:
             item: dict[str, Any] = {"$ref": self.shape_ref(response.shape)}
         elif operation in ("signup", "login", "refresh"):
-            item = _tokens_schema(self.record_schema(collection))
+            item = tokens_schema(self.record_schema(collection))
         else:
             item = {"$ref": self.record_schema(collection)}
         if operation == "count":
@@ -349,12 +368,12 @@ class RouteDocument:
             value = item
         if response.envelope is None:
             return value
-        properties = {response.envelope: value}
+        placed: dict[str, Any] = {response.envelope: value}
         if operation == "list" and response.count is not None:
-            properties[response.count] = {"type": "integer", "minimum": 0}
+            placed[response.count] = {"type": "integer", "minimum": 0}
         if operation == "list" and route.paging.style == "cursor":
-            properties[response.cursor] = nullable({"type": "string"})
-        return {"type": "object", "properties": properties, "required": list(properties)}
+            placed[response.cursor] = nullable({"type": "string"})
+        return _nested_object(placed)
 
     def _pluck_schema(self, route: Route, collection: str, name: str) -> dict[str, Any]:
         shape = route.response.shape
@@ -369,7 +388,7 @@ class RouteDocument:
 
     def _errors(self, route: Route, operation: str) -> dict[str, Any]:
         statuses = {400, 401, 403, 414, 429, 503}
-        if operation in _WITH_BODY:
+        if operation in WITH_BODY:
             statuses |= {408, 413, 415, 422}
         if operation in ("get", "update", "delete", "link", "unlink") or route.parent is not None:
             statuses.add(404)
@@ -392,7 +411,7 @@ class RouteDocument:
 def _template_schema(template: Any) -> dict[str, Any]:
     """The JSON schema of what an error template renders to."""
     if isinstance(template, str):
-        whole = _PLACEHOLDER.fullmatch(template)
+        whole = PLACEHOLDER.fullmatch(template)
         if whole is not None:
             return {
                 "status": {"type": "integer"},
@@ -406,7 +425,7 @@ def _template_schema(template: Any) -> dict[str, Any]:
         return {"type": "string"}
     if isinstance(template, dict):
         properties = {str(k): _template_schema(v) for k, v in template.items()}
-        if any(_PLACEHOLDER.search(str(k)) for k in template):
+        if any(PLACEHOLDER.search(str(k)) for k in template):
             return {"type": "object"}
         return {"type": "object", "properties": properties, "required": list(properties)}
     if isinstance(template, list):
@@ -414,6 +433,25 @@ def _template_schema(template: Any) -> dict[str, Any]:
     if template is None:
         return _NULL
     return {"const": template}
+
+
+def _nested_object(placed: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The schema of an answer whose parts sit at dotted keys ("meta.total")."""
+    tree: dict[str, Any] = {}
+    for key, schema in placed.items():
+        *outer, last = key.split(".")
+        node = tree
+        for name in outer:
+            node = node.setdefault(name, {})
+        node[last] = ("schema", schema)  # a leaf, told apart from the dicts of the tree
+
+    def build(node: dict[str, Any]) -> dict[str, Any]:
+        properties = {
+            name: sub[1] if isinstance(sub, tuple) else build(sub) for name, sub in node.items()
+        }
+        return {"type": "object", "properties": properties, "required": list(properties)}
+
+    return build(tree)
 
 
 def _plain(schema: dict[str, Any]) -> dict[str, Any]:
@@ -450,20 +488,6 @@ def _login_schema(spec: Spec, collection: str) -> dict[str, Any]:
             properties[name] = {"type": "string", "maxLength": 254}
     assert set(properties) <= set(LOGIN_FIELDS)
     return {"type": "object", "properties": properties, "required": ["password"]}
-
-
-def _tokens_schema(record_ref: str) -> dict[str, Any]:
-    return {
-        "type": "object",
-        "properties": {
-            "token_type": {"type": "string", "enum": ["Bearer"]},
-            "access_token": {"type": "string"},
-            "expires_in": {"type": "integer"},
-            "refresh_token": {"type": "string"},
-            "record": nullable({"$ref": record_ref}),
-        },
-        "required": ["token_type", "access_token", "expires_in", "refresh_token", "record"],
-    }
 
 
 def _integer_query(name: str, low: int, high: int) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..spec.model import IDENTIFIER, SYSTEM_FIELDS
+from ..spec.routes import PARAMETER_NAME
 
 METHODS = ("get", "post", "put", "patch", "delete")
 # Names of the automatic fields, as documents spell them.
@@ -221,7 +222,12 @@ class Importer:
                     resolved[key], bool
                 ):
                     declared[option] = resolved[key]
-        if required:
+        default = resolved.get("default")
+        if default is not None and declared["type"] != "json":
+            declared["default"] = default
+        if resolved.get("readOnly"):
+            declared["readonly"] = True  # the server's to fill (only admins may set it)
+        elif required and "default" not in declared:
             declared["required"] = True
         return declared
 
@@ -295,7 +301,8 @@ class Importer:
             if keys and operation_name != "list":
                 key = self._key_name(keys[-1], record)
                 route["key"] = key
-                template = template.replace("{" + snake(keys[-1]) + "}", "{" + key + "}")
+                if key != keys[-1]:  # {todoId}: the contract's name for the id
+                    route["key_param"] = keys[-1]
                 self._ensure_key(collection, key)
                 for extra in keys[:-1]:
                     self.unmapped.append(f"{where}: path parameter {{{extra}}} (left out)")
@@ -305,18 +312,19 @@ class Importer:
                 return
             if operation_name == "list":
                 self._query(route, query_names, collection, where)
-            response = {"shape": shape}
+                if envelope is None and "paging" not in route:
+                    route["paging"] = {"style": "none"}  # a plain array: every record
+            response: dict[str, Any] = {} if operation_name == "delete" else {"shape": shape}
             if envelope:
                 response["envelope"] = envelope
             if count and operation_name == "list":
                 response["count"] = count
-            route["response"] = response
+            if response:
+                route["response"] = response
             if in_envelope is not None and in_envelope != envelope:
                 route["request"] = {"envelope": in_envelope, "shape": shape}
             rules = self.collections[collection]["rules"]
-            if operation_name == "create":
-                rules["create"] = "auth.id != null"
-            elif operation_name in ("update", "delete") and operation_name not in rules:
+            if operation_name in ("create", "update", "delete") and operation_name not in rules:
                 rules[operation_name] = None  # admins only until someone says who may
                 self.unmapped.append(
                     f"{where}: who may {operation_name} {collection}? (admins only for now)"
@@ -421,6 +429,12 @@ class Importer:
 
     def draft(self) -> Draft:
         self.operations()
+        accounts = any("auth" in c for c in self.collections.values())
+        for name, collection in self.collections.items():
+            if collection["rules"].get("create", "") is None and accounts:
+                # With accounts, a signed-in caller may create (still to review).
+                collection["rules"]["create"] = "auth.id != null"
+                self.unmapped = [u for u in self.unmapped if f"create {name}?" not in u]
         for collection in self.collections.values():
             if not collection["rules"]:
                 collection["rules"] = {"view": "public"}
@@ -470,8 +484,14 @@ def _operation_name(method: str, many: bool, keyed: bool) -> str | None:
 
 
 def _declared_path(path: str) -> str:
-    """The path with each {parameter} a lowercase name."""
-    return re.sub(r"\{([^{}]+)\}", lambda m: "{" + snake(m.group(1)) + "}", path)
+    """The path with each {parameter} a name backforge takes (the contract's, when it is)."""
+    return re.sub(
+        r"\{([^{}]+)\}",
+        lambda m: (
+            "{" + (m.group(1) if PARAMETER_NAME.match(m.group(1)) else snake(m.group(1))) + "}"
+        ),
+        path,
+    )
 
 
 def draft_from_openapi(document: dict[str, Any], name: str) -> Draft:
@@ -480,7 +500,10 @@ def draft_from_openapi(document: dict[str, Any], name: str) -> Draft:
     from ..spec import DeclarationError, load_dict
 
     if not IDENTIFIER.match(name.replace("-", "_").lower()):
-        name = "imported"
+        title = str((document.get("info") or {}).get("title", ""))
+        name = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")[:60] or "imported"
+        if not name[0].isalpha():
+            name = "imported"
     draft = Importer(document, name).draft()
     for _attempt in range(len(draft.declaration.get("routes", {})) + 1):
         try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from sqlalchemy import ColumnElement, and_, false, not_, or_, true
+from sqlalchemy import literal as sql_literal
 
 from .ast import (
     And,
@@ -60,7 +61,7 @@ def compile_value(node: Value, scope: Scope) -> Compiled | Resolved:
             return resolved
         case Literal(value=value):
             return Known(value)
-        case Call(function="count"):
+        case Call(function=function) if function != "any":
             return _call(node, scope)
     return _compile(node, scope)
 
@@ -148,10 +149,34 @@ def _comparison(node: Comparison, scope: Scope) -> Compiled:
         return _column_vs_param(left, operator, right, node.position)
     if isinstance(left, ColumnRef):
         return _column_vs_value(left, operator, right, node.position)
-    for side in (left, right):
-        if isinstance(side, Param):
-            raise ExpressionError(f"compare params.{side.name} with a field", side.position)
+    if isinstance(right, Param) and not isinstance(left, Param):
+        if operator not in _FLIPPED:
+            raise ExpressionError(f"put params.{right.name} on the left of '{operator}'")
+        left, right, operator = right, left, _FLIPPED[operator]
+    if isinstance(left, Param):
+        return _param_vs_value(left, operator, right, node.position)
     return _fold_values(_plain(left), operator, _plain(right))
+
+
+def _param_vs_value(param: Param, operator: str, other: Any, position: int) -> Compiled:
+    """`params.assignee = "me"`: the request's value against a constant, in the statement (it
+    stays one statement whatever the value)."""
+    value = other.value if isinstance(other, Literal | Known) else None
+    if isinstance(other, Param) or value is None or isinstance(value, dict | list):
+        raise ExpressionError(
+            f'compare params.{param.name} with a field or a value such as "me"', position
+        )
+    kind = (
+        "bool"
+        if isinstance(value, bool)
+        else "float"
+        if isinstance(value, float)
+        else ("int" if isinstance(value, int) else "text")
+    )
+    constant = ColumnRef(sql_literal(value), kind, f"params.{param.name}")
+    if operator in ("~", "!~") or (operator not in ("=", "!=") and kind not in ORDERED_KINDS):
+        raise ExpressionError(f"params.{param.name} is compared with = or != here", position)
+    return _apply(param.bind(constant, operator), operator, constant.expr)
 
 
 def _column_vs_param(column: ColumnRef, operator: str, param: Param, position: int) -> Compiled:

@@ -40,7 +40,7 @@ _PARSER = Lark(
     maybe_placeholders=False,
 )
 # The functions a call may name.
-FUNCTIONS = frozenset({"any", "count"})
+FUNCTIONS = frozenset({"any", "count", "sum", "avg", "min", "max"})
 _TOKEN_NAMES = {
     "_OR": "'||'",
     "_AND": "'&&'",

@@ -115,27 +115,36 @@ class RecordScope:
         return ColumnRef(query.scalar_subquery(), inner.kind, path.dotted, inner.values)
 
     def call(self, node: Call, condition: Condition) -> bool | ColumnElement | ColumnRef | Known:
-        """any(): SQL or a folded bool; count(): a number (a ColumnRef, or Known for a record
-        not yet written)."""
+        """any(): SQL or a folded bool; count() and the aggregates sum/avg/min/max of a field
+        (`avg(reviews.rating)`): a number (a ColumnRef, or Known for a record not yet
+        written)."""
         head = node.path.parts[0]
         if head in self.known:
             raise ExpressionError(
                 f"{node.function}() counts the records of a relation, not {head}.*",
                 node.path.position,
             )
-        if len(node.path.parts) > MAX_HOPS + 1:
+        parts = node.path.parts
+        if node.function in AGGREGATES:
+            if len(parts) < 2:
+                raise ExpressionError(
+                    f"write {node.function}(relation.field), e.g. avg(reviews.rating)",
+                    node.path.position,
+                )
+            parts = parts[:-1]  # the field is read where the relation ends
+        if len(parts) > MAX_HOPS + 1:
             raise ExpressionError(
                 f"a path passes through at most {MAX_HOPS} relations", node.path.position
             )
-        result = self._call(node.path.parts, node, condition)
-        if node.function == "count" and isinstance(result, ColumnRef):
-            # No record at the end of the path counts as none.
+        result = self._call(parts, node, condition)
+        if node.function in ("count", "sum") and isinstance(result, ColumnRef):
+            # No record at the end of the path counts (or adds up to) none.
             expr = func.coalesce(result.expr, 0)
-            return ColumnRef(expr, "int", f"count({node.path.dotted})")
+            return ColumnRef(expr, result.kind, f"{node.function}({node.path.dotted})")
         return result
 
     def _call(self, parts: tuple[str, ...], node: Call, condition: Condition):
-        counting = node.function == "count"
+        counting = node.function != "any"
         if len(parts) > 1:
             ref = self._column(self.collection, self.table, parts[0], node.path.position)
             if ref.kind != "relation":
@@ -150,7 +159,7 @@ class RecordScope:
             conditions = [link, *child._visible()]
             if counting:
                 query = select(inner.expr).where(*conditions).correlate(self.table)
-                return ColumnRef(query.scalar_subquery(), "int", node.path.dotted)
+                return ColumnRef(query.scalar_subquery(), inner.kind, node.path.dotted)
             query = select(literal_column("1")).select_from(child.table)
             return query.where(*conditions, inner).correlate(self.table).exists()
         return self._over_relation(parts[0], node, condition)
@@ -166,7 +175,7 @@ class RecordScope:
                 node.path.position,
             )
         if self.record is not None:  # a record not yet written has no related records
-            return Known(0) if node.function == "count" else False
+            return _nothing_related(node.function)
         link = resolve_link(self.spec, self.collection, relation, name)
         rows = self.tables[link.table].alias()
         conditions: list[ColumnElement] = [rows.c[link.near] == self.table.c.id]
@@ -180,18 +189,25 @@ class RecordScope:
             source = rows.join(target, target.c.id == rows.c[link.far])
             if self.spec.collections[link.table].link_of is None:  # a declared collection
                 conditions += self._visible_rows(link.table, rows)
-            if _reads_beyond_id(node, self.known):
+            if node.function in AGGREGATES or _reads_beyond_id(node, self.known):
                 # Reading the related records' fields: only those the caller may view.
                 conditions += child._visible()
         if node.condition is not None:
             built = condition(child)
             if built is False:
-                return Known(0) if node.function == "count" else False
+                return _nothing_related(node.function)
             if built is not True:
                 conditions.append(built)
         if node.function == "count":
             query = select(func.count()).select_from(source).where(*conditions)
             return ColumnRef(query.correlate(self.table).scalar_subquery(), "int", name)
+        if node.function in AGGREGATES:
+            field = node.path.parts[-1]
+            column = child._column(relation.to, child.table, field, node.path.position)
+            kind = _aggregate_kind(node, column)
+            value = getattr(func, node.function)(column.expr)
+            query = select(value).select_from(source).where(*conditions)
+            return ColumnRef(query.correlate(self.table).scalar_subquery(), kind, name)
         query = select(literal_column("1")).select_from(source).where(*conditions)
         return query.correlate(self.table).exists()
 
@@ -295,6 +311,33 @@ class RecordScope:
         if self.column_guard is not None:
             column = self.column_guard(collection, name, column)
         return ColumnRef(column, field.type, name, values)
+
+
+# Functions over a field of the related records (count and any take none).
+AGGREGATES = frozenset({"sum", "avg", "min", "max"})
+_NUMBERS = frozenset({"int", "float", "decimal"})
+_ORDERED = _NUMBERS | {"text", "email", "url", "select", "date", "datetime", "id", "relation"}
+
+
+def _aggregate_kind(node: Call, column: ColumnRef) -> str:
+    """The kind of sum/avg/min/max of a column, or an error naming what would fit."""
+    if node.function in ("sum", "avg"):
+        if column.kind not in _NUMBERS:
+            raise ExpressionError(
+                f"{node.function}() adds numbers; {column.name} is {column.kind}",
+                node.path.position,
+            )
+        return "float" if node.function == "avg" and column.kind == "int" else column.kind
+    if column.kind not in _ORDERED:
+        raise ExpressionError(f"{column.name} ({column.kind}) has no order", node.path.position)
+    return column.kind
+
+
+def _nothing_related(function: str) -> bool | Known:
+    """What a call over no related record is: false, zero, or nothing."""
+    if function == "any":
+        return False
+    return Known(0 if function in ("count", "sum") else None)
 
 
 def _reads_beyond_id(node: Call, known: Mapping[str, Any]) -> bool:

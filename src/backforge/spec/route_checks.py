@@ -51,7 +51,7 @@ def check_routes(spec: Spec) -> Iterator[Problem]:
             yield Problem(path, f"name the path's parameters as the other routes of it do: {first}")
         bad = [p for p in template if not PARAMETER_NAME.match(p)]
         if bad:
-            yield Problem(path, f"path parameter '{{{bad[0]}}}' is not a lowercase name")
+            yield Problem(path, f"path parameter '{{{bad[0]}}}' is not a name (letters, digits, _)")
             continue
         if len(set(template)) != len(template):
             yield Problem(path, "a path names each parameter once")
@@ -104,22 +104,23 @@ def _check_route(
     if expected is not None and method != expected:
         yield Problem(path, f"{operation} answers {expected} requests")
     used: set[str] = set()
+    within = parent_field(spec, route, collection_name) if route.parent is not None else None
     if operation in KEYED:
-        key = route.key or ("id" if "id" in template else None)
-        if key is None:
+        if route.key is None and route.key_param is None and "id" not in template:
             yield Problem(
                 (*path, "key"),
                 "name the unique field that finds the record, with a path parameter of the "
-                "same name, e.g. key: slug and {slug} in the path",
+                "same name, e.g. key: slug and {slug} in the path (key_param: another name)",
             )
         else:
-            yield from _check_key(collection, collection_name, key, None, (*path, "key"))
-            used.add(key)
-    elif route.key is not None:
+            where = (*path, "key")
+            yield from _check_key(collection, collection_name, route.key_field, None, where, within)
+            used.add(route.key_parameter)
+    elif route.key is not None or route.key_param is not None:
         yield Problem((*path, "key"), f"'key' applies to {', '.join(sorted(KEYED))}")
     if route.parent is not None:
         yield from _check_parent(spec, route, collection_name, template, (*path, "parent"))
-        used.add(route.parent.key)
+        used.add(route.parent.parameter)
     filter_text = route.filter or ""
     for name in template:
         if name not in used and f"params.{name}" not in filter_text:
@@ -159,18 +160,28 @@ def _check_route(
 
 
 def _check_key(
-    collection: Collection, name: str, key: str, template: list[str] | None, path: tuple
+    collection: Collection,
+    name: str,
+    key: str,
+    parameter: str | None,
+    path: tuple,
+    within: str | None = None,
+    template: tuple[str, ...] = (),
 ) -> Iterator[Problem]:
-    """`template`: the path parameters, when the key must be one of them (None: the key may
-    come from the query or the body as well)."""
+    """`parameter`: the path parameter the key must come from (None: the key may come from
+    the query or the body as well); `within`: the field pointing at the route's parent, with
+    which the key may be unique together (unique: [[board, user]])."""
     field = collection.fields.get(key)
-    if key != "id" and (field is None or not field.unique):
+    together = within is not None and any(
+        set(fields) == {within, key} for fields in collection.unique
+    )
+    if key != "id" and (field is None or not field.unique) and not together:
         unique = ["id", *(n for n, f in collection.fields.items() if f.unique)]
         yield Problem(
             path, f"'{key}' is not a unique field of {name} (unique: {', '.join(unique)})"
         )
-    if template is not None and key not in template:
-        yield Problem(path, f"the path has no {{{key}}} to read the key from")
+    if parameter is not None and parameter not in template:
+        yield Problem(path, f"the path has no {{{parameter}}} to read the key from")
 
 
 def _check_parent(
@@ -186,9 +197,22 @@ def _check_parent(
             f"{did_you_mean(parent.collection, spec.collections)}",
         )
         return
-    yield from _check_key(target, parent.collection, parent.key, template, (*path, "key"))
-    if route.key is not None and route.key == parent.key:
-        yield Problem((*path, "key"), "the parent's key and the route's key need their own names")
+    yield from _check_key(
+        target,
+        parent.collection,
+        parent.key,
+        parent.parameter,
+        (*path, "key"),
+        None,
+        tuple(template),
+    )
+    keyed = route.operation[0] in KEYED
+    if keyed and route.key_parameter == parent.parameter:
+        yield Problem(
+            (*path, "key"),
+            f"the parent and the record both read {{{parent.parameter}}}: give the route's key "
+            "its own path parameter (key and key_param)",
+        )
     if parent_field(spec, route, collection_name) is None:
         yield Problem(
             (*path, "field"),

@@ -18,10 +18,13 @@ OPERATIONS = (*RECORD_OPERATIONS, *LINK_OPERATIONS, *ACCOUNT_OPERATIONS)
 WITH_BODY = frozenset({"create", "update", "signup", "login", "update_me", "refresh", "logout"})
 # Operations that find one record by `key`.
 KEYED = frozenset({"get", "update", "delete", "link", "unlink"})
+# The success status of an operation unless the route says otherwise.
+DEFAULT_STATUS = {"create": 201, "signup": 201, "delete": 204, "logout": 204}
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 ROUTE_KEY = re.compile(r"^(GET|POST|PUT|PATCH|DELETE) (/[^\s]*)$")
 PATH_PARAMETER = re.compile(r"\{([^{}]*)\}")
-PARAMETER_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+# A path or query parameter: the contract's own name (camelCase included).
+PARAMETER_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,62}$")
 
 
 class _Strict(BaseModel):
@@ -79,6 +82,12 @@ class Parent(_Strict):
     collection: str
     key: str = "id"
     field: str | None = None
+    # The path parameter holding the key, when its name is not the key's ({boardId} for id).
+    param: str | None = None
+
+    @property
+    def parameter(self) -> str:
+        return self.param or self.key
 
 
 class RequestBody(_Strict):
@@ -90,7 +99,8 @@ class RequestBody(_Strict):
 
 class ResponseBody(_Strict):
     """How an answer is wrapped: `{envelope: record}`, a list's total under `count`, each
-    record as one of its values (`pluck`), the next cursor under `cursor`."""
+    record as one of its values (`pluck`), the next cursor under `cursor`. A dotted key nests:
+    `envelope: data, count: meta.total` answers {"data": [...], "meta": {"total": n}}."""
 
     shape: str | None = None
     envelope: str | None = None
@@ -132,6 +142,8 @@ class Route(_Strict):
     # The unique field that finds the record, from the path parameter of the same name (or,
     # when the path has none, the body's field or the query parameter of that name).
     key: str | None = None
+    # The parameter holding the key, when its name is not the field's ({boardId} for id).
+    key_param: str | None = None
     parent: Parent | None = None
     # A condition every record must meet; `params.<name>` reads a path parameter.
     filter: str | None = None
@@ -158,10 +170,19 @@ class Route(_Strict):
                 return name, target
         raise ValueError("a route names no operation")
 
+    @property
+    def key_field(self) -> str:
+        return self.key or "id"
+
+    @property
+    def key_parameter(self) -> str:
+        """The name the key goes by in the path, the body or the query string."""
+        return self.key_param or self.key_field
+
     def key_source(self, path: str) -> Literal["path", "body", "query"]:
         """Where the key of a keyed operation comes from: the path parameter of its name, else
         the body (operations that read one), else a query parameter."""
-        if (self.key or "id") in path_parameters(path):
+        if self.key_parameter in path_parameters(path):
             return "path"
         return "body" if self.operation[0] in WITH_BODY else "query"
 

@@ -9,7 +9,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from .errors import Conflict, StoreError, Unavailable
 
-_SQLITE_UNIQUE = re.compile(r"UNIQUE constraint failed: \w+\.(\w+)")
+_SQLITE_UNIQUE = re.compile(r"UNIQUE constraint failed: ((?:\w+\.\w+(?:, )?)+)")
 
 
 def translate(exc: DBAPIError, table: Table | None) -> StoreError | None:
@@ -25,15 +25,29 @@ def _integrity(exc: IntegrityError, table: Table | None) -> StoreError:
     message = str(exc.orig)
     constraint = getattr(getattr(exc.orig, "diag", None), "constraint_name", None) or ""
     match = _SQLITE_UNIQUE.search(message)
-    field = match.group(1) if match else None
-    if field is None and table is not None and constraint.startswith(f"uq_{table.name}_"):
-        field = constraint[len(f"uq_{table.name}_") :]
-    if field is not None or "unique" in message.lower() or "duplicate key" in message:
-        name = field or "a unique field"
-        return Conflict(f"another record already has this value of '{name}'", field)
+    fields = [part.split(".")[-1] for part in match.group(1).split(", ")] if match else []
+    if not fields and table is not None:
+        fields = _constraint_columns(table, constraint)
+    if fields or "unique" in message.lower() or "duplicate key" in message:
+        if len(fields) > 1:  # unique together: the last is the one a client usually chose
+            names = ", ".join(f"'{f}'" for f in fields)
+            return Conflict(f"another record already has these values of {names}", fields[-1])
+        name = fields[0] if fields else "a unique field"
+        return Conflict(
+            f"another record already has this value of '{name}'", fields[0] if fields else None
+        )
     if "FOREIGN KEY" in message or "foreign key" in message:
         return Conflict("the record is referenced by, or refers to, a record that prevents this")
     return Conflict("the change conflicts with a constraint of the database")
+
+
+def _constraint_columns(table: Table, name: str) -> list[str]:
+    """The columns of the table's unique constraint `name` (PostgreSQL names the constraint)."""
+    for constraint in table.constraints:
+        if constraint.name == name:
+            return [column.name for column in getattr(constraint, "columns", ())]
+    prefix = f"uq_{table.name}_"
+    return [name[len(prefix) :]] if name.startswith(prefix) else []
 
 
 def _is_unavailable(exc: OperationalError) -> bool:

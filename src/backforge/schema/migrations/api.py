@@ -19,12 +19,12 @@ from .errors import (
 )
 from .model import AppliedMigration, Change, MigrationPlan, MigrationStatus
 from .planfile import (
+    auto_slug,
     checksum,
     next_plan_name,
     plan_files,
     plan_statements,
     read_plan,
-    slugify,
     write_plan,
 )
 from .render import render_changes
@@ -140,7 +140,7 @@ def auto_apply(engine: Engine, spec: Spec) -> list[Change]:
         changes = render_changes(diff)
         statements = [s for c in changes for s in c.sql[engine.dialect.name]]
         stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S%f")
-        name = f"{AUTO_PREFIX}{stamp}_{slugify(changes[0].op + '_' + changes[0].table)}"[:255]
+        name = f"{AUTO_PREFIX}{stamp}_{auto_slug(changes)}"[:255]
         run_statements(connection, name, statements)
         digest = hashlib.sha256(
             json.dumps([c.as_dict() for c in changes], sort_keys=True).encode()

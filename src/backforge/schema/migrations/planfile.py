@@ -48,7 +48,7 @@ def checksum(path: Path) -> str:
 def next_plan_name(directory: Path, changes: list[Change], name: str | None) -> str:
     numbers = [int(_PLAN_NAME.match(p.stem).group(1)) for p in plan_files(directory)]
     number = max(numbers, default=0) + 1
-    return f"{number:04d}_{slugify(name) if name else _auto_slug(changes)}"
+    return f"{number:04d}_{slugify(name) if name else auto_slug(changes)}"
 
 
 def slugify(text: str) -> str:
@@ -56,12 +56,12 @@ def slugify(text: str) -> str:
     return slug[:60].rstrip("_") or "migration"
 
 
-def _auto_slug(changes: list[Change]) -> str:
+def auto_slug(changes: list[Change]) -> str:
     """e.g. create_categories_products, add_products_price, rename_products"""
     targets: dict[str, list[str]] = {}
     for change in changes:
-        if change.op in ("rebuild_table", "rename_constraints"):
-            continue
+        if change.op in ("rebuild_table", "rename_constraints") or change.table.startswith("_bf_"):
+            continue  # a plan is named after the user's collections, not backforge's tables
         verb = change.op.split("_")[0]
         target = f"{change.table}_{change.column}" if change.column else change.table
         if target not in targets.setdefault(verb, []):
@@ -70,6 +70,8 @@ def _auto_slug(changes: list[Change]) -> str:
         f"{verb}_{'_'.join(names[:3])}" + ("_and_more" if len(names) > 3 else "")
         for verb, names in targets.items()
     ]
+    if not phrases:
+        return "backforge_tables"
     slug = slugify("_".join(phrases[:2]))
     return slug if len(phrases) <= 2 else slug[:50] + "_and_more"
 
