@@ -128,14 +128,19 @@ def test_the_petstore_drafts_a_declaration_that_serves_it(make_client, admin):
     declaration = draft.declaration
     assert set(declaration["collections"]) == {"pets"}
     pets = declaration["collections"]["pets"]
-    assert pets["fields"] == {"name": {"type": "text", "required": True}, "tag": {"type": "text"}}
+    # The document's integer ids: a serial number, shown as id.
+    assert pets["fields"] == {
+        "number": {"type": "int", "serial": True, "unique": True},
+        "name": {"type": "text", "required": True},
+        "tag": {"type": "text"},
+    }
     routes = declaration["routes"]
     assert routes["GET /pets"]["list"] == "pets"
     assert routes["GET /pets"]["paging"] == {"style": "offset"}
     assert routes["POST /pets"]["create"] == "pets"
     assert routes["GET /pets/{petId}"] == {
         "get": "pets",
-        "key": "id",
+        "key": "number",
         "key_param": "petId",  # the contract's name stays
         "response": {"shape": "pet"},
         "summary": "Info for a specific pet",
@@ -144,7 +149,7 @@ def test_the_petstore_drafts_a_declaration_that_serves_it(make_client, admin):
     created = client.post("/pets", json={"name": "Rex", "tag": "dog"}, headers=admin)
     assert created.status_code == 201, created.text
     pet = created.json()
-    assert pet["name"] == "Rex" and set(pet) == {"id", "name", "tag"}
+    assert pet == {"id": 1, "name": "Rex", "tag": "dog"}
     assert client.get("/pets").json() == [pet]
     assert client.get(f"/pets/{pet['id']}").json() == pet
     assert "/pets/{petId}" in client.get("/api/openapi.json").json()["paths"]

@@ -9,6 +9,9 @@ from migration_helpers import shop
 from sqlalchemy.exc import IntegrityError
 
 from backforge.schema.migrations import DestructiveChangeError, MigrationRefusedError
+from backforge.spec import load_dict
+from backforge.store.caller import Caller
+from backforge.store.records import RecordStore
 
 
 @pytest.fixture
@@ -296,3 +299,21 @@ def test_many_changes_to_one_collection_at_once(stocked):
     assert stocked.plan(declaration) is None
     with pytest.raises(IntegrityError):
         stocked.insert("items", id="p3", title="Atlas", cost=1)
+
+
+def test_a_serial_field_added_numbers_the_rows_there_and_counts_on_from_them(stocked):
+    declaration = shop()
+    declaration["collections"]["products"]["fields"]["number"] = {
+        "type": "int",
+        "serial": True,
+        "unique": True,
+        "required": True,
+    }
+    plan = stocked.migrate(declaration)
+    (change,) = [c for c in plan.changes if c.op == "number_rows"]
+    assert "in the order they were made" in change.description
+    assert stocked.select("products", "id", "number") == [("p1", 1), ("p2", 2)]
+    assert stocked.plan(declaration) is None
+    store = RecordStore(load_dict(declaration), stocked.engine)
+    made = store.create("products", Caller(is_admin=True), {"name": "Cook"})
+    assert made["number"] == 3

@@ -29,6 +29,12 @@ def _number(value: Any) -> int | float:
     return int(value) if float(value).is_integer() else float(value)
 
 
+def _int_minimum(field: Field) -> int | float:
+    if field.serial:
+        return 1  # numbered from 1
+    return _number(field.min) if field.min is not None else INT_MIN
+
+
 def value_schema(field: Field, *, for_input: bool) -> dict[str, Any]:
     """The schema of one field's (non-null) value, as sent (input) or as returned."""
     schema: dict[str, Any]
@@ -49,7 +55,7 @@ def value_schema(field: Field, *, for_input: bool) -> dict[str, Any]:
         case "int":
             schema = {
                 "type": "integer",
-                "minimum": _number(field.min) if field.min is not None else INT_MIN,
+                "minimum": _int_minimum(field),
                 "maximum": _number(field.max) if field.max is not None else INT_MAX,
             }
         case "float" | "decimal":
@@ -126,11 +132,11 @@ def write_schema(spec: Spec, collection: Collection, *, partial: bool) -> dict[s
     }
     required = []
     for name, field in collection.fields.items():
-        if field.hidden or field.readonly:
+        if field.hidden or field.readonly or field.serial:
             continue  # never writable (read-only fields: by admins only)
         schema = value_schema(field, for_input=True)
         properties[name] = schema if field.required else _nullable(schema)
-        if field.required and field.default is None and not partial:
+        if field.required and field.default is None and not field.slug_from and not partial:
             required.append(name)
         if field.default is not None and field.default != CALLER_DEFAULT:
             properties[name] = {**properties[name], "default": field.default}

@@ -69,6 +69,8 @@ class Importer:
         # schema name -> (collection, shape)
         self.resources: dict[str, tuple[str, str]] = {}
         self.routes: dict[str, dict[str, Any]] = {}
+        # collection -> the serial field that is its integer id in the document
+        self.integer_keys: dict[str, str] = {}
 
     # -- schemas -------------------------------------------------------------------------------
 
@@ -158,7 +160,15 @@ class Importer:
             "fields": fields,
             "rules": {"list": "public", "view": "public"},
         }
-        for output, property_schema in schema.get("properties", {}).items():
+        properties = schema.get("properties", {})
+        for output, property_schema in properties.items():
+            if output == "id" and self.resolve(property_schema)[1].get("type") == "integer":
+                # Integer ids (1, 2, 3...): a serial number the store gives, shown as the id.
+                number = "number" if "number" not in properties else "serial_number"
+                fields[number] = {"type": "int", "serial": True, "unique": True}
+                shape_fields[output] = number
+                self.integer_keys[collection] = number
+                continue
             if output in SYSTEM_NAMES:
                 shape_fields[output] = SYSTEM_NAMES[output]
                 continue
@@ -300,6 +310,8 @@ class Importer:
             route = {operation_name: collection}
             if keys and operation_name != "list":
                 key = self._key_name(keys[-1], record)
+                if key == "id":
+                    key = self.integer_keys.get(collection, key)
                 route["key"] = key
                 if key != keys[-1]:  # {todoId}: the contract's name for the id
                     route["key_param"] = keys[-1]

@@ -38,6 +38,8 @@ NAMING_CONVENTION = {
 }
 ID_LENGTH = 15
 INTERNAL_PREFIX = "_bf_"
+# The last number given to each serial field ("<collection>.<field>"): numbers never come back.
+SERIALS_TABLE = INTERNAL_PREFIX + "serials"
 _ON_DELETE_SQL = {"restrict": "RESTRICT", "cascade": "CASCADE", "set null": "SET NULL"}
 
 
@@ -84,6 +86,13 @@ def build_metadata(spec: Spec) -> MetaData:
         from ..auth.tables import add_auth_tables
 
         add_auth_tables(metadata)
+    if any(f.serial for c in spec.collections.values() for f in c.fields.values()):
+        Table(
+            SERIALS_TABLE,
+            metadata,
+            Column("name", String(255), primary_key=True),
+            Column("last", BigInteger, nullable=False),
+        )
     if spec.jobs or spec.cron or spec.webhooks:
         from ..jobs.tables import add_job_tables
 
@@ -153,7 +162,8 @@ def build_table(
                 field_name,
                 column_type(field),
                 *args,
-                nullable=not field.required,
+                # A serial column takes numbers for rows it is added to after it is added.
+                nullable=not field.required or field.serial,
                 index=(field.index or field.type == "relation") and not field.unique,
             )
         )

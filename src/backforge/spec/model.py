@@ -69,6 +69,9 @@ class Field(_Strict):
     # A unique text field filled, when a create does not send it, from another text field of
     # the record ("Hello, World!" -> hello-world, hello-world-2, ...).
     slug_from: str | None = None
+    # An integer the store numbers 1, 2, 3... on create (an order number, the integer id a
+    # contract shows): unique, never reused, never written by a client or an admin.
+    serial: bool = False
     # Field-level access: never in any response; settable by admins only; per-row read/write rules.
     hidden: bool = False
     readonly: bool = False

@@ -69,6 +69,12 @@ def _check_collection(
                 yield Problem(
                     (*fpath, "slug_from"), "slug_from names a text field of the same collection"
                 )
+        if field.serial and (field.type != "int" or not field.unique or field.default is not None):
+            yield Problem(
+                (*fpath, "serial"),
+                "a serial number is a unique int field the store fills "
+                "(type: int, unique: true, no default)",
+            )
     known = [*collection.fields, *SYSTEM_FIELDS]
     for i, index in enumerate(collection.indexes):
         if not index:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from sqlalchemy import Engine, Table
 
-from ..schema.tables import build_metadata
+from ..schema.tables import SERIALS_TABLE, build_metadata
 from ..spec.model import Spec
 from . import reads, transactions, writes
 from .access import Access
@@ -79,6 +79,12 @@ class RecordStore:
             name: [(n, f) for n, f in collection.fields.items() if f.slug_from]
             for name, collection in spec.collections.items()
         }
+        # Fields the store numbers on create, and their counters.
+        self._serials = {
+            name: [n for n, f in collection.fields.items() if f.serial]
+            for name, collection in spec.collections.items()
+        }
+        self._counters: Table | None = self.metadata.tables.get(SERIALS_TABLE)
         for name, collection in spec.collections.items():
             options = collection.auth_options
             minimum = options.min_password_length if options else None

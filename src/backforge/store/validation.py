@@ -157,7 +157,8 @@ def python_type(field: Field) -> Any:
 class BodyValidator:
     """Validates create and update bodies for one collection; built once, used per request.
 
-    Hidden fields are never writable; read-only fields only when `with_readonly` (admins).
+    Hidden and serial fields are never writable; read-only fields only when `with_readonly`
+    (admins).
     Auth collections take a write-only `password`, which the store hashes: on create, and on
     update only from admins (others change theirs where the old one is checked).
     """
@@ -181,7 +182,7 @@ class BodyValidator:
         fields = {
             n: f
             for n, f in collection.fields.items()
-            if not f.hidden and (with_readonly or not f.readonly)
+            if not f.hidden and not f.serial and (with_readonly or not f.readonly)
         }
         self.fields = fields
         self.required = tuple(

@@ -28,6 +28,7 @@ from .hooks import SYSTEM
 from .ids import is_valid_id, new_id
 from .prepared import ConnectionReader
 from .reads import select_for
+from .serials import next_serial
 from .slugs import MAX_LENGTH as MAX_SLUG
 from .slugs import unique_slug
 from .validation import BodyValidator
@@ -84,6 +85,8 @@ def create(
                 room = (field.max_length or MAX_SLUG) - 8  # for a suffix such as -2
                 source = row.get(field.slug_from or "")
                 row[name] = unique_slug(connection, table, name, source, min(room, MAX_SLUG))
+        for name in store._serials[collection]:
+            row[name] = next_serial(connection, store._counters, table, name)
         event = WriteEvent(collection, "create", caller, values=row, record_id=row["id"])
         store.hooks.run("before", event, store)
         validator.missing_required(row)  # a read-only field a hook was to fill
@@ -156,7 +159,7 @@ def increment(
         raise InvalidQuery(f"{field} is not a number field of {collection}", "field")
     if isinstance(by, bool) or not isinstance(by, int | float | Decimal):
         raise InvalidQuery("by is a number", "by")
-    if (declared.readonly and not caller.is_admin) or declared.hidden:
+    if (declared.readonly and not caller.is_admin) or declared.hidden or declared.serial:
         raise ValidationFailed([FieldProblem(f"/{field}", "this field is read-only")])
     if not is_valid_id(record_id):
         raise NotFound(f"no record '{record_id}' in {collection}")

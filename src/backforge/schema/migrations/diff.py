@@ -30,7 +30,7 @@ from sqlalchemy.sql.ddl import sort_tables
 from ...auth.tables import AUTH_TABLE_PREFIX
 from ...jobs.tables import JOBS_TABLE_PREFIX
 from ...spec.model import Field, Spec
-from ..tables import INTERNAL_PREFIX, build_metadata, cycle_edges
+from ..tables import INTERNAL_PREFIX, SERIALS_TABLE, build_metadata, cycle_edges
 from .emails import email_case_changes
 from .errors import MigrationRefusedError
 from .model import Change
@@ -64,6 +64,7 @@ PHASES = {
     "rebuild_table": 10,
     # Data in the final names, once every table has its declared shape (on SQLite too).
     "lower_emails": 11,
+    "number_rows": 11,
 }
 
 
@@ -86,10 +87,10 @@ class SchemaDiff:
 
 
 def is_internal_table(name: str) -> bool:
-    """Tables no declaration describes. The auth and jobs tables are backforge's own but
-    declared (they follow from an auth collection, jobs, cron or webhooks), so they are
-    migrated like collections."""
-    if name.startswith((AUTH_TABLE_PREFIX, JOBS_TABLE_PREFIX)):
+    """Tables no declaration describes. The auth, jobs and serials tables are backforge's own
+    but declared (they follow from an auth collection, jobs, cron, webhooks or a serial
+    field), so they are migrated like collections."""
+    if name.startswith((AUTH_TABLE_PREFIX, JOBS_TABLE_PREFIX)) or name == SERIALS_TABLE:
         return False
     return name.startswith((INTERNAL_PREFIX, "sqlite_")) or name == "alembic_version"
 
@@ -224,6 +225,16 @@ class _Differ:
         self.changes.append(
             Change("add_column", final, description, column=column.name, details={"fill": fill})
         )
+        if field is not None and field.serial and self._has_rows(db_table):
+            self.changes.append(
+                Change(
+                    "number_rows",
+                    final,
+                    f"number the rows of {final} 1, 2, 3... in {column.name}, in the order "
+                    "they were made (new records count on from the last)",
+                    column=column.name,
+                )
+            )
 
     def _on_remove_column(self, _schema, db_table: str, column) -> None:
         final = self.final_table(db_table)

@@ -52,7 +52,7 @@ _SQLITE_REBUILDS = frozenset(
 
 
 # Steps a SQLite rebuild does not do: they run as well (a rename before it, data after it).
-_NOT_IN_REBUILDS = frozenset({"rename_table", "lower_emails"})
+_NOT_IN_REBUILDS = frozenset({"rename_table", "lower_emails", "number_rows"})
 
 
 def render_changes(diff: SchemaDiff) -> list[Change]:
@@ -265,6 +265,14 @@ class _Renderer:
     def lower_emails(self, change: Change) -> list[str]:
         table, email = self.q(change.table), self.q(str(change.column))
         return [f"UPDATE {table} SET {email} = lower({email}) WHERE {email} <> lower({email})"]  # noqa: S608
+
+    def number_rows(self, change: Change) -> list[str]:
+        table, column = self.q(change.table), self.q(str(change.column))
+        return [
+            f"UPDATE {table} SET {column} = numbered.n FROM (SELECT id, "  # noqa: S608
+            f"ROW_NUMBER() OVER (ORDER BY created, id) AS n FROM {table}) AS numbered "
+            f"WHERE {table}.id = numbered.id"
+        ]
 
     # -- the SQLite rebuild ------------------------------------------------------------------
 
