@@ -410,6 +410,14 @@ def test_declaring_a_relation_wrongly_names_the_fix():
         "users": {"fields": {"name": {"type": "text"}}, "relations": {"name": {"to": "users"}}}
     }
     assert "'name' is already a field of users" in _declaration_error(clash)
+    via_any = {
+        "users": {
+            "fields": {},
+            "relations": {"posts": {"to": "posts", "via": "author", "reference": "any"}},
+        },
+        "posts": posts,
+    }
+    assert "'reference' applies to relations without via or through" in _declaration_error(via_any)
     unique = {"users": {"fields": {"name": {"type": "text"}}, "unique": [["name", "nope"]]}}
     assert "unknown field 'nope'" in _declaration_error(unique)
 
@@ -467,6 +475,66 @@ def test_a_relation_may_name_a_record_the_writer_cannot_see_when_declared(make_c
     # An id that exists nowhere is refused either way.
     nobody = client.post("/api/memberships", json={"team": team, "user": "a" * 15}, headers=owner)
     assert nobody.status_code == 422
+
+
+def test_members_named_by_email_the_writer_cannot_see_when_declared(make_client, admin):
+    """A team's members as a list of emails: the owner names accounts private to their
+    owners, the membership then decides who sees the team, and readers see only members
+    they may view."""
+    declaration = {
+        "name": "rooms",
+        "collections": {
+            "users": {"auth": True, "fields": {}, "rules": {"view": "id = auth.id"}},
+            "rooms": {
+                "fields": {
+                    "name": {"type": "text"},
+                    "owner": {"type": "relation", "to": "users", "default": "auth.id"},
+                },
+                "relations": {
+                    "members": {"to": "users", "key": "email", "reference": "any"},
+                    "guests": {"to": "users", "key": "email"},
+                },
+                "rules": {
+                    "list": "owner = auth.id || any(members, id = auth.id)",
+                    "view": "owner = auth.id || any(members, id = auth.id)",
+                    "create": "auth.id != null",
+                    "update": "owner = auth.id",
+                },
+            },
+        },
+    }
+    client = make_client(declaration)
+    headers = {}
+    for name in ("ann", "bob", "cy"):
+        answer = client.post(
+            "/api/auth/users/signup", json={"email": f"{name}@example.org", "password": PASSWORD}
+        )
+        assert answer.status_code == 201, answer.text
+        headers[name] = {"Authorization": f"Bearer {answer.json()['access_token']}"}
+    room = client.post("/api/rooms", json={"name": "den"}, headers=headers["ann"]).json()
+    assert client.get("/api/rooms", headers=headers["bob"]).json()["items"] == []
+    # Bob's account is private to Bob; with reference: any, Ann may still name him.
+    added = client.patch(
+        f"/api/rooms/{room['id']}", json={"members": ["BOB@example.org"]}, headers=headers["ann"]
+    )
+    assert added.status_code == 200, added.text
+    assert added.json()["members"] == []  # Ann may not view Bob's account
+    assert [r["id"] for r in client.get("/api/rooms", headers=headers["bob"]).json()["items"]] == [
+        room["id"]
+    ]
+    assert client.get(f"/api/rooms/{room['id']}", headers=headers["bob"]).json()["members"] == [
+        "bob@example.org"
+    ]
+    assert client.get("/api/rooms", headers=headers["cy"]).json()["items"] == []
+    # An address no account has is refused; a relation without reference: any names only
+    # what the writer may view.
+    for body, path in (
+        ({"members": ["nobody@example.org"]}, "/members"),
+        ({"guests": ["cy@example.org"]}, "/guests"),
+    ):
+        refused = client.patch(f"/api/rooms/{room['id']}", json=body, headers=headers["ann"])
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["errors"][0]["path"] == path
 
 
 def test_sum_avg_min_max_over_related_records_in_filters_and_shapes(make_client, admin):

@@ -111,6 +111,9 @@ class Relation(_Strict):
     key: str | None = None
     # Values of `key` that name no record create one (under the caller's create rule of `to`).
     create_missing: bool = False
+    # Which records a writer may name: those it may view, or any that exist (adding a member
+    # by email to a team; reads still show only the members the reader may view).
+    reference: Literal["visible", "any"] = "visible"
     description: str | None = None
 
     @property

@@ -122,6 +122,12 @@ def _check_relation(
             )
     if relation.create_missing and relation.key is None:
         yield Problem((*path, "create_missing"), "create_missing needs 'key'")
+    if relation.reference != "visible" and not relation.stored:
+        yield Problem(
+            (*path, "reference"),
+            "'reference' applies to relations without via or through (a through collection's "
+            "relation field says it: reference: any)",
+        )
 
 
 def _through_fields(spec: Spec, name: str, relation: Relation) -> tuple[str | None, str | None]:

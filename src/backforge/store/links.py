@@ -11,6 +11,7 @@ from pydantic import Field as PydanticField
 from sqlalchemy import Connection, delete, insert, select
 
 from .. import clock
+from ..spec.auth_fields import ACCOUNT_EMAIL, account_email
 from ..spec.model import Relation, Spec
 from ..spec.relations import LINK_MEMBER, LINK_OWNER, link_collection_name
 from .caller import Caller
@@ -110,12 +111,15 @@ class Links:
         replace: bool,
     ) -> None:
         """Make each relation hold exactly the given members (`replace`: the record had some
-        before). Every member must exist and be visible to the caller (with `create_missing`,
+        before). Every member must exist and be visible to the caller, or only exist with
+        `reference: any` (with `create_missing`,
         a key naming nothing creates the record, under the caller's create rule)."""
         problems: list[FieldProblem] = []
         resolved: dict[str, list[str]] = {}
         for name, given in values.items():
             relation = self.stored[collection][name]
+            if self._by_account_email(relation):
+                given = [account_email(value) for value in given]  # stored in lower case
             ids, missing = self._resolve(connection, relation, caller, given)
             if missing and relation.create_missing:
                 for value in missing:
@@ -173,10 +177,10 @@ class Links:
             return
         relation = self.stored[collection][name]
         target = self.store.tables[relation.to]
-        visible = select(target.c.id).where(
-            target.c.id == member_id, self.store.access.where(relation.to, "view", caller)
+        named = select(target.c.id).where(
+            target.c.id == member_id, *self._nameable(relation, caller)
         )
-        if connection.execute(visible).first() is None:
+        if connection.execute(named).first() is None:
             raise ValidationFailed(
                 [FieldProblem(f"/{name}", f"no record '{member_id}' in {relation.to}")]
             )
@@ -187,17 +191,28 @@ class Links:
     def _resolve(
         self, connection: Connection, relation: Relation, caller: Caller, given: list[Any]
     ) -> tuple[dict[Any, str], list[Any]]:
-        """The ids of the named members the caller may view, and the names that found none."""
+        """The ids of the named members the caller may name, and the names that found none."""
         target = self.store.tables[relation.to]
         key = target.c[relation.key] if relation.key else target.c.id
         wanted = _distinct(given)
         found: dict[Any, str] = {}
         if wanted:
             query = select(key, target.c.id).where(
-                key.in_(wanted), self.store.access.where(relation.to, "view", caller)
+                key.in_(wanted), *self._nameable(relation, caller)
             )
             found = {row[0]: row[1] for row in connection.execute(query)}
         return found, [v for v in wanted if v not in found]
+
+    def _by_account_email(self, relation: Relation) -> bool:
+        target = self.spec.collections[relation.to]
+        return relation.key == ACCOUNT_EMAIL and target.auth_options is not None
+
+    def _nameable(self, relation: Relation, caller: Caller) -> list:
+        """The records of `to` a writer may name: those it may view, or with `reference: any`
+        every one."""
+        if relation.reference == "any":
+            return []
+        return [self.store.access.where(relation.to, "view", caller)]
 
 
 def _distinct(values: list[Any]) -> list[Any]:
