@@ -299,12 +299,16 @@ def test_stored_relation_by_id_refuses_records_the_caller_cannot_see(make_client
         {"path": "/books", "message": f"no record '{secret_id}' in books"}
     ]
     shelf = client.post("/api/shelves", json={"books": [open_id]}, headers={}).json()
-    # An admin adds the secret book; anonymous readers still see only the open one.
+    # An admin adds the secret book; anonymous readers still see only the open one, and
+    # cannot drop the book they cannot see by leaving it out.
     client.patch(f"/api/shelves/{shelf['id']}", json={"books": [open_id, secret_id]}, headers=admin)
     assert client.get(f"/api/shelves/{shelf['id']}").json()["books"] == [open_id]
+    assert client.patch(f"/api/shelves/{shelf['id']}", json={"books": []}).json()["books"] == []
+    client.patch(f"/api/shelves/{shelf['id']}", json={"books": [open_id]})
+    # Members read in the order they were added: the open book came back last.
     assert client.get(f"/api/shelves/{shelf['id']}", headers=admin).json()["books"] == [
-        open_id,
         secret_id,
+        open_id,
     ]
     # count() without a condition counts links; any() reading a field sees only visible books.
     assert (
@@ -526,6 +530,11 @@ def test_members_named_by_email_the_writer_cannot_see_when_declared(make_client,
         "bob@example.org"
     ]
     assert client.get("/api/rooms", headers=headers["cy"]).json()["items"] == []
+    # Members Ann cannot see are not dropped by being left out of her list: she adds Cy.
+    more = {"members": ["cy@example.org"]}
+    assert client.patch(f"/api/rooms/{room['id']}", json=more, headers=headers["ann"]).is_success
+    for name in ("bob", "cy"):
+        assert client.get(f"/api/rooms/{room['id']}", headers=headers[name]).status_code == 200
     # An address no account has is refused; a relation without reference: any names only
     # what the writer may view.
     for body, path in (

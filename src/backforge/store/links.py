@@ -140,7 +140,15 @@ class Links:
                 owned = link.c[LINK_OWNER] == record_id
                 current = connection.execute(select(link.c[LINK_MEMBER]).where(owned))
                 kept = {row[0] for row in current} & set(members)
-                connection.execute(delete(link).where(owned, link.c[LINK_MEMBER].not_in(kept)))
+                # Only members the writer may view leave: one it cannot see (added by someone
+                # else, or by name with reference: any) is not dropped by being left out.
+                relation = self.stored[collection][name]
+                target = self.store.tables[relation.to]
+                visible = select(target.c.id).where(
+                    self.store.access.where(relation.to, "view", caller)
+                )
+                leaving = link.c[LINK_MEMBER].not_in(kept), link.c[LINK_MEMBER].in_(visible)
+                connection.execute(delete(link).where(owned, *leaving))
             added = [member for member in members if member not in kept]
             # A microsecond apart: members read back in the order they were given.
             rows = [
