@@ -110,10 +110,10 @@ class Links:
         values: Mapping[str, list[Any]],
         replace: bool,
     ) -> None:
-        """Make each relation hold exactly the given members (`replace`: the record had some
-        before). Every member must exist and be visible to the caller, or only exist with
-        `reference: any` (with `create_missing`,
-        a key naming nothing creates the record, under the caller's create rule)."""
+        """Make each relation hold the given members (`replace`: the record had some before,
+        and those the caller may view and did not name leave). Every member must exist and be
+        visible to the caller, or only exist with `reference: any` (with `create_missing`, a
+        key naming nothing creates the record, under the caller's create rule)."""
         problems: list[FieldProblem] = []
         resolved: dict[str, list[str]] = {}
         for name, given in values.items():
