@@ -617,3 +617,44 @@ def test_a_parameter_compared_with_a_constant_serves_me_shortcuts(make_client, a
     assert client.get("/books", params={"reader": "me"}, headers=ann_headers).json() == ["A"]
     assert client.get("/books", params={"reader": ids["bob"][0]}).json() == ["B"]
     assert client.get("/books", params={"reader": "me"}).json() == []  # anonymous: nobody
+
+
+def test_each_method_of_a_path_reaches_its_own_route(tmp_path, make_client, admin):
+    """A path with a declared or custom route for one method and another route (declared,
+    custom or a record route) for the next: each request reaches the route of its method."""
+    declaration = {
+        "name": "paths",
+        "hooks": "paths_hooks.py",
+        "collections": {
+            "books": {
+                "fields": {"slug": {"type": "text", "unique": True, "required": True}},
+                "rules": {"list": "public", "view": "public", "create": "public"},
+            },
+            "todos": {"fields": {"title": {"type": "text"}}, "rules": {"list": "public"}},
+        },
+        "routes": {
+            "GET /api/books/mine": {"count": "books"},
+            "DELETE /api/books/{slug}": {"delete": "books", "key": "slug"},
+        },
+    }
+    (tmp_path / "paths_hooks.py").write_text(
+        "from backforge.hooks import Endpoints\n"
+        "endpoints = Endpoints()\n\n"
+        "@endpoints.get('/api/todos')\n"
+        "def listed(ctx):\n"
+        "    return {'custom': 'get'}\n\n"
+        "@endpoints.post('/api/todos')\n"
+        "def made(ctx):\n"
+        "    return {'custom': 'post'}\n"
+    )
+    path = tmp_path / "paths.yaml"
+    path.write_text(json.dumps(declaration))
+    client = make_client(path)
+    assert client.post("/api/todos", json={}).json() == {"custom": "post"}
+    assert client.get("/api/todos").json() == {"custom": "get"}
+    for slug in ("mine", "other"):
+        assert client.post("/api/books", json={"slug": slug}).status_code == 201
+    assert client.get("/api/books/mine").json() == 2
+    # DELETE /api/books/mine is the declared delete by slug, not the record route's by id.
+    assert client.delete("/api/books/mine", headers=admin).status_code == 204
+    assert [b["slug"] for b in client.get("/api/books").json()["items"]] == ["other"]

@@ -32,6 +32,7 @@ from pydantic import BaseModel, Field
 from starlette.responses import StreamingResponse
 
 from backforge.hooks import Endpoints
+from backforge.http.problems import ProblemError
 
 endpoints = Endpoints()
 
@@ -122,6 +123,39 @@ def slow(ctx):
 @endpoints.get("/slow/async", timeout=0.3)
 async def slow_async(ctx):
     await asyncio.sleep(5)
+
+
+@endpoints.get("/own-timeout", timeout=5)
+async def own_timeout(ctx):
+    raise TimeoutError("the handler's own, not the limit")
+
+
+@endpoints.post("/own-timeout/sync", timeout=5)
+def own_timeout_sync(ctx):
+    raise TimeoutError("the handler's own, not the limit")
+
+
+class Count(BaseModel):
+    n: int
+
+
+@endpoints.get("/own-model")
+def own_model(ctx):
+    return {"n": Count.model_validate({"n": ctx.query.get("n")}).n}
+
+
+@endpoints.get("/bad-answer", response=Count)
+def bad_answer(ctx):
+    return {"n": ctx.query.get("n")}
+
+
+def shaped(status, problem):
+    return status, {"message": problem["detail"]}
+
+
+@endpoints.post("/busy", error_formatter=shaped)
+def busy(ctx):
+    raise ProblemError(429, "too-many", "wait", headers={"Retry-After": "7"})
 """
 
 
@@ -222,6 +256,31 @@ def test_time_limits_answer_504_and_keep_nothing(service, tmp_path):
         assert service.get("/notes/count").json() == {"count": 0}
         time.sleep(0.05)
     assert service.get("/slow/async").status_code == 504
+
+
+def test_a_handlers_own_timeout_is_its_failure_not_the_limit(service):
+    for answer in (service.get("/own-timeout"), service.post("/own-timeout/sync")):
+        assert answer.status_code == 500, answer.text
+        assert answer.json()["type"].endswith(":internal")
+
+
+def test_a_handlers_model_refusing_client_input_is_422_and_no_value_is_logged(service, caplog):
+    refused = service.get("/own-model", params={"n": "not-a-number-7f3a"})
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["errors"][0]["path"] == "/n"
+    # A response its model refuses is the server's fault: 500, logged without the value.
+    failed = service.get("/bad-answer", params={"n": "private-value-9c2e"})
+    assert failed.status_code == 500
+    assert "did not validate" in caplog.text and "n: int_parsing" in caplog.text
+    assert "private-value-9c2e" not in caplog.text and "private-value-9c2e" not in failed.text
+
+
+def test_an_error_shape_keeps_the_problems_headers(service):
+    busy = service.post("/busy")
+    assert busy.status_code == 429
+    assert busy.json() == {"message": "wait"}
+    assert busy.headers["retry-after"] == "7"
+    assert busy.headers["content-type"] == "application/json"
 
 
 def test_what_cannot_work_is_refused_at_start_up(tmp_path, make_client):

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 import anyio.to_thread
-import orjson
 from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import Response
@@ -28,7 +27,8 @@ from starlette.routing import Route
 from ..store.caller import Caller
 from ..store.records import RecordStore
 from .endpoint_context import EndpointContext, RequestAuth, Templates
-from .endpoint_io import BODY_KINDS, BodyKind, answer, form_available, read_body
+from .endpoint_io import BODY_KINDS, BodyKind, answer, read_body
+from .error_shapes import shaped
 from .offload import Offload
 from .problems import ProblemError, problem_for
 
@@ -59,9 +59,8 @@ class Endpoint:
     # Seconds the handler may take; then 504, and a sync handler's transaction rolls back.
     timeout: float | None = None
 
-    @property
-    def is_async(self) -> bool:
-        return inspect.iscoroutinefunction(self.handler)
+    def __post_init__(self) -> None:
+        self.is_async = inspect.iscoroutinefunction(self.handler)
 
 
 @dataclass
@@ -141,8 +140,6 @@ def check_endpoints(endpoints: Endpoints) -> list[str]:
             problems.append(f"{where}: body is one of {', '.join(BODY_KINDS)}")
         if endpoint.body in ("text", "bytes") and endpoint.request is not None:
             problems.append(f"{where}: a {endpoint.body} body has no model; drop request=")
-        if endpoint.body in ("form", "multipart") and not form_available():
-            problems.append(f"{where}: form bodies need python-multipart (pip install it)")
         if endpoint.timeout is not None and endpoint.timeout <= 0:
             problems.append(f"{where}: timeout is a number of seconds above 0")
     return problems
@@ -150,6 +147,32 @@ def check_endpoints(endpoints: Endpoints) -> list[str]:
 
 class _Late(Exception):
     """A sync handler finished after its time limit: its transaction is rolled back."""
+
+
+class _Deadline:
+    """Which comes first for a timed sync handler: its commit or its time limit. Decided once,
+    under a lock, so that a 504 is never sent for a write that stays."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._first: str | None = None
+
+    def _decide(self, outcome: str) -> bool:
+        with self._lock:
+            self._first = self._first or outcome
+            return self._first == outcome
+
+    def commit(self) -> bool:
+        return self._decide("commit")
+
+    def expire(self) -> bool:
+        return self._decide("late")
+
+
+def _retrieved(work: asyncio.Future) -> None:
+    """Nobody awaits a handler past its limit: its outcome (_Late) is expected."""
+    if not work.cancelled():
+        work.exception()
 
 
 def custom_routes(
@@ -176,12 +199,16 @@ def custom_routes(
     async def execute(endpoint: Endpoint, context: EndpointContext) -> Any:
         limit = endpoint.timeout
         if endpoint.is_async:
+            if limit is None:
+                return await endpoint.handler(context)
             try:
-                async with asyncio.timeout(limit):
+                async with asyncio.timeout(limit) as scope:
                     return await endpoint.handler(context)
             except TimeoutError:
-                raise _timed_out(limit) from None
-        late = threading.Event()
+                if scope.expired():  # not a TimeoutError the handler raised itself
+                    raise _timed_out(limit) from None
+                raise
+        deadline = _Deadline()
 
         def run() -> Any:
             if endpoint.read_only:
@@ -190,18 +217,18 @@ def custom_routes(
                 result = endpoint.handler(context)
                 if inspect.isawaitable(result):
                     raise TypeError("the handler returned an awaitable: declare it async def")
-                if late.is_set():
+                if limit is not None and not deadline.commit():
                     raise _Late  # the client was told it failed: nothing may stay written
                 return result
 
         if limit is None:
             return await offload.run(run)
-        try:
-            async with asyncio.timeout(limit):
-                return await anyio.to_thread.run_sync(run, abandon_on_cancel=limit is not None)
-        except TimeoutError:
-            late.set()
-            raise _timed_out(limit) from None
+        work = asyncio.ensure_future(anyio.to_thread.run_sync(run, abandon_on_cancel=True))
+        done, _pending = await asyncio.wait({work}, timeout=limit)
+        if not done and deadline.expire():
+            work.add_done_callback(_retrieved)
+            raise _timed_out(limit)
+        return await work  # done, or committing already: its answer stands
 
     def make(endpoint: Endpoint):
         formatter = endpoint.error_formatter or endpoints.error_formatter or default_formatter
@@ -211,10 +238,7 @@ def custom_routes(
                 return await _serve(request, endpoint)
             except Exception as exc:  # every failure keeps the endpoint's error shape
                 response = await problem_for(request, exc)
-                if formatter is None:
-                    return response
-                status, body = formatter(response.status_code, orjson.loads(response.body))
-                return Response(orjson.dumps(body), status, media_type="application/json")
+                return response if formatter is None else shaped(response, formatter)
 
         async def _serve(request: Request, endpoint: Endpoint) -> Response:
             caller = caller_of(request)
@@ -233,5 +257,5 @@ def custom_routes(
     return [Route(e.path, make(e), methods=[e.method]) for e in endpoints.routes]
 
 
-def _timed_out(limit: float | None) -> ProblemError:
+def _timed_out(limit: float) -> ProblemError:
     return ProblemError(504, "timeout", f"the endpoint did not finish within {limit:g} seconds")

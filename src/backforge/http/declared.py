@@ -33,7 +33,7 @@ from ..store.listing import ListRequest
 from ..store.records import Narrowing, RecordStore
 from ..store.shapes import ShapePlan
 from .body import etag, if_match_versions, read_json_body
-from .error_shapes import ErrorFormat
+from .error_shapes import ErrorFormat, shaped
 from .offload import Offload
 from .problems import ProblemError, problem_for
 from .records import json_response
@@ -146,10 +146,7 @@ class DeclaredRoute:
             elif isinstance(exc, ValidationFailed):
                 exc = self._client_paths(exc)
             response = await problem_for(request, exc)
-            if self.errors is None:
-                return response
-            status, body = self.errors(response.status_code, orjson.loads(response.body))
-            return Response(orjson.dumps(body), status, media_type="application/json")
+            return response if self.errors is None else shaped(response, self.errors)
 
     async def _serve(self, request: Request) -> Response:
         caller = self.caller_of(request)

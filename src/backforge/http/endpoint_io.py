@@ -5,7 +5,7 @@ HTML or any Starlette response (streams, redirects, files)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import IO, Any, Literal
+from typing import IO, Any, Literal, get_args
 
 import orjson
 from pydantic import BaseModel, ValidationError
@@ -18,10 +18,10 @@ from starlette.responses import PlainTextResponse, Response
 from ..store.errors import FieldProblem, ValidationFailed
 from ..store.validation import validation_failed
 from .body import read_body_bytes, read_json_body
-from .problems import ProblemError
+from .problems import ProblemError, ResponseInvalid
 
 BodyKind = Literal["json", "form", "multipart", "text", "bytes"]
-BODY_KINDS: tuple[str, ...] = ("json", "form", "multipart", "text", "bytes")
+BODY_KINDS: tuple[str, ...] = get_args(BodyKind)
 FORM_TYPES = {
     "form": "application/x-www-form-urlencoded",
     "multipart": "multipart/form-data",
@@ -55,15 +55,6 @@ class Body:
     async def close(self) -> None:
         if self.form is not None:
             await self.form.close()
-
-
-def form_available() -> bool:
-    """Whether form and multipart bodies can be read (python-multipart is installed)."""
-    try:
-        import python_multipart  # noqa: F401
-    except ImportError:
-        return False
-    return True
 
 
 async def read_body(
@@ -148,5 +139,8 @@ def answer(result: Any, status: int, response_model: type[BaseModel] | None) -> 
     if isinstance(result, BaseModel):
         result = result.model_dump(mode="json")
     elif response_model is not None:
-        result = response_model.model_validate(result).model_dump(mode="json")
+        try:
+            result = response_model.model_validate(result).model_dump(mode="json")
+        except ValidationError as exc:
+            raise ResponseInvalid(exc) from None
     return Response(orjson.dumps(result), status, media_type="application/json")

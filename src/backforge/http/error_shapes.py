@@ -4,9 +4,14 @@ a map of statuses (see spec.routes.ErrorShape)."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
+import orjson
+from starlette.responses import Response
+
 from ..spec.routes import ErrorShape
+from .problems import PROBLEM_CONTENT_TYPE
 
 PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
 
@@ -42,6 +47,20 @@ class ErrorFormat:
             key = field if isinstance(field, str) and field else self.shape.general_field
             grouped[key] = [str(problem.get("detail", ""))]
         return grouped
+
+
+def shaped(response: Response, formatter: Callable[[int, dict[str, Any]], tuple[int, Any]]):
+    """A problem response in an error shape: the shape's status and body, with the problem's
+    headers kept (Retry-After, Allow); a status map alone keeps it problem+json."""
+    status, body = formatter(response.status_code, orjson.loads(response.body))
+    problem = isinstance(formatter, ErrorFormat) and formatter.shape.body is None
+    headers = {
+        name: value
+        for name, value in response.headers.items()
+        if name not in ("content-length", "content-type")
+    }
+    media_type = PROBLEM_CONTENT_TYPE if problem else "application/json"
+    return Response(orjson.dumps(body), status, headers=headers, media_type=media_type)
 
 
 def _messages(problem: dict[str, Any]) -> list[str]:

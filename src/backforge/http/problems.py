@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
+from pydantic import ValidationError
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -24,6 +25,7 @@ from ..store.errors import (
     Unavailable,
     ValidationFailed,
 )
+from ..store.validation import validation_failed
 
 PROBLEM_TYPE = "urn:backforge:problem:"
 PROBLEM_CONTENT_TYPE = "application/problem+json"
@@ -44,6 +46,7 @@ _TITLES = {
     428: "Precondition required",
     500: "Internal error",
     503: "Service unavailable",
+    504: "Gateway timeout",
 }
 
 
@@ -141,16 +144,27 @@ async def handle_unexpected(request: Request, exc: Exception) -> Response:
     return problem_response(500, "internal", "the server failed to handle this request")
 
 
-async def handle_response_validation(_request: Request, exc: Exception) -> Response:
-    # A handler's answer that its declared response model refuses: the server's fault.
+class ResponseInvalid(Exception):
+    """A handler's answer that its declared response model refuses: the server's fault."""
+
+    def __init__(self, error: ValidationError):
+        # Where and why only: the values themselves may be anyone's data.
+        self.problems = [
+            f"{'.'.join(str(part) for part in e['loc']) or '(root)'}: {e['type']}"
+            for e in error.errors(include_input=False)
+        ]
+        super().__init__("; ".join(self.problems))
+
+
+async def handle_response_invalid(_request: Request, exc: Exception) -> Response:
     logger.error("a response did not validate: %s", exc)
     return problem_response(500, "internal", "the response did not validate")
 
 
-def _validation_error() -> type[Exception]:
-    from pydantic import ValidationError
-
-    return ValidationError
+async def handle_validation_error(_request: Request, exc: Exception) -> Response:
+    # A handler validating what the client sent with its own model: the client's 422.
+    assert isinstance(exc, ValidationError)
+    return from_store_error(validation_failed(exc))
 
 
 # Every exception a request can end in, and who answers it: the app's one table (Starlette's
@@ -160,7 +174,8 @@ HANDLERS: dict[type[Exception], Callable[[Request, Exception], Awaitable[Respons
     AuthError: handle_auth_error,
     StoreError: handle_store_error,
     HTTPException: handle_http_exception,
-    _validation_error(): handle_response_validation,
+    ResponseInvalid: handle_response_invalid,
+    ValidationError: handle_validation_error,
     Exception: handle_unexpected,
 }
 

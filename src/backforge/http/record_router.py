@@ -13,17 +13,15 @@ methods: HEAD, OPTIONS, a 405) goes on to Starlette unchanged.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import Response
 from starlette.routing import Route
 
 from .middleware.context import route_path
 from .problems import handler_for
 
-ExceptionHandler = Callable[[Request, Exception], Awaitable[Response]]
 PREFIX = "/api/"
 # HEAD and OPTIONS go to Starlette, as does a method a route does not take (405).
 METHODS = frozenset({"GET", "POST", "PATCH", "DELETE"})
@@ -47,14 +45,16 @@ class RecordRouter:
         self.collections = dict(collection_routes)
         self.records = dict(record_routes)
         self.claimed = claimed
-        # Claimed routes without path parameters, by path; the others are tried in order.
-        self.static: dict[str, Route] = {}
+        # Claimed routes without path parameters, by method and path (one path may have a
+        # route per method); the others are tried in order, as Starlette would.
+        self.static: dict[tuple[str, str], Route] = {}
         self.patterns: list[Route] = []
         for route in claimed:
             if route.param_convertors:
                 self.patterns.append(route)
             else:
-                self.static.setdefault(route.path, route)
+                for method in route.methods or ():
+                    self.static.setdefault((method, route.path), route)
 
     async def __call__(self, scope, receive, send) -> None:
         route = self._match(scope) if scope["type"] == "http" else None
@@ -94,17 +94,15 @@ class RecordRouter:
 
     def _claimed(self, scope, path: str) -> Route | None:
         """The claimed route that serves this method and path (its parameters set)."""
-        if scope["method"] not in CLAIMED_METHODS:
+        method = scope["method"]
+        if method not in CLAIMED_METHODS:
             return None
-        route = self.static.get(path)
+        route = self.static.get((method, path))
         if route is not None:
-            if scope["method"] not in route.methods:
-                return None
             scope["app"] = self.fallback
             scope["route"] = route
             scope["path_params"] = {}
             return route
-        method = scope["method"]
         for route in self.patterns:
             found = route.path_regex.match(path)
             if found is None or method not in route.methods:
