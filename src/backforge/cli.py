@@ -13,6 +13,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from . import __version__
@@ -465,7 +466,11 @@ def import_openapi(
     if not isinstance(loaded, dict) or not str(loaded.get("openapi", "")).startswith("3"):
         errors.print(f"[red]{document}: not an OpenAPI 3 document (no 'openapi: 3.x')[/red]")
         raise typer.Exit(1)
-    draft = draft_from_openapi(loaded, name or document.stem)
+    try:
+        draft = draft_from_openapi(loaded, name or document.stem)
+    except DeclarationError as exc:  # a problem no route, field or shape entry explains
+        _report_problems(exc)
+        raise typer.Exit(1) from None
     header = ["# Drafted by `backforge import openapi` from " + document.name + ": review it."]
     if draft.unmapped:
         header.append("# Not mapped (decide, then delete these lines):")
@@ -482,7 +487,7 @@ def import_openapi(
     else:
         sys.stdout.write(text)
     for line in draft.unmapped:
-        errors.print(f"[yellow]not mapped:[/yellow] {line}", highlight=False)
+        errors.print(f"[yellow]not mapped:[/yellow] {escape(line)}", highlight=False)
 
 
 def _register_audit() -> None:

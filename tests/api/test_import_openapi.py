@@ -280,3 +280,67 @@ def test_defaults_read_only_fields_and_plain_lists_survive_the_draft():
         "key_param": "todoId",
     }
     assert any("who may delete todos" in line for line in draft.unmapped)
+
+
+def test_references_broken_fields_and_odd_nodes_are_followed_or_left_out_and_listed():
+    """$ref'd parameters, responses and bodies are followed; a schema made of itself is cut
+    off; fields the declaration would refuse are left out (and from the shapes) and listed."""
+    thing = {"$ref": "#/components/schemas/Thing"}
+    document = {
+        "openapi": "3.0.3",
+        "info": {"title": "Odd", "version": "1"},
+        "paths": {
+            "/things": {
+                "get": {"responses": {"200": {"$ref": "#/components/responses/Things"}}},
+                "post": {
+                    "requestBody": {"$ref": "#/components/requestBodies/Thing"},
+                    "responses": {"201": "not an object"},
+                },
+            },
+            "/things/{thingId}": {
+                "get": {
+                    "parameters": [{"$ref": "#/components/parameters/ThingId"}],
+                    "responses": {
+                        "200": {
+                            "description": "one",
+                            "content": {"application/json": {"schema": thing}},
+                        }
+                    },
+                }
+            },
+        },
+        "components": {
+            "parameters": {
+                "ThingId": {"name": "thingId", "in": "path", "required": True, "schema": {}}
+            },
+            "responses": {
+                "Things": {
+                    "description": "all",
+                    "content": {"application/json": {"schema": {"type": "array", "items": thing}}},
+                }
+            },
+            "requestBodies": {"Thing": {"content": {"application/json": {"schema": thing}}}},
+            "schemas": {
+                "Thing": {
+                    "type": "object",
+                    "properties": {
+                        "name": {"type": "string", "pattern": "(unclosed"},
+                        "size": {"type": "integer", "minimum": 10, "maximum": 1},
+                        "label": {"type": "string"},
+                        "loop": {"$ref": "#/components/schemas/Loop"},
+                    },
+                },
+                "Loop": {"allOf": [{"$ref": "#/components/schemas/Loop"}]},
+            },
+        },
+    }
+    draft = draft_from_openapi(document, "odd")
+    declaration = draft.declaration
+    assert set(declaration["collections"]["things"]["fields"]) == {"label", "loop"}
+    assert declaration["shapes"]["thing"]["fields"] == {"label": "label", "loop": "loop"}
+    assert declaration["routes"]["GET /things/{thingId}"]["key_param"] == "thingId"
+    assert declaration["routes"]["GET /things"]["list"] == "things"
+    assert any(
+        line.startswith("things.name: invalid regular expression") for line in draft.unmapped
+    )
+    assert any(line.startswith("things.size: min is greater than max") for line in draft.unmapped)

@@ -155,6 +155,15 @@ def test_membership_through_several_relations_decides_who_sees_a_task(tracker, a
         "/api/tasks", params={"filter": 'project.team.name = "core"'}, headers=bob
     ).json()["items"]
     assert len(found) == 1
+    # Counting through the path with a condition that holds for nothing counts none.
+    for expression, expected in (
+        ("count(project.team.memberships, false) = 0", 1),
+        ("count(project.team.memberships, false) > 0", 0),
+        ("any(project.team.memberships, false)", 0),
+    ):
+        answer = client.get("/api/tasks", params={"filter": expression}, headers=bob)
+        assert answer.status_code == 200, (expression, answer.text)
+        assert len(answer.json()["items"]) == expected, expression
     assert client.get("/api/tasks", headers=cy).json()["items"] == []
 
 

@@ -11,7 +11,8 @@ from sqlalchemy import select
 
 from backforge.database import create_database_engine
 from backforge.spec.loader import load_text
-from backforge.store.caller import ADMIN
+from backforge.store.caller import ADMIN, Caller
+from backforge.store.errors import Forbidden, ValidationFailed
 from backforge.store.events import WriteEvent, current_transaction
 from backforge.store.records import RecordStore
 
@@ -123,3 +124,43 @@ def test_a_password_set_by_an_update_is_heard_in_its_transaction(store):
     assert heard == []
     store.update("users", ADMIN, user["id"], {"password": "another long pw"})
     assert heard == [("users", user["id"])]
+
+
+LINKED = """
+name: linked
+collections:
+  tags:
+    fields:
+      name: {type: text}
+    rules: {view: public}
+  notes:
+    fields:
+      text: {type: text}
+      likes: {type: int, max: 10}
+    relations:
+      tags: {to: tags}
+    rules: {view: public, update: public}
+"""
+
+
+def test_a_member_added_or_removed_is_an_update_heard_and_under_the_keys_scopes(db_url):
+    engine = create_database_engine(db_url)
+    store = RecordStore(load_text(LINKED), engine)
+    store.metadata.create_all(engine)
+    try:
+        tag = store.create("tags", ADMIN, {"name": "red"})
+        note = store.create("notes", ADMIN, {"text": "n"})
+        heard = _heard(store)
+        store.link("notes", ADMIN, note["id"], "tags", tag["id"], True)
+        assert ("written", "update", "notes", True) in heard
+        assert ("committed", "update", "notes", False) in heard
+        viewer = Caller(id="k" * 15, collection="users", scopes=frozenset({"notes:view"}))
+        with pytest.raises(Forbidden):
+            store.link("notes", viewer, note["id"], "tags", tag["id"], False)
+        assert store.get("notes", ADMIN, note["id"])["tags"] == [tag["id"]]
+        # An empty number counts from 0; its bounds hold.
+        assert store.increment("notes", ADMIN, note["id"], "likes", 3)["likes"] == 3
+        with pytest.raises(ValidationFailed):
+            store.increment("notes", ADMIN, note["id"], "likes", 8)
+    finally:
+        engine.dispose()

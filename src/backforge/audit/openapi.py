@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import json
 import re
 from dataclasses import dataclass, field
@@ -10,6 +9,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+from ..openapi_refs import References
 from .client import AuditClient, AuditError
 
 DISCOVERY_PATHS = (
@@ -173,7 +173,7 @@ def load_document(client: AuditClient, openapi: str | None) -> ApiDocument:
 
 
 def build_document(raw: dict[str, Any], source: str) -> ApiDocument:
-    resolver = _Resolver(raw)
+    resolver = References(raw)
     servers = raw.get("servers") or [{}]
     prefix = urlsplit(str(servers[0].get("url", ""))).path.rstrip("/")
     if raw.get("swagger"):
@@ -218,7 +218,7 @@ def build_document(raw: dict[str, Any], source: str) -> ApiDocument:
     )
 
 
-def _parameters(resolver: _Resolver, raw_params: list[Any]) -> list[Parameter]:
+def _parameters(resolver: References, raw_params: list[Any]) -> list[Parameter]:
     by_key: dict[tuple[str, str], Parameter] = {}
     for raw in raw_params:
         p = resolver.resolve(raw)
@@ -235,7 +235,7 @@ def _parameters(resolver: _Resolver, raw_params: list[Any]) -> list[Parameter]:
 
 
 def _request_body(
-    resolver: _Resolver, op: dict[str, Any], params: list[Parameter]
+    resolver: References, op: dict[str, Any], params: list[Parameter]
 ) -> tuple[dict[str, Any] | None, str | None, bool]:
     for p in params:  # Swagger 2
         if p.location == "body":
@@ -248,7 +248,7 @@ def _request_body(
     return None, None, False
 
 
-def _responses(resolver: _Resolver, op: dict[str, Any]) -> dict[str, dict[str, Any] | None]:
+def _responses(resolver: References, op: dict[str, Any]) -> dict[str, dict[str, Any] | None]:
     out: dict[str, dict[str, Any] | None] = {}
     for status, raw in (op.get("responses") or {}).items():
         resp = resolver.resolve(raw)
@@ -263,7 +263,7 @@ def _responses(resolver: _Resolver, op: dict[str, Any]) -> dict[str, dict[str, A
     return out
 
 
-def _media_schemas(resolver: _Resolver, op: dict[str, Any]) -> dict[str, dict[str, Any]]:
+def _media_schemas(resolver: References, op: dict[str, Any]) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for status, raw in (op.get("responses") or {}).items():
         content = resolver.resolve(raw).get("content") or {}
@@ -275,43 +275,3 @@ def _media_schemas(resolver: _Resolver, op: dict[str, Any]) -> dict[str, dict[st
         if len(schemas) > 1:
             out[str(status)] = schemas
     return out
-
-
-class _Resolver:
-    """Inlines local $refs; a reference cycle is cut off (replaced by {}) at the second visit."""
-
-    def __init__(self, root: dict[str, Any]) -> None:
-        self.root = root
-
-    def lookup(self, ref: str) -> Any:
-        if not ref.startswith("#/"):
-            return {}
-        node: Any = self.root
-        for part in ref[2:].split("/"):
-            part = part.replace("~1", "/").replace("~0", "~")
-            if not isinstance(node, dict) or part not in node:
-                return {}
-            node = node[part]
-        return node
-
-    def resolve(self, node: Any) -> Any:
-        seen = 0
-        while isinstance(node, dict) and "$ref" in node and seen < 20:
-            node = self.lookup(node["$ref"])
-            seen += 1
-        return node
-
-    def deep(self, node: Any, stack: tuple[str, ...] = ()) -> Any:
-        if isinstance(node, dict):
-            if "$ref" in node:
-                ref = node["$ref"]
-                if ref in stack:
-                    return {}
-                target = copy.deepcopy(self.lookup(ref))
-                extra = {k: v for k, v in node.items() if k != "$ref"}
-                resolved = self.deep(target, (*stack, ref))
-                return {**resolved, **extra} if isinstance(resolved, dict) else resolved
-            return {k: self.deep(v, stack) for k, v in node.items()}
-        if isinstance(node, list):
-            return [self.deep(v, stack) for v in node]
-        return node

@@ -12,6 +12,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..openapi_refs import References
+from ..spec.errors import Problem
 from ..spec.model import IDENTIFIER, SYSTEM_FIELDS
 from ..spec.routes import PARAMETER_NAME
 
@@ -28,6 +30,8 @@ SYSTEM_NAMES = {
 }
 # Paths that name the caller's own account (GET: me, PUT/PATCH: update_me).
 ACCOUNT_SELF = frozenset({"me", "user", "account", "profile", "current_user", "self"})
+# How deep schemas made of schemas (allOf, anyOf) are followed.
+MAX_DEPTH = 20
 PAGING = {"limit", "offset", "page_size", "per_page", "cursor", "page", "skip", "take"}
 _WORD = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 
@@ -69,13 +73,17 @@ class Importer:
         # schema name -> (collection, shape)
         self.resources: dict[str, tuple[str, str]] = {}
         self.routes: dict[str, dict[str, Any]] = {}
+        self.refs = References(document)
         # collection -> the serial field that is its integer id in the document
         self.integer_keys: dict[str, str] = {}
 
     # -- schemas -------------------------------------------------------------------------------
 
-    def resolve(self, schema: Any) -> tuple[str | None, dict[str, Any]]:
-        """(the component's name if it is a $ref, the schema it names)."""
+    def resolve(self, schema: Any, depth: int = 0) -> tuple[str | None, dict[str, Any]]:
+        """(the component's name if it is a $ref, the schema it names); a schema made of
+        itself (allOf: [$ref: itself]) is cut off."""
+        if depth > MAX_DEPTH:
+            return None, {}
         seen = 0
         name = None
         while isinstance(schema, dict) and "$ref" in schema and seen < 20:
@@ -91,11 +99,11 @@ class Importer:
                 c for c in schema.get("anyOf", schema.get("oneOf", [])) if c != {"type": "null"}
             ]
             if len(choices) == 1:
-                return self.resolve(choices[0])
+                return self.resolve(choices[0], depth + 1)
         if isinstance(schema, dict) and "allOf" in schema:
             merged: dict[str, Any] = {"type": "object", "properties": {}, "required": []}
             for part in schema["allOf"]:
-                _part_name, resolved = self.resolve(part)
+                _part_name, resolved = self.resolve(part, depth + 1)
                 merged["properties"].update(resolved.get("properties", {}))
                 merged["required"] += resolved.get("required", [])
             return name, merged
@@ -245,9 +253,9 @@ class Importer:
 
     def operations(self) -> None:
         """Reads first (they name the records), then writes (which may only name a path)."""
-        paths = [
-            (p, i) for p, i in (self.document.get("paths") or {}).items() if isinstance(i, dict)
-        ]
+        found = self.document.get("paths")
+        items = found.items() if isinstance(found, dict) else ()
+        paths = [(p, i) for p, i in items if isinstance(i, dict)]
         for methods in (("get",), ("post", "put", "patch", "delete")):
             for path, item in paths:
                 for method in methods:
@@ -266,13 +274,12 @@ class Importer:
     def _operation(self, method: str, path: str, operation: dict, shared: list) -> None:
         where = f"{method} {path}"
         template = _declared_path(path)
-        parameters = [self._parameter(p) for p in [*shared, *operation.get("parameters", [])]]
+        listed = [*_listed(shared), *_listed(operation.get("parameters"))]
+        parameters = [self._parameter(self.refs.resolve(p)) for p in listed]
         path_names = [p["name"] for p in parameters if p and p.get("in") == "path"]
         query_names = [p["name"] for p in parameters if p and p.get("in") == "query"]
-        status, answer = _success(operation)
-        body = (
-            (operation.get("requestBody") or {}).get("content", {}).get("application/json", {})
-        ).get("schema")
+        status, answer = _success(operation, self.refs)
+        body = _json_schema(self.refs.resolve(operation.get("requestBody")), self.refs)
         envelope, record, many, count = (
             self.record_of(answer) if answer is not None else (None, None, False, None)
         )
@@ -470,17 +477,27 @@ def _string_type(format_: Any) -> str:
     }.get(format_, "text")
 
 
-def _success(operation: dict) -> tuple[int | None, Any]:
-    for status, answer in sorted(
-        (operation.get("responses") or {}).items(), key=lambda i: str(i[0])
-    ):
-        if str(status).startswith("2"):
-            content = (answer or {}).get("content", {})
-            schema = (
-                content.get("application/json") or next(iter(content.values()), {}) or {}
-            ).get("schema")
-            return int(status), schema
+def _success(operation: dict, refs: References) -> tuple[int | None, Any]:
+    responses = operation.get("responses")
+    if not isinstance(responses, dict):
+        return None, None
+    for status, answer in sorted(responses.items(), key=lambda i: str(i[0])):
+        if str(status).startswith("2") and str(status).isdigit():
+            return int(status), _json_schema(refs.resolve(answer), refs)
     return None, None
+
+
+def _json_schema(holder: Any, refs: References) -> Any:
+    """The schema of a response's or request body's JSON content (or of its only content)."""
+    content = holder.get("content") if isinstance(holder, dict) else None
+    if not isinstance(content, dict) or not content:
+        return None
+    media = refs.resolve(content.get("application/json") or next(iter(content.values())))
+    return media.get("schema") if isinstance(media, dict) else None
+
+
+def _listed(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
 
 
 def _operation_name(method: str, many: bool, keyed: bool) -> str | None:
@@ -517,20 +534,35 @@ def draft_from_openapi(document: dict[str, Any], name: str) -> Draft:
         if not name[0].isalpha():
             name = "imported"
     draft = Importer(document, name).draft()
-    for _attempt in range(len(draft.declaration.get("routes", {})) + 1):
+    while True:  # each round leaves out at least one part, so this ends
         try:
             problems = check_routes_of(load_dict(draft.declaration))
             if not problems:
                 return draft
             raise DeclarationError("<draft>", problems)
         except DeclarationError as exc:
-            removed = False
-            for problem in exc.problems:
-                if len(problem.path) >= 2 and problem.path[0] == "routes":
-                    key = problem.path[1]
-                    if draft.declaration["routes"].pop(key, None) is not None:
-                        draft.unmapped.append(f"{key}: {problem.message} (left out)")
-                        removed = True
-            if not removed:
+            left_out = [_leave_out(draft, problem) for problem in exc.problems]
+            if not any(left_out):
                 raise
-    return draft
+
+
+def _leave_out(draft: Draft, problem: Problem) -> bool:
+    """Drop the route, field or shape entry a problem is about, noting it as unmapped."""
+    path, declaration = problem.path, draft.declaration
+    if len(path) >= 2 and path[0] == "routes":
+        owner, key, where = declaration.get("routes", {}), path[1], str(path[1])
+    elif len(path) >= 4 and path[0] in ("collections", "shapes") and path[2] == "fields":
+        owner = declaration.get(path[0], {}).get(path[1], {}).get("fields", {})
+        key, where = path[3], f"{path[1]}.{path[3]}"
+    else:
+        return False
+    if not isinstance(owner, dict) or owner.pop(key, None) is None:
+        return False
+    draft.unmapped.append(f"{where}: {problem.message} (left out)")
+    if path[0] == "collections":  # the shapes showing the field show it no more
+        for shape in declaration.get("shapes", {}).values():
+            outputs = shape.get("fields")
+            if shape.get("collection") == path[1] and isinstance(outputs, dict):
+                for output in [o for o, value in outputs.items() if value == key]:
+                    del outputs[output]
+    return True

@@ -154,8 +154,8 @@ class RecordScope:
                 )
             child, link = self._hop(parts[0])
             inner = child._call(parts[1:], node, condition)
-            if inner is False:
-                return False
+            if inner is False or isinstance(inner, Known):
+                return inner  # no record ever matches: nothing to look up through the path
             conditions = [link, *child._visible()]
             if counting:
                 query = select(inner.expr).where(*conditions).correlate(self.table)

@@ -81,6 +81,8 @@ class BoundStore:
             raise InvalidQuery(f"limit is 1 to {MAX_PAGE}", "limit")
         if offset is not None and cursor is not None:
             raise InvalidQuery("page by offset or by cursor, not both", "offset")
+        if offset is not None and offset < 0:
+            raise InvalidQuery("offset is 0 or more", "offset")
         request = ListRequest(
             sort=sort, limit=limit, cursor=cursor, offset=offset, total=total, expand=expand
         )

@@ -14,12 +14,13 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, bindparam, insert, select
+from sqlalchemy import Connection, bindparam, func, insert, select
 from sqlalchemy import delete as delete_rows
 from sqlalchemy import update as update_rows
 
 from .. import clock
 from ..auth.passwords import hash_password
+from ..spec.model import NUMBER_TYPES
 from ..spec.relations import resolve_link
 from .caller import Caller
 from .errors import FieldProblem, InvalidQuery, NotFound, ValidationFailed
@@ -155,7 +156,7 @@ def increment(
     write rule; a result beyond its min or max changes nothing and is a 422."""
     store.access.check(collection, "update", caller, per_record=True)
     declared = store.spec.collections[collection].fields.get(field)
-    if declared is None or declared.type not in ("int", "float", "decimal"):
+    if declared is None or declared.type not in NUMBER_TYPES:
         raise InvalidQuery(f"{field} is not a number field of {collection}", "field")
     if isinstance(by, bool) or not isinstance(by, int | float | Decimal):
         raise InvalidQuery("by is a number", "by")
@@ -166,21 +167,22 @@ def increment(
     table = store.tables[collection]
     column = table.c[field]
     step = Decimal(str(by)) if declared.type == "decimal" else by
+    current = func.coalesce(column, 0)  # an empty number counts from 0
     conditions = [table.c.id == record_id, *visible_and(store, collection, "update", caller)]
     rule = store.access.write_rule(collection, field, caller)
     if rule is not None:
         conditions.append(rule)
     bounds = []
     if declared.min is not None:
-        bounds.append(column + step >= declared.min)
+        bounds.append(current + step >= declared.min)
     if declared.max is not None:
-        bounds.append(column + step <= declared.max)
+        bounds.append(current + step <= declared.max)
     with store.writing(table) as connection:
         event = WriteEvent(collection, "update", caller, values={}, record_id=record_id)
         statement = (
             update_rows(table)
             .where(*conditions, *bounds)
-            .values({field: column + step, "updated": clock.now(), "version": table.c.version + 1})
+            .values({field: current + step, "updated": clock.now(), "version": table.c.version + 1})
         )
         if connection.execute(statement).rowcount == 0:
             within = select(table.c.id).where(*conditions)
@@ -233,6 +235,7 @@ def link(
     its record is created or deleted under that collection's rules and hooks."""
     declared = store.spec.collections[collection].relations[relation]
     if declared.stored:
+        store.access.check(collection, "update", caller, per_record=True)
         table = store.tables[collection]
         with store.writing(table) as connection:
             statement = (
@@ -243,6 +246,10 @@ def link(
             if connection.execute(statement).rowcount == 0:
                 explain_miss(store, connection, collection, caller, record_id, None, "update")
             store.links.change(connection, collection, caller, record_id, relation, member_id, add)
+            # An update of the record, as after-hooks, the outbox and the cache hear of it.
+            values = {relation: None}
+            event = WriteEvent(collection, "update", caller, values=values, record_id=record_id)
+            _after(store, connection, event)
         return
     link = resolve_link(store.spec, collection, declared, relation)
     assert link.far is not None
