@@ -658,3 +658,43 @@ def test_each_method_of_a_path_reaches_its_own_route(tmp_path, make_client, admi
     # DELETE /api/books/mine is the declared delete by slug, not the record route's by id.
     assert client.delete("/api/books/mine", headers=admin).status_code == 204
     assert [b["slug"] for b in client.get("/api/books").json()["items"]] == ["other"]
+
+
+def test_each_route_keeps_its_own_error_shape_whichever_layer_refuses(make_client):
+    """Two routes at one path with their own shapes; a status map alone stays problem+json,
+    applies to the middleware's refusals too, and is applied once (422 -> 400 is not then
+    taken on to 409)."""
+    declaration = {
+        "name": "shapes",
+        "settings": {"max_body_bytes": 1024},
+        "collections": {
+            "notes": {
+                "fields": {"text": {"type": "text", "required": True}},
+                "rules": {"list": "public", "create": "public"},
+            }
+        },
+        "routes": {
+            "POST /notes": {
+                "create": "notes",
+                "errors": {"status": {422: 400, 400: 409, 413: 400}},
+            },
+            "GET /notes": {
+                "list": "notes",
+                "paging": {"style": "none"},
+                "errors": {"body": {"message": "{detail}"}},
+            },
+        },
+        "server": {"limits": {"max_query_length": 64}},
+    }
+    client = make_client(declaration)
+    invalid = client.post("/notes", json={"text": 5})
+    assert invalid.status_code == 400, invalid.text
+    assert invalid.headers["content-type"] == "application/problem+json"
+    assert invalid.json()["status"] == 400
+    too_large = client.post("/notes", json={"text": "x" * 2000})
+    assert too_large.status_code == 400, too_large.text
+    assert too_large.headers["content-type"] == "application/problem+json"
+    unknown = client.get("/notes", params={"nope": "1"})
+    assert unknown.status_code == 400 and set(unknown.json()) == {"message"}
+    too_long = client.get("/notes?" + "x" * 100)
+    assert too_long.status_code == 414 and set(too_long.json()) == {"message"}

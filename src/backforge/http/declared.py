@@ -33,7 +33,7 @@ from ..store.listing import ListRequest
 from ..store.records import Narrowing, RecordStore
 from ..store.shapes import ShapePlan
 from .body import etag, if_match_versions, read_json_body
-from .error_shapes import ErrorFormat, shaped
+from .error_shapes import SHAPED, ErrorFormat, shaped
 from .offload import Offload
 from .problems import ProblemError, problem_for
 from .records import json_response
@@ -146,7 +146,10 @@ class DeclaredRoute:
             elif isinstance(exc, ValidationFailed):
                 exc = self._client_paths(exc)
             response = await problem_for(request, exc)
-            return response if self.errors is None else shaped(response, self.errors)
+            if self.errors is None:
+                return response
+            request.scope[SHAPED] = True
+            return shaped(response, self.errors)
 
     async def _serve(self, request: Request) -> Response:
         caller = self.caller_of(request)

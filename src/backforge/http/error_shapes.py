@@ -14,6 +14,8 @@ from ..spec.routes import ErrorShape
 from .problems import PROBLEM_CONTENT_TYPE
 
 PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
+# Set in a request's scope once its route has put a failure in shape (the middleware leaves it).
+SHAPED = "backforge.error_shaped"
 
 
 class ErrorFormat:
