@@ -421,6 +421,15 @@ def _problems(changes: dict) -> str:
         ({"POST /x": {"link": "books.nope", "key": "id"}}, "link names collection.relation"),
         ({"POST /x": {"login": "books"}}, "login needs an auth collection"),
         ({"POST /x": {"list": "books"}}, "list answers GET requests"),
+        ({"GET /x": {"list": "books", "status": 204}}, "a list answers a body: 204 has none"),
+        (
+            {"GET /x": {"list": "books", "response": {"envelope": "data", "count": "data.n"}}},
+            "'count: data.n' and 'envelope: data' would hold one place",
+        ),
+        (
+            {"GET /x": {"list": "books", "response": {"envelope": "items", "count": "items"}}},
+            "would hold one place",
+        ),
         ({"GET /a/{x}": {"get": "books", "key": "id"}, "PUT /a/{y}": {"update": "books"}}, None),
     ],
 )

@@ -140,6 +140,7 @@ def _check_route(
                 yield Problem((*path, "response", option), f"'{option}' applies to lists")
         if route.sort is not None:
             yield Problem((*path, "sort"), "'sort' applies to lists")
+    yield from _check_answer_keys(route, operation, path)
     for part, shape_name in (
         ("response", route.response.shape),
         ("request", route.request.shape if route.request else None),
@@ -157,6 +158,32 @@ def _check_route(
                 (*path, part, "shape"),
                 f"shape '{shape_name}' is of {shape.collection}, this route of {collection_name}",
             )
+
+
+# Operations that answer no body (their success is a bare status).
+BODILESS = frozenset({"delete", "logout"})
+
+
+def _check_answer_keys(route: Route, operation: str, path: tuple) -> Iterator[Problem]:
+    """The keys of an answer hold one value each: none is another's or inside another's."""
+    if route.status == 204 and operation not in BODILESS:
+        yield Problem((*path, "status"), f"a {operation} answers a body: 204 has none")
+    response = route.response
+    keys = {"envelope": response.envelope, "count": response.count}
+    if operation == "list" and route.paging.style == "cursor":
+        keys["cursor"] = response.cursor
+    used = [(option, key) for option, key in keys.items() if key]
+    for i, (option, key) in enumerate(used):
+        for other, other_key in used[i + 1 :]:
+            if (
+                key == other_key
+                or other_key.startswith(key + ".")
+                or key.startswith(other_key + ".")
+            ):
+                yield Problem(
+                    (*path, "response", other),
+                    f"'{other}: {other_key}' and '{option}: {key}' would hold one place",
+                )
 
 
 def _check_key(
