@@ -137,10 +137,10 @@ class AuthRoutes:
         tokens = await self._run(
             self.auth.service.login,
             collection,
-            _identity(body),
+            login_identity(body),
             body.password,
             body.totp,
-            _address(request),
+            client_address(request),
         )
         return json_response(tokens.as_json())
 
@@ -170,10 +170,10 @@ class AuthRoutes:
         tokens = await self._run(
             self.auth.service.login,
             collection,
-            _identity(body),
+            login_identity(body),
             body.password,
             body.totp,
-            _address(request),
+            client_address(request),
         )
         await self._run(self.auth.service.logout, tokens.refresh_token)
         token, csrf, ttl = await self._run(sessions.open, collection, tokens.record["id"])
@@ -292,14 +292,14 @@ def _bound(endpoint, collection: str):
     return bound
 
 
-def _identity(body: LoginBody) -> str:
+def login_identity(body: LoginBody) -> str:
     identity = body.identity or body.email or body.username
     if not identity:
         raise ValidationFailed([FieldProblem("/email", "send email (or username, or identity)")])
     return identity
 
 
-def _address(request: Request) -> str:
+def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 

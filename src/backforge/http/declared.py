@@ -5,9 +5,10 @@ hooks and events all happen in the store, as for the record routes."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
+from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -32,6 +33,8 @@ from ..store.errors import FieldProblem, InvalidQuery, NotFound, ValidationFaile
 from ..store.listing import ListRequest
 from ..store.records import Narrowing, RecordStore
 from ..store.shapes import ShapePlan
+from ..store.validation import validation_failed
+from .auth_routes import LoginBody, RefreshBody, client_address, login_identity
 from .body import etag, if_match_versions, read_json_body
 from .error_shapes import SHAPED, ErrorFormat, shaped
 from .offload import Offload
@@ -41,7 +44,8 @@ from .records import json_response
 PARENT = "_parent"
 RECORD = "_record"
 # Fields a login body may name besides the collection's own.
-LOGIN_FIELDS = ("identity", "email", "username", "password", "totp")
+LOGIN_FIELDS = tuple(LoginBody.model_fields)
+ModelT = TypeVar("ModelT", bound=BaseModel)
 MAX_OFFSET = 10**9
 
 
@@ -261,19 +265,12 @@ class DeclaredRoute:
 
     async def _login(self, request, caller, params, query) -> Response:
         data = orjson.loads(await self._body(request, caller, extra=LOGIN_FIELDS))
-        identity = data.get("identity") or data.get("email") or data.get("username")
-        password = data.get("password")
-        problems = []
-        if not isinstance(identity, str) or not identity:
-            problems.append(FieldProblem("/email", "send email (or username)"))
-        if not isinstance(password, str) or not password:
-            problems.append(FieldProblem("/password", "this field is required"))
-        if problems:
-            raise ValidationFailed(problems)
-        totp = data.get("totp") if isinstance(data.get("totp"), str) else None
-        address = request.client.host if request.client else "unknown"
+        body = _validated(LoginBody, data)
+        identity, address = login_identity(body), client_address(request)
         login = self._service().login
-        tokens = await self._run(login, self.collection, identity, password, totp, address)
+        tokens = await self._run(
+            login, self.collection, identity, body.password, body.totp, address
+        )
         return await self._with_tokens(tokens, params)
 
     async def _refresh(self, request, caller, params, query) -> Response:
@@ -331,10 +328,7 @@ class DeclaredRoute:
     def _refresh_token(self, data: Any) -> str:
         if self.envelope is not None and isinstance(data, dict):
             data = data.get(self.envelope)
-        token = data.get("refresh_token") if isinstance(data, dict) else None
-        if not isinstance(token, str) or not token or len(token) > 512:
-            raise ValidationFailed([FieldProblem("/refresh_token", "this field is required")])
-        return token
+        return _validated(RefreshBody, data).refresh_token
 
     # -- reading records ---------------------------------------------------------------------
 
@@ -556,6 +550,14 @@ def place(body: dict[str, Any], key: str, value: Any) -> dict[str, Any]:
 
 def _equals(field: str, param: str) -> Node:
     return Comparison(Path((field,), 0), "=", Path(("params", param), 0), 0)
+
+
+def _validated(model: type[ModelT], data: Any) -> ModelT:
+    """An account operation's body, checked as the account routes check theirs."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise validation_failed(exc) from None
 
 
 def _whole(text: str | None, name: str, low: int, high: int, default: int) -> int:
