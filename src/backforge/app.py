@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from .http.declared import check_declared
 from .http.middleware import build_middleware
 from .schema.tables import build_metadata
 from .spec import DeclarationError, Problem, Spec, load_dict, load_file
+from .spec.routes import split_route_key
 from .store.access import check_rules
 from .store.hooks import Hooks
 from .store.records import RecordStore
@@ -114,12 +116,19 @@ def _route_clashes(spec: Spec, endpoints: Any) -> list[Problem]:
     """A declared route and a custom endpoint may not take the same method and path."""
     if endpoints is None:
         return []
-    taken = {(e.method, e.path) for e in endpoints.routes}
-    return [
-        Problem(("routes", key), "a custom endpoint of the hooks module takes this route too")
-        for key in spec.routes
-        if tuple(key.split(" ", 1)) in taken
-    ]
+    taken = {(e.method, _template(e.path)) for e in endpoints.routes}
+    clashes = []
+    for key in spec.routes:
+        parsed = split_route_key(key)
+        if parsed is not None and (parsed[0], _template(parsed[1])) in taken:
+            message = "a custom endpoint of the hooks module takes this route too"
+            clashes.append(Problem(("routes", key), message))
+    return clashes
+
+
+def _template(path: str) -> str:
+    """A path with its parameters unnamed: /x/{id} and /x/{pk:int} are one route."""
+    return re.sub(r"\{[^}]*\}", "{}", path.rstrip("/") or "/")
 
 
 def _templates(declaration_path: str | Path | None) -> Path | None:

@@ -707,3 +707,22 @@ def test_each_route_keeps_its_own_error_shape_whichever_layer_refuses(make_clien
     assert unknown.status_code == 400 and set(unknown.json()) == {"message"}
     too_long = client.get("/notes?" + "x" * 100)
     assert too_long.status_code == 414 and set(too_long.json()) == {"message"}
+
+
+def test_a_custom_endpoint_taking_a_declared_route_under_another_name_is_refused(
+    tmp_path, make_client
+):
+    declaration = copy.deepcopy(LIBRARY)
+    declaration["hooks"] = "clash_hooks.py"
+    declaration["routes"]["GET /v2/things/{id}"] = {"get": "books"}
+    (tmp_path / "clash_hooks.py").write_text(
+        "from backforge.hooks import Endpoints\n"
+        "endpoints = Endpoints()\n\n"
+        "@endpoints.get('/v2/things/{pk}')\n"
+        "def thing(ctx):\n"
+        "    return {}\n"
+    )
+    path = tmp_path / "clash.yaml"
+    path.write_text(json.dumps(declaration))
+    with pytest.raises(DeclarationError, match="a custom endpoint of the hooks module takes"):
+        make_client(path)

@@ -36,7 +36,7 @@ class Tokens:
     expires_in: int
     refresh_token: str
     record: dict[str, Any] | None  # None when the collection's view rule hides it from them
-    account_id: str = ""
+    account_id: str
 
     def as_json(self) -> dict[str, Any]:
         return {

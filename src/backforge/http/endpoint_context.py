@@ -70,7 +70,6 @@ class EndpointContext:
         # The auth service (hash/verify passwords, log in, refresh, verify tokens), when the
         # declaration has an auth collection; its logins count failures per this client.
         self.auth = None if auth is None else RequestAuth(auth, self.client_address)
-        self._records = store
         self._templates = templates
         # Given by http/custom.py, which knows where a transaction runs (see `atomic`).
         self._atomic = atomic

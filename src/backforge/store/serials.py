@@ -4,6 +4,9 @@ Each serial field has a counter row in `_bf_serials`, moved on in the creating t
 create that rolls back gives its number back, a deleted record's number is never given again,
 and on PostgreSQL the counter row's lock orders concurrent creates across processes. The first
 number, and any after rows written around the store, start past the highest one stored.
+
+The number is taken before the create's hooks run (they see it), so on PostgreSQL the creates
+of one collection wait for each other's transactions, hooks included: keep those hooks short.
 """
 
 from __future__ import annotations
