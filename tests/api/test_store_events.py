@@ -1,6 +1,7 @@
 """The store's events (`RecordStore.events`): who hears of a write, and when — inside its
 transaction, after its commit (never after a rollback), the collections it changed, and a
-password set by an update — on SQLite and PostgreSQL."""
+password set by an update, a stored relation's member added — and what an API key's scopes let
+it read of those members, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -162,5 +163,20 @@ def test_a_member_added_or_removed_is_an_update_heard_and_under_the_keys_scopes(
         assert store.increment("notes", ADMIN, note["id"], "likes", 3)["likes"] == 3
         with pytest.raises(ValidationFailed):
             store.increment("notes", ADMIN, note["id"], "likes", 8)
+    finally:
+        engine.dispose()
+
+
+def test_an_api_keys_scopes_hide_the_members_of_a_collection_they_do_not_reach(db_url):
+    engine = create_database_engine(db_url)
+    store = RecordStore(load_text(LINKED), engine)
+    store.metadata.create_all(engine)
+    try:
+        tag = store.create("tags", ADMIN, {"name": "red"})
+        note = store.create("notes", ADMIN, {"text": "n", "tags": [tag["id"]]})
+        notes_only = Caller(id="k" * 15, collection="users", scopes=frozenset({"notes:view"}))
+        both = Caller(id="k" * 15, collection="users", scopes=frozenset({"notes:*", "tags:*"}))
+        assert store.get("notes", notes_only, note["id"])["tags"] == []
+        assert store.get("notes", both, note["id"])["tags"] == [tag["id"]]
     finally:
         engine.dispose()

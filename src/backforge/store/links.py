@@ -68,13 +68,14 @@ class Links:
         only: frozenset[str] | None = None,
     ) -> None:
         """Add each stored relation's value to the records of a page, one statement per
-        relation: the members the caller may view, in the order they were added."""
+        relation: the members the caller may view (none when an API key's scopes do not
+        reach their collection), in the order they were added."""
         ids = [item["id"] for item in items]
         for name, relation in self.stored[collection].items():
             if only is not None and name not in only:
                 continue
             found: dict[str, list[Any]] = {record_id: [] for record_id in ids}
-            if ids:
+            if ids and caller.may(relation.to, "view"):
                 query = self.store.prepared.get(
                     None, lambda n=name, r=relation: self._members(collection, n, r, caller, ids)
                 )

@@ -270,9 +270,12 @@ class Shapes:
     def _read(
         self, plan: ShapePlan, caller: Caller, narrow: Callable[[Select], Select]
     ) -> list[tuple[dict[str, Any], dict[str, Any]]]:
-        """(row, shaped record) of the plan's collection that the caller may view."""
+        """(row, shaped record) of the plan's collection that the caller may view (none
+        when an API key's scopes do not reach it)."""
         store = self.store
         collection = plan.collection
+        if not caller.may(collection, "view"):
+            return []
         table = store.tables[collection]
         query = store.select_for(collection, caller).add_columns(*self.columns(plan, caller))
         query = narrow(query.where(store.access.where(collection, "view", caller)))
