@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 from typing import Any
 
@@ -15,16 +14,14 @@ from .config import load_config
 from .database import create_database_engine, database_url
 from .http.app import build_app
 from .http.callers import Callers
-from .http.custom import check_endpoints
 from .http.declared import check_declared
 from .http.middleware import build_middleware
 from .schema.tables import build_metadata
-from .spec import DeclarationError, Problem, Spec, load_dict, load_file
-from .spec.routes import split_route_key
+from .spec import DeclarationError, Spec, load_dict, load_file
 from .store.access import check_rules
 from .store.hooks import Hooks
 from .store.records import RecordStore
-from .user_code import load_hooks_module
+from .user_code import load_hooks_module, user_code_problems
 
 
 class App:
@@ -57,19 +54,13 @@ class App:
 
             auto_apply(self.engine, spec)
         module = load_hooks_module(spec, declaration_path)
-        hooks = getattr(module, "hooks", None) or Hooks()
+        problems = user_code_problems(spec, module)
+        if problems:
+            raise DeclarationError(str(declaration_path or "<declaration>"), problems)
         endpoints = getattr(module, "endpoints", None)
-        unknown = sorted(hooks.collections() - set(spec.collections))
-        if unknown:
-            raise DeclarationError(
-                str(declaration_path or "<declaration>"),
-                [Problem(("hooks",), f"hooks name unknown collections: {', '.join(unknown)}")],
-            )
         self.hooks_module = module
-        self.store = RecordStore(spec, self.engine, hooks)
-        problems = check_declared(self.store) + _route_clashes(spec, endpoints)
-        if endpoints is not None:
-            problems += [Problem(("hooks",), text) for text in check_endpoints(endpoints)]
+        self.store = RecordStore(spec, self.engine, getattr(module, "hooks", None) or Hooks())
+        problems = check_declared(self.store)
         if problems:
             raise DeclarationError(str(declaration_path or "<declaration>"), problems)
         self.jobs = None
@@ -110,25 +101,6 @@ class App:
 
     async def __call__(self, scope, receive, send) -> None:
         await self.asgi(scope, receive, send)
-
-
-def _route_clashes(spec: Spec, endpoints: Any) -> list[Problem]:
-    """A declared route and a custom endpoint may not take the same method and path."""
-    if endpoints is None:
-        return []
-    taken = {(e.method, _template(e.path)) for e in endpoints.routes}
-    clashes = []
-    for key in spec.routes:
-        parsed = split_route_key(key)
-        if parsed is not None and (parsed[0], _template(parsed[1])) in taken:
-            message = "a custom endpoint of the hooks module takes this route too"
-            clashes.append(Problem(("routes", key), message))
-    return clashes
-
-
-def _template(path: str) -> str:
-    """A path with its parameters unnamed: /x/{id} and /x/{pk:int} are one route."""
-    return re.sub(r"\{[^}]*\}", "{}", path.rstrip("/") or "/")
 
 
 def _templates(declaration_path: str | Path | None) -> Path | None:

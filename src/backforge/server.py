@@ -7,13 +7,22 @@ import os
 import sys
 
 from .app import App
+from .spec import DeclarationError
 
 DECLARATION_VARIABLE = "BACKFORGE_DECLARATION"
 
 
 def app_from_environment() -> App:
     """Build the app named by BACKFORGE_DECLARATION (set by `backforge serve` for its workers)."""
-    app = App.from_file(os.environ[DECLARATION_VARIABLE])
+    path = os.environ[DECLARATION_VARIABLE]
+    try:
+        app = App.from_file(path)
+    except DeclarationError as exc:
+        # `serve` checked the declaration before starting; it (or its hooks file) has changed
+        # since. Said as `check` says it, not as a traceback.
+        for problem in exc.problems:
+            print(problem.format(exc.filename), file=sys.stderr)
+        raise SystemExit(1) from None
     # What start-up built lives as long as the process: the collector need not look at it again
     # (its garbage is collected first, or it would be kept for good).
     gc.collect()

@@ -220,3 +220,99 @@ def test_a_required_field_a_before_create_hook_fills_is_checked_after_it(tmp_pat
     # The client's own required fields are still required, and null is still refused.
     assert client.post("/api/tickets", json={}).status_code == 422
     assert client.post("/api/tickets", json={"title": None}).status_code == 422
+
+
+def test_relations_a_hook_sets_are_checked_for_existence_and_never_named(
+    tmp_path, make_client, admin
+):
+    """A before-hook is server code: it may point a record at one the caller cannot see, and
+    when it points at none, the refusal names the field, not the id it copied."""
+    (tmp_path / "copy_hooks.py").write_text(
+        textwrap.dedent(
+            """
+            from backforge.hooks import Hooks
+
+            hooks = Hooks()
+
+
+            def _template(ctx):
+                found = ctx.system.find("templates", code=ctx.values.get("title"))
+                return found["folder"] if found else "nosuchfolder123"
+
+
+            @hooks.before_create("tasks")
+            def file_on_create(ctx):
+                if ctx.values.get("folder") is None:
+                    ctx.values["folder"] = _template(ctx)
+
+
+            @hooks.before_update("tasks")
+            def file_on_update(ctx):
+                if "title" in ctx.values:
+                    ctx.values["folder"] = _template(ctx)
+            """
+        )
+    )
+    path = tmp_path / "tasks.yaml"
+    path.write_text(
+        textwrap.dedent(
+            """
+            name: tasks
+            hooks: copy_hooks.py
+            collections:
+              users:
+                auth: {}
+                fields: {name: {type: text}}
+              folders:
+                fields:
+                  owner: {type: relation, to: users, default: auth.id}
+                  name: {type: text}
+                rules: {create: "auth.id != null", list: owner = auth.id, view: owner = auth.id}
+              templates:
+                fields:
+                  code: {type: text, unique: true}
+                  folder: {type: relation, to: folders, reference: any}
+              tasks:
+                fields:
+                  title: {type: text}
+                  folder: {type: relation, to: folders}
+                rules:
+                  create: "auth.id != null"
+                  view: "auth.id != null"
+                  update: "auth.id != null"
+            """
+        )
+    )
+    client = make_client(path)
+    tokens = []
+    for email in ("ann@example.com", "bob@example.com"):
+        signup = client.post(
+            "/api/auth/users/signup", json={"email": email, "password": PASSWORD}
+        ).json()
+        tokens.append({"Authorization": f"Bearer {signup['access_token']}"})
+    ann, bob = tokens
+    made = client.post("/api/folders", json={"name": "ann"}, headers=ann)
+    assert made.status_code == 201, made.text
+    secret = made.json()["id"]
+    mine = client.post("/api/folders", json={"name": "bob's"}, headers=bob).json()["id"]
+    client.post("/api/templates", json={"code": "filed", "folder": secret}, headers=admin)
+
+    # Bob names Ann's folder himself: refused, naming only what he sent.
+    sent = client.post("/api/tasks", json={"title": "x", "folder": secret}, headers=bob)
+    assert sent.status_code == 422 and secret in sent.text
+    # The hook files his task in Ann's folder: the server's choice, allowed.
+    filed = client.post("/api/tasks", json={"title": "filed"}, headers=bob)
+    assert filed.status_code == 201, filed.text
+    # The hook names a folder that does not exist: refused without the id.
+    lost = client.post("/api/tasks", json={"title": "lost"}, headers=bob)
+    assert lost.status_code == 422
+    assert "nosuchfolder123" not in lost.text and lost.json()["errors"][0]["path"] == "/folder"
+
+    task = client.post("/api/tasks", json={"title": "x", "folder": mine}, headers=bob).json()
+    # On update too: the values Bob sends are checked as his, what the hook sets as the server's.
+    moved = client.patch(f"/api/tasks/{task['id']}", json={"title": "filed"}, headers=bob)
+    assert moved.status_code == 200, moved.text
+    assert moved.json()["folder"] == secret
+    refused = client.patch(f"/api/tasks/{task['id']}", json={"title": "lost"}, headers=bob)
+    assert refused.status_code == 422 and "nosuchfolder123" not in refused.text
+    assert client.get(f"/api/tasks/{task['id']}", headers=bob).json()["folder"] == secret

@@ -59,3 +59,44 @@ def test_openapi_and_schema_print_json(tmp_path):
     assert document["openapi"] == "3.1.0" and "/api/products/{id}" in document["paths"]
     result = runner.invoke(app, ["schema"])
     assert json.loads(result.output)["title"] == "backforge declaration"
+
+
+def test_check_imports_the_hooks_file_and_names_what_it_lacks(tmp_path):
+    """What only the hooks file can get wrong is said by `check` (and so before `serve`
+    starts a server), with the declaration's line, not as a traceback from the server."""
+    declaration = tmp_path / "app.yaml"
+    declaration.write_text(
+        "name: app\n"
+        "hooks: app_hooks.py\n"
+        "collections:\n"
+        "  notes: {fields: {title: {type: text}}}\n"
+        "jobs:\n"
+        "  ping: {on: notes.create, handler: app_hooks.ping}\n"
+        "cron:\n"
+        "  nightly: {schedule: '0 3 * * *', handler: app_hooks.nightly}\n"
+    )
+    missing = runner.invoke(app, ["check", str(declaration)])
+    assert missing.exit_code == 1 and f"{declaration}:2:" in missing.output
+    assert "no such file" in missing.output and "Traceback" not in missing.output
+
+    hooks = tmp_path / "app_hooks.py"
+    hooks.write_text("import no_such_module_here\n")
+    broken = runner.invoke(app, ["check", str(declaration)])
+    assert broken.exit_code == 1 and "failed to import" in broken.output
+    assert "no_such_module_here" in broken.output
+
+    hooks.write_text(
+        "from backforge.hooks import Hooks\n"
+        "hooks = Hooks()\n"
+        "@hooks.before_create('notse')\n"
+        "def typo(ctx): ...\n"
+        "def ping(ctx): ...\n"
+    )
+    lacking = runner.invoke(app, ["check", str(declaration)])
+    assert lacking.exit_code == 1
+    assert f"{declaration}:8:" in lacking.output and "no function 'nightly'" in lacking.output
+    assert "unknown collections: notse" in lacking.output
+    assert "'ping'" not in lacking.output
+
+    hooks.write_text(hooks.read_text().replace("'notse'", "'notes'") + "def nightly(ctx): ...\n")
+    assert runner.invoke(app, ["check", str(declaration)]).exit_code == 0

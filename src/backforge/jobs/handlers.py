@@ -8,6 +8,7 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
+from ..spec.errors import Problem
 from ..spec.model import Spec
 
 
@@ -30,6 +31,23 @@ def resolve_handlers(spec: Spec, module: ModuleType | None) -> dict[str, Callabl
             raise HandlerError(f"{name}: {module.__name__} defines no function '{function_name}'")
         handlers[name] = function
     return handlers
+
+
+def missing_handlers(spec: Spec, module: ModuleType | None) -> list[Problem]:
+    """Each job or cron entry whose handler the hooks module does not define: said by `check`
+    and at start-up, not when a worker first runs the entry."""
+    problems = []
+    for section, entries in (("jobs", spec.jobs), ("cron", spec.cron)):
+        for name, entry in entries.items():
+            if module is None:
+                text = "names a handler but the declaration has no hooks module (`hooks:`)"
+            else:
+                function_name = entry.handler.split(".", 1)[1]
+                if callable(getattr(module, function_name, None)):
+                    continue
+                text = f"{module.__name__} defines no function '{function_name}'"
+            problems.append(Problem((section, name, "handler"), text))
+    return problems
 
 
 def call(handler: Callable, context: Any) -> Any:

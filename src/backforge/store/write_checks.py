@@ -40,7 +40,7 @@ def check_relations(
 ) -> None:
     """Each related id must exist and be visible to the caller (or, for a field declared
     `reference: any`, exist: the caller names a record they may not see, such as a new
-    team member, and learns only whether the id exists)."""
+    team member, and learns only whether the id exists; or be the caller's own account)."""
     problems = []
     for name, field in store.spec.collections[collection].fields.items():
         value = values.get(name)
@@ -48,10 +48,40 @@ def check_relations(
             continue
         target = store.tables[field.to]
         query = select(target.c.id).where(target.c.id == value)
-        if field.reference == "visible":
+        # The caller's own account is no secret to them, whether or not they may view it.
+        itself = value == caller.id and field.to == caller.collection
+        if field.reference == "visible" and not itself:
             query = query.where(store.access.where(field.to, "view", caller))
         if connection.execute(query).first() is None:
             problems.append(FieldProblem(f"/{name}", f"no record '{value}' in {field.to}"))
+    if problems:
+        raise ValidationFailed(problems)
+
+
+def relation_values(store: RecordStore, collection: str, values: Mapping[str, Any]) -> dict:
+    """The relation fields among `values`: what `check_hook_relations` compares against."""
+    fields = store.spec.collections[collection].fields
+    return {n: v for n, v in values.items() if n in fields and fields[n].type == "relation"}
+
+
+def check_hook_relations(
+    store: RecordStore,
+    connection: Connection,
+    collection: str,
+    checked: Mapping[str, Any],
+    values: Mapping[str, Any],
+) -> None:
+    """Relations a before-hook set or changed (`checked`: as they were when the client's values
+    were checked). A hook is server code: the record it names must exist, not be visible to the
+    caller; and the refusal names the field, never the id, which the caller may not know."""
+    problems = []
+    for name, value in relation_values(store, collection, values).items():
+        to = store.spec.collections[collection].fields[name].to
+        if value is None or to is None or (name in checked and checked[name] == value):
+            continue
+        target = store.tables[to]
+        if connection.execute(select(target.c.id).where(target.c.id == value)).first() is None:
+            problems.append(FieldProblem(f"/{name}", f"a hook set {name} to no record of {to}"))
     if problems:
         raise ValidationFailed(problems)
 

@@ -36,9 +36,11 @@ from .validation import BodyValidator
 from .write_checks import (
     apply_presets,
     check_create_rules,
+    check_hook_relations,
     check_relations,
     explain_miss,
     hold_row,
+    relation_values,
     visible_and,
 )
 
@@ -89,7 +91,9 @@ def create(
         for name in store._serials[collection]:
             row[name] = next_serial(connection, store._counters, table, name)
         event = WriteEvent(collection, "create", caller, values=row, record_id=row["id"])
+        checked = relation_values(store, collection, row)
         store.hooks.run("before", event, store)
+        check_hook_relations(store, connection, collection, checked, row)
         validator.missing_required(row)  # a read-only field a hook was to fill
         check_create_rules(store, connection, collection, caller, row, sent, trusted)
         _insert(store, connection, collection, row)
@@ -130,8 +134,12 @@ def update(
             # it at all), read it, let before-hooks adjust the values, then write.
             hold_row(store, connection, table, conditions, collection, caller, record_id, if_match)
             event.old = _system_record(store, connection, collection, record_id)
+            check_relations(store, connection, collection, caller, values)
+            checked = relation_values(store, collection, values)
             store.hooks.run("before", event, store)
-        check_relations(store, connection, collection, caller, values)
+            check_hook_relations(store, connection, collection, checked, values)
+        else:
+            check_relations(store, connection, collection, caller, values)
         if "password_hash" in values:
             # In the UPDATE's transaction: if the UPDATE is refused, its rollback undoes this.
             for listener in store.events.password_set:

@@ -100,11 +100,14 @@ class _PoolCollector(Collector):
         family = GaugeMetricFamily(
             "backforge_db_pool_connections", "Database pool connections by state.", labels=["state"]
         )
-        for state, reader in (("checked_out", "checkedout"), ("idle", "checkedin")):
+        # Pools differ: QueuePool has all three readers, SQLite's in-memory pools some or none
+        # (SingletonThreadPool.size is a number, not a reader).
+        for state, reader in (
+            ("checked_out", "checkedout"),
+            ("idle", "checkedin"),
+            ("size", "size"),
+        ):
             read = getattr(self.pool, reader, None)
-            if read is not None:
+            if callable(read):
                 family.add_metric([state], float(read()))
-        size = getattr(self.pool, "size", None)
-        if size is not None:
-            family.add_metric(["size"], float(size()))
         yield family
