@@ -8,6 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from asgi_client import SyncASGIClient
 from backforge import App
 from backforge.database import create_database_engine
 
@@ -24,30 +25,11 @@ def serve(declaration: Path | dict, db_url: str, **options) -> Iterator[httpx.Cl
     else:
         app = App.from_file(declaration, engine, **options)
     app.store.metadata.create_all(engine)
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     try:
-        with _SyncOverAsync(transport) as client:
+        with SyncASGIClient(app) as client:
             yield client
     finally:
         engine.dispose()
-
-
-class _SyncOverAsync(httpx.Client):
-    """httpx's ASGI transport is async-only; run each request in a private event loop."""
-
-    def __init__(self, transport: httpx.ASGITransport):
-        import anyio
-
-        self._async = httpx.AsyncClient(transport=transport, base_url="http://test")
-        self._anyio = anyio
-        self.app = transport.app
-        super().__init__(base_url="http://test")
-
-    def request(self, method, url, **kwargs):  # type: ignore[override]
-        async def call():
-            return await self._async.request(method, url, **kwargs)
-
-        return self._anyio.run(call)
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from asgi_client import SyncASGIClient
 from backforge.store.hooks import SYSTEM
 
 from .conftest import ADMIN, wait_for
@@ -69,7 +70,7 @@ def test_a_failing_job_is_retried_then_dead_and_admins_see_it(project):
     assert sorted(r["attempt"] for r in shop.rows("runs", job=job_id)) == [1, 2, 3]
     assert not shop.rows("receipts", order_id=order["id"])
 
-    client = _sync_asgi(shop.app)
+    client = SyncASGIClient(shop.app)
     assert client.get("/api/admin/jobs").status_code == 403
     admin = {"Authorization": f"Bearer {ADMIN}"}
     listed = client.get("/api/admin/jobs?status=dead", headers=admin)
@@ -123,10 +124,3 @@ def test_a_worker_killed_mid_job_leaves_it_to_run_again_with_its_effect_single(d
     runs = sorted((r["attempt"], r["pid"]) for r in shop.rows("runs", job=job_id))
     assert runs == [(1, killed.pid), (2, next(iter(workers)))]
     assert len(shop.rows("receipts", order_id=order["id"])) == 1
-
-
-def _sync_asgi(app):
-    """A synchronous client for an ASGI app (httpx's ASGITransport is async only)."""
-    from starlette.testclient import TestClient
-
-    return TestClient(app, base_url="http://testserver")

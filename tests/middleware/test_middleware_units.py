@@ -13,8 +13,8 @@ from prometheus_client import generate_latest
 from pydantic import ValidationError
 from starlette.applications import Starlette
 from starlette.routing import Mount
-from starlette.testclient import TestClient
 
+from asgi_client import SyncASGIClient
 from backforge import App
 from backforge.config import load_config
 from backforge.http.middleware.conditional import etag_matches
@@ -163,7 +163,7 @@ def app(tmp_path, monkeypatch) -> App:
 
 
 def test_memory_cache_serves_anonymous_reads_until_a_related_write(app):
-    with TestClient(app) as client:
+    with SyncASGIClient(app) as client:
         secret = client.post("/api/secrets", json={"label": "a"}, headers=ADMIN).json()
         client.post("/api/notes", json={"title": "n", "secret": secret["id"]}, headers=ADMIN)
         page = "/api/notes?expand=secret"
@@ -179,15 +179,15 @@ def test_memory_cache_serves_anonymous_reads_until_a_related_write(app):
 
 
 def test_hsts_only_over_https(app):
-    with TestClient(app, base_url="https://testserver") as client:
+    with SyncASGIClient(app, base_url="https://testserver") as client:
         answer = client.get("/healthz")
         assert answer.headers["strict-transport-security"] == "max-age=31536000"
-    with TestClient(app) as client:
+    with SyncASGIClient(app) as client:
         assert "strict-transport-security" not in client.get("/healthz").headers
 
 
 def test_a_revalidated_docs_page_keeps_its_own_content_security_policy(app):
-    with TestClient(app) as client:
+    with SyncASGIClient(app) as client:
         page = client.get("/docs")
         policy = page.headers["content-security-policy"]
         assert "script-src 'self'" in policy  # the page's own, not the API's default
@@ -198,7 +198,7 @@ def test_a_revalidated_docs_page_keeps_its_own_content_security_policy(app):
 
 def test_the_stack_works_mounted_under_a_prefix(app):
     outer = Starlette(routes=[Mount("/v1", app=app)])
-    with TestClient(outer) as client:
+    with SyncASGIClient(outer) as client:
         assert client.get("/v1/healthz").json() == {"status": "ok"}
         listed = client.get("/v1/api/notes")
         assert listed.status_code == 200
@@ -222,7 +222,7 @@ collections:
     rules: {list: public, view: public}
 """
     app = App(load_text(declaration), f"sqlite:///{tmp_path / 'people.db'}", auto_migrate=True)
-    with TestClient(app) as client:
+    with SyncASGIClient(app) as client:
         tokens = []
         for email in ("ann@example.com", "bob@example.com"):
             body = {"email": email, "password": "a-long-enough-password"}
@@ -246,7 +246,7 @@ def test_a_failure_outside_the_routes_still_answers_a_problem():
         raise RuntimeError("a bug in some layer, with internals: /srv/secret/path")
 
     observer = RequestObserver(broken, None, None, lambda scope: "unmatched")
-    answer = TestClient(observer, raise_server_exceptions=False).get("/anything")
+    answer = SyncASGIClient(observer).get("/anything")
     assert answer.status_code == 500
     assert answer.headers["content-type"] == "application/problem+json"
     assert answer.json()["type"] == "urn:backforge:problem:internal"

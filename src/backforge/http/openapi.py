@@ -351,13 +351,19 @@ def build_openapi(spec: Spec, endpoints: Endpoints | None = None) -> dict[str, A
     for path, operations in declared.paths().items():
         paths.setdefault(path, {}).update(operations)
     every_path = paths
+    batch_records = None
+    if serves_batch(spec):
+        written = [
+            n for n, c in spec.collections.items() if c.serves("create") or c.serves("update")
+        ]
+        batch_records = [record_ref(name) for name in written]
     more = (
         auth_paths(spec, schemas),
         custom_paths(
             endpoints,
             schemas,
             problem_responses(400, 401, 403, 404, 408, 409, 412, 413, 414, 415, 422, 429, 503),
-            serves_batch(spec),
+            batch_records,
         ),
     )
     for extra in more:  # by method: a custom DELETE /todos keeps the declared GET /todos

@@ -23,11 +23,15 @@ def model_schema(model: type[BaseModel], schemas: dict[str, Any]) -> dict[str, A
 
 
 def custom_paths(
-    endpoints: Endpoints | None, schemas: dict[str, Any], errors: dict, batch: bool = True
+    endpoints: Endpoints | None,
+    schemas: dict[str, Any],
+    errors: dict,
+    batch_records: list[str] | None = None,
 ) -> dict:
-    """`batch`: whether /api/batch is served (some collection serves record writes)."""
+    """`batch_records`: when /api/batch is served (some collection serves record writes), the
+    record schemas ($ref) a create or update in it may answer with; None when it is not."""
     paths: dict[str, Any] = {}
-    if not batch:
+    if batch_records is None:
         return paths | _endpoint_paths(endpoints, schemas, errors)
     paths["/api/batch"] = {
         "post": {
@@ -45,7 +49,18 @@ def custom_paths(
                         "application/json": {
                             "schema": {
                                 "type": "object",
-                                "properties": {"results": {"type": "array"}},
+                                "properties": {
+                                    "results": {
+                                        "type": "array",
+                                        # A record per create or update, null per delete.
+                                        "items": {
+                                            "anyOf": [
+                                                *({"$ref": ref} for ref in batch_records),
+                                                {"type": "null"},
+                                            ]
+                                        },
+                                    }
+                                },
                                 "required": ["results"],
                             }
                         }
