@@ -53,8 +53,13 @@ def _load_located(path: Path) -> tuple[Spec, Positions]:
 
     try:
         spec, positions = load_file_located(path)
-        problems = check_rules(spec, build_metadata(spec).tables)
+        tables = build_metadata(spec).tables
+        problems = check_rules(spec, tables)
         problems += list(check_jobs(spec))
+        if spec.jobs or spec.webhooks:
+            from .jobs.conditions import check_conditions
+
+            problems += check_conditions(spec, tables)
         if spec.routes or spec.shapes:
             from .http.declared import check_routes_of
 

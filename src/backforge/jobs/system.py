@@ -26,6 +26,7 @@ from ..spec.jobs import check_jobs
 from ..spec.model import Spec
 from ..store.events import WriteEvent, current_transaction
 from ..store.records import RecordStore
+from .conditions import Condition, check_conditions
 from .context import JobContext
 from .handlers import call, resolve_handlers
 from .outbox import Claim, Outbox, new_row
@@ -36,6 +37,8 @@ from .webhooks import deliver
 logger = logging.getLogger("backforge.jobs")
 TASK_NAME = "backforge.run_job"
 _JOB_IDS = "_backforge_job_ids"  # set on a WriteEvent by `record`, read after commit
+# A job or webhook that an event of its collection queues: (kind, name, declaration, `when`).
+_Subscriber = tuple[str, str, Any, Condition | None]
 # The job system of each engine, for enqueue() (which finds it from the open transaction).
 _systems: weakref.WeakKeyDictionary[Engine, JobSystem] = weakref.WeakKeyDictionary()
 
@@ -78,7 +81,7 @@ class JobSystem:
         declaration_path: str | Path | None = None,
         hooks_module: ModuleType | None = None,
     ):
-        problems = list(check_jobs(spec))
+        problems = list(check_jobs(spec)) + check_conditions(spec, store.tables)
         if problems:
             raise DeclarationError(str(declaration_path or "<declaration>"), problems)
         self.spec = spec
@@ -93,16 +96,15 @@ class JobSystem:
         self.huey = create_huey(spec.name, declaration_path)
         self._task = self.huey.task(name=TASK_NAME)(self.run)
         self._handlers: dict[str, Callable] | None = None
-        self._by_event: dict[tuple[str, str], list[tuple[str, str, Any]]] = {}
-        for name, job in spec.jobs.items():
-            if job.collection is None or job.operation is None:
-                continue  # enqueued by code only
-            self._by_event.setdefault((job.collection, job.operation), []).append(
-                ("job", name, job)
-            )
-        for name, hook in spec.webhooks.items():
-            self._by_event.setdefault((hook.collection, hook.operation), []).append(
-                ("webhook", name, hook)
+        self._by_event: dict[tuple[str, str], list[_Subscriber]] = {}
+        subscribers = [("job", n, j) for n, j in spec.jobs.items() if j.on is not None]
+        subscribers += [("webhook", n, w) for n, w in spec.webhooks.items()]
+        for kind, name, declaration in subscribers:
+            collection, operation = declaration.collection, declaration.operation
+            when = declaration.when
+            condition = None if when is None else Condition(spec, store.tables, collection, when)
+            self._by_event.setdefault((collection, operation), []).append(
+                (kind, name, declaration, condition)
             )
 
     def attach(self) -> None:
@@ -115,11 +117,18 @@ class JobSystem:
 
     def record(self, event: WriteEvent) -> None:
         """An outbox row per job of this event, in the write's transaction."""
-        wanted = self._by_event.get((event.collection, event.operation))
-        if not wanted:
+        subscribers = self._by_event.get((event.collection, event.operation))
+        if not subscribers:
             return
         transaction = current_transaction.get()
         assert transaction is not None, "write events arrive inside their transaction"
+        wanted = [
+            (kind, name, declaration)
+            for kind, name, declaration, condition in subscribers
+            if condition is None or condition.admits(transaction.connection, event)
+        ]
+        if not wanted:
+            return
         event_id = uuid.uuid4().hex
         described = _plain(
             {

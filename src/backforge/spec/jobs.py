@@ -5,7 +5,8 @@ jobs:
 cron:
   nightly_report: {schedule: "0 3 * * *", handler: shop_hooks.nightly_report}
 webhooks:
-  order_paid: {on: orders.update, url_env: ORDER_WEBHOOK_URL, secret_env: ORDER_WEBHOOK_SECRET}
+  order_paid: {on: orders.update, when: 'status = "paid" && old.status != "paid"',
+               url_env: ORDER_WEBHOOK_URL, secret_env: ORDER_WEBHOOK_SECRET}
 """
 
 from __future__ import annotations
@@ -48,6 +49,8 @@ class JobDeclaration(_Retrying):
 
     on: str | None = PydanticField(default=None, pattern=_EVENT)
     handler: str = PydanticField(pattern=_HANDLER)
+    # Runs only for the writes this condition admits (see jobs/conditions.py).
+    when: str | None = PydanticField(default=None, max_length=2000)
 
     @property
     def collection(self) -> str | None:
@@ -70,6 +73,7 @@ class WebhookDeclaration(_Retrying):
     """A signed POST of each committed write; the URL and secret come from the environment."""
 
     on: str = PydanticField(pattern=_EVENT)
+    when: str | None = PydanticField(default=None, max_length=2000)
     url_env: str = PydanticField(pattern=_ENV)
     secret_env: str = PydanticField(pattern=_ENV)
     retries: int = PydanticField(default=5, ge=0, le=100)
