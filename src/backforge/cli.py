@@ -18,7 +18,7 @@ from rich.table import Table
 
 from . import __version__
 from .spec import DeclarationError, Spec
-from .spec.loader import Positions, load_file_located, locate
+from .spec.loader import Positions, locate
 
 app = typer.Typer(
     name="backforge",
@@ -47,35 +47,10 @@ def _load(path: Path) -> Spec:
 
 
 def _load_located(path: Path) -> tuple[Spec, Positions]:
-    from .schema.tables import build_metadata
-    from .spec.jobs import check_jobs
-    from .store.access import check_rules
+    from .checks import load_checked
 
     try:
-        spec, positions = load_file_located(path)
-        tables = build_metadata(spec).tables
-        problems = check_rules(spec, tables)
-        problems += list(check_jobs(spec))
-        if spec.jobs or spec.webhooks:
-            from .jobs.conditions import check_conditions
-
-            problems += check_conditions(spec, tables)
-        if spec.routes or spec.shapes:
-            from .http.declared import check_routes_of
-
-            problems += check_routes_of(spec)
-        if not problems and (spec.hooks or spec.jobs or spec.cron):
-            from .user_code import load_hooks_module, user_code_problems
-
-            # Imports the user's hooks file, as serving does: a missing file, a failing import
-            # or a handler it lacks is named here, not in a traceback from the server process.
-            try:
-                problems = user_code_problems(spec, load_hooks_module(spec, path))
-            except DeclarationError as exc:
-                problems = exc.problems
-        if problems:
-            raise DeclarationError(str(path), locate(problems, positions))
-        return spec, positions
+        return load_checked(path)
     except DeclarationError as exc:
         _report_problems(exc)
         raise typer.Exit(1) from None
@@ -239,7 +214,11 @@ def serve(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
     dev: Annotated[
-        bool, typer.Option(help="Apply non-destructive schema changes automatically.")
+        bool,
+        typer.Option(
+            help="Development: apply non-destructive schema changes, and reload when the "
+            "declaration, hooks or templates change."
+        ),
     ] = False,
     log_format: Annotated[
         LogFormat | None,
@@ -248,25 +227,16 @@ def serve(
 ) -> None:
     """Serve the REST API of a declaration."""
     from .config import load_config
-    from .schema.migrations import MigrationError, auto_apply, pending_changes
-    from .schema.tables import INTERNAL_PREFIX
-    from .server import DECLARATION_VARIABLE
+    from .schema.migrations import MigrationError, auto_apply, pending_changes, summarize
+    from .server import DECLARATION_VARIABLE, DEV_VARIABLE
 
     spec = _load(path)
     engine = _engine(path, spec)
     try:
         if dev:
-            changes = auto_apply(engine, spec)
-            # The user's collections by name; backforge's own tables (accounts, jobs) in sum.
-            mine = [c for c in changes if not c.table.startswith(INTERNAL_PREFIX)]
-            for change in mine:
-                console.print(f"[green]applied[/green] {change}", highlight=False)
-            if len(changes) > len(mine):
-                console.print(
-                    f"[green]applied[/green] {len(changes) - len(mine)} change(s) to "
-                    "backforge's own tables",
-                    highlight=False,
-                )
+            line = summarize(auto_apply(engine, spec))
+            if line:
+                console.print(line, highlight=False, markup=False)
         pending = pending_changes(engine, spec)
     except MigrationError as exc:
         errors.print(f"[red]{exc}[/red]")
@@ -292,9 +262,39 @@ def serve(
         errors.print(f"[red]invalid server settings in the environment:[/red] {exc}")
         raise typer.Exit(1) from None
     os.environ[DECLARATION_VARIABLE] = str(path.resolve())
+    if dev:
+        os.environ[DEV_VARIABLE] = "1"
+        if workers > 1:
+            errors.print("[yellow]--dev reloads on changes and serves with one worker[/yellow]")
     _share_signing_key(spec)
-    console.print(f"serving [bold]{spec.name}[/bold] on http://{host}:{port} — docs at /docs")
+    _print_panel(spec, path, host, port, dev)
     _exec_server(host, port, workers, int(config.shutdown_timeout), config.forwarded_allow_ips)
+
+
+def _print_panel(spec: Spec, path: Path, host: str, port: int, dev: bool) -> None:
+    """Where everything is, once, before the server starts."""
+    base = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"  # noqa: S104
+    own = [n for n, c in spec.collections.items() if c.link_of is None]
+    admin = (
+        "BACKFORGE_ADMIN_TOKEN is set"
+        if os.environ.get("BACKFORGE_ADMIN_TOKEN")
+        else ("none: set BACKFORGE_ADMIN_TOKEN for an admin bearer token")
+    )
+    rows = [
+        ("API", f"{base}/api"),
+        ("docs", f"{base}/docs"),
+        ("OpenAPI", f"{base}/api/openapi.json"),
+        ("health", f"{base}/healthz"),
+        ("admin", admin),
+    ]
+    if dev:
+        rows.append(("reload", f"on changes in {path.resolve().parent}"))
+    console.print(
+        f"[bold]{escape(spec.name)}[/bold] — {len(own)} collection(s), serving on {base}",
+        highlight=False,
+    )
+    for label, value in rows:
+        console.print(f"  {label:<8} {escape(value)}", highlight=False)
 
 
 def _exec_server(
@@ -319,7 +319,11 @@ def worker(
     path: DeclarationArg,
     threads: Annotated[int, typer.Option(min=1, help="Jobs run at once in this process.")] = 2,
     dev: Annotated[
-        bool, typer.Option(help="Apply non-destructive schema changes automatically.")
+        bool,
+        typer.Option(
+            help="Development: apply non-destructive schema changes, and reload when the "
+            "declaration, hooks or templates change."
+        ),
     ] = False,
 ) -> None:
     """Run the declaration's background jobs, cron schedules and webhook deliveries."""

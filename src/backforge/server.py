@@ -5,23 +5,31 @@ from __future__ import annotations
 import gc
 import os
 import sys
+from pathlib import Path
+from typing import Any
 
 from .app import App
 from .spec import DeclarationError
 
 DECLARATION_VARIABLE = "BACKFORGE_DECLARATION"
+# Set by `serve --dev`: each (re)start applies non-destructive schema changes first.
+DEV_VARIABLE = "BACKFORGE_SERVE_DEV"
+# What a change to reloads `serve --dev`: the declaration, the hooks module and its
+# neighbours, templates. Not the database files beside them.
+RELOAD_PATTERNS = ["*.yaml", "*.yml", "*.py", "*.html", "*.jinja", "*.j2"]
 
 
-def app_from_environment() -> App:
+def app_from_environment() -> Any:
     """Build the app named by BACKFORGE_DECLARATION (set by `backforge serve` for its workers)."""
     path = os.environ[DECLARATION_VARIABLE]
+    if os.environ.get(DEV_VARIABLE) == "1":
+        return _dev_app(path)
     try:
         app = App.from_file(path)
     except DeclarationError as exc:
         # `serve` checked the declaration before starting; it (or its hooks file) has changed
         # since. Said as `check` says it, not as a traceback.
-        for problem in exc.problems:
-            print(problem.format(exc.filename), file=sys.stderr)
+        print(_problems_text(exc), file=sys.stderr)
         raise SystemExit(1) from None
     # What start-up built lives as long as the process: the collector need not look at it again
     # (its garbage is collected first, or it would be kept for good).
@@ -30,10 +38,68 @@ def app_from_environment() -> App:
     return app
 
 
+def _dev_app(path: str) -> Any:
+    """`serve --dev`, on each start and reload: the checks of `backforge check` (problems with
+    their lines), then the schema brought up to the declaration when no data is at stake. What
+    stops it is printed, and every request answers it (503) until the next save fixes it."""
+    from .checks import load_checked
+    from .database import create_database_engine, database_url
+    from .schema.migrations import MigrationError, auto_apply, summarize
+
+    try:
+        spec, _ = load_checked(path)
+        engine = create_database_engine(database_url(path, spec.name))
+        line = summarize(auto_apply(engine, spec))
+        if line:
+            print(line, flush=True)
+        return App(spec, engine, declaration_path=path)
+    except DeclarationError as exc:
+        text = _problems_text(exc)
+    except MigrationError as exc:
+        text = str(exc)
+    print(text, file=sys.stderr, flush=True)
+    return _unservable(text)
+
+
+def _problems_text(exc: DeclarationError) -> str:
+    return "\n".join(problem.format(exc.filename) for problem in exc.problems)
+
+
+def _unservable(text: str) -> Any:
+    """An ASGI app answering every request with why the declaration cannot be served (only
+    under --dev: a local server, and its own files)."""
+    import orjson
+
+    body = orjson.dumps(
+        {
+            "type": "urn:backforge:problem:unavailable",
+            "title": "The declaration cannot be served",
+            "status": 503,
+            "detail": text,
+        }
+    )
+    headers = [(b"content-type", b"application/problem+json"), (b"retry-after", b"2")]
+
+    async def answer(scope, receive, send) -> None:
+        if scope["type"] == "lifespan":
+            await receive()  # startup
+            await send({"type": "lifespan.startup.complete"})
+            await receive()  # shutdown
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        if scope["type"] != "http":
+            return
+        await send({"type": "http.response.start", "status": 503, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    return answer
+
+
 def main(argv: list[str]) -> None:
     """`python -P -m backforge.server HOST PORT WORKERS SHUTDOWN_SECONDS [FORWARDED_ALLOW_IPS]`:
     what `backforge serve` execs after its checks, so that the server runs in an interpreter
-    holding only what it needs. FORWARDED_ALLOW_IPS is comma-separated; empty: none.
+    holding only what it needs. FORWARDED_ALLOW_IPS is comma-separated; empty: none. With
+    BACKFORGE_SERVE_DEV=1 it reloads on changes beside the declaration (one worker).
     """
     import uvicorn
 
@@ -41,13 +107,17 @@ def main(argv: list[str]) -> None:
 
     host, port, workers, shutdown_seconds, *rest = argv
     trusted = [entry for entry in (rest[0] if rest else "").split(",") if entry]
+    reload = os.environ.get(DEV_VARIABLE) == "1"
     uvicorn.run(
         "backforge.server:app_from_environment",
         factory=True,
         http=HttpProtocol,
         host=host,
         port=int(port),
-        workers=int(workers),
+        workers=None if reload else int(workers),
+        reload=reload,
+        reload_dirs=[str(Path(os.environ[DECLARATION_VARIABLE]).parent)] if reload else None,
+        reload_includes=RELOAD_PATTERNS if reload else None,
         log_level="warning",
         access_log=False,  # backforge writes its own access log
         server_header=False,

@@ -24,6 +24,7 @@ from .api import (
     migration_status,
     pending_changes,
     plan_migration,
+    summarize,
 )
 from .errors import (
     ChecksumMismatchError,
@@ -58,4 +59,5 @@ __all__ = [
     "migration_status",
     "pending_changes",
     "plan_migration",
+    "summarize",
 ]

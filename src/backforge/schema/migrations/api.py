@@ -149,6 +149,18 @@ def auto_apply(engine: Engine, spec: Spec) -> list[Change]:
     return _for_people(changes)
 
 
+def summarize(changes: list[Change]) -> str | None:
+    """One line for what `auto_apply` did: the user's collections by change, backforge's own
+    tables (accounts, jobs) as a count. None when nothing changed."""
+    if not changes:
+        return None
+    mine = [c.description.split(" (", 1)[0] for c in changes if not c.table.startswith("_bf_")]
+    internal = len(changes) - len(mine)
+    if internal:
+        mine.append(f"{internal} change(s) to backforge's own tables")
+    return "migrated: " + "; ".join(mine)
+
+
 def _for_people(changes: list[Change]) -> list[Change]:
     return [change for change in changes if change.op not in _MECHANICS]
 
