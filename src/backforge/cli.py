@@ -220,6 +220,10 @@ def serve(
             "declaration, hooks or templates change."
         ),
     ] = False,
+    reload: Annotated[
+        bool | None,
+        typer.Option(help="Restart on changes beside the declaration (default: with --dev)."),
+    ] = None,
     log_format: Annotated[
         LogFormat | None,
         typer.Option(help="JSON lines or coloured text (default: json; console with --dev)."),
@@ -262,16 +266,17 @@ def serve(
         errors.print(f"[red]invalid server settings in the environment:[/red] {exc}")
         raise typer.Exit(1) from None
     os.environ[DECLARATION_VARIABLE] = str(path.resolve())
-    if dev:
+    reload = dev if reload is None else reload
+    if reload:
         os.environ[DEV_VARIABLE] = "1"
         if workers > 1:
-            errors.print("[yellow]--dev reloads on changes and serves with one worker[/yellow]")
+            errors.print("[yellow]reloading on changes serves with one worker[/yellow]")
     _share_signing_key(spec)
-    _print_panel(spec, path, host, port, dev)
+    _print_panel(spec, path, host, port, reload)
     _exec_server(host, port, workers, int(config.shutdown_timeout), config.forwarded_allow_ips)
 
 
-def _print_panel(spec: Spec, path: Path, host: str, port: int, dev: bool) -> None:
+def _print_panel(spec: Spec, path: Path, host: str, port: int, reload: bool) -> None:
     """Where everything is, once, before the server starts."""
     base = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"  # noqa: S104
     own = [n for n, c in spec.collections.items() if c.link_of is None]
@@ -287,7 +292,7 @@ def _print_panel(spec: Spec, path: Path, host: str, port: int, dev: bool) -> Non
         ("health", f"{base}/healthz"),
         ("admin", admin),
     ]
-    if dev:
+    if reload:
         rows.append(("reload", f"on changes in {path.resolve().parent}"))
     console.print(
         f"[bold]{escape(spec.name)}[/bold] — {len(own)} collection(s), serving on {base}",

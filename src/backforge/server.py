@@ -12,7 +12,8 @@ from .app import App
 from .spec import DeclarationError
 
 DECLARATION_VARIABLE = "BACKFORGE_DECLARATION"
-# Set by `serve --dev`: each (re)start applies non-destructive schema changes first.
+# Set by `serve --dev` (or --reload): restart on changes, each start applying the schema
+# changes that lose nothing first.
 DEV_VARIABLE = "BACKFORGE_SERVE_DEV"
 # What a change to reloads `serve --dev`: the declaration, the hooks module and its
 # neighbours, templates. Not the database files beside them.

@@ -19,10 +19,8 @@ def _category(client: httpx.Client) -> str:
 
 
 def test_sigkill_during_writes_loses_no_acknowledged_write(make_server, admin):
-    server = make_server("shop.yaml").start("--dev")  # migrates the new database
-    server.stop()
-    # Without --dev: one process that serves (no reloader beside it), which SIGKILL stops.
-    server.start()
+    # One serving process (no reloader beside it), which SIGKILL stops.
+    server = make_server("shop.yaml").start("--dev", "--no-reload")
     acknowledged: list[str] = []
     lock = threading.Lock()
     stop = threading.Event()

@@ -60,7 +60,8 @@ class Server:
 
     def start(self) -> Server:
         command = [sys.executable, "-m", "backforge", "serve", str(self.declaration)]
-        command += ["--port", str(self.port), "--dev"]
+        # Migrated at start; one serving process (no reloader), as in production.
+        command += ["--port", str(self.port), "--dev", "--no-reload"]
         with self.log.open("w") as output:
             self.process = subprocess.Popen(
                 command, env=self.environment, stdout=output, stderr=subprocess.STDOUT

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from importlib.resources import files
 from pathlib import Path
 
 import orjson
 from starlette.applications import Starlette
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -22,6 +20,7 @@ from .auth_routes import AuthRoutes
 from .batch import batch_route, serves_batch
 from .custom import Endpoints, custom_routes
 from .declared import declared_routes
+from .docs_pages import docs_routes
 from .error_shapes import ErrorFormat
 from .middleware.context import remembered
 from .oauth_routes import OAuthRoutes
@@ -29,13 +28,6 @@ from .openapi import build_openapi
 from .problems import HANDLERS
 from .record_router import RecordRouter
 from .records import RecordRoutes
-
-_STATIC = files("backforge.http") / "static"
-_STATIC_TYPES = {"docs.js": "text/javascript", "docs.css": "text/css"}
-DOCS_CSP = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
-    "img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
-)
 
 
 def build_app(
@@ -52,22 +44,11 @@ def build_app(
     async def openapi_document(_request: Request) -> Response:
         return Response(openapi, media_type="application/json")
 
-    async def docs_page(_request: Request) -> Response:
-        html = (_STATIC / "docs.html").read_text(encoding="utf-8")
-        return Response(html, media_type="text/html", headers={"Content-Security-Policy": DOCS_CSP})
-
-    async def docs_asset(request: Request) -> Response:
-        name = request.path_params["name"]
-        if name not in _STATIC_TYPES:
-            raise HTTPException(404)
-        return Response((_STATIC / name).read_bytes(), media_type=_STATIC_TYPES[name])
-
     record_routes = RecordRoutes(store, caller_of).routes()
     max_body = store.spec.settings.max_body_bytes
     routes = [
         Route("/api/openapi.json", openapi_document, methods=["GET"]),
-        Route("/docs", docs_page, methods=["GET"]),
-        Route("/docs/{name}", docs_asset, methods=["GET"]),
+        *docs_routes(),
         *record_routes,
         *([batch_route(store, caller_of, max_body)] if serves_batch(store.spec) else []),
         *admin_routes(store, caller_of),

@@ -17,6 +17,7 @@ from .custom import Endpoints
 from .openapi_auth import auth_paths, security_schemes
 from .openapi_custom import custom_paths
 from .openapi_routes import RouteDocument
+from .openapi_tags import document_tags, tag_operation
 
 PROBLEM = {"$ref": "#/components/schemas/Problem"}
 ID_SCHEMA = {"type": "string", "pattern": ID_PATTERN.pattern}
@@ -246,12 +247,10 @@ def build_openapi(spec: Spec, endpoints: Endpoints | None = None) -> dict[str, A
             "schema": {"type": "string", "pattern": IF_MATCH_PATTERN},
             "description": "The ETag of the version you read; a mismatch answers 412",
         }
-        tag = [name]
         collection_path = {
             "get": {
                 "operationId": f"list_{name}",
                 "summary": f"List {name}",
-                "tags": tag,
                 "parameters": _list_parameters(
                     collection, settings.max_page_size, settings.max_filter_length
                 )
@@ -271,7 +270,6 @@ def build_openapi(spec: Spec, endpoints: Endpoints | None = None) -> dict[str, A
             "post": {
                 "operationId": f"create_{name}",
                 "summary": f"Create a record in {name}",
-                "tags": tag,
                 "requestBody": {
                     "required": True,
                     "content": {
@@ -290,7 +288,6 @@ def build_openapi(spec: Spec, endpoints: Endpoints | None = None) -> dict[str, A
             "get": {
                 "operationId": f"get_{name}",
                 "summary": f"Get one record of {name}",
-                "tags": tag,
                 "parameters": [id_parameter, *selection],
                 "responses": {
                     **_record_response(ref, "The record", "200"),
@@ -300,7 +297,6 @@ def build_openapi(spec: Spec, endpoints: Endpoints | None = None) -> dict[str, A
             "patch": {
                 "operationId": f"update_{name}",
                 "summary": f"Change fields of a record of {name}",
-                "tags": tag,
                 "parameters": [id_parameter, if_match],
                 "requestBody": {
                     "required": True,
@@ -318,7 +314,6 @@ def build_openapi(spec: Spec, endpoints: Endpoints | None = None) -> dict[str, A
             "delete": {
                 "operationId": f"delete_{name}",
                 "summary": f"Delete a record of {name}",
-                "tags": tag,
                 "parameters": [id_parameter, if_match],
                 "responses": {
                     "204": {"description": "Deleted"},
@@ -326,6 +321,15 @@ def build_openapi(spec: Spec, endpoints: Endpoints | None = None) -> dict[str, A
                 },
             },
         }
+        rules = collection.rules
+        for document, rule in (
+            (collection_path["get"], rules.list),
+            (collection_path["post"], rules.create),
+            (record_path["get"], rules.view),
+            (record_path["patch"], rules.update),
+            (record_path["delete"], rules.delete),
+        ):
+            tag_operation(document, name, rule)
         for path, operations in (
             (f"/api/{name}", collection_path),
             (f"/api/{name}/{{id}}", record_path),
@@ -378,6 +382,7 @@ def build_openapi(spec: Spec, endpoints: Endpoints | None = None) -> dict[str, A
             "description": spec.description or f"The {spec.name} API, served by backforge.",
         },
         "paths": every_path,
+        "tags": document_tags(spec, every_path),
         "components": {"schemas": schemas, "securitySchemes": security_schemes(spec)},
         "security": [{}, {"bearer": []}, {"apiKey": []}, {"session": []}],
     }

@@ -27,9 +27,21 @@ from ..store.access import caller_placeholders
 from .declared import LOGIN_FIELDS, MAX_OFFSET
 from .error_shapes import PLACEHOLDER
 from .openapi_auth import tokens_schema
+from .openapi_tags import tag_operation
 
 ID_PATTERN = r"^[a-z0-9]{15}$"
 _NULL = {"type": "null"}
+# The rule that governs each record operation of a declared route.
+_RULE_OF = {
+    "list": "list",
+    "count": "list",
+    "get": "view",
+    "create": "create",
+    "update": "update",
+    "delete": "delete",
+    "link": "update",
+    "unlink": "update",
+}
 _STATUSES = {
     400: "The query is invalid",
     401: "The credential is missing, invalid or expired",
@@ -172,10 +184,13 @@ class RouteDocument:
         document: dict[str, Any] = {
             "operationId": _operation_id(key),
             "summary": route.summary or f"{operation} {target}",
-            "tags": [collection],
         }
         if route.description:
             document["description"] = route.description
+        rule_name = _RULE_OF.get(operation)
+        rules = self.spec.collections[collection].rules
+        # Account operations (signup, login, me...) follow the auth options, not a rule.
+        tag_operation(document, collection, getattr(rules, rule_name) if rule_name else "")
         parameters = self._path_parameters(route, collection, path) + self._query_parameters(
             route, collection, operation, path
         )

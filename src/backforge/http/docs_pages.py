@@ -1,0 +1,65 @@
+"""The docs pages: the API console at /docs (Swagger UI, shipped in the package: try requests
+after authorizing with a token, an API key or the session) and a plain reference at
+/docs/reference. Nothing is fetched from elsewhere; each page has its own strict CSP."""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib.resources import files
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+_STATIC = files("backforge.http") / "static"
+# Every file a page may load, by its path below /docs/, with its media type.
+_ASSETS = {
+    "docs.js": "text/javascript",
+    "docs.css": "text/css",
+    "console.js": "text/javascript",
+    "console.css": "text/css",
+    "swagger/swagger-ui-bundle.js": "text/javascript",
+    "swagger/swagger-ui.css": "text/css",
+}
+DOCS_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+    "img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+)
+# Swagger UI sets style attributes as it renders, and submits its OAuth form to this origin.
+CONSOLE_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "connect-src 'self'; img-src 'self' data:; font-src 'self' data:; frame-ancestors 'none'; "
+    "base-uri 'none'; form-action 'self'"
+)
+
+
+@cache
+def _read(name: str) -> bytes:
+    return (_STATIC / name).read_bytes()
+
+
+def docs_routes() -> list[Route]:
+    async def console(_request: Request) -> Response:
+        return _page("console.html", CONSOLE_CSP)
+
+    async def reference(_request: Request) -> Response:
+        return _page("reference.html", DOCS_CSP)
+
+    async def asset(request: Request) -> Response:
+        name = request.path_params["name"]
+        if name not in _ASSETS:
+            raise HTTPException(404)
+        return Response(_read(name), media_type=_ASSETS[name])
+
+    return [
+        Route("/docs", console, methods=["GET"]),
+        Route("/docs/reference", reference, methods=["GET"]),
+        Route("/docs/{name:path}", asset, methods=["GET"]),
+    ]
+
+
+def _page(name: str, policy: str) -> Response:
+    return Response(
+        _read(name), media_type="text/html", headers={"Content-Security-Policy": policy}
+    )

@@ -1,0 +1,107 @@
+"""The API console at /docs in a real browser (Debian's headless chromium): it loads with no
+request leaving 127.0.0.1, authorizes with a bearer token and runs a request."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import httpx
+import pytest
+
+
+def _browser():
+    chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
+    if chromium is None or driver is None:
+        reason = "chromium and chromium-driver are not installed (apt-get install chromium-driver)"
+        if os.environ.get("BACKFORGE_REQUIRE_SERVICES") == "1":
+            pytest.fail(reason + " and BACKFORGE_REQUIRE_SERVICES=1")
+        pytest.skip(reason)
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"):
+        options.add_argument(argument)
+    options.binary_location = chromium
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    return webdriver.Chrome(service=Service(driver), options=options)
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_the_console_authorizes_with_a_token_and_runs_a_request(make_server, admin, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ready
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    declaration = tmp_path / "console.yaml"
+    declaration.write_text(
+        "name: console\n"
+        "collections:\n"
+        "  notes:\n"
+        "    fields: {title: {type: text, required: true}}\n"
+        "    rules: {view: public}\n"  # listing is for admins only
+    )
+    server = make_server("shop.yaml")  # its environment; the declaration is ours
+    server.declaration = declaration
+    server.start("--dev")
+    made = httpx.post(f"{server.url}/api/notes", json={"title": "seen-by-admins"}, headers=admin)
+    assert made.status_code == 201, made.text
+
+    browser = _browser()
+    wait = WebDriverWait(browser, 30)
+    try:
+        browser.get(f"{server.url}/docs")
+        listing = wait.until(ready.element_to_be_clickable((By.ID, "operations-admin-list_notes")))
+        # Admin-only operations are grouped apart.
+        tags = [
+            e.get_attribute("data-tag")
+            for e in browser.find_elements(By.CSS_SELECTOR, ".opblock-tag")
+        ]
+        assert tags[-1] == "admin" and "notes" in tags
+
+        browser.find_element(By.CSS_SELECTOR, ".auth-wrapper .authorize").click()
+        modal = wait.until(ready.visibility_of_element_located((By.CSS_SELECTOR, ".modal-ux")))
+        bearer = next(
+            block
+            for block in modal.find_elements(By.CSS_SELECTOR, ".auth-container")
+            if block.text.startswith("bearer")
+        )
+        bearer.find_element(By.CSS_SELECTOR, "input").send_keys(
+            server.environment["BACKFORGE_ADMIN_TOKEN"]
+        )
+        bearer.find_element(By.CSS_SELECTOR, "button.modal-btn.auth").click()
+        modal.find_element(By.CSS_SELECTOR, "button.btn-done").click()
+
+        listing.find_element(By.CSS_SELECTOR, ".opblock-summary").click()
+        wait.until(
+            ready.element_to_be_clickable(
+                (By.CSS_SELECTOR, "#operations-admin-list_notes .execute")
+            )
+        ).click()
+        status = wait.until(
+            ready.presence_of_element_located(
+                (
+                    By.CSS_SELECTOR,
+                    "#operations-admin-list_notes .live-responses-table tbody .response-col_status",
+                )
+            )
+        )
+        assert status.text.strip() == "200"
+        body = browser.find_element(
+            By.CSS_SELECTOR, "#operations-admin-list_notes .live-responses-table .microlight"
+        ).text
+        assert "seen-by-admins" in body
+        # Nothing was fetched from anywhere but this server, and the page's CSP held.
+        problems = [
+            entry["message"]
+            for entry in browser.get_log("browser")
+            if entry["level"] == "SEVERE" or "Content Security Policy" in entry["message"]
+        ]
+        assert problems == []
+        resources = browser.execute_script(
+            "return performance.getEntriesByType('resource').map(e => e.name)"
+        )
+        assert resources and all(url.startswith(server.url) for url in resources)
+    finally:
+        browser.quit()
