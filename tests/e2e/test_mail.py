@@ -155,3 +155,46 @@ def test_verify_and_reset_through_mail_sent_over_smtp(make_server, smtp):
         "Reset your password",
         "Verify your email address",
     ]
+
+
+def test_mail_from_a_hook_leaves_only_when_its_write_commits(smtp, tmp_path, monkeypatch):
+    """`backforge.mail.send_mail` in a hook: the mail of a committed write arrives over SMTP;
+    the mail of a write that is rolled back afterwards is never sent."""
+    from asgi_client import SyncASGIClient
+    from backforge import App
+    from backforge.mail import send_mail
+
+    inbox, smtp_url = smtp
+    monkeypatch.setenv("BACKFORGE_SMTP_URL", smtp_url)
+    monkeypatch.setenv("BACKFORGE_MAIL_FROM", "notes@example.com")
+    (tmp_path / "mail_hooks.py").write_text(
+        "from backforge.hooks import HookError, Hooks\n"
+        "from backforge.mail import send_mail\n"
+        "hooks = Hooks()\n"
+        "@hooks.after_create('notes')\n"
+        "def tell(ctx):\n"
+        "    send_mail(ctx.record['owner'], 'New note', 'Saved: ' + ctx.record['title'])\n"
+        "    if ctx.record['title'] == 'refused':\n"
+        "        raise HookError('refused after the mail was asked for', status=409)\n"
+    )
+    declaration = tmp_path / "notes.yaml"
+    declaration.write_text(
+        "name: notes\n"
+        "hooks: mail_hooks.py\n"
+        "collections:\n"
+        "  notes:\n"
+        "    fields: {title: {type: text}, owner: {type: email}}\n"
+        "    rules: {create: public}\n"
+    )
+    app = App.from_file(declaration, f"sqlite:///{tmp_path / 'notes.db'}", auto_migrate=True)
+    with SyncASGIClient(app) as client:
+        refused = client.post("/api/notes", json={"title": "refused", "owner": "bob@example.com"})
+        assert refused.status_code == 409
+        kept = client.post("/api/notes", json={"title": "kept", "owner": "ann@example.com"})
+        assert kept.status_code == 201, kept.text
+    mail = inbox.wait_for("ann@example.com", "New note")
+    assert mail["From"] == "notes@example.com" and _body(mail).strip() == "Saved: kept"
+    # Asked for first, in the write rolled back: never sent (the later mail has arrived).
+    assert inbox.to("bob@example.com") == []
+    with pytest.raises(ValueError, match="line break"):
+        send_mail("ann@example.com\r\nBcc: eve@example.com", "x", "y")

@@ -42,6 +42,9 @@ class Transaction:
     # SQLite the write lock) given back: writes that must outlive a rollback, each in a
     # transaction of its own (a failed login inside a custom endpoint's transaction).
     after_end: list[Callable[[], None]] = field(default_factory=list)
+    # Run once the transaction has committed, never after a rollback: effects outside the
+    # database that must follow the write only (mail from user code).
+    on_commit: list[Callable[[], None]] = field(default_factory=list)
 
     def ended(self) -> None:
         for work in self.after_end:

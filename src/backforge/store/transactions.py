@@ -13,6 +13,7 @@ functions taking the store.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import TYPE_CHECKING, Any
@@ -28,6 +29,8 @@ from .prepared import ConnectionReader, DirectRead, Reader
 
 if TYPE_CHECKING:
     from .records import RecordStore
+
+logger = logging.getLogger("backforge.store")
 
 
 def reader(store: RecordStore, statements: int = 1) -> AbstractContextManager[Reader]:
@@ -121,6 +124,11 @@ def _committed(store: RecordStore, transaction: Transaction, collection: str | N
         store.hooks.run("after_commit", event, store)
         for listener in events.committed:
             listener(event)
+    for work in transaction.on_commit:
+        try:
+            work()
+        except Exception:  # the write stands whatever its follow-up does
+            logger.exception("work after a commit failed")
 
 
 class _TranslatedErrors:
