@@ -12,6 +12,7 @@ from .auth.components import build_auth
 from .auth.mail import Mailer
 from .config import load_config
 from .database import create_database_engine, database_url
+from .extras import declaration_problems
 from .http.app import build_app
 from .http.callers import Callers
 from .http.declared import check_declared
@@ -38,7 +39,7 @@ class App:
         admin_token: str | None = None,
         mailer: Mailer | None = None,
     ):
-        problems = check_rules(spec, build_metadata(spec).tables)
+        problems = declaration_problems(spec) or check_rules(spec, build_metadata(spec).tables)
         if problems:
             raise DeclarationError(str(declaration_path or "<declaration>"), problems)
         self.spec = spec

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .extras import declaration_problems
 from .spec import DeclarationError, Spec
 from .spec.loader import Positions, load_file_located, locate
 
@@ -18,6 +19,9 @@ def load_checked(path: Path | str) -> tuple[Spec, Positions]:
     from .store.access import check_rules
 
     spec, positions = load_file_located(Path(path))
+    lacking = declaration_problems(spec)
+    if lacking:  # the checks below would import what is missing
+        raise DeclarationError(str(path), locate(lacking, positions))
     tables = build_metadata(spec).tables
     problems = check_rules(spec, tables)
     problems += list(check_jobs(spec))

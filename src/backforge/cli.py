@@ -59,7 +59,9 @@ def _load_located(path: Path) -> tuple[Spec, Positions]:
 def _report_problems(exc: DeclarationError) -> None:
     for problem in exc.problems:
         colour = "red" if problem.severity == "error" else "yellow"
-        errors.print(f"[{colour}]{problem.format(exc.filename)}[/{colour}]", highlight=False)
+        errors.print(
+            f"[{colour}]{escape(problem.format(exc.filename))}[/{colour}]", highlight=False
+        )
     count = sum(p.severity == "error" for p in exc.problems)
     errors.print(f"[bold red]{count} error(s)[/bold red] in {exc.filename}")
 
@@ -113,7 +115,7 @@ def check(path: DeclarationArg) -> None:
     spec, positions = _load_located(path)
     warnings = locate(lint(spec), positions)
     for problem in warnings:
-        errors.print(f"[yellow]{problem.format(str(path))}[/yellow]", highlight=False)
+        errors.print(f"[yellow]{escape(problem.format(str(path)))}[/yellow]", highlight=False)
     own = [n for n, c in spec.collections.items() if c.link_of is None]
     table = Table(title=f"{spec.name}: {len(own)} collection(s)")
     for column in ("collection", "fields", "rules"):
@@ -152,7 +154,7 @@ def migrate_plan(
             name=name,
         )
     except MigrationError as exc:
-        errors.print(f"[red]{exc}[/red]")
+        errors.print(f"[red]{escape(str(exc))}[/red]")
         raise typer.Exit(1) from None
     if plan is None:
         console.print("[green]the database matches the declaration; nothing to plan[/green]")
@@ -175,7 +177,7 @@ def migrate_apply(path: DeclarationArg) -> None:
             progress.add_task("applying migrations", total=None)
             applied = apply_migrations(_engine(path, spec), _migrations_dir(path))
     except MigrationError as exc:
-        errors.print(f"[red]{exc}[/red]")
+        errors.print(f"[red]{escape(str(exc))}[/red]")
         raise typer.Exit(1) from None
     for name in applied:
         console.print(f"[green]applied[/green] {name}")
@@ -243,7 +245,7 @@ def serve(
                 console.print(line, highlight=False, markup=False)
         pending = pending_changes(engine, spec)
     except MigrationError as exc:
-        errors.print(f"[red]{exc}[/red]")
+        errors.print(f"[red]{escape(str(exc))}[/red]")
         raise typer.Exit(1) from None
     finally:
         engine.dispose()
@@ -263,7 +265,7 @@ def serve(
     try:
         config = load_config(spec.server)
     except ValueError as exc:
-        errors.print(f"[red]invalid server settings in the environment:[/red] {exc}")
+        errors.print(f"[red]invalid server settings in the environment:[/red] {escape(str(exc))}")
         raise typer.Exit(1) from None
     os.environ[DECLARATION_VARIABLE] = str(path.resolve())
     reload = dev if reload is None else reload
@@ -347,7 +349,7 @@ def worker(
         application = App.from_file(path, auto_migrate=dev)
         pending = pending_changes(application.engine, spec)
     except (MigrationError, DeclarationError) as exc:
-        errors.print(f"[red]{exc}[/red]")
+        errors.print(f"[red]{escape(str(exc))}[/red]")
         raise typer.Exit(1) from None
     if pending:
         errors.print("[red]the database is behind the declaration:[/red]")
@@ -367,7 +369,7 @@ def worker(
     try:
         jobs.run_worker(threads)
     except HandlerError as exc:
-        errors.print(f"[red]{exc}[/red]")
+        errors.print(f"[red]{escape(str(exc))}[/red]")
         raise typer.Exit(1) from None
 
 
@@ -523,4 +525,10 @@ _register_audit()
 
 
 def main() -> None:
-    app()
+    from .extras import MissingExtra
+
+    try:
+        app()
+    except MissingExtra as exc:  # e.g. DATABASE_URL names PostgreSQL, the driver is absent
+        errors.print(f"[red]{escape(str(exc))}[/red]")
+        raise SystemExit(1) from None

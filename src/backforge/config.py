@@ -17,6 +17,7 @@ from pydantic import AliasChoices, SecretStr, model_validator
 from pydantic import Field as PydanticField
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from .extras import missing
 from .spec.server import ServerSettings
 
 ENV_PREFIX = "BACKFORGE_"
@@ -61,6 +62,8 @@ class ServerConfig(BaseSettings, ServerSettings):
             value = getattr(self, name)
             if value is not None and not value.get_secret_value().strip():
                 object.__setattr__(self, name, None)
+        if self.redis_url is not None and missing("redis"):
+            raise ValueError("REDIS_URL is set: install the 'redis' extra (backforge[redis])")
         return self
 
     @property

@@ -14,6 +14,8 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
+from .extras import require
+
 BUSY_TIMEOUT_MS = 5000
 # Reads come straight from the OS page cache through a memory map, without a read() system
 # call and a copy into SQLite's own 2 MB cache per page missed (a `get` by random id missed
@@ -50,6 +52,7 @@ def create_database_engine(url: str) -> Engine:
         event.listen(engine, "checkin", _end_open_transaction)
         return engine
     if backend == "postgresql":
+        require("postgres", "PostgreSQL (DATABASE_URL)")
         # JSONB writes a large float (1e269) out in full digits; orjson reads such a number back
         # as a float, where json.loads made an int too large for any JSON encoder.
         return create_engine(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from backforge.cli import app
@@ -100,3 +101,31 @@ def test_check_imports_the_hooks_file_and_names_what_it_lacks(tmp_path):
 
     hooks.write_text(hooks.read_text().replace("'notse'", "'notes'") + "def nightly(ctx): ...\n")
     assert runner.invoke(app, ["check", str(declaration)]).exit_code == 0
+
+
+def test_a_feature_whose_extra_is_missing_names_the_pip_command(tmp_path, monkeypatch):
+    """The core install serves SQLite; a declaration using jobs or OAuth, or a PostgreSQL URL,
+    on an install without the extra is told which extra to add (a module that cannot be found
+    stands in for an extra that is not installed)."""
+    from backforge import extras
+    from backforge.database import create_database_engine
+
+    monkeypatch.setitem(extras.EXTRAS, "jobs", ("no_such_module_for_jobs",))
+    monkeypatch.setitem(extras.EXTRAS, "postgres", ("no_such_module_for_postgres",))
+    (tmp_path / "app_hooks.py").write_text("def ping(ctx): ...\n")
+    declaration = tmp_path / "app.yaml"
+    declaration.write_text(
+        "name: app\n"
+        "hooks: app_hooks.py\n"
+        "collections:\n"
+        "  notes: {fields: {title: {type: text}}}\n"
+        "jobs:\n"
+        "  ping: {on: notes.create, handler: app_hooks.ping}\n"
+    )
+    result = runner.invoke(app, ["check", str(declaration)])
+    assert result.exit_code == 1
+    assert f"{declaration}:5:" in result.output
+    assert "pip install 'backforge[jobs]'" in result.output
+    with pytest.raises(extras.MissingExtra, match=r"backforge\[postgres\]"):
+        create_database_engine("postgresql://127.0.0.1/test")
+    assert not extras.missing("oauth")  # installed here: nothing to say

@@ -106,8 +106,6 @@ def crontab_fields(schedule: str) -> tuple[str, str, str, str, str]:
 
 def check_jobs(spec: Spec) -> Iterator[Problem]:
     """References a typed model cannot check: collections, the hooks module, schedules."""
-    from huey import crontab
-
     module = _hooks_module(spec)
     declared = {**spec.jobs, **spec.cron}
     for section, entries in (("jobs", spec.jobs), ("webhooks", spec.webhooks)):
@@ -136,6 +134,8 @@ def check_jobs(spec: Spec) -> Iterator[Problem]:
             if interval_seconds(entry.schedule) == 0:
                 yield Problem(("cron", name, "schedule"), "an interval is at least 1 second")
             continue
+        from huey import crontab  # the jobs extra, present whenever cron is declared
+
         try:
             minute, hour, day, month, weekday = crontab_fields(entry.schedule)
             crontab(minute, hour, day, month, weekday, strict=True)
