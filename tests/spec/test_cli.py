@@ -62,19 +62,22 @@ def test_openapi_and_schema_print_json(tmp_path):
     assert json.loads(result.output)["title"] == "backforge declaration"
 
 
+JOB_DECLARATION = (
+    "name: app\n"
+    "hooks: app_hooks.py\n"
+    "collections:\n"
+    "  notes: {fields: {title: {type: text}}}\n"
+    "jobs:\n"
+    "  ping: {on: notes.create, handler: app_hooks.ping}\n"
+)
+
+
 def test_check_imports_the_hooks_file_and_names_what_it_lacks(tmp_path):
     """What only the hooks file can get wrong is said by `check` (and so before `serve`
     starts a server), with the declaration's line, not as a traceback from the server."""
     declaration = tmp_path / "app.yaml"
     declaration.write_text(
-        "name: app\n"
-        "hooks: app_hooks.py\n"
-        "collections:\n"
-        "  notes: {fields: {title: {type: text}}}\n"
-        "jobs:\n"
-        "  ping: {on: notes.create, handler: app_hooks.ping}\n"
-        "cron:\n"
-        "  nightly: {schedule: '0 3 * * *', handler: app_hooks.nightly}\n"
+        JOB_DECLARATION + "cron:\n  nightly: {schedule: '0 3 * * *', handler: app_hooks.nightly}\n"
     )
     missing = runner.invoke(app, ["check", str(declaration)])
     assert missing.exit_code == 1 and f"{declaration}:2:" in missing.output
@@ -114,14 +117,7 @@ def test_a_feature_whose_extra_is_missing_names_the_pip_command(tmp_path, monkey
     monkeypatch.setitem(extras.EXTRAS, "postgres", ("no_such_module_for_postgres",))
     (tmp_path / "app_hooks.py").write_text("def ping(ctx): ...\n")
     declaration = tmp_path / "app.yaml"
-    declaration.write_text(
-        "name: app\n"
-        "hooks: app_hooks.py\n"
-        "collections:\n"
-        "  notes: {fields: {title: {type: text}}}\n"
-        "jobs:\n"
-        "  ping: {on: notes.create, handler: app_hooks.ping}\n"
-    )
+    declaration.write_text(JOB_DECLARATION)
     result = runner.invoke(app, ["check", str(declaration)])
     assert result.exit_code == 1
     assert f"{declaration}:5:" in result.output
