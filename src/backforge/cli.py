@@ -130,6 +130,16 @@ def check(path: DeclarationArg) -> None:
         ]
         table.add_row(name, ", ".join(collection.fields), ", ".join(declared) or "admins only")
     console.print(table)
+    from .schema.tables import cyclic_relations
+
+    cycle = sorted(f"{c}.{f}" for c, f in cyclic_relations(spec))
+    if cycle:
+        console.print(
+            f"note: {', '.join(cycle)} refer to collections that refer back; their foreign keys "
+            "are added once all those tables exist (in CREATE TABLE on SQLite)",
+            highlight=False,
+            markup=False,
+        )
     console.print(f"[green]ok[/green] — {len(warnings)} warning(s)")
 
 

@@ -125,3 +125,20 @@ def test_a_feature_whose_extra_is_missing_names_the_pip_command(tmp_path, monkey
     with pytest.raises(extras.MissingExtra, match=r"backforge\[postgres\]"):
         create_database_engine("postgresql://127.0.0.1/test")
     assert not extras.missing("oauth")  # installed here: nothing to say
+
+
+def test_check_says_how_collections_that_refer_to_each_other_are_created(tmp_path):
+    declaration = tmp_path / "cyc.yaml"
+    declaration.write_text(
+        "name: cyc\n"
+        "collections:\n"
+        "  users: {auth: true, fields: {team: {type: relation, to: teams}}}\n"
+        "  teams: {fields: {owner: {type: relation, to: users}, up: {type: relation, to: teams}}}\n"
+        "  notes: {fields: {team: {type: relation, to: teams}}}\n"
+    )
+    result = runner.invoke(app, ["check", str(declaration)])
+    assert result.exit_code == 0, result.output
+    note = next(line for line in result.output.splitlines() if line.startswith("note:"))
+    # The cycle only: a self-reference and a plain relation are created inline.
+    assert "teams.owner, users.team" in note and "teams.up" not in note
+    assert "notes.team" not in note
