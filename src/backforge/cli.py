@@ -244,7 +244,7 @@ def serve(
     """Serve the REST API of a declaration."""
     from .config import load_config
     from .schema.migrations import MigrationError, auto_apply, pending_changes, summarize
-    from .server import DECLARATION_VARIABLE, DEV_VARIABLE
+    from .server import DECLARATION_VARIABLE, DEV_VARIABLE, RELOAD_VARIABLE
 
     spec = _load(path)
     engine = _engine(path, spec)
@@ -280,7 +280,9 @@ def serve(
     os.environ[DECLARATION_VARIABLE] = str(path.resolve())
     reload = dev if reload is None else reload
     if reload:
-        os.environ[DEV_VARIABLE] = "1"
+        os.environ[RELOAD_VARIABLE] = "1"
+        if dev:
+            os.environ[DEV_VARIABLE] = "1"
         if workers > 1:
             errors.print("[yellow]reloading on changes serves with one worker[/yellow]")
     _share_signing_key(spec)
@@ -292,11 +294,9 @@ def _print_panel(spec: Spec, path: Path, host: str, port: int, reload: bool) -> 
     """Where everything is, once, before the server starts."""
     base = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"  # noqa: S104
     own = [n for n, c in spec.collections.items() if c.link_of is None]
-    admin = (
-        "BACKFORGE_ADMIN_TOKEN is set"
-        if os.environ.get("BACKFORGE_ADMIN_TOKEN")
-        else ("none: set BACKFORGE_ADMIN_TOKEN for an admin bearer token")
-    )
+    admin = "BACKFORGE_ADMIN_TOKEN is set"
+    if not os.environ.get("BACKFORGE_ADMIN_TOKEN"):
+        admin = "none: set BACKFORGE_ADMIN_TOKEN for an admin bearer token"
     rows = [
         ("API", f"{base}/api"),
         ("docs", f"{base}/docs"),
@@ -336,11 +336,7 @@ def worker(
     path: DeclarationArg,
     threads: Annotated[int, typer.Option(min=1, help="Jobs run at once in this process.")] = 2,
     dev: Annotated[
-        bool,
-        typer.Option(
-            help="Development: apply non-destructive schema changes, and reload when the "
-            "declaration, hooks or templates change."
-        ),
+        bool, typer.Option(help="Apply non-destructive schema changes automatically.")
     ] = False,
 ) -> None:
     """Run the declaration's background jobs, cron schedules and webhook deliveries."""

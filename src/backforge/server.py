@@ -12,8 +12,9 @@ from .app import App
 from .spec import DeclarationError
 
 DECLARATION_VARIABLE = "BACKFORGE_DECLARATION"
-# Set by `serve --dev` (or --reload): restart on changes, each start applying the schema
-# changes that lose nothing first.
+# Set by `serve --reload` (on by default with --dev): restart on changes beside the declaration.
+RELOAD_VARIABLE = "BACKFORGE_SERVE_RELOAD"
+# Set by `serve --dev`: each restart applies the schema changes that lose nothing first.
 DEV_VARIABLE = "BACKFORGE_SERVE_DEV"
 # What a change to reloads `serve --dev`: the declaration, the hooks module and its
 # neighbours, templates. Not the database files beside them.
@@ -23,8 +24,8 @@ RELOAD_PATTERNS = ["*.yaml", "*.yml", "*.py", "*.html", "*.jinja", "*.j2"]
 def app_from_environment() -> Any:
     """Build the app named by BACKFORGE_DECLARATION (set by `backforge serve` for its workers)."""
     path = os.environ[DECLARATION_VARIABLE]
-    if os.environ.get(DEV_VARIABLE) == "1":
-        return _dev_app(path)
+    if os.environ.get(RELOAD_VARIABLE) == "1":
+        return _reloaded_app(path, migrate=os.environ.get(DEV_VARIABLE) == "1")
     try:
         app = App.from_file(path)
     except DeclarationError as exc:
@@ -39,25 +40,35 @@ def app_from_environment() -> Any:
     return app
 
 
-def _dev_app(path: str) -> Any:
-    """`serve --dev`, on each start and reload: the checks of `backforge check` (problems with
-    their lines), then the schema brought up to the declaration when no data is at stake. What
-    stops it is printed, and every request answers it (503) until the next save fixes it."""
+def _reloaded_app(path: str, migrate: bool) -> Any:
+    """Each start under `serve --reload`: the checks of `backforge check` (problems with their
+    lines), then, with `migrate` (--dev), the schema brought up to the declaration when no
+    data is at stake. What stops it is printed, and every request answers it (503) until the
+    next save fixes it."""
     from .checks import load_checked
     from .database import create_database_engine, database_url
-    from .schema.migrations import MigrationError, auto_apply, summarize
+    from .extras import MissingExtra
+    from .schema.migrations import MigrationError, auto_apply, pending_changes, summarize
 
+    engine = None
     try:
         spec, _ = load_checked(path)
         engine = create_database_engine(database_url(path, spec.name))
-        line = summarize(auto_apply(engine, spec))
-        if line:
-            print(line, flush=True)
-        return App(spec, engine, declaration_path=path)
+        if migrate:
+            line = summarize(auto_apply(engine, spec))
+            if line:
+                print(line, flush=True)
+        pending = pending_changes(engine, spec)
+        if not pending:
+            return App(spec, engine, declaration_path=path)
+        text = "the database is behind the declaration: " + "; ".join(map(str, pending))
+        text += f" (fix: backforge migrate plan {path} && backforge migrate apply {path})"
     except DeclarationError as exc:
         text = _problems_text(exc)
-    except MigrationError as exc:
+    except (MigrationError, MissingExtra) as exc:
         text = str(exc)
+    if engine is not None:
+        engine.dispose()
     print(text, file=sys.stderr, flush=True)
     return _unservable(text)
 
@@ -68,7 +79,7 @@ def _problems_text(exc: DeclarationError) -> str:
 
 def _unservable(text: str) -> Any:
     """An ASGI app answering every request with why the declaration cannot be served (only
-    under --dev: a local server, and its own files)."""
+    under --reload, a development server: the text names its own files)."""
     import orjson
 
     body = orjson.dumps(
@@ -100,7 +111,7 @@ def main(argv: list[str]) -> None:
     """`python -P -m backforge.server HOST PORT WORKERS SHUTDOWN_SECONDS [FORWARDED_ALLOW_IPS]`:
     what `backforge serve` execs after its checks, so that the server runs in an interpreter
     holding only what it needs. FORWARDED_ALLOW_IPS is comma-separated; empty: none. With
-    BACKFORGE_SERVE_DEV=1 it reloads on changes beside the declaration (one worker).
+    BACKFORGE_SERVE_RELOAD=1 it reloads on changes beside the declaration (one worker).
     """
     import uvicorn
 
@@ -108,7 +119,7 @@ def main(argv: list[str]) -> None:
 
     host, port, workers, shutdown_seconds, *rest = argv
     trusted = [entry for entry in (rest[0] if rest else "").split(",") if entry]
-    reload = os.environ.get(DEV_VARIABLE) == "1"
+    reload = os.environ.get(RELOAD_VARIABLE) == "1"
     uvicorn.run(
         "backforge.server:app_from_environment",
         factory=True,

@@ -87,3 +87,28 @@ def test_edits_under_a_running_dev_server_are_served_without_a_restart(
     _until(lambda: client.get("/api/hello").json() == {"hello": "again"}, "the edit", server.log)
     client.close()
     assert "Traceback" not in server.log.read_text()
+
+
+def test_reload_without_dev_never_migrates(make_server, admin, tmp_path):
+    """`--reload` alone restarts on changes but leaves the schema to reviewed migrations: a
+    change that needs one answers 503 naming the fix, and the database is untouched."""
+    declaration = tmp_path / "notes.yaml"
+    declaration.write_text(
+        "name: notes\ncollections:\n  notes:\n    fields:\n      title: {type: text}\n"
+    )
+    server = make_server("shop.yaml")  # its environment; the declaration is ours
+    server.declaration = declaration
+    server.start("--dev", "--no-reload")  # the first schema
+    server.stop()
+    server.start("--reload")
+    client = httpx.Client(base_url=server.url, headers=admin, timeout=5)
+    assert client.get("/api/notes").status_code == 200
+    declaration.write_text(declaration.read_text() + "      color: {type: text}\n")
+
+    def behind() -> bool:
+        return client.get("/api/notes").status_code == 503
+
+    _until(behind, "the pending change to be reported", server.log)
+    detail = client.get("/api/notes").json()["detail"]
+    assert "behind the declaration" in detail and "backforge migrate plan" in detail
+    client.close()
