@@ -33,15 +33,15 @@ def load_checked(path: Path | str) -> tuple[Spec, Positions]:
         from .http.declared import check_routes_of
 
         problems += check_routes_of(spec)
-    if not problems and (spec.hooks or spec.jobs or spec.cron):
+    if spec.hooks or spec.jobs or spec.cron:
         from .user_code import load_hooks_module, user_code_problems
 
         # Imports the user's hooks file, as serving does: a missing file, a failing import or
         # a handler it lacks is named here, not in a traceback from the server process.
         try:
-            problems = user_code_problems(spec, load_hooks_module(spec, path))
+            problems += user_code_problems(spec, load_hooks_module(spec, path))
         except DeclarationError as exc:
-            problems = exc.problems
+            problems += exc.problems
     if problems:
         raise DeclarationError(str(path), locate(problems, positions))
     return spec, positions

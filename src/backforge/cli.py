@@ -104,7 +104,10 @@ def init(
         name = "app"
     target.write_text(starter.replace("\nname: notes\n", f"\nname: {name[:63]}\n", 1))
     console.print(f"[green]created[/green] {target}")
-    console.print(f"next: [bold]backforge serve {target} --dev[/bold]")
+    console.print(
+        f"next: [bold]BACKFORGE_ADMIN_TOKEN=change-me backforge serve {target} --dev[/bold]"
+        " (the token writes as an admin; the file says who else may)"
+    )
 
 
 @app.command()
@@ -306,6 +309,8 @@ def _print_panel(spec: Spec, path: Path, host: str, port: int, reload: bool) -> 
     ]
     if reload:
         rows.append(("reload", f"on changes in {path.resolve().parent}"))
+    if spec.jobs or spec.cron or spec.webhooks:
+        rows.append(("jobs", f"run by `backforge worker {path}` (queued until one runs)"))
     console.print(
         f"[bold]{escape(spec.name)}[/bold] — {len(own)} collection(s), serving on {base}",
         highlight=False,

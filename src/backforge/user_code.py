@@ -5,11 +5,13 @@ from __future__ import annotations
 import importlib.util
 import re
 import sys
+import traceback
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 from .spec import DeclarationError, Problem, Spec
+from .spec.errors import did_you_mean
 from .spec.routes import split_route_key
 
 _STAMP = "__backforge_mtime__"
@@ -42,10 +44,22 @@ def load_hooks_module(spec: Spec, declaration_path: str | Path | None) -> Module
         module_spec.loader.exec_module(module)
     except Exception as exc:
         del sys.modules[name]
+        where = f"{path.name}:{line}" if (line := _failing_line(exc, path)) else path.name
         raise DeclarationError(
-            filename, [Problem(("hooks",), f"{path.name} failed to import: {exc!r}")]
+            filename, [Problem(("hooks",), f"{where} failed to import: {exc!r}")]
         ) from exc
     return module
+
+
+def _failing_line(exc: BaseException, path: Path) -> int | None:
+    """The line of the hooks file where its import failed (the innermost frame in it)."""
+    if isinstance(exc, SyntaxError) and exc.filename == str(path):
+        return exc.lineno
+    line = None
+    for frame, number in traceback.walk_tb(exc.__traceback__):
+        if frame.f_code.co_filename == str(path):
+            line = number
+    return line
 
 
 def user_code_problems(spec: Spec, module: ModuleType | None) -> list[Problem]:
@@ -59,11 +73,9 @@ def user_code_problems(spec: Spec, module: ModuleType | None) -> list[Problem]:
     hooks = getattr(module, "hooks", None) or Hooks()
     endpoints = getattr(module, "endpoints", None)
     problems = []
-    unknown = sorted(hooks.collections() - set(spec.collections))
-    if unknown:
-        problems.append(
-            Problem(("hooks",), f"hooks name unknown collections: {', '.join(unknown)}")
-        )
+    for unknown in sorted(hooks.collections() - set(spec.collections)):
+        text = f"a hook names an unknown collection '{unknown}'"
+        problems.append(Problem(("hooks",), text + did_you_mean(unknown, spec.collections)))
     problems += missing_handlers(spec, module)
     if endpoints is not None:
         problems += _route_clashes(spec, endpoints)

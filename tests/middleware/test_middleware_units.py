@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+from urllib.parse import urljoin
 
 import orjson
 import pytest
@@ -204,6 +205,20 @@ def test_the_stack_works_mounted_under_a_prefix(app):
         assert listed.status_code == 200
         assert listed.headers["cache-control"] == "public, no-cache"
         assert client.get("/v1/api/notes").headers["x-cache"] == "hit"
+        # Both docs pages load what they name from below the prefix.
+        for page, assets in (
+            ("/v1/docs", ["docs/swagger/swagger-ui-bundle.js", "docs/console.js"]),
+            ("/v1/docs/reference", ["docs.js", "docs.css"]),
+        ):
+            html = client.get(page)
+            assert html.status_code == 200
+            for asset in assets:
+                assert f'"{asset}"' in html.text
+                resolved = urljoin(f"http://test{page}", asset)
+                assert client.get(resolved).status_code == 200, resolved
+        slash = client.get("/v1/docs/")
+        assert slash.status_code == 308
+        assert urljoin("http://test/v1/docs/", slash.headers["location"]).endswith("/v1/docs")
 
 
 def test_signed_in_users_are_limited_each_on_their_own(tmp_path, monkeypatch):

@@ -84,10 +84,13 @@ def test_check_imports_the_hooks_file_and_names_what_it_lacks(tmp_path):
     assert "no such file" in missing.output and "Traceback" not in missing.output
 
     hooks = tmp_path / "app_hooks.py"
-    hooks.write_text("import no_such_module_here\n")
+    hooks.write_text("import os\n\nimport no_such_module_here\n")
     broken = runner.invoke(app, ["check", str(declaration)])
-    assert broken.exit_code == 1 and "failed to import" in broken.output
+    assert broken.exit_code == 1 and "app_hooks.py:3 failed to import" in broken.output
     assert "no_such_module_here" in broken.output
+    hooks.write_text("def ping(ctx):\n    return (\n")
+    unparsable = runner.invoke(app, ["check", str(declaration)])
+    assert "app_hooks.py:2 failed to import" in unparsable.output
 
     hooks.write_text(
         "from backforge.hooks import Hooks\n"
@@ -99,7 +102,7 @@ def test_check_imports_the_hooks_file_and_names_what_it_lacks(tmp_path):
     lacking = runner.invoke(app, ["check", str(declaration)])
     assert lacking.exit_code == 1
     assert f"{declaration}:8:" in lacking.output and "no function 'nightly'" in lacking.output
-    assert "unknown collections: notse" in lacking.output
+    assert "unknown collection 'notse' — did you mean 'notes'?" in lacking.output
     assert "'ping'" not in lacking.output
 
     hooks.write_text(hooks.read_text().replace("'notse'", "'notes'") + "def nightly(ctx): ...\n")
@@ -142,3 +145,39 @@ def test_check_says_how_collections_that_refer_to_each_other_are_created(tmp_pat
     # The cycle only: a self-reference and a plain relation are created inline.
     assert "teams.owner, users.team" in note and "teams.up" not in note
     assert "notes.team" not in note
+
+
+def test_check_reports_the_declaration_and_the_hooks_file_at_once(tmp_path):
+    declaration = tmp_path / "app.yaml"
+    declaration.write_text(
+        JOB_DECLARATION.replace("handler: app_hooks.ping}", "handler: app_hooks.ping, when: x = 1}")
+    )
+    (tmp_path / "app_hooks.py").write_text("def other(ctx): ...\n")
+    result = runner.invoke(app, ["check", str(declaration)])
+    assert result.exit_code == 1
+    assert "jobs.ping.when: unknown field 'x'" in result.output
+    assert "no function 'ping'" in result.output and "2 error(s)" in result.output
+
+
+def test_required_relations_no_first_record_can_satisfy_are_warned(tmp_path):
+    declaration = tmp_path / "cyc.yaml"
+    declaration.write_text(
+        "name: cyc\n"
+        "collections:\n"
+        "  users: {auth: true, fields: {team: {type: relation, to: teams, required: true}}}\n"
+        "  teams:\n"
+        "    fields:\n"
+        "      owner: {type: relation, to: users, required: true}\n"
+        "      up: {type: relation, to: teams, required: true}\n"
+        "  notes: {fields: {team: {type: relation, to: teams, required: true}}}\n"
+    )
+    output = runner.invoke(app, ["check", str(declaration)]).output
+    assert f"{declaration}:3:" in output and "no record of users can be created first" in output
+    assert f"{declaration}:6:" in output and "no record of teams can be created first" in output
+    assert f"{declaration}:7:" in output and "points to teams itself" in output
+    assert "of notes" not in output  # notes come after teams: fine
+    declaration.write_text(
+        declaration.read_text().replace("teams, required: true}}}\n  teams", "teams}}}\n  teams", 1)
+    )
+    output = runner.invoke(app, ["check", str(declaration)]).output
+    assert "created first" not in output  # users.team optional: the cycle can start

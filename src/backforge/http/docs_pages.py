@@ -9,7 +9,7 @@ from importlib.resources import files
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 _STATIC = files("backforge.http") / "static"
@@ -48,6 +48,8 @@ def docs_routes() -> list[Route]:
 
     async def asset(request: Request) -> Response:
         name = request.path_params["name"]
+        if name == "":  # /docs/: the console, relative so that a mounted app keeps its prefix
+            return RedirectResponse("../docs", status_code=308)
         if name not in _ASSETS:
             raise HTTPException(404)
         return Response(_read(name), media_type=_ASSETS[name])

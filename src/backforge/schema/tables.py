@@ -27,6 +27,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.types import TypeEngine
 
 from ..spec.model import Collection, Field, Spec
+from ..spec.relations import cycle_edges
 
 # Stable constraint names, so that migrations can find and change them on every database.
 NAMING_CONVENTION = {
@@ -117,23 +118,6 @@ def cyclic_relations(spec: Spec) -> set[tuple[str, str]]:
         for field_name, field in collection.fields.items()
         if field.type == "relation" and (name, field.to) in cyclic
     }
-
-
-def cycle_edges(targets: dict[str, set[str]]) -> set[tuple[str, str]]:
-    """The edges (a, b), a != b, of a graph of tables that lie on a cycle: b leads back to a."""
-
-    def reaches(start: str, goal: str) -> bool:
-        seen, pending = set(), [start]
-        while pending:
-            current = pending.pop()
-            if current == goal:
-                return True
-            if current not in seen:
-                seen.add(current)
-                pending.extend(targets.get(current, ()))
-        return False
-
-    return {(a, b) for a, bs in targets.items() for b in bs if a != b and reaches(b, a)}
 
 
 def build_table(

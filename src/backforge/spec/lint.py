@@ -6,6 +6,7 @@ import re
 
 from .errors import Problem
 from .model import Collection, Spec
+from .relations import cycle_edges
 
 _WRITES = ("create", "update", "delete")
 WEAK_PASSWORD_LENGTH = 8
@@ -66,6 +67,32 @@ def lint(spec: Spec) -> list[Problem]:
                     f"{name} accepts logins but rate limits are off (server.rate_limits)",
                 )
             )
+    return problems + _uncreatable(spec)
+
+
+def _uncreatable(spec: Spec) -> list[Problem]:
+    """Required relations that no first record can satisfy: to the collection itself, or
+    around a cycle whose every relation is required (`users.team`, `teams.owner`)."""
+    required = {
+        name: {str(f.to) for f in c.fields.values() if f.type == "relation" and f.required}
+        for name, c in spec.collections.items()
+    }
+    cyclic = cycle_edges(required)
+    problems = []
+    for name, collection in spec.collections.items():
+        for field_name, field in collection.fields.items():
+            if field.type != "relation" or not field.required:
+                continue
+            if field.to == name:
+                text = f"the first record of {name} cannot be created: {field_name} is required "
+                text += f"and points to {name} itself; make it optional"
+            elif (name, field.to) in cyclic:
+                text = f"no record of {name} can be created first: {field_name} is required and "
+                text += f"{field.to} requires, through its relations, a record of {name}; make "
+                text += "one of them optional and fill it once both exist"
+            else:
+                continue
+            problems.append(_warn(("collections", name, "fields", field_name), text))
     return problems
 
 

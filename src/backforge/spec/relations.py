@@ -175,3 +175,20 @@ def with_link_collections(spec: Spec) -> Spec:
             link._link_of = (name, relation_name)
             collections[link_collection_name(name, relation_name)] = link
     return spec.model_copy(update={"collections": collections})
+
+
+def cycle_edges(targets: dict[str, set[str]]) -> set[tuple[str, str]]:
+    """The edges (a, b), a != b, of a graph of tables that lie on a cycle: b leads back to a."""
+
+    def reaches(start: str, goal: str) -> bool:
+        seen, pending = set(), [start]
+        while pending:
+            current = pending.pop()
+            if current == goal:
+                return True
+            if current not in seen:
+                seen.add(current)
+                pending.extend(targets.get(current, ()))
+        return False
+
+    return {(a, b) for a, bs in targets.items() for b in bs if a != b and reaches(b, a)}

@@ -47,7 +47,8 @@ function renderOperation(doc, path, method, op) {
 }
 
 async function main() {
-  const response = await fetch("/api/openapi.json");
+  // Relative to this page (/docs/reference), so a mounted app finds its own document.
+  const response = await fetch(new URL("../api/openapi.json", document.baseURI));
   const doc = await response.json();
   document.title = doc.info.title + " — API docs";
   document.getElementById("title").textContent = doc.info.title;

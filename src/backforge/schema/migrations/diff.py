@@ -30,7 +30,8 @@ from sqlalchemy.sql.ddl import sort_tables
 from ...auth.tables import AUTH_TABLE_PREFIX
 from ...jobs.tables import JOBS_TABLE_PREFIX
 from ...spec.model import Field, Spec
-from ..tables import INTERNAL_PREFIX, SERIALS_TABLE, build_metadata, cycle_edges
+from ...spec.relations import cycle_edges
+from ..tables import INTERNAL_PREFIX, SERIALS_TABLE, build_metadata
 from .emails import email_case_changes
 from .errors import MigrationRefusedError
 from .model import Change
