@@ -37,9 +37,11 @@ FLAWS = frozenset(
         "anonymous_access",  # GET /api/stats is documented as secured but needs no token
         "jwt_alg_none",  # tokens with alg "none" are accepted
         "jwt_weak_secret",  # tokens are signed with the secret "secret"
+        "jwt_numeric_secret",  # tokens are signed with a six-digit secret, in no dictionary
         "jwt_no_expiry",  # exp is never checked
         "jwt_no_verify",  # GET /api/legacy/profile does not verify the signature at all
         "user_enumeration",  # login and reset answer differently for unknown accounts
+        "user_enumeration_200",  # failed logins answer 200 with a message naming the cause
         "bola",  # GET/PATCH /api/orders/{id} do not check the order's customer
         "bfla",  # GET /api/admin/users is open to every signed-in user
         "mass_assignment",  # POST /auth/register stores a client-sent role
@@ -50,6 +52,7 @@ FLAWS = frozenset(
         "huge_numbers",  # POST /api/orders quantity has no maximum
         "no_rate_limit",  # POST /auth/login is not rate limited
         "cors",  # CORS echoes any Origin with credentials
+        "cors_loose",  # CORS allows origins starting with the API's own, and null, with credentials
         "missing_headers",  # no nosniff, no frame protection, no Cache-Control
         "version_banner",  # X-Powered-By with a version
         "debug_endpoint",  # GET /debug dumps the environment, undocumented
@@ -78,7 +81,11 @@ def _unb64(text: str) -> bytes:
 class Tokens:
     def __init__(self, flaws: frozenset[str]) -> None:
         self.flaws = flaws
-        self.key = b"secret" if "jwt_weak_secret" in flaws else secrets.token_bytes(32)
+        self.key = secrets.token_bytes(32)
+        if "jwt_numeric_secret" in flaws:
+            self.key = b"480916"
+        if "jwt_weak_secret" in flaws:
+            self.key = b"secret"
 
     def issue(self, user_id: int) -> str:
         head = _b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
@@ -251,6 +258,9 @@ def make_app(flaws: frozenset[str] = FLAWS, prefix: str = "") -> Any:
         if row is None and "user_enumeration" in flaws:
             raise HTTPException(404, "no account with this email")
         if row is None or not check_password(data["password"], row["password_hash"]):
+            if "user_enumeration_200" in flaws:
+                cause = "no such account" if row is None else "wrong password"
+                return JSONResponse({"ok": False, "message": cause})
             raise HTTPException(
                 401, "wrong password" if "user_enumeration" in flaws else "invalid credentials"
             )
@@ -472,7 +482,11 @@ class HeadersMiddleware:
         async def send_with_headers(message: Any) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
-                if "cors" in flaws and origin:
+                # A sloppy allow-list: any origin starting with the API's own, and null.
+                loose = origin is not None and (
+                    origin == "null" or origin.startswith("http://127.0.0.1")
+                )
+                if origin and ("cors" in flaws or ("cors_loose" in flaws and loose)):
                     headers.append((b"access-control-allow-origin", origin.encode()))
                     headers.append((b"access-control-allow-credentials", b"true"))
                 if "missing_headers" not in flaws:

@@ -25,6 +25,7 @@ CAUSES = {
     "sqli_error": {"undocumented-status"},
     "invalid_input_accepted": {"response-schema-mismatch"},
     "mass_assignment": {"invalid-input-accepted"},
+    "user_enumeration_200": {"response-schema-mismatch"},
 }
 
 

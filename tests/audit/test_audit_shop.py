@@ -29,6 +29,7 @@ EXPECTED: dict[str, list[tuple[str, str, str]]] = {
     "anonymous_access": [("auth-not-enforced", "API2:2023", "GET /api/stats")],
     "jwt_alg_none": [("jwt-alg-none-accepted", "API2:2023", "GET /api/users/me")],
     "jwt_weak_secret": [("jwt-weak-secret", "API2:2023", "POST /auth/login")],
+    "jwt_numeric_secret": [("jwt-weak-secret", "API2:2023", "POST /auth/login")],
     "jwt_no_expiry": [("jwt-expired-accepted", "API2:2023", "GET /api/users/me")],
     "jwt_no_verify": [
         ("jwt-signature-not-verified", "API2:2023", "GET /api/legacy/profile"),
@@ -38,6 +39,7 @@ EXPECTED: dict[str, list[tuple[str, str, str]]] = {
         ("user-enumeration", "API2:2023", "POST /auth/login"),
         ("user-enumeration", "API2:2023", "POST /auth/reset-password"),
     ],
+    "user_enumeration_200": [("user-enumeration", "API2:2023", "POST /auth/login")],
     "bola": [
         ("bola-read", "API1:2023", "GET /api/orders/{id}"),
         ("bola-change", "API1:2023", "PATCH /api/orders/{id}"),
@@ -55,6 +57,7 @@ EXPECTED: dict[str, list[tuple[str, str, str]]] = {
     "huge_numbers": [("huge-number-accepted", "API4:2023", "POST /api/orders")],
     "no_rate_limit": [("no-rate-limit-login", "API4:2023", "POST /auth/login")],
     "cors": [("cors-any-origin-with-credentials", "API8:2023", "*")],
+    "cors_loose": [("cors-lookalike-origin-with-credentials", "API8:2023", "*")],
     "missing_headers": [("security-headers-missing", "API8:2023", "*")],
     "version_banner": [("version-banner", "API8:2023", "*")],
     "debug_endpoint": [("undocumented-debug-endpoint", "API9:2023", "GET /debug")],
@@ -99,7 +102,12 @@ def test_every_flaw_of_the_test_app_has_an_expectation():
     assert set(EXPECTED) == set(FLAWS)
 
 
-@pytest.mark.parametrize("flaw", sorted(EXPECTED))
+# Flaws another flaw hides when all are planted (CORS that trusts every origin covers one that
+# trusts look-alikes); each is reported alone in test_audit_each_flaw.
+HIDDEN_BY = {"cors_loose": "cors"}
+
+
+@pytest.mark.parametrize("flaw", sorted(set(EXPECTED) - set(HIDDEN_BY)))
 def test_planted_flaw_is_reported_with_category_and_operation(flaw, flawed_report):
     found = {(f.id, f.category, f.operation) for f in flawed_report.findings}
     missing = [e for e in EXPECTED[flaw] if e not in found]

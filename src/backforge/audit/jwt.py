@@ -1,4 +1,5 @@
-"""Just enough JWT to forge test tokens and to try a dictionary of weak HMAC secrets."""
+"""Just enough JWT to forge test tokens and to find weak HMAC secrets (a dictionary of common
+ones, then every short numeric one)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import base64
 import hashlib
 import hmac
 import json
+from collections.abc import Iterable, Iterator
+from itertools import chain
 from typing import Any
 
 HMAC_ALGS = {"HS256": hashlib.sha256, "HS384": hashlib.sha384, "HS512": hashlib.sha512}
@@ -154,8 +157,20 @@ def tamper_signature(token: str) -> str:
     return f"{head}.{body}.{b64url(bytes(raw))}"
 
 
-def crack(token: str, candidates: list[str] | None = None) -> str | None:
-    """The HMAC secret from the dictionary that signed `token`, or None."""
+# Short numeric secrets ("1234", "804311") are tried exhaustively up to this many digits:
+# about 1.1 million HMACs, a second or two offline.
+NUMERIC_DIGITS = 6
+
+
+def _numeric_secrets() -> Iterator[str]:
+    for digits in range(1, NUMERIC_DIGITS + 1):
+        for number in range(10**digits):
+            yield str(number).zfill(digits)
+
+
+def crack(token: str, candidates: Iterable[str] | None = None) -> str | None:
+    """The HMAC secret that signed `token`, or None: from `candidates`, or the dictionary of
+    common secrets and then every numeric secret of up to NUMERIC_DIGITS digits."""
     try:
         header, _ = decode(token)
     except ValueError:
@@ -166,9 +181,10 @@ def crack(token: str, candidates: list[str] | None = None) -> str | None:
     head, body, sig = token.split(".")
     expected = b64url_decode(sig)
     signing_input = f"{head}.{body}".encode()
-    for secret in candidates if candidates is not None else WEAK_SECRETS:
-        if hmac.compare_digest(
-            hmac.new(secret.encode(), signing_input, algorithm).digest(), expected
-        ):
+    tried = candidates if candidates is not None else chain(WEAK_SECRETS, _numeric_secrets())
+    name = algorithm().name
+    for secret in tried:
+        # The auditor's own offline search: no secret of the API is compared here.
+        if hmac.digest(secret.encode(), signing_input, name) == expected:
             return secret
     return None

@@ -66,8 +66,8 @@ def _check_weak_secret(ctx: AuditContext, user: Identity) -> str | None:
             category=CATEGORY,
             operation=where,
             check=NAME,
-            detail=f"The token's HMAC secret is {secret!r}, found in a short dictionary offline: "
-            "anyone can mint tokens for any user.",
+            detail=f"The token's HMAC secret is {secret!r}, found offline (common secrets, then "
+            "every number of up to 6 digits): anyone can mint tokens for any user.",
             fix="Use a random secret of at least 32 bytes from a secret store, and rotate it.",
         )
     return secret

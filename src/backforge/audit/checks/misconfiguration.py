@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import re
 import secrets
+from urllib.parse import urlsplit
 
 from ..client import Exchange
 from ..context import AuditContext
 from ..findings import Severity
+from ..openapi import Operation
 
 NAME = "misconfiguration"
 CATEGORY = "API8:2023"
@@ -105,6 +107,17 @@ def _check_banners(ctx: AuditContext, exchange: Exchange) -> None:
             return
 
 
+def _lookalike_origins(base_url: str) -> list[str]:
+    """Origins a loose allow-list lets through: `null` (sandboxed frames, files), the API's
+    own host as a prefix or a suffix of another one, and its host over plain HTTP."""
+    parts = urlsplit(base_url)
+    host = parts.netloc
+    origins = ["null", f"{parts.scheme}://{host}.evil.example", f"{parts.scheme}://evil{host}"]
+    if parts.scheme == "https":
+        origins.append(f"http://{host}")
+    return origins
+
+
 def _check_cors(ctx: AuditContext) -> None:
     op = next((o for o in ctx.operations("GET") if not o.path_params), None)
     if op is None:
@@ -114,6 +127,8 @@ def _check_cors(ctx: AuditContext) -> None:
     )
     allow_origin = exchange.headers.get("access-control-allow-origin", "")
     credentials = exchange.headers.get("access-control-allow-credentials", "").lower() == "true"
+    if allow_origin != EVIL_ORIGIN:
+        _check_lookalike_origins(ctx, op)
     if allow_origin in {EVIL_ORIGIN, "null"} and credentials:
         ctx.report(
             id="cors-any-origin-with-credentials",
@@ -139,6 +154,34 @@ def _check_cors(ctx: AuditContext) -> None:
             fix="Allow only a fixed list of trusted origins.",
             evidence=[exchange],
         )
+
+
+def _check_lookalike_origins(ctx: AuditContext, op: Operation) -> None:
+    """An allow-list matched loosely (by prefix, suffix or a missing `null` guard) lets a site
+    that merely resembles the API read its answers with the user's credentials."""
+    for origin in _lookalike_origins(ctx.client.base_url):
+        exchange = ctx.call(
+            op, identity=ctx.identity_for(op), headers={"Origin": origin}, check=NAME
+        )
+        allowed = exchange.headers.get("access-control-allow-origin", "")
+        credentials = exchange.headers.get("access-control-allow-credentials", "").lower()
+        if allowed != origin or credentials != "true":
+            continue
+        ctx.report(
+            id="cors-lookalike-origin-with-credentials",
+            title="CORS trusts a look-alike origin with credentials",
+            severity=Severity.HIGH,
+            category=CATEGORY,
+            operation="*",
+            check=NAME,
+            detail=f"A request from {origin} is answered with Access-Control-Allow-Origin: "
+            f"{allowed} and Allow-Credentials: true: the allow-list is matched loosely, so a "
+            "site an attacker registers can read users' data.",
+            fix="Compare the Origin with each trusted origin exactly (scheme, host and port); "
+            "never allow `null` with credentials.",
+            evidence=[exchange],
+        )
+        return
 
 
 def _check_debug_endpoints(ctx: AuditContext) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import secrets
 
-from ..auth import field_names, login_body
+from ..auth import field_names, find_token, login_body
 from ..client import Exchange
 from ..context import AuditContext
 from ..findings import Severity
@@ -34,8 +34,10 @@ def run(ctx: AuditContext) -> None:
         op = ctx.login_op
         a = ctx.call(op, body=login_body(op, known.username, wrong), check=NAME)
         b = ctx.call(op, body=login_body(op, unknown, wrong), check=NAME)
-        # a wrong password that logs in is another problem; no comparison possible then
-        if a.status >= 300 and b.status >= 300 and _differs(a, b, known.username, unknown):
+        # A wrong password that logs in is another problem; no comparison possible then.
+        # Failures are compared whatever their status: an API may refuse with a 200.
+        failed = not _logged_in(a) and not _logged_in(b)
+        if failed and _differs(a, b, known.username, unknown):
             _report(ctx, op.key, "login", a, b)
     if ctx.reset_op is not None:
         op = ctx.reset_op
@@ -46,6 +48,13 @@ def run(ctx: AuditContext) -> None:
         b = ctx.call(op, body={**body, field: unknown}, check=NAME)
         if _differs(a, b, known.username, unknown):
             _report(ctx, op.key, "password reset", a, b)
+
+
+def _logged_in(exchange: Exchange) -> bool:
+    """A login that succeeded: a 2xx answer carrying a token or setting a cookie."""
+    if not 200 <= exchange.status < 300:
+        return False
+    return find_token(exchange.json()) is not None or "set-cookie" in exchange.headers
 
 
 def _differs(a: Exchange, b: Exchange, known: str, unknown: str) -> bool:
