@@ -190,3 +190,34 @@ def test_probes_carry_no_shell_or_ssrf_payloads(prefixed_run):
     assert len(sent) > 100
     offending = [s for s in sent if SHELL_OR_SSRF.search(unquote_to_bytes(s))]
     assert offending == []
+
+
+def test_excluded_operations_are_never_requested():
+    """`--exclude`: what an auditor keeps the audit away from gets no request at all, the
+    rest of the audit runs, and the report says what was left out."""
+    app = make_app(FLAWS)
+    exclude = ["* /api/orders/*", "get /api/admin/users"]
+    with serve(app) as base:
+        report = run_audit(
+            base, max_time=120, exclude=exclude, options=quick_options(fuzz_examples=0)
+        )
+    requested = {(r["method"], r["path"]) for r in app.seen}
+    assert not any(path.startswith("/api/orders/") for _, path in requested)
+    assert ("GET", "/api/admin/users") not in requested
+    assert ("POST", "/api/orders") in requested  # not covered by the globs
+    found = {(f.id, f.operation) for f in report.findings}
+    assert ("sql-injection", "GET /api/products") in found
+    assert not any(
+        f.operation in ("GET /api/orders/{id}", "GET /api/admin/users") for f in report.findings
+    )
+    assert any(
+        "excluded by --exclude" in note and "GET /api/orders/{id}" in note for note in report.notes
+    )
+
+
+@pytest.mark.parametrize("text", ["DELETE", "/api/x", "FETCH /api/x", "GET api/x"])
+def test_an_exclusion_that_is_not_method_and_path_stops_the_audit(text):
+    from backforge.audit.client import AuditError
+
+    with pytest.raises(AuditError, match="METHOD PATH-GLOB"):
+        run_audit("http://127.0.0.1:9", exclude=[text], max_time=5)

@@ -117,6 +117,15 @@ def audit(
             help="A non-loopback host you own and may audit. Repeatable.",
         ),
     ] = None,
+    exclude: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--exclude",
+            metavar="'METHOD PATH-GLOB'",
+            help="Never request these operations, e.g. 'DELETE /api/accounts/*' or "
+            "'* /api/admin/*'. Repeatable.",
+        ),
+    ] = None,
     declaration: Annotated[
         str | None,
         typer.Option(
@@ -161,6 +170,7 @@ def audit(
             allow_writes=allow_writes,
             allow_hosts=allow_host or [],
             declaration=declaration,
+            exclude=exclude or [],
             progress=RichAuditProgress(err) if err.is_terminal else None,
         )
     except (AuditError, CredentialsError, ValueError, OSError) as exc:

@@ -13,6 +13,7 @@ from .auth import UserSpec, setup_identities
 from .checks import ALL_CHECKS
 from .client import AuditClient, BudgetExhausted, Exchange
 from .context import AuditContext, AuditOptions
+from .exclusions import parse_exclusion, without_excluded
 from .findings import Finding, sort_findings
 from .openapi import load_document
 
@@ -63,6 +64,7 @@ def run_audit(
     allow_writes: bool = False,
     allow_hosts: list[str] | None = None,
     declaration: str | None = None,
+    exclude: list[str] | None = None,
     options: AuditOptions | None = None,
     checks: list[ModuleType] | None = None,
     progress: Progress | None = None,
@@ -78,6 +80,7 @@ def run_audit(
         allow_writes=allow_writes,
         on_request=progress.request,
     )
+    exclusions = [parse_exclusion(text) for text in exclude or []]
     options = options or AuditOptions()
     options.allow_writes = allow_writes
     options.roles = roles or {}
@@ -88,7 +91,11 @@ def run_audit(
     try:
         progress.check("discovery")
         doc = load_document(client, openapi)
+        doc.operations, excluded = without_excluded(doc.operations, exclusions)
         ctx = AuditContext(client, doc, options)
+        if excluded:
+            keys = ", ".join(op.key for op in excluded)
+            ctx.note(f"excluded by --exclude, never requested: {keys}")
         setup_identities(ctx, users or [])
         for module in selected:
             progress.check(module.NAME)

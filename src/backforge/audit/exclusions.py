@@ -1,0 +1,51 @@
+"""Operations an auditor keeps the audit away from: `--exclude 'METHOD PATH-GLOB'`.
+
+    --exclude 'DELETE /api/accounts/*'   --exclude '* /api/admin/*'   --exclude 'POST /reset'
+
+The method is one HTTP method or `*`; the glob (`*` any characters, `?` one) is matched against
+the operation's path as the document writes it (`/api/orders/{id}`). An excluded operation is
+left out of the document before any check runs, so no probe, generated request or follow-up
+is sent to it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
+
+from .client import AuditError
+from .openapi import Operation
+
+_METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "*"}
+
+
+@dataclass(frozen=True)
+class Exclusion:
+    method: str
+    path: str
+
+    def covers(self, op: Operation) -> bool:
+        method_matches = self.method in ("*", op.method)
+        return method_matches and (fnmatchcase(op.path, self.path) or op.path == self.path)
+
+
+def parse_exclusion(text: str) -> Exclusion:
+    """'METHOD PATH-GLOB', refused with a clear error when it is not that."""
+    method, _, path = text.strip().partition(" ")
+    method, path = method.upper(), path.strip()
+    if method not in _METHODS or not path.startswith(("/", "*")):
+        raise AuditError(
+            f"--exclude {text!r}: write 'METHOD PATH-GLOB', e.g. 'DELETE /api/accounts/*' "
+            "(METHOD is an HTTP method or *)"
+        )
+    return Exclusion(method, path)
+
+
+def without_excluded(
+    operations: list[Operation], exclusions: list[Exclusion]
+) -> tuple[list[Operation], list[Operation]]:
+    """The operations kept, and those left out."""
+    kept, left = [], []
+    for op in operations:
+        (left if any(e.covers(op) for e in exclusions) else kept).append(op)
+    return kept, left
