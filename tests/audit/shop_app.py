@@ -45,6 +45,8 @@ FLAWS = frozenset(
         "bola",  # GET/PATCH /api/orders/{id} do not check the order's customer
         "bfla",  # GET /api/admin/users is open to every signed-in user
         "mass_assignment",  # POST /auth/register stores a client-sent role
+        "mass_assignment_self",  # PATCH /api/users/me stores a client-sent role
+        "mass_assignment_total",  # POST /api/orders takes a client-sent total over the computed one
         "sqli_error",  # GET /api/products?search= concatenates SQL and returns the error
         "sqli_boolean",  # GET /api/categories?name= concatenates SQL, errors swallowed
         "sqli_time",  # GET /api/stock-check?sku= concatenates SQL, answers the same whatever
@@ -149,7 +151,7 @@ def make_app(flaws: frozenset[str] = FLAWS, prefix: str = "") -> Any:
         CREATE TABLE categories (id INTEGER PRIMARY KEY, name TEXT);
         CREATE TABLE products (id INTEGER PRIMARY KEY, name TEXT, price REAL, stock INTEGER);
         CREATE TABLE orders (id INTEGER PRIMARY KEY, customer INTEGER, product INTEGER,
-                             quantity INTEGER, status TEXT DEFAULT 'pending');
+                             quantity INTEGER, status TEXT DEFAULT 'pending', total REAL);
         INSERT INTO categories (name) VALUES ('books'), ('games'), ('tools');
         INSERT INTO products (name, price, stock) VALUES ('atlas', 12.5, 3), ('chess', 30, 10);
         """
@@ -178,7 +180,10 @@ def make_app(flaws: frozenset[str] = FLAWS, prefix: str = "") -> Any:
             return JSONResponse({"detail": detail}, status_code=status)
         return _problem(status, detail)
 
-    async def read_body(request: Request, path: str, method: str, *, validate: bool = True) -> Any:
+    async def read_body(
+        request: Request, path: str, method: str, *, validate: bool = True, extra: bool = False
+    ) -> Any:
+        """`extra`: properties the document does not name pass (a mass-assignment flaw)."""
         raw = await request.body()
         if "server_error" in flaws:
             data = json.loads(raw)  # a 500 on malformed JSON
@@ -188,7 +193,10 @@ def make_app(flaws: frozenset[str] = FLAWS, prefix: str = "") -> Any:
             except ValueError:
                 raise HTTPException(400, "the body is not valid JSON") from None
         if validate:
-            errors = [e.message for e in validator(request_schema(path, method)).iter_errors(data)]
+            schema = request_schema(path, method)
+            if extra:
+                schema = {**schema, "additionalProperties": True}
+            errors = [e.message for e in validator(schema).iter_errors(data)]
             if errors:
                 raise HTTPException(422, "; ".join(errors)[:300])
         return data
@@ -274,7 +282,17 @@ def make_app(flaws: frozenset[str] = FLAWS, prefix: str = "") -> Any:
         return Response(status_code=202)
 
     async def me(request: Request) -> Response:
-        return JSONResponse(public_user(current_user(request)))
+        user = current_user(request)
+        if request.method == "PATCH":
+            flawed = "mass_assignment_self" in flaws
+            data = await read_body(request, "/api/users/me", "patch", validate=not flawed)
+            changes = {"name": str(data.get("name", user["name"]))}
+            if flawed and "role" in data:
+                changes["role"] = str(data["role"])
+            for column, value in changes.items():  # column names from this code, not the client
+                db.execute(f"UPDATE users SET {column} = ? WHERE id = ?", (value, user["id"]))
+            user = db.execute("SELECT * FROM users WHERE id = ?", (user["id"],)).fetchone()
+        return JSONResponse(public_user(user))
 
     async def legacy_profile(request: Request) -> Response:
         return JSONResponse(public_user(current_user(request, legacy=True)))
@@ -376,15 +394,19 @@ def make_app(flaws: frozenset[str] = FLAWS, prefix: str = "") -> Any:
     async def orders(request: Request) -> Response:
         user = current_user(request)
         if request.method == "POST":
-            data = await read_body(request, "/api/orders", "post")
-            if (
-                db.execute("SELECT 1 FROM products WHERE id = ?", (data["product"],)).fetchone()
-                is None
-            ):
+            flawed = "mass_assignment_total" in flaws
+            data = await read_body(request, "/api/orders", "post", extra=flawed)
+            product = db.execute(
+                "SELECT price FROM products WHERE id = ?", (data["product"],)
+            ).fetchone()
+            if product is None:
                 raise HTTPException(404, "no such product")
+            total = product["price"] * int(data["quantity"])
+            if flawed and isinstance(data.get("total"), int | float):
+                total = data["total"]
             cur = db.execute(
-                "INSERT INTO orders (customer, product, quantity) VALUES (?, ?, ?)",
-                (user["id"], data["product"], str(data["quantity"])),
+                "INSERT INTO orders (customer, product, quantity, total) VALUES (?, ?, ?, ?)",
+                (user["id"], data["product"], str(data["quantity"]), total),
             )
             row = db.execute("SELECT * FROM orders WHERE id = ?", (cur.lastrowid,)).fetchone()
             status = 200 if "drift" in flaws else 201
@@ -423,7 +445,7 @@ def make_app(flaws: frozenset[str] = FLAWS, prefix: str = "") -> Any:
         Route("/auth/register", register, methods=["POST"]),
         Route("/auth/login", login, methods=["POST"]),
         Route("/auth/reset-password", reset_password, methods=["POST"]),
-        Route("/api/users/me", me),
+        Route("/api/users/me", me, methods=["GET", "PATCH"]),
         Route("/api/legacy/profile", legacy_profile),
         Route("/api/stats", stats),
         Route("/api/admin/users", admin_users),

@@ -46,6 +46,7 @@ def _schema_refs() -> dict[str, Any]:
             "product": {"type": "integer"},
             "quantity": {"type": "integer"},
             "status": {"type": "string"},
+            "total": {"type": "number"},
         },
         "required": ["id", "customer", "product", "quantity"],
     }
@@ -168,7 +169,19 @@ def openapi_document(flaws: frozenset[str]) -> dict[str, Any]:
                 "operationId": "me",
                 "security": secured,
                 "responses": {**ok(200, ref["User"]), **problem(401)},
-            }
+            },
+            "patch": {
+                "operationId": "updateMe",
+                "security": secured,
+                "requestBody": body(
+                    {
+                        "type": "object",
+                        "properties": {"name": {"type": "string", "maxLength": 100}},
+                        "additionalProperties": False,
+                    }
+                ),
+                "responses": {**ok(200, ref["User"]), **problem(400, 401, 422)},
+            },
         },
         "/api/legacy/profile": {
             "get": {

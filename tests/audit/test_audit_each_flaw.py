@@ -25,6 +25,8 @@ CAUSES = {
     "sqli_error": {"undocumented-status"},
     "invalid_input_accepted": {"response-schema-mismatch"},
     "mass_assignment": {"invalid-input-accepted"},
+    "mass_assignment_self": {"invalid-input-accepted"},
+    "mass_assignment_total": {"invalid-input-accepted"},
     "user_enumeration_200": {"response-schema-mismatch"},
 }
 

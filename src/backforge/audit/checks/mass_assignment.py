@@ -35,6 +35,13 @@ PRIVILEGED: dict[str, Any] = {
     "customer_id": "__user_b__",
 }
 PRIVILEGED_WORDS = ("admin", "staff", "super", "owner", "root", "manager")
+# Server-computed amounts: a client that sets them pays what it likes. Probed when an answer
+# has them and the request schema does not, with a value no server would compute.
+COMPUTED_NUMBERS = frozenset(
+    {"price", "total", "amount", "subtotal", "discount", "cost", "fee", "points", "score"}
+)
+# Read-only properties that are bookkeeping, not privilege.
+_BOOKKEEPING = frozenset({"id", "created", "updated", "created_at", "updated_at", "version"})
 FIX = (
     "Bind request bodies to an explicit list of writable fields (reject or drop the rest); "
     "mark server-controlled fields readOnly and never copy them from input."
@@ -51,6 +58,9 @@ def run(ctx: AuditContext) -> None:
         for op in ctx.item_ops(obj.create):
             if op.method in {"PATCH", "PUT"}:
                 _try_update(ctx, op, obj)
+    for op in ctx.operations("PATCH", "PUT"):
+        if not op.path_params and op.body_schema is not None and not ctx.is_auth_flow(op):
+            _try_self_update(ctx, op)
 
 
 def _injected(ctx: AuditContext, op: Operation) -> dict[str, Any]:
@@ -60,6 +70,14 @@ def _injected(ctx: AuditContext, op: Operation) -> dict[str, Any]:
         if status.startswith("2"):
             returned.update(properties(schema))
     out: dict[str, Any] = {}
+    for name, schema in returned.items():
+        if name in writable or name in PRIVILEGED or name in _BOOKKEEPING:
+            continue
+        kind = schema.get("type")
+        if name.lower() in COMPUTED_NUMBERS and kind in ("number", "integer"):
+            out[name] = 0.01 if kind == "number" else 31337
+        elif schema.get("readOnly") and kind == "boolean":
+            out[name] = True
     for name, value in PRIVILEGED.items():
         if name in writable:
             continue  # the document lets the client set it: its business
@@ -126,6 +144,35 @@ def _try_update(ctx: AuditContext, op: Operation, obj: CreatedObject) -> None:
     reader = next((o for o in ctx.item_ops(obj.create) if o.method == "GET"), None)
     if not accepted and reader is not None:
         again = ctx.call(reader, identity=obj.owner, path_values=values, check=NAME)
+        accepted = _accepted(again.json(), injected) if again.status < 300 else {}
+    if accepted:
+        _report(ctx, op, accepted, exchange)
+
+
+def _try_self_update(ctx: AuditContext, op: Operation) -> None:
+    """A resource of the caller's own with no id in its path (`PATCH /me`, `PUT /profile`):
+    user A changes it with privileged properties added. Only for a user the audit signed up
+    itself (or with --allow-writes), and read back with the GET of the same path."""
+    user = ctx.user_a
+    if user is None or not (user.self_registered or ctx.options.allow_writes):
+        return
+    injected = _injected(ctx, op)
+    if not injected:
+        return
+    reader = ctx.doc.find("GET", op.path)
+    current = ctx.call(reader, identity=user, check=NAME) if reader is not None else None
+    body = dict(injected)
+    if op.method == "PUT" and current is not None and isinstance(current.json(), dict):
+        body = {**current.json(), **injected}
+    try:
+        exchange = ctx.call(op, identity=user, body=body, check=NAME, own_object=True)
+    except WriteNotAllowed:
+        return
+    if not 200 <= exchange.status < 300:
+        return
+    accepted = _accepted(exchange.json(), injected)
+    if not accepted and reader is not None:
+        again = ctx.call(reader, identity=user, check=NAME)
         accepted = _accepted(again.json(), injected) if again.status < 300 else {}
     if accepted:
         _report(ctx, op, accepted, exchange)
