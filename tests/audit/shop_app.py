@@ -133,8 +133,10 @@ def check_password(password: str, stored: str) -> bool:
 
 
 # -- the app -----------------------------------------------------------------------------------
-def make_app(flaws: frozenset[str] = FLAWS, prefix: str = "") -> Any:
-    """The shop API; with a prefix (e.g. "/v1") it lives under it, as `servers` says."""
+def make_app(flaws: frozenset[str] = FLAWS, prefix: str = "", terse_document: bool = False) -> Any:
+    """The shop API; with a prefix (e.g. "/v1") it lives under it, as `servers` says.
+    `terse_document`: the served document marks no request property required (many real ones
+    do not), while the server still needs them."""
     flaws = frozenset(flaws)
     unknown = flaws - FLAWS
     assert not unknown, unknown
@@ -434,8 +436,10 @@ def make_app(flaws: frozenset[str] = FLAWS, prefix: str = "") -> Any:
             return Response(status_code=204)
         return JSONResponse(order_json(row))
 
+    served = _without_required_bodies(doc) if terse_document else doc
+
     async def openapi(request: Request) -> Response:
-        return JSONResponse(doc)
+        return JSONResponse(served)
 
     async def debug(request: Request) -> Response:
         return JSONResponse({"env": dict(os.environ), "pid": os.getpid()})
@@ -473,6 +477,16 @@ def make_app(flaws: frozenset[str] = FLAWS, prefix: str = "") -> Any:
         routes = [Mount(prefix, routes=routes)]
     app = Starlette(debug="debug_errors" in flaws, routes=routes, exception_handlers=handlers)
     return HeadersMiddleware(app, flaws)
+
+
+def _without_required_bodies(doc: dict[str, Any]) -> dict[str, Any]:
+    copy = json.loads(json.dumps(doc))
+    for item in copy["paths"].values():
+        for operation in item.values():
+            content = (operation.get("requestBody") or {}).get("content") or {}
+            for media in content.values():
+                media.get("schema", {}).pop("required", None)
+    return copy
 
 
 class HeadersMiddleware:

@@ -223,3 +223,13 @@ def test_an_exclusion_that_is_not_method_and_path_stops_the_audit(text):
 
     with pytest.raises(AuditError, match="METHOD PATH-GLOB"):
         run_audit("http://127.0.0.1:9", exclude=[text], max_time=5)
+
+
+def test_objects_are_made_when_the_document_marks_nothing_required():
+    """Many documents list no required request property: a create sent with only those fails,
+    so the audit retries with every property, and the checks that need objects still run."""
+    with serve(make_app(FLAWS, terse_document=True)) as base:
+        report = run_audit(base, max_time=120, options=quick_options(fuzz_examples=0))
+    found = {(f.id, f.operation) for f in report.findings}
+    assert ("bola-read", "GET /api/orders/{id}") in found
+    assert ("bola-change", "PATCH /api/orders/{id}") in found

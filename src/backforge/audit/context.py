@@ -212,13 +212,15 @@ class AuditContext:
     def required_query(self, op: Operation) -> dict[str, Any]:
         return {p.name: example_value(p.schema, p.name) for p in op.query_params if p.required}
 
-    def example_body(self, op: Operation) -> dict[str, Any] | None:
+    def example_body(self, op: Operation, all_fields: bool = False) -> dict[str, Any] | None:
+        """A valid body: the required properties (`all_fields`: every writable one), with
+        references pointing at objects that exist."""
         if op.body_schema is None:
             return None
         if schema_type(op.body_schema) not in {"object", None}:
             return None
-        body = example_object(op.body_schema)
-        self._fill_relations(op, body)
+        body = example_object(op.body_schema, all_fields=all_fields)
+        self._fill_relations(op, body, all_fields)
         return body
 
     def relation_target(self, name: str) -> Operation | None:
@@ -230,11 +232,12 @@ class AuditContext:
                 return create
         return None
 
-    def _fill_relations(self, op: Operation, body: dict[str, Any]) -> None:
-        """Point required references at objects that exist, creating one when none is known."""
+    def _fill_relations(self, op: Operation, body: dict[str, Any], every: bool = False) -> None:
+        """Point required references (`every`: all of them) at objects that exist, creating
+        one when none is known."""
         required = set(flatten_required(op.body_schema))
         for name in list(body):
-            if name not in required:
+            if name not in required and not every:
                 continue
             target = self.relation_target(name)
             if target is None or target is op or target.key in self._creating:
@@ -258,6 +261,12 @@ class AuditContext:
             return None
         try:
             exchange = self.call(create, identity=owner, body=body, check=check)
+            if exchange.status in (400, 422):
+                # Documents often mark nothing required: send every property the schema has.
+                fuller = self.example_body(create, all_fields=True)
+                if fuller is not None and fuller != body:
+                    body = fuller
+                    exchange = self.call(create, identity=owner, body=body, check=check)
         except WriteNotAllowed:
             return None
         data = exchange.json()
