@@ -90,7 +90,12 @@ def _unservable(text: str) -> Any:
             "detail": text,
         }
     )
-    headers = [(b"content-type", b"application/problem+json"), (b"retry-after", b"2")]
+    headers = [
+        (b"content-type", b"application/problem+json"),
+        (b"retry-after", b"2"),
+        (b"cache-control", b"no-store"),
+        (b"x-content-type-options", b"nosniff"),
+    ]
 
     async def answer(scope, receive, send) -> None:
         if scope["type"] == "lifespan":

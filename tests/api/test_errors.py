@@ -83,10 +83,15 @@ def test_deleting_a_referenced_record_is_409(shop, admin):
     category = _category(shop, admin)
     product = {"name": "Atlas", "sku": "ATL-1", "price": 10, "category": category["id"]}
     assert shop.post("/api/products", json=product, headers=admin).status_code == 201
-    _assert_problem(
+    body = _assert_problem(
         shop.delete(f"/api/categories/{category['id']}", headers=admin), 409, "conflict"
     )
+    assert "products.category" in body["detail"]  # which relation holds it, so the fix is clear
     assert shop.get(f"/api/categories/{category['id']}").status_code == 200
+    # Once nothing refers to it, it goes.
+    listed = shop.get("/api/products", headers=admin).json()["items"]
+    assert shop.delete(f"/api/products/{listed[0]['id']}", headers=admin).status_code == 204
+    assert shop.delete(f"/api/categories/{category['id']}", headers=admin).status_code == 204
 
 
 def test_stale_if_match_is_412_and_current_one_applies(shop, admin):

@@ -17,13 +17,14 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, bindparam, func, insert, select
 from sqlalchemy import delete as delete_rows
 from sqlalchemy import update as update_rows
+from sqlalchemy.exc import IntegrityError
 
 from .. import clock
 from ..auth.passwords import hash_password
 from ..spec.model import NUMBER_TYPES
 from ..spec.relations import resolve_link
 from .caller import Caller
-from .errors import FieldProblem, InvalidQuery, NotFound, ValidationFailed
+from .errors import Conflict, FieldProblem, InvalidQuery, NotFound, ValidationFailed
 from .events import WriteEvent, current_transaction
 from .hooks import SYSTEM
 from .ids import is_valid_id, new_id
@@ -223,7 +224,10 @@ def delete(
             hold_row(store, connection, table, conditions, collection, caller, record_id, if_match)
             event.old = _system_record(store, connection, collection, record_id)
             store.hooks.run("before", event, store)
-        result = connection.execute(delete_rows(table).where(*conditions))
+        try:
+            result = connection.execute(delete_rows(table).where(*conditions))
+        except IntegrityError:
+            raise _still_referenced(store, collection) from None
         if result.rowcount == 0:
             explain_miss(store, connection, collection, caller, record_id, if_match, "delete")
         _after(store, connection, event)
@@ -273,6 +277,23 @@ def link(
             create(store, link.table, caller, {}, presets=presets)
         elif not add and existing is not None:
             delete(store, link.table, caller, existing)
+
+
+def _still_referenced(store: RecordStore, collection: str) -> Conflict:
+    """A delete a relation with `on_delete: restrict` refuses, naming the relations that may
+    hold the record (SQLite does not say which one did)."""
+    holders = [
+        f"{name}.{field_name}"
+        for name, declared in store.spec.collections.items()
+        for field_name, field in declared.fields.items()
+        if field.type == "relation" and field.to == collection and field.on_delete == "restrict"
+    ]
+    if not holders:
+        return Conflict("the record is referenced by a record that prevents this")
+    return Conflict(
+        f"records still refer to this one through {', '.join(holders)} (on_delete: restrict); "
+        "delete or change them first"
+    )
 
 
 def _validator(store: RecordStore, collection: str, caller: Caller) -> BodyValidator:
