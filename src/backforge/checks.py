@@ -11,9 +11,10 @@ from .spec import DeclarationError, Spec
 from .spec.loader import Positions, load_file_located, locate
 
 
-def load_checked(path: Path | str) -> tuple[Spec, Positions]:
+def load_checked(path: Path | str, user_code: bool = True) -> tuple[Spec, Positions]:
     """The declaration and where each of its keys is; DeclarationError naming every problem
-    with its line."""
+    with its line. `user_code`: import the hooks file and check it against the declaration
+    (`check` and serving do; `migrate` and the other commands leave user code alone)."""
     from .schema.tables import build_metadata
     from .spec.jobs import check_jobs
     from .store.access import check_rules
@@ -33,7 +34,7 @@ def load_checked(path: Path | str) -> tuple[Spec, Positions]:
         from .http.declared import check_routes_of
 
         problems += check_routes_of(spec)
-    if spec.hooks or spec.jobs or spec.cron:
+    if user_code and (spec.hooks or spec.jobs or spec.cron):
         from .user_code import load_hooks_module, user_code_problems
 
         # Imports the user's hooks file, as serving does: a missing file, a failing import or

@@ -34,6 +34,8 @@ app.add_typer(rules_app, name="rules")
 console = Console(soft_wrap=True)
 errors = Console(stderr=True, soft_wrap=True)
 
+# Shorter admin tokens are warned of outside development (a guessable token is full access).
+MIN_ADMIN_TOKEN = 24
 DeclarationArg = Annotated[Path, typer.Argument(help="The declaration file (YAML).")]
 
 
@@ -42,15 +44,16 @@ class LogFormat(StrEnum):
     console = "console"
 
 
-def _load(path: Path) -> Spec:
-    return _load_located(path)[0]
+def _load(path: Path, user_code: bool = False) -> Spec:
+    return _load_located(path, user_code)[0]
 
 
-def _load_located(path: Path) -> tuple[Spec, Positions]:
+def _load_located(path: Path, user_code: bool = False) -> tuple[Spec, Positions]:
+    """`user_code`: also import the hooks file (check, serve), which runs its code."""
     from .checks import load_checked
 
     try:
-        return load_checked(path)
+        return load_checked(path, user_code)
     except DeclarationError as exc:
         _report_problems(exc)
         raise typer.Exit(1) from None
@@ -104,8 +107,11 @@ def init(
         name = "app"
     target.write_text(starter.replace("\nname: notes\n", f"\nname: {name[:63]}\n", 1))
     console.print(f"[green]created[/green] {target}")
+    import secrets
+
+    token = secrets.token_urlsafe(24)
     console.print(
-        f"next: [bold]BACKFORGE_ADMIN_TOKEN=change-me backforge serve {target} --dev[/bold]"
+        f"next: [bold]BACKFORGE_ADMIN_TOKEN={token} backforge serve {target} --dev[/bold]"
         " (the token writes as an admin; the file says who else may)"
     )
 
@@ -115,7 +121,7 @@ def check(path: DeclarationArg) -> None:
     """Validate and lint a declaration; exit non-zero on errors."""
     from .spec.lint import lint
 
-    spec, positions = _load_located(path)
+    spec, positions = _load_located(path, user_code=True)
     warnings = locate(lint(spec), positions)
     for problem in warnings:
         errors.print(f"[yellow]{escape(problem.format(str(path)))}[/yellow]", highlight=False)
@@ -249,7 +255,7 @@ def serve(
     from .schema.migrations import MigrationError, auto_apply, pending_changes, summarize
     from .server import DECLARATION_VARIABLE, DEV_VARIABLE, RELOAD_VARIABLE
 
-    spec = _load(path)
+    spec = _load(path, user_code=True)
     engine = _engine(path, spec)
     try:
         if dev:
@@ -297,9 +303,15 @@ def _print_panel(spec: Spec, path: Path, host: str, port: int, reload: bool) -> 
     """Where everything is, once, before the server starts."""
     base = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"  # noqa: S104
     own = [n for n, c in spec.collections.items() if c.link_of is None]
+    token = os.environ.get("BACKFORGE_ADMIN_TOKEN", "")
     admin = "BACKFORGE_ADMIN_TOKEN is set"
-    if not os.environ.get("BACKFORGE_ADMIN_TOKEN"):
+    if not token:
         admin = "none: set BACKFORGE_ADMIN_TOKEN for an admin bearer token"
+    elif len(token) < MIN_ADMIN_TOKEN and not reload:
+        errors.print(
+            f"[yellow]BACKFORGE_ADMIN_TOKEN has {len(token)} characters: anyone who guesses it "
+            f"is an admin; use {MIN_ADMIN_TOKEN} or more random ones[/yellow]"
+        )
     rows = [
         ("API", f"{base}/api"),
         ("docs", f"{base}/docs"),

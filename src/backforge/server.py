@@ -82,14 +82,15 @@ def _unservable(text: str) -> Any:
     under --reload, a development server: the text names its own files)."""
     import orjson
 
-    body = orjson.dumps(
-        {
-            "type": "urn:backforge:problem:unavailable",
-            "title": "The declaration cannot be served",
-            "status": 503,
-            "detail": text,
-        }
-    )
+    problem = {
+        "type": "urn:backforge:problem:unavailable",
+        "title": "The declaration cannot be served",
+        "status": 503,
+    }
+    # The text names files, SQL and what a hooks file raised: for the developer's own machine
+    # only; another client learns that the server's log says why.
+    local = orjson.dumps({**problem, "detail": text})
+    remote = orjson.dumps({**problem, "detail": "see the server's log"})
     headers = [
         (b"content-type", b"application/problem+json"),
         (b"retry-after", b"2"),
@@ -106,6 +107,8 @@ def _unservable(text: str) -> Any:
             return
         if scope["type"] != "http":
             return
+        client = (scope.get("client") or ("",))[0]
+        body = local if client in ("127.0.0.1", "::1") else remote
         await send({"type": "http.response.start", "status": 503, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 

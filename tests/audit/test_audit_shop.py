@@ -198,7 +198,7 @@ def test_excluded_operations_are_never_requested():
     """`--exclude`: what an auditor keeps the audit away from gets no request at all, the
     rest of the audit runs, and the report says what was left out."""
     app = make_app(FLAWS)
-    exclude = ["* /api/orders/*", "get /api/admin/users"]
+    exclude = ["* /api/orders/*", "get /api/admin/users", "DELETE /api/nothing-here"]
     with serve(app) as base:
         report = run_audit(
             base, max_time=120, exclude=exclude, options=quick_options(fuzz_examples=0)
@@ -215,6 +215,20 @@ def test_excluded_operations_are_never_requested():
     assert any(
         "excluded by --exclude" in note and "GET /api/orders/{id}" in note for note in report.notes
     )
+    assert "--exclude 'DELETE /api/nothing-here' matched no operation" in report.notes
+
+
+def test_exclusions_match_the_path_as_served_under_a_prefix():
+    app = make_app(FLAWS, prefix="/v1")
+    with serve(app, probe="/v1/openapi.json") as base:
+        run_audit(
+            base,
+            openapi="/v1/openapi.json",
+            max_time=120,
+            exclude=["* /v1/api/orders/*"],
+            options=quick_options(fuzz_examples=0),
+        )
+    assert not any(r["path"].startswith("/v1/api/orders/") for r in app.seen)
 
 
 @pytest.mark.parametrize("text", ["DELETE", "/api/x", "FETCH /api/x", "GET api/x"])

@@ -48,6 +48,16 @@ def test_entries_are_queued_only_for_the_writes_their_condition_admits(db_url, p
                 "when": 'assignee.name = "Ann" && old.assignee = null',
             },
             "done_removed": {"on": "tasks.delete", "handler": HANDLER, "when": 'status = "done"'},
+            "late_removed": {
+                "on": "tasks.delete",
+                "handler": HANDLER,
+                "when": 'due > "2030-01-01T00:00:00Z" && cost >= 1',
+            },
+            "reprioritised": {
+                "on": "tasks.update",
+                "handler": HANDLER,
+                "when": "priority != old.priority",
+            },
             "late": {
                 "on": "tasks.update",
                 "handler": HANDLER,
@@ -93,10 +103,17 @@ def test_entries_are_queued_only_for_the_writes_their_condition_admits(db_url, p
     store.update("tasks", SYSTEM, low["id"], {"due": "2029-05-01T12:00:00Z"})  # not late
     assert _queued(tasks).count("late") == 1
 
-    store.delete("tasks", SYSTEM, low["id"])  # open: not done_removed
-    store.update("tasks", SYSTEM, fresh["id"], {"status": "done"})
-    store.delete("tasks", SYSTEM, fresh["id"])
+    # An increment is judged on its change too: by 0 changes nothing.
+    store.increment("tasks", SYSTEM, low["id"], "priority", 0)
+    assert "reprioritised" not in _queued(tasks)
+    store.increment("tasks", SYSTEM, low["id"], "priority", 2)
+    assert _queued(tasks).count("reprioritised") == 1
+
+    store.delete("tasks", SYSTEM, low["id"])  # open: not done_removed; due 2029: not late
+    store.update("tasks", SYSTEM, fresh["id"], {"status": "done", "cost": "3.00"})
+    store.delete("tasks", SYSTEM, fresh["id"])  # done, due 2031, cost 3
     assert _queued(tasks).count("done_removed") == 1
+    assert _queued(tasks).count("late_removed") == 1
 
 
 @pytest.mark.parametrize(
@@ -106,6 +123,8 @@ def test_entries_are_queued_only_for_the_writes_their_condition_admits(db_url, p
         ({"on": "tasks.update", "when": "nope = 1"}, "unknown field 'nope'"),
         ({"on": "tasks.update", "when": "priority = 'high'"}, "compare it with a number"),
         ({"when": "priority > 1"}, "add `on:`"),
+        ({"on": "tasks.update", "when": "old.pin != null"}, "old.<field> with a field of tasks"),
+        ({"on": "tasks.update", "when": "pin != null"}, "'pin'"),
     ],
 )
 def test_a_condition_that_cannot_be_judged_is_refused_with_its_line(tmp_path, entry, message):
@@ -115,7 +134,7 @@ def test_a_condition_that_cannot_be_judged_is_refused_with_its_line(tmp_path, en
         "name: tasks",
         "hooks: job_hooks.py",
         "collections:",
-        "  tasks: {fields: {priority: {type: int}}}",
+        "  tasks: {fields: {priority: {type: int}, pin: {type: text, hidden: true}}}",
         "jobs:",
         "  judged:",
         "    handler: job_hooks.beat",

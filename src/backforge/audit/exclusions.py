@@ -3,9 +3,9 @@
     --exclude 'DELETE /api/accounts/*'   --exclude '* /api/admin/*'   --exclude 'POST /reset'
 
 The method is one HTTP method or `*`; the glob (`*` any characters, `?` one) is matched against
-the operation's path as the document writes it (`/api/orders/{id}`). An excluded operation is
-left out of the document before any check runs, so no probe, generated request or follow-up
-is sent to it.
+the operation's path as the document writes it (`/api/orders/{id}`) and as it is served (with
+the `servers` prefix: `/v1/api/orders/{id}`). An excluded operation is left out of the
+document before any check runs, so no probe, generated request or follow-up is sent to it.
 """
 
 from __future__ import annotations
@@ -25,8 +25,10 @@ class Exclusion:
     path: str
 
     def covers(self, op: Operation) -> bool:
-        method_matches = self.method in ("*", op.method)
-        return method_matches and (fnmatchcase(op.path, self.path) or op.path == self.path)
+        """The document's path, or the path as served (under a `servers` prefix)."""
+        if self.method not in ("*", op.method):
+            return False
+        return any(fnmatchcase(path, self.path) for path in (op.path, op.prefix + op.path))
 
 
 def parse_exclusion(text: str) -> Exclusion:
@@ -43,9 +45,11 @@ def parse_exclusion(text: str) -> Exclusion:
 
 def without_excluded(
     operations: list[Operation], exclusions: list[Exclusion]
-) -> tuple[list[Operation], list[Operation]]:
-    """The operations kept, and those left out."""
+) -> tuple[list[Operation], list[Operation], list[Exclusion]]:
+    """The operations kept, those left out, and the exclusions that matched none (a typo the
+    auditor must hear of: they believe the operation is protected)."""
     kept, left = [], []
     for op in operations:
         (left if any(e.covers(op) for e in exclusions) else kept).append(op)
-    return kept, left
+    unused = [e for e in exclusions if not any(e.covers(op) for op in left)]
+    return kept, left, unused

@@ -113,10 +113,13 @@ class ApiDocument:
     source: str
     operations: list[Operation]
     security_schemes: dict[str, dict[str, Any]]
+    # Left out by --exclude: never requested, but still documented (no probe takes them for
+    # undocumented endpoints).
+    excluded: list[Operation] = field(default_factory=list)
 
     @property
     def documented_paths(self) -> set[str]:
-        return {op.prefix + op.path for op in self.operations}
+        return {op.prefix + op.path for op in [*self.operations, *self.excluded]}
 
     def find(self, method: str, path: str) -> Operation | None:
         for op in self.operations:

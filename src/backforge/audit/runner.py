@@ -91,11 +91,13 @@ def run_audit(
     try:
         progress.check("discovery")
         doc = load_document(client, openapi)
-        doc.operations, excluded = without_excluded(doc.operations, exclusions)
+        doc.operations, doc.excluded, unused = without_excluded(doc.operations, exclusions)
         ctx = AuditContext(client, doc, options)
-        if excluded:
-            keys = ", ".join(op.key for op in excluded)
+        if doc.excluded:
+            keys = ", ".join(op.key for op in doc.excluded)
             ctx.note(f"excluded by --exclude, never requested: {keys}")
+        for exclusion in unused:
+            ctx.note(f"--exclude '{exclusion.method} {exclusion.path}' matched no operation")
         setup_identities(ctx, users or [])
         for module in selected:
             progress.check(module.NAME)

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, Table, select
+from sqlalchemy import Connection, FromClause, Table, literal, select
 from sqlalchemy.sql.elements import False_, True_
 
 from ..rules import ExpressionError, Node, RecordScope, compile_expression, parse
@@ -28,58 +28,82 @@ _SYSTEM_FIELDS = frozenset({"id", "created", "updated", "version"})
 
 
 class Condition:
-    """One entry's `when`, parsed once."""
+    """One entry's `when`, parsed once. Judged in SQL: on a create or update against the row
+    as written, on a delete against the values the row had (typed as its columns), so that a
+    literal compares the same way whatever the operation."""
 
     def __init__(self, spec: Spec, tables: Mapping[str, Table], collection: str, text: str):
         self.spec = spec
         self.tables = tables
         self.collection = collection
         self.node: Node = parse(text)
+        self.hidden = hidden_fields(spec)
 
     def admits(self, connection: Connection, event: WriteEvent) -> bool:
-        old = _typed(self.spec.collections[self.collection], event.old)
+        declared = self.spec.collections[self.collection]
         caller = event.caller
         source = None
         if caller.id is not None and caller.collection in self.tables:
             source = CallerSource(caller.collection, caller.id)
-        known = {"old": old, "auth": caller.auth_values()}
         table = self.tables[self.collection]
+        row: FromClause = table
         if event.operation == "delete":
-            # The row is gone: its fields are the values it had.
-            scope = RecordScope(
-                self.spec,
-                self.tables,
-                self.collection,
-                known,
-                record=old or {},
-                caller_source=source,
-            )
-            condition = compile_expression(self.node, scope)
-            query = select(condition)
-        else:
-            scope = RecordScope(
-                self.spec, self.tables, self.collection, known, caller_source=source
-            )
-            condition = compile_expression(self.node, scope)
-            query = select(condition).select_from(table).where(table.c.id == event.record_id)
+            if event.old is None:
+                return False
+            # The row is gone: its last values, as a one-row table shaped like it.
+            values = _typed(declared, event.old, ("decimal", "datetime", "date"))
+            row = select(
+                *(literal(values.get(c.name), type_=c.type).label(c.name) for c in table.columns)
+            ).subquery()
+        # `old.<field>` is a value known before the query: numbers as numbers, times as the
+        # ISO text they are served as (compared with a column, or with a quoted time).
+        known = {"old": _typed(declared, event.old, ("decimal",)), "auth": caller.auth_values()}
+        scope = RecordScope(
+            self.spec,
+            self.tables,
+            self.collection,
+            known,
+            hidden=self.hidden,
+            caller_source=source,
+            table=row,
+        )
+        condition = compile_expression(self.node, scope)
         if isinstance(condition, True_ | False_):
             return isinstance(condition, True_)
+        query = select(condition).select_from(row)
+        if event.operation != "delete":
+            query = query.where(table.c.id == event.record_id)
         return bool(connection.execute(query).scalar())
 
 
-def _typed(collection: Collection, record: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    """A record as served (decimals as text) back into the values rules compare."""
+def hidden_fields(spec: Spec) -> dict[str, frozenset[str]]:
+    """Fields no condition may name: the record an event carries leaves them out."""
+    return {
+        name: frozenset(n for n, f in c.fields.items() if f.hidden)
+        for name, c in spec.collections.items()
+    }
+
+
+def _typed(
+    collection: Collection, record: Mapping[str, Any] | None, kinds_typed: tuple[str, ...]
+) -> dict[str, Any] | None:
+    """A record as served (decimals and times as text) with the values of `kinds_typed`
+    turned back into what their columns hold."""
     if record is None:
         return None
     typed = dict(record)
+    kinds = {"created": "datetime", "updated": "datetime"}
+    kinds.update({n: f.type for n, f in collection.fields.items()})
     for name, value in record.items():
-        field = collection.fields.get(name)
-        if value is None or field is None:
+        kind = kinds.get(name)
+        if not isinstance(value, str) or kind not in kinds_typed:
             continue
-        if field.type == "decimal":
-            typed[name] = Decimal(str(value))
-        elif field.type == "datetime" and isinstance(value, str):
+        if kind == "decimal":
+            typed[name] = Decimal(value)
+        elif kind == "datetime":
             typed[name] = dt.datetime.fromisoformat(value)
+        elif kind == "date":
+            typed[name] = dt.date.fromisoformat(value)
     return typed
 
 
@@ -98,7 +122,8 @@ def check_conditions(spec: Spec, tables: Mapping[str, Table]) -> list[Problem]:
             if entry.collection is None:
                 problems.append(Problem(where, "a condition needs a write to judge: add `on:`"))
             continue
-        fields = set(spec.collections[entry.collection].fields) | _SYSTEM_FIELDS
+        declared = spec.collections[entry.collection]
+        fields = {n for n, f in declared.fields.items() if not f.hidden} | _SYSTEM_FIELDS
         try:
             node = parse(entry.when)
             for path in paths(node):
@@ -108,7 +133,8 @@ def check_conditions(spec: Spec, tables: Mapping[str, Table]) -> list[Problem]:
                         path.position,
                     )
             known = {"old": {}, "auth": caller_placeholders(spec)}
-            compile_expression(node, RecordScope(spec, tables, entry.collection, known))
+            scope = RecordScope(spec, tables, entry.collection, known, hidden=hidden_fields(spec))
+            compile_expression(node, scope)
         except ExpressionError as exc:
             at = f" (at character {exc.position + 1})" if exc.position is not None else ""
             problems.append(Problem(where, f"{exc.message}{at}"))

@@ -36,17 +36,15 @@ def resolve_handlers(spec: Spec, module: ModuleType | None) -> dict[str, Callabl
 def missing_handlers(spec: Spec, module: ModuleType | None) -> list[Problem]:
     """Each job or cron entry whose handler the hooks module does not define: said by `check`
     and at start-up, not when a worker first runs the entry."""
+    if module is None:
+        return []  # `check_jobs` says that handlers need `hooks:`
     problems = []
     for section, entries in (("jobs", spec.jobs), ("cron", spec.cron)):
         for name, entry in entries.items():
-            if module is None:
-                text = "names a handler but the declaration has no hooks module (`hooks:`)"
-            else:
-                function_name = entry.handler.split(".", 1)[1]
-                if callable(getattr(module, function_name, None)):
-                    continue
+            function_name = entry.handler.split(".", 1)[1]
+            if not callable(getattr(module, function_name, None)):
                 text = f"{module.__name__} defines no function '{function_name}'"
-            problems.append(Problem((section, name, "handler"), text))
+                problems.append(Problem((section, name, "handler"), text))
     return problems
 
 

@@ -188,6 +188,8 @@ def increment(
         bounds.append(current + step <= declared.max)
     with store.writing(table) as connection:
         event = WriteEvent(collection, "update", caller, values={}, record_id=record_id)
+        if _observed(store, "update", collection):  # listeners judge the change (`when:`)
+            event.old = _system_record(store, connection, collection, record_id)
         statement = (
             update_rows(table)
             .where(*conditions, *bounds)
@@ -250,6 +252,10 @@ def link(
         store.access.check(collection, "update", caller, per_record=True)
         table = store.tables[collection]
         with store.writing(table) as connection:
+            values = {relation: None}
+            event = WriteEvent(collection, "update", caller, values=values, record_id=record_id)
+            if _observed(store, "update", collection):  # listeners judge the change (`when:`)
+                event.old = _system_record(store, connection, collection, record_id)
             statement = (
                 update_rows(table)
                 .where(table.c.id == record_id, *visible_and(store, collection, "update", caller))
@@ -259,8 +265,6 @@ def link(
                 explain_miss(store, connection, collection, caller, record_id, None, "update")
             store.links.change(connection, collection, caller, record_id, relation, member_id, add)
             # An update of the record, as after-hooks, the outbox and the cache hear of it.
-            values = {relation: None}
-            event = WriteEvent(collection, "update", caller, values=values, record_id=record_id)
             _after(store, connection, event)
         return
     link = resolve_link(store.spec, collection, declared, relation)

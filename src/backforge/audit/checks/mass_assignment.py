@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-from ..client import Exchange, WriteNotAllowed
+from ..client import Exchange, Identity, WriteNotAllowed
 from ..context import AuditContext, CreatedObject
 from ..findings import Severity
 from ..openapi import Operation
@@ -40,6 +41,8 @@ PRIVILEGED_WORDS = ("admin", "staff", "super", "owner", "root", "manager")
 COMPUTED_NUMBERS = frozenset(
     {"price", "total", "amount", "subtotal", "discount", "cost", "fee", "points", "score"}
 )
+# The caller's own resource, with no id in its path: PATCH /api/users/me, PUT /profile.
+SELF_PATH = re.compile(r"/(me|self|profile|account|user)/?$", re.IGNORECASE)
 # Read-only properties that are bookkeeping, not privilege.
 _BOOKKEEPING = frozenset({"id", "created", "updated", "created_at", "updated_at", "version"})
 FIX = (
@@ -59,7 +62,7 @@ def run(ctx: AuditContext) -> None:
             if op.method in {"PATCH", "PUT"}:
                 _try_update(ctx, op, obj)
     for op in ctx.operations("PATCH", "PUT"):
-        if not op.path_params and op.body_schema is not None and not ctx.is_auth_flow(op):
+        if SELF_PATH.search(op.path) and op.body_schema is not None and not ctx.is_auth_flow(op):
             _try_self_update(ctx, op)
 
 
@@ -76,8 +79,6 @@ def _injected(ctx: AuditContext, op: Operation) -> dict[str, Any]:
         kind = schema.get("type")
         if name.lower() in COMPUTED_NUMBERS and kind in ("number", "integer"):
             out[name] = 0.01 if kind == "number" else 31337
-        elif schema.get("readOnly") and kind == "boolean":
-            out[name] = True
     for name, value in PRIVILEGED.items():
         if name in writable:
             continue  # the document lets the client set it: its business
@@ -150,9 +151,10 @@ def _try_update(ctx: AuditContext, op: Operation, obj: CreatedObject) -> None:
 
 
 def _try_self_update(ctx: AuditContext, op: Operation) -> None:
-    """A resource of the caller's own with no id in its path (`PATCH /me`, `PUT /profile`):
-    user A changes it with privileged properties added. Only for a user the audit signed up
-    itself (or with --allow-writes), and read back with the GET of the same path."""
+    """The caller's own resource with no id in its path (`PATCH /me`, `PUT /profile`): user A
+    changes it with privileged properties added. Only for a user the audit signed up itself
+    (or with --allow-writes); read back with the GET of the same path, and what it took is
+    put back afterwards."""
     user = ctx.user_a
     if user is None or not (user.self_registered or ctx.options.allow_writes):
         return
@@ -176,6 +178,24 @@ def _try_self_update(ctx: AuditContext, op: Operation) -> None:
         accepted = _accepted(again.json(), injected) if again.status < 300 else {}
     if accepted:
         _report(ctx, op, accepted, exchange)
+        _put_back(ctx, op, user, current, accepted)
+
+
+def _put_back(
+    ctx: AuditContext,
+    op: Operation,
+    user: Identity,
+    before: Exchange | None,
+    accepted: dict[str, Any],
+) -> None:
+    """Restore the values an accepted self-update changed, as far as the API lets a client."""
+    original = before.json() if before is not None else None
+    if not isinstance(original, dict):
+        return
+    restore = {name: original[name] for name in accepted if name in original}
+    if restore:
+        body = {**original, **restore} if op.method == "PUT" else restore
+        ctx.call(op, identity=user, body=body, check=NAME, own_object=True)
 
 
 def _report(ctx: AuditContext, op: Operation, accepted: dict[str, Any], exchange: Exchange) -> None:

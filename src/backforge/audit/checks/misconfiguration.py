@@ -111,10 +111,15 @@ def _lookalike_origins(base_url: str) -> list[str]:
     """Origins a loose allow-list lets through: `null` (sandboxed frames, files), the API's
     own host as a prefix or a suffix of another one, and its host over plain HTTP."""
     parts = urlsplit(base_url)
-    host = parts.netloc
-    origins = ["null", f"{parts.scheme}://{host}.evil.example", f"{parts.scheme}://evil{host}"]
-    if parts.scheme == "https":
-        origins.append(f"http://{host}")
+    host, port = parts.hostname or "", f":{parts.port}" if parts.port else ""
+    scheme = parts.scheme
+    origins = [
+        "null",
+        f"{scheme}://{host}.evil.example{port}",
+        f"{scheme}://evil{host}{port}",
+    ]
+    if scheme == "https":
+        origins.append(f"http://{host}{port}")
     return origins
 
 

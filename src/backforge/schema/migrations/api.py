@@ -10,6 +10,7 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from ...spec.model import Spec
+from ..tables import INTERNAL_PREFIX
 from .diff import SchemaDiff, diff_schema
 from .errors import (
     ChecksumMismatchError,
@@ -154,7 +155,9 @@ def summarize(changes: list[Change]) -> str | None:
     tables (accounts, jobs) as a count. None when nothing changed."""
     if not changes:
         return None
-    mine = [c.description.split(" (", 1)[0] for c in changes if not c.table.startswith("_bf_")]
+    mine = [
+        c.description.split(" (", 1)[0] for c in changes if not c.table.startswith(INTERNAL_PREFIX)
+    ]
     internal = len(changes) - len(mine)
     if internal:
         mine.append(f"{internal} change(s) to backforge's own tables")
