@@ -43,6 +43,7 @@ FLAWS = frozenset(
         "user_enumeration",  # login and reset answer differently for unknown accounts
         "user_enumeration_200",  # failed logins answer 200 with a message naming the cause
         "bola",  # GET/PATCH /api/orders/{id} do not check the order's customer
+        "bola_account",  # PUT /api/users/{email}/password changes anyone's password
         "bfla",  # GET /api/admin/users is open to every signed-in user
         "mass_assignment",  # POST /auth/register stores a client-sent role
         "mass_assignment_self",  # PATCH /api/users/me stores a client-sent role
@@ -296,6 +297,19 @@ def make_app(flaws: frozenset[str] = FLAWS, prefix: str = "", terse_document: bo
             user = db.execute("SELECT * FROM users WHERE id = ?", (user["id"],)).fetchone()
         return JSONResponse(public_user(user))
 
+    async def set_password(request: Request) -> Response:
+        caller = current_user(request)
+        email = request.path_params["email"]
+        if caller["email"] != email and "bola_account" not in flaws:
+            raise HTTPException(403, "you may change only your own password")
+        data = await read_body(request, "/api/users/{email}/password", "put")
+        row = db.execute("SELECT id FROM users WHERE email = ?", (email,)).fetchone()
+        if row is None:
+            raise HTTPException(404, "no such user")
+        new_hash = hash_password(str(data["password"]))
+        db.execute("UPDATE users SET password_hash = ? WHERE id = ?", (new_hash, row["id"]))
+        return Response(status_code=204)
+
     async def legacy_profile(request: Request) -> Response:
         return JSONResponse(public_user(current_user(request, legacy=True)))
 
@@ -450,6 +464,7 @@ def make_app(flaws: frozenset[str] = FLAWS, prefix: str = "", terse_document: bo
         Route("/auth/login", login, methods=["POST"]),
         Route("/auth/reset-password", reset_password, methods=["POST"]),
         Route("/api/users/me", me, methods=["GET", "PATCH"]),
+        Route("/api/users/{email}/password", set_password, methods=["PUT"]),
         Route("/api/legacy/profile", legacy_profile),
         Route("/api/stats", stats),
         Route("/api/admin/users", admin_users),

@@ -183,6 +183,27 @@ def openapi_document(flaws: frozenset[str]) -> dict[str, Any]:
                 "responses": {**ok(200, ref["User"]), **problem(400, 401, 422)},
             },
         },
+        "/api/users/{email}/password": {
+            "put": {
+                "operationId": "setPassword",
+                "security": secured,
+                "parameters": [
+                    {"name": "email", "in": "path", "required": True, "schema": {"type": "string"}}
+                ],
+                "requestBody": body(
+                    {
+                        "type": "object",
+                        "properties": {"password": {"type": "string", "minLength": 8}},
+                        "required": ["password"],
+                        "additionalProperties": False,
+                    }
+                ),
+                "responses": {
+                    "204": {"description": "changed"},
+                    **problem(400, 401, 403, 404, 422),
+                },
+            }
+        },
         "/api/legacy/profile": {
             "get": {
                 "operationId": "legacyProfile",

@@ -172,5 +172,5 @@ def test_openapi_document_from_a_file(fixed_url, tmp_path):
     path.write_text(json.dumps(openapi_document(frozenset())))
     report = run_audit(fixed_url, openapi=str(path), checks=[misconfiguration])
     assert report.document == str(path)
-    assert report.operations == 18
+    assert report.operations == 19
     assert not any(e for e in report.findings)

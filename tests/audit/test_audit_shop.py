@@ -45,6 +45,7 @@ EXPECTED: dict[str, list[tuple[str, str, str]]] = {
         ("bola-change", "API1:2023", "PATCH /api/orders/{id}"),
         # bola-delete needs --allow-writes: test_allow_writes_finds_deleting_other_users_objects
     ],
+    "bola_account": [("bola-account-change", "API1:2023", "PUT /api/users/{email}/password")],
     "bfla": [("bfla-privileged-operation", "API5:2023", "GET /api/admin/users")],
     "mass_assignment": [("mass-assignment", "API3:2023", "POST /auth/register")],
     "mass_assignment_self": [("mass-assignment", "API3:2023", "PATCH /api/users/me")],
@@ -139,7 +140,7 @@ def test_fixed_app_has_no_findings(fixed_report):
 def test_fixed_app_audit_ran_every_check_as_two_users(fixed_report):
     assert fixed_report.checks_run == [c.NAME for c in ALL_CHECKS]
     assert fixed_report.users == ["audit-user-1", "audit-user-2"]
-    assert fixed_report.operations == 18
+    assert fixed_report.operations == 19
 
 
 def test_api_under_a_servers_prefix_is_audited_at_that_prefix(prefixed_run):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from ..client import Exchange, WriteNotAllowed
@@ -32,6 +33,10 @@ OWNER_KEYS = (
     "tenant_id",
     "tenantId",
 )
+# Path parameters that name an account: by its name (`/users/{username}/password`) or its id.
+USER_NAME_PARAM = re.compile(r"^(username|user_?name|user|login|email|account)$", re.IGNORECASE)
+USER_ID_PARAM = re.compile(r"^(user_?id|uid|account_?id)$", re.IGNORECASE)
+ACCOUNT_SETTING = re.compile(r"/(password|email|role|roles|settings|profile|reset)/?$", re.I)
 FIX = (
     "Check on every object access that the caller owns the object (or is allowed to see it), "
     "ideally inside the query itself (WHERE owner = :caller), and answer 404 otherwise."
@@ -61,6 +66,64 @@ def run(ctx: AuditContext) -> None:
                 _check_write(ctx, op, obj)
             elif op.method == "DELETE" and ctx.options.allow_writes:
                 _check_delete(ctx, op, obj)
+    # Account paths are probed even when they look like auth flows (/users/{u}/password). A
+    # POST is an action on the account only for its settings: following or messaging another
+    # user by name is what such a path is for.
+    for op in ctx.operations("PUT", "PATCH", "POST"):
+        if op.method != "POST" or ACCOUNT_SETTING.search(op.path):
+            _check_account_path(ctx, op)
+
+
+def _account_values(ctx: AuditContext, op: Any) -> dict[str, Any] | None:
+    """Path values naming user A's account, when every parameter of the path names one."""
+    a = ctx.user_a
+    if a is None or not op.path_params:
+        return None
+    values: dict[str, Any] = {}
+    for param in op.path_params:
+        if USER_NAME_PARAM.match(param.name) and a.username:
+            values[param.name] = a.username
+        elif USER_ID_PARAM.match(param.name) and a.user_id:
+            values[param.name] = a.user_id
+        else:
+            return None
+    return values
+
+
+def _check_account_path(ctx: AuditContext, op: Any) -> None:
+    """User B writes to a path that names user A's account (`PUT /users/{username}/password`):
+    the API must take the account from the caller, not from the path. Only on an account the
+    audit signed up itself (or with --allow-writes)."""
+    a, b = ctx.user_a, ctx.user_b
+    values = _account_values(ctx, op)
+    if values is None or a is None or b is None:
+        return
+    if not (a.self_registered or ctx.options.allow_writes):
+        return
+    body = ctx.example_body(op)
+    try:
+        exchange = ctx.call(
+            op, identity=b, path_values=values, body=body, check=NAME, own_object=True
+        )
+    except WriteNotAllowed:
+        return
+    if not 200 <= exchange.status < 300:
+        return
+    if isinstance(body, dict) and isinstance(body.get("password"), str):
+        a.password = body["password"]  # what A's password now is, for the checks after this
+    ctx.report(
+        id="bola-account-change",
+        title="Another user changes a user's account through its name in the path",
+        severity=Severity.CRITICAL,
+        category=CATEGORY,
+        operation=op.key,
+        check=NAME,
+        detail=f"{b.name} called {op.key} with {a.name}'s account in the path "
+        f"({', '.join(f'{k}={v}' for k, v in values.items())}) and got {exchange.status}.",
+        fix="Take the account from the caller's credentials, or check that the account in the "
+        "path is the caller's own, before changing it.",
+        evidence=[exchange],
+    )
 
 
 def _contains_id(data: Any, object_id: str) -> bool:
