@@ -726,3 +726,39 @@ def test_a_custom_endpoint_taking_a_declared_route_under_another_name_is_refused
     path.write_text(json.dumps(declaration))
     with pytest.raises(DeclarationError, match="a custom endpoint of the hooks module takes"):
         make_client(path)
+
+
+def test_account_emails_are_found_whatever_their_case(make_client, admin):
+    """Accounts store their email lower-cased; a route key, a filter and the store compare
+    with it lower-cased too, so `/users/Ann@Example.org` is Ann."""
+    client = make_client(
+        {
+            "name": "people",
+            "collections": {
+                "users": {
+                    "auth": True,
+                    "fields": {"name": {"type": "text"}},
+                    "rules": {"list": "auth.id != null", "view": "auth.id != null"},
+                },
+                "notes": {"fields": {"email": {"type": "email"}}, "rules": {"list": "public"}},
+            },
+            "routes": {"GET /people/{email}": {"get": "users", "key": "email"}},
+        }
+    )
+    signed = client.post(
+        "/api/auth/users/signup", json={"email": "Ann@Example.org", "password": PASSWORD}
+    )
+    assert signed.status_code == 201, signed.text
+    ann = {"Authorization": f"Bearer {signed.json()['access_token']}"}
+    for spelled in ("ann@example.org", "Ann@Example.org", "ANN@EXAMPLE.ORG"):
+        found = client.get(f"/people/{spelled}", headers=ann)
+        assert found.status_code == 200, (spelled, found.text)
+        assert found.json()["email"] == "ann@example.org"
+    listed = client.get("/api/users", params={"filter": 'email = "ANN@example.org"'}, headers=ann)
+    assert [u["email"] for u in listed.json()["items"]] == ["ann@example.org"]
+    # Other email fields keep what was written, and compare as written.
+    made = client.post("/api/notes", json={"email": "Bo@example.org"}, headers=admin)
+    assert made.json()["email"] == "Bo@example.org"
+    exact = client.get("/api/notes", params={"filter": 'email = "Bo@example.org"'})
+    lowered = client.get("/api/notes", params={"filter": 'email = "bo@example.org"'})
+    assert len(exact.json()["items"]) == 1 and lowered.json()["items"] == []

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import BindParameter, String, bindparam
 
+from ..spec.auth_fields import account_email
 from .parser import ExpressionError, is_storable_text
 from .values import TEXT_KINDS, coerce
 
@@ -52,7 +53,7 @@ class Slot:
         if raw.__class__ is str and self.operator == "=" and self.column.kind in _PLAIN_TEXT:
             if not is_storable_text(raw):  # the common case (a key from a path), in short
                 raise ExpressionError("a value may not hold NUL characters or unpaired surrogates")
-            return raw
+            return account_email(raw) if self.column.folded else raw
         value = coerce(self.column, _from_text(self.column, raw), self.operator)
         if self.operator in ("~", "!~"):
             return like_pattern(value)

@@ -4,11 +4,12 @@ to-many relations, the caller's record, and known values (the request body, the 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import ColumnElement, FromClause, Table, func, literal_column, select
 
+from ..spec.auth_fields import ACCOUNT_EMAIL
 from ..spec.errors import did_you_mean
 from ..spec.model import Collection, Spec
 from ..spec.relations import resolve_link
@@ -28,6 +29,8 @@ class ColumnRef:
     kind: str
     name: str
     values: tuple[str, ...] | None = None
+    # An account's email: stored lower-cased, so the values compared with it are too.
+    folded: bool = False
 
 
 @dataclass(frozen=True)
@@ -112,7 +115,7 @@ class RecordScope:
         inner = child._walk(parts[1:], path)
         assert isinstance(inner, ColumnRef)  # a scope reached through a path has no record
         query = select(inner.expr).where(link, *child._visible()).correlate(self.table)
-        return ColumnRef(query.scalar_subquery(), inner.kind, path.dotted, inner.values)
+        return replace(inner, expr=query.scalar_subquery(), name=path.dotted)
 
     def call(self, node: Call, condition: Condition) -> bool | ColumnElement | ColumnRef | Known:
         """any(): SQL or a folded bool; count() and the aggregates sum/avg/min/max of a field
@@ -287,13 +290,13 @@ class RecordScope:
         )
         if len(path.parts) == 2:
             values = tuple(field.values) if field.values else None
-            return ColumnRef(own, field.type, path.dotted, values)
+            return ColumnRef(own, field.type, path.dotted, values, name == ACCOUNT_EMAIL)
         if field.type != "relation" or field.to is None:
             raise ExpressionError(f"auth.{name} is not a relation", path.position)
         target = self.tables[field.to].alias()
         inner = self._column(field.to, target, path.parts[2], path.position)
         hop = select(inner.expr).where(target.c.id == own).correlate(None).scalar_subquery()
-        return ColumnRef(hop, inner.kind, path.dotted, inner.values)
+        return replace(inner, expr=hop, name=path.dotted)
 
     def _column(self, collection: str, table: FromClause, name: str, position: int) -> ColumnRef:
         declared: Collection = self.spec.collections[collection]
@@ -310,7 +313,8 @@ class RecordScope:
         column = table.c[name]
         if self.column_guard is not None:
             column = self.column_guard(collection, name, column)
-        return ColumnRef(column, field.type, name, values)
+        folded = declared.auth_options is not None and name == ACCOUNT_EMAIL
+        return ColumnRef(column, field.type, name, values, folded)
 
 
 # Functions over a field of the related records (count and any take none).

@@ -6,6 +6,7 @@ import datetime as dt
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
+from ..spec.auth_fields import account_email
 from .parser import ExpressionError
 
 if TYPE_CHECKING:
@@ -28,6 +29,8 @@ def coerce(column: ColumnRef, value: Any, operator: str = "=") -> Any:
     if kind in TEXT_KINDS:
         if not isinstance(value, str):
             raise ExpressionError(f"{column.name} is {kind}: compare it with a quoted string")
+        if column.folded:
+            return account_email(value)
         if (
             kind == "select"
             and column.values
