@@ -167,6 +167,17 @@ def test_articles_lifecycle_lists_and_filters(conduit):
     third = _new_article(conduit, ann_headers, title="Cooking for one", tags=[])
     assert third["tagList"] == []
     _error(conduit.post("/api/articles", json={"article": {"title": "t"}}), 401)
+    # A create says where the record is read: the declared GET by slug.
+    placed = conduit.post(
+        "/api/articles",
+        json={"article": {"title": "Where it lives", "description": "d", "body": "b"}},
+        headers=ann_headers,
+    )
+    assert placed.status_code == 201, placed.text
+    location = placed.headers["location"]
+    assert location == f"/api/articles/{placed.json()['article']['slug']}"
+    assert conduit.get(location).json()["article"]["title"] == "Where it lives"
+    assert conduit.delete(location, headers=ann_headers).status_code in (200, 204)
     _error(
         conduit.post(
             "/api/articles", json={"article": {"title": "only a title"}}, headers=jake_headers

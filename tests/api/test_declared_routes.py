@@ -383,6 +383,7 @@ def test_declared_writes_run_the_collections_hooks(tmp_path, make_client, admin)
     created = client.post("/v2/shelves/A/books", json={"isbn": "1", "title": "dune"}, headers=admin)
     assert created.status_code == 201, created.text
     assert created.json()["title"] == "DUNE"
+    assert created.headers["location"] == "/v2/books/1"  # the declared GET by isbn
     refused = client.post("/v2/shelves/A/books", json={"isbn": "2", "title": "no"}, headers=admin)
     assert _error(refused, 409, "refused")["message"] == "not that one"
 
@@ -762,3 +763,27 @@ def test_account_emails_are_found_whatever_their_case(make_client, admin):
     exact = client.get("/api/notes", params={"filter": 'email = "Bo@example.org"'})
     lowered = client.get("/api/notes", params={"filter": 'email = "bo@example.org"'})
     assert len(exact.json()["items"]) == 1 and lowered.json()["items"] == []
+
+
+def test_a_declared_create_points_at_where_the_record_is_read(make_client, admin):
+    """Location: the declared GET by the record's key when there is one, else its record
+    route, else none (a record no route serves)."""
+    client = make_client(
+        {
+            "name": "places",
+            "collections": {
+                "notes": {"fields": {"text": {"type": "text"}}, "rules": {"view": "public"}},
+                "secrets": {"fields": {"text": {"type": "text"}}, "record_routes": False},
+            },
+            "routes": {
+                "POST /things": {"create": "notes"},
+                "POST /hidden": {"create": "secrets"},
+            },
+        }
+    )
+    made = client.post("/things", json={"text": "x"}, headers=admin)
+    assert made.status_code == 201, made.text
+    assert made.headers["location"] == f"/api/notes/{made.json()['id']}"
+    assert client.get(made.headers["location"]).json()["text"] == "x"
+    hidden = client.post("/hidden", json={"text": "y"}, headers=admin)
+    assert hidden.status_code == 201 and "location" not in hidden.headers

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 import orjson
 from pydantic import BaseModel, ValidationError
@@ -100,6 +101,7 @@ class DeclaredRoute:
         if self.key_source == "query":
             self.path_parameters.discard(self.key_param)
         self.handler = getattr(self, f"_{self.operation}")
+        self.location = _location_of(spec, self.collection) if self.operation == "create" else None
         # Without a declared request, a body may also use the collection's own field names.
         collection = spec.collections[self.collection]
         self.own_names = (
@@ -221,7 +223,11 @@ class DeclaredRoute:
         created = await self._write(
             self.store.create, self.collection, caller, body, presets=presets
         )
-        return self._answer(await self._reread(caller, created, params))
+        headers = None
+        if self.location is not None and created.get(self.location[2]) is not None:
+            before, after, field = self.location
+            headers = {"Location": before + quote(str(created[field]), safe="") + after}
+        return self._answer(await self._reread(caller, created, params), headers)
 
     async def _update(self, request, caller, params, query) -> Response:
         body = await self._body(request, caller, params=params)
@@ -529,6 +535,25 @@ class DeclaredRoute:
         if envelope is None:
             return json_response(value, self.status, headers)
         return json_response(place({}, envelope, value), self.status, headers)
+
+
+def _location_of(spec: Spec, collection: str) -> tuple[str, str, str] | None:
+    """Where a created record of `collection` can be read, as the path before and after its
+    key and the key's field: a declared GET by one key in the path (`/api/articles/{slug}`),
+    else its record route; None when neither serves it."""
+    for key, route in spec.routes.items():
+        parsed = split_route_key(key)
+        if parsed is None or parsed[0] != "GET" or route.parent is not None:
+            continue
+        operation, target = route.operation
+        params = path_parameters(parsed[1])
+        if operation != "get" or target != collection or params != [route.key_parameter]:
+            continue
+        before, _, after = parsed[1].partition("{" + route.key_parameter + "}")
+        return before, after, route.key_field
+    if spec.collections[collection].serves("view"):
+        return f"/api/{collection}/", "", "id"
+    return None
 
 
 class _AsSent(ValidationFailed):
