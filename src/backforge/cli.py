@@ -75,6 +75,12 @@ def _engine(path: Path, spec: Spec):
     return create_database_engine(database_url(path, spec.name))
 
 
+def _fix_command(path: Path) -> str:
+    from .schema.migrations import FIX_COMMAND
+
+    return escape(FIX_COMMAND.replace("FILE", str(path)))
+
+
 def _migrations_dir(path: Path) -> Path:
     return path.resolve().parent / "migrations"
 
@@ -273,7 +279,7 @@ def serve(
         for change in pending:
             errors.print(f"  - {change}", highlight=False, markup=False)
         errors.print(
-            f"fix: [bold]backforge migrate plan {path} && backforge migrate apply {path}[/bold]"
+            f"fix: [bold]{_fix_command(path)}[/bold]"
             f" (or, in development, [bold]backforge serve {path} --dev[/bold])"
         )
         raise typer.Exit(2)
@@ -378,9 +384,7 @@ def worker(
         errors.print("[red]the database is behind the declaration:[/red]")
         for change in pending:
             errors.print(f"  - {change}", highlight=False, markup=False)
-        errors.print(
-            f"fix: [bold]backforge migrate plan {path} && backforge migrate apply {path}[/bold]"
-        )
+        errors.print(f"fix: [bold]{_fix_command(path)}[/bold]")
         raise typer.Exit(2)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     jobs = application.jobs

@@ -16,8 +16,8 @@ DECLARATION_VARIABLE = "BACKFORGE_DECLARATION"
 RELOAD_VARIABLE = "BACKFORGE_SERVE_RELOAD"
 # Set by `serve --dev`: each restart applies the schema changes that lose nothing first.
 DEV_VARIABLE = "BACKFORGE_SERVE_DEV"
-# What a change to reloads `serve --dev`: the declaration, the hooks module and its
-# neighbours, templates. Not the database files beside them.
+# The files beside the declaration whose change reloads the server: the declaration, the
+# hooks module and its neighbours, templates; never the database files there.
 RELOAD_PATTERNS = ["*.yaml", "*.yml", "*.py", "*.html", "*.jinja", "*.j2"]
 
 
@@ -48,7 +48,13 @@ def _reloaded_app(path: str, migrate: bool) -> Any:
     from .checks import load_checked
     from .database import create_database_engine, database_url
     from .extras import MissingExtra
-    from .schema.migrations import MigrationError, auto_apply, pending_changes, summarize
+    from .schema.migrations import (
+        FIX_COMMAND,
+        MigrationError,
+        auto_apply,
+        pending_changes,
+        summarize,
+    )
 
     engine = None
     try:
@@ -62,7 +68,7 @@ def _reloaded_app(path: str, migrate: bool) -> Any:
         if not pending:
             return App(spec, engine, declaration_path=path)
         text = "the database is behind the declaration: " + "; ".join(map(str, pending))
-        text += f" (fix: backforge migrate plan {path} && backforge migrate apply {path})"
+        text += f" (fix: {FIX_COMMAND.replace('FILE', path)})"
     except DeclarationError as exc:
         text = _problems_text(exc)
     except (MigrationError, MissingExtra) as exc:

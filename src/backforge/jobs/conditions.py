@@ -21,10 +21,8 @@ from ..rules import ExpressionError, Node, RecordScope, compile_expression, pars
 from ..rules.ast import paths
 from ..rules.scope import CallerSource
 from ..spec.errors import Problem
-from ..spec.model import Collection, Spec
+from ..spec.model import SYSTEM_FIELDS, Collection, Spec
 from ..store.events import WriteEvent
-
-_SYSTEM_FIELDS = frozenset({"id", "created", "updated", "version"})
 
 
 class Condition:
@@ -32,12 +30,19 @@ class Condition:
     as written, on a delete against the values the row had (typed as its columns), so that a
     literal compares the same way whatever the operation."""
 
-    def __init__(self, spec: Spec, tables: Mapping[str, Table], collection: str, text: str):
+    def __init__(
+        self,
+        spec: Spec,
+        tables: Mapping[str, Table],
+        hidden: Mapping[str, frozenset[str]],
+        collection: str,
+        text: str,
+    ):
         self.spec = spec
         self.tables = tables
+        self.hidden = hidden  # the record an event carries leaves them out
         self.collection = collection
         self.node: Node = parse(text)
-        self.hidden = hidden_fields(spec)
 
     def admits(self, connection: Connection, event: WriteEvent) -> bool:
         declared = self.spec.collections[self.collection]
@@ -76,14 +81,6 @@ class Condition:
         return bool(connection.execute(query).scalar())
 
 
-def hidden_fields(spec: Spec) -> dict[str, frozenset[str]]:
-    """Fields no condition may name: the record an event carries leaves them out."""
-    return {
-        name: frozenset(n for n, f in c.fields.items() if f.hidden)
-        for name, c in spec.collections.items()
-    }
-
-
 def _typed(
     collection: Collection, record: Mapping[str, Any] | None, kinds_typed: tuple[str, ...]
 ) -> dict[str, Any] | None:
@@ -109,7 +106,7 @@ def _typed(
 
 def check_conditions(spec: Spec, tables: Mapping[str, Table]) -> list[Problem]:
     """Every `when` parses, names fields of its collection, and has a write to judge."""
-    from ..store.access import caller_placeholders
+    from ..store.access import caller_placeholders, hidden_fields
 
     problems = []
     entries = [("jobs", n, e) for n, e in spec.jobs.items()]
@@ -123,7 +120,7 @@ def check_conditions(spec: Spec, tables: Mapping[str, Table]) -> list[Problem]:
                 problems.append(Problem(where, "a condition needs a write to judge: add `on:`"))
             continue
         declared = spec.collections[entry.collection]
-        fields = {n for n, f in declared.fields.items() if not f.hidden} | _SYSTEM_FIELDS
+        fields = {n for n, f in declared.fields.items() if not f.hidden} | set(SYSTEM_FIELDS)
         try:
             node = parse(entry.when)
             for path in paths(node):

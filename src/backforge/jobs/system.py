@@ -102,7 +102,9 @@ class JobSystem:
         for kind, name, declaration in subscribers:
             collection, operation = declaration.collection, declaration.operation
             when = declaration.when
-            condition = None if when is None else Condition(spec, store.tables, collection, when)
+            condition = None
+            if when is not None:
+                condition = Condition(spec, store.tables, store.access.hidden, collection, when)
             self._by_event.setdefault((collection, operation), []).append(
                 (kind, name, declaration, condition)
             )

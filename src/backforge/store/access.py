@@ -36,7 +36,7 @@ class Access:
         self.tables = tables
         self._rules: dict[tuple[str, str], Node | str | None] = {}
         self._field_rules: dict[tuple[str, str, str], Node] = {}
-        self.hidden: dict[str, frozenset[str]] = {}
+        self.hidden = hidden_fields(spec)
         for name, collection in spec.collections.items():
             for operation in OPERATIONS:
                 self._rules[(name, operation)] = _parse_rule(getattr(collection.rules, operation))
@@ -45,7 +45,6 @@ class Access:
                     text = getattr(field, kind)
                     if text is not None and text.strip() != PUBLIC:
                         self._field_rules[(name, field_name, kind)] = parse(text)
-            self.hidden[name] = frozenset(n for n, f in collection.fields.items() if f.hidden)
         self._caller_only = frozenset(
             key
             for key, rule in self._rules.items()
@@ -176,6 +175,14 @@ class Access:
             return self.column(collection, name, caller, column.table)
 
         return guard
+
+
+def hidden_fields(spec: Spec) -> dict[str, frozenset[str]]:
+    """The fields of each collection no answer shows and no rule or condition may name."""
+    return {
+        name: frozenset(n for n, f in c.fields.items() if f.hidden)
+        for name, c in spec.collections.items()
+    }
 
 
 def _parse_rule(text: str | None) -> Node | str | None:

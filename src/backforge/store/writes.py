@@ -130,17 +130,17 @@ def update(
         conditions.append(table.c.version.in_(if_match))
     with store.writing(table) as connection:
         event = WriteEvent(collection, "update", caller, values=values, record_id=record_id)
-        if _observed(store, "update", collection):
+        observed = _observed(store, "update", collection)
+        if observed:
             # Hooks see the record before the change: lock it (if the caller may change
             # it at all), read it, let before-hooks adjust the values, then write.
             hold_row(store, connection, table, conditions, collection, caller, record_id, if_match)
             event.old = _system_record(store, connection, collection, record_id)
-            check_relations(store, connection, collection, caller, values)
+        check_relations(store, connection, collection, caller, values)
+        if observed:
             checked = relation_values(store, collection, values)
             store.hooks.run("before", event, store)
             check_hook_relations(store, connection, collection, checked, values)
-        else:
-            check_relations(store, connection, collection, caller, values)
         if "password_hash" in values:
             # In the UPDATE's transaction: if the UPDATE is refused, its rollback undoes this.
             for listener in store.events.password_set:

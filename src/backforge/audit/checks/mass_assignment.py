@@ -139,13 +139,8 @@ def _try_update(ctx: AuditContext, op: Operation, obj: CreatedObject) -> None:
         )
     except WriteNotAllowed:
         return
-    if not 200 <= exchange.status < 300:
-        return
-    accepted = _accepted(exchange.json(), injected)
     reader = next((o for o in ctx.item_ops(obj.create) if o.method == "GET"), None)
-    if not accepted and reader is not None:
-        again = ctx.call(reader, identity=obj.owner, path_values=values, check=NAME)
-        accepted = _accepted(again.json(), injected) if again.status < 300 else {}
+    accepted = _stored(ctx, exchange, injected, reader, obj.owner, values)
     if accepted:
         _report(ctx, op, accepted, exchange)
 
@@ -170,15 +165,28 @@ def _try_self_update(ctx: AuditContext, op: Operation) -> None:
         exchange = ctx.call(op, identity=user, body=body, check=NAME, own_object=True)
     except WriteNotAllowed:
         return
-    if not 200 <= exchange.status < 300:
-        return
-    accepted = _accepted(exchange.json(), injected)
-    if not accepted and reader is not None:
-        again = ctx.call(reader, identity=user, check=NAME)
-        accepted = _accepted(again.json(), injected) if again.status < 300 else {}
+    accepted = _stored(ctx, exchange, injected, reader, user, {})
     if accepted:
         _report(ctx, op, accepted, exchange)
         _put_back(ctx, op, user, current, accepted)
+
+
+def _stored(
+    ctx: AuditContext,
+    exchange: Exchange,
+    injected: dict[str, Any],
+    reader: Operation | None,
+    identity: Identity,
+    path_values: dict[str, Any],
+) -> dict[str, Any]:
+    """What of `injected` a successful write kept: in its answer, else read back."""
+    if not 200 <= exchange.status < 300:
+        return {}
+    accepted = _accepted(exchange.json(), injected)
+    if not accepted and reader is not None:
+        again = ctx.call(reader, identity=identity, path_values=path_values, check=NAME)
+        accepted = _accepted(again.json(), injected) if again.status < 300 else {}
+    return accepted
 
 
 def _put_back(

@@ -123,15 +123,20 @@ def _lookalike_origins(base_url: str) -> list[str]:
     return origins
 
 
+def _cors_answer(ctx: AuditContext, op: Operation, origin: str) -> tuple[Exchange, str, bool]:
+    """The answer to a request from `origin`: the origin it allows, and whether with
+    credentials."""
+    exchange = ctx.call(op, identity=ctx.identity_for(op), headers={"Origin": origin}, check=NAME)
+    allowed = exchange.headers.get("access-control-allow-origin", "")
+    credentials = exchange.headers.get("access-control-allow-credentials", "").lower() == "true"
+    return exchange, allowed, credentials
+
+
 def _check_cors(ctx: AuditContext) -> None:
     op = next((o for o in ctx.operations("GET") if not o.path_params), None)
     if op is None:
         return
-    exchange = ctx.call(
-        op, identity=ctx.identity_for(op), headers={"Origin": EVIL_ORIGIN}, check=NAME
-    )
-    allow_origin = exchange.headers.get("access-control-allow-origin", "")
-    credentials = exchange.headers.get("access-control-allow-credentials", "").lower() == "true"
+    exchange, allow_origin, credentials = _cors_answer(ctx, op, EVIL_ORIGIN)
     if allow_origin != EVIL_ORIGIN:
         _check_lookalike_origins(ctx, op)
     if allow_origin in {EVIL_ORIGIN, "null"} and credentials:
@@ -165,12 +170,8 @@ def _check_lookalike_origins(ctx: AuditContext, op: Operation) -> None:
     """An allow-list matched loosely (by prefix, suffix or a missing `null` guard) lets a site
     that merely resembles the API read its answers with the user's credentials."""
     for origin in _lookalike_origins(ctx.client.base_url):
-        exchange = ctx.call(
-            op, identity=ctx.identity_for(op), headers={"Origin": origin}, check=NAME
-        )
-        allowed = exchange.headers.get("access-control-allow-origin", "")
-        credentials = exchange.headers.get("access-control-allow-credentials", "").lower()
-        if allowed != origin or credentials != "true":
+        exchange, allowed, credentials = _cors_answer(ctx, op, origin)
+        if allowed != origin or not credentials:
             continue
         ctx.report(
             id="cors-lookalike-origin-with-credentials",
