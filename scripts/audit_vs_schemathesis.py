@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 from tests.audit.shop_app import FLAWS, make_app  # noqa: E402
 from tests.audit.test_audit_shop import EXPECTED  # noqa: E402
 
-from backforge.audit import run_audit  # noqa: E402
+from backforge.audit.runner import run_audit  # noqa: E402
 from backforge.audit.openapi import build_document  # noqa: E402
 
 # planted flaw -> what in schemathesis' report finds it: (code, operation), and what is only

@@ -7,41 +7,55 @@ import json
 import os
 import re
 import sys
-from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
 
-import typer
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
+import click
 
 from . import __version__
 from .spec import DeclarationError, Spec
 from .spec.loader import Positions, locate
+from .terminal import bold, green, red, say, table, yellow
 
-app = typer.Typer(
+
+@click.group(
     name="backforge",
     help="A backend developer in a box: one YAML declaration becomes a secure REST API.",
     no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
-migrate_app = typer.Typer(help="Plan, review and apply database migrations.", no_args_is_help=True)
-app.add_typer(migrate_app, name="migrate")
-rules_app = typer.Typer(help="Inspect access rules.", no_args_is_help=True)
-app.add_typer(rules_app, name="rules")
-console = Console(soft_wrap=True)
-errors = Console(stderr=True, soft_wrap=True)
+@click.version_option(__version__, message="backforge %(version)s")
+def app() -> None:
+    pass
+
+
+@app.group("migrate", no_args_is_help=True)
+def migrate_app() -> None:
+    """Plan, review and apply database migrations."""
+
+
+@app.group("rules", no_args_is_help=True)
+def rules_app() -> None:
+    """Inspect access rules."""
+
+
+@app.group("import", no_args_is_help=True)
+def import_app() -> None:
+    """Draft a declaration from another description of an API."""
+
 
 # Shorter admin tokens are warned of outside development (a guessable token is full access).
 MIN_ADMIN_TOKEN = 24
-DeclarationArg = Annotated[Path, typer.Argument(help="The declaration file (YAML).")]
+declaration_argument = click.argument(
+    "path", metavar="FILE", type=click.Path(dir_okay=False, path_type=Path)
+)
+output_option = click.option(
+    "--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="Write to a file."
+)
 
 
-class LogFormat(StrEnum):
-    json = "json"
-    console = "console"
+def _fail(message: str, code: int = 1) -> SystemExit:
+    say(red(message), err=True)
+    return SystemExit(code)
 
 
 def _load(path: Path, user_code: bool = False) -> Spec:
@@ -56,17 +70,15 @@ def _load_located(path: Path, user_code: bool = False) -> tuple[Spec, Positions]
         return load_checked(path, user_code)
     except DeclarationError as exc:
         _report_problems(exc)
-        raise typer.Exit(1) from None
+        raise SystemExit(1) from None
 
 
 def _report_problems(exc: DeclarationError) -> None:
     for problem in exc.problems:
-        colour = "red" if problem.severity == "error" else "yellow"
-        errors.print(
-            f"[{colour}]{escape(problem.format(exc.filename))}[/{colour}]", highlight=False
-        )
+        colour = red if problem.severity == "error" else yellow
+        say(colour(problem.format(exc.filename)), err=True)
     count = sum(p.severity == "error" for p in exc.problems)
-    errors.print(f"[bold red]{count} error(s)[/bold red] in {exc.filename}")
+    say(f"{click.style(f'{count} error(s)', fg='red', bold=True)} in {exc.filename}", err=True)
 
 
 def _engine(path: Path, spec: Spec):
@@ -78,63 +90,54 @@ def _engine(path: Path, spec: Spec):
 def _fix_command(path: Path) -> str:
     from .schema.migrations import FIX_COMMAND
 
-    return escape(FIX_COMMAND.replace("FILE", str(path)))
+    return FIX_COMMAND.replace("FILE", str(path))
 
 
 def _migrations_dir(path: Path) -> Path:
     return path.resolve().parent / "migrations"
 
 
-@app.callback(invoke_without_command=True)
-def _root(
-    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
-) -> None:
-    if version:
-        console.print(f"backforge {__version__}")
-        raise typer.Exit(0)
-
-
 @app.command()
-def init(
-    directory: Annotated[Path, typer.Argument(help="Where to create the project.")] = Path("."),
-) -> None:
+@click.argument(
+    "directory", required=False, default=".", type=click.Path(file_okay=False, path_type=Path)
+)
+def init(directory: Path) -> None:
     """Create a starter declaration (backforge.yaml) in DIRECTORY."""
     from importlib.resources import files
 
     directory.mkdir(parents=True, exist_ok=True)
     target = directory / "backforge.yaml"
     if target.exists():
-        errors.print(f"[red]{target} already exists; nothing was changed[/red]")
-        raise typer.Exit(1)
+        raise _fail(f"{target} already exists; nothing was changed")
     starter = (files("backforge") / "starter.yaml").read_text(encoding="utf-8")
     # Named after its folder (letters, digits, - and _), as a new project's name would be.
     name = re.sub(r"[^A-Za-z0-9_-]+", "-", directory.resolve().name).strip("-_")
     if not name or not name[0].isalpha():
         name = "app"
     target.write_text(starter.replace("\nname: notes\n", f"\nname: {name[:63]}\n", 1))
-    console.print(f"[green]created[/green] {target}")
+    say(f"{green('created')} {target}")
     import secrets
 
     token = secrets.token_urlsafe(24)
-    console.print(
-        f"next: [bold]BACKFORGE_ADMIN_TOKEN={token} backforge serve {target} --dev[/bold]"
-        " (the token writes as an admin; the file says who else may)"
+    say(
+        "next: "
+        + bold(f"BACKFORGE_ADMIN_TOKEN={token} backforge serve {target} --dev")
+        + " (the token writes as an admin; the file says who else may)"
     )
 
 
 @app.command()
-def check(path: DeclarationArg) -> None:
+@declaration_argument
+def check(path: Path) -> None:
     """Validate and lint a declaration; exit non-zero on errors."""
+    from .schema.tables import cyclic_relations
     from .spec.lint import lint
 
     spec, positions = _load_located(path, user_code=True)
     warnings = locate(lint(spec), positions)
     for problem in warnings:
-        errors.print(f"[yellow]{escape(problem.format(str(path)))}[/yellow]", highlight=False)
-    own = [n for n, c in spec.collections.items() if c.link_of is None]
-    table = Table(title=f"{spec.name}: {len(own)} collection(s)")
-    for column in ("collection", "fields", "rules"):
-        table.add_column(column)
+        say(yellow(problem.format(str(path))), err=True)
+    rows = []
     for name, collection in spec.collections.items():
         if collection.link_of is not None:
             continue
@@ -143,29 +146,24 @@ def check(path: DeclarationArg) -> None:
             for op in ("list", "view", "create", "update", "delete")
             if getattr(collection.rules, op) is not None
         ]
-        table.add_row(name, ", ".join(collection.fields), ", ".join(declared) or "admins only")
-    console.print(table)
-    from .schema.tables import cyclic_relations
-
+        rows.append((name, ", ".join(collection.fields), ", ".join(declared) or "admins only"))
+    say(table(f"{spec.name}: {len(rows)} collection(s)", ("collection", "fields", "rules"), rows))
     cycle = sorted(f"{c}.{f}" for c, f in cyclic_relations(spec))
     if cycle:
-        console.print(
+        say(
             f"note: {', '.join(cycle)} refer to collections that refer back; their foreign keys "
-            "are added once all those tables exist (in CREATE TABLE on SQLite)",
-            highlight=False,
-            markup=False,
+            "are added once all those tables exist (in CREATE TABLE on SQLite)"
         )
-    console.print(f"[green]ok[/green] — {len(warnings)} warning(s)")
+    say(f"{green('ok')} — {len(warnings)} warning(s)")
 
 
 @migrate_app.command("plan")
-def migrate_plan(
-    path: DeclarationArg,
-    allow_destructive: Annotated[
-        bool, typer.Option(help="Allow dropping columns/tables and narrowing types.")
-    ] = False,
-    name: Annotated[str | None, typer.Option(help="A short name for the migration file.")] = None,
-) -> None:
+@declaration_argument
+@click.option(
+    "--allow-destructive", is_flag=True, help="Allow dropping columns/tables and narrowing types."
+)
+@click.option("--name", help="A short name for the migration file.")
+def migrate_plan(path: Path, allow_destructive: bool, name: str | None) -> None:
     """Compare the database with the declaration and write a migration plan to review."""
     from .schema.migrations import MigrationError, plan_migration
 
@@ -179,82 +177,83 @@ def migrate_plan(
             name=name,
         )
     except MigrationError as exc:
-        errors.print(f"[red]{escape(str(exc))}[/red]")
-        raise typer.Exit(1) from None
+        raise _fail(str(exc)) from None
     if plan is None:
-        console.print("[green]the database matches the declaration; nothing to plan[/green]")
+        say(green("the database matches the declaration; nothing to plan"))
         return
-    console.print(f"[green]wrote[/green] {plan.path}")
-    console.print(plan.path.read_text(encoding="utf-8"), highlight=False, markup=False)
-    console.print(f"review it, then: [bold]backforge migrate apply {path}[/bold]")
+    say(f"{green('wrote')} {plan.path}")
+    say(plan.path.read_text(encoding="utf-8"))
+    say(f"review it, then: {bold(f'backforge migrate apply {path}')}")
 
 
 @migrate_app.command("apply")
-def migrate_apply(path: DeclarationArg) -> None:
+@declaration_argument
+def migrate_apply(path: Path) -> None:
     """Apply the pending migration plans, in order, each in a transaction."""
-    from rich.progress import Progress
-
     from .schema.migrations import MigrationError, apply_migrations
 
     spec = _load(path)
     try:
-        with Progress(console=console, transient=True) as progress:
-            progress.add_task("applying migrations", total=None)
-            applied = apply_migrations(_engine(path, spec), _migrations_dir(path))
+        applied = apply_migrations(_engine(path, spec), _migrations_dir(path))
     except MigrationError as exc:
-        errors.print(f"[red]{escape(str(exc))}[/red]")
-        raise typer.Exit(1) from None
+        raise _fail(str(exc)) from None
     for name in applied:
-        console.print(f"[green]applied[/green] {name}")
+        say(f"{green('applied')} {name}")
     if not applied:
-        console.print("nothing to apply")
+        say("nothing to apply")
 
 
 @migrate_app.command("status")
-def migrate_status(path: DeclarationArg) -> None:
+@declaration_argument
+def migrate_status(path: Path) -> None:
     """Show applied and pending migrations, and changes not yet planned."""
     from .schema.migrations import migration_status
 
     spec = _load(path)
     status = migration_status(_engine(path, spec), spec, _migrations_dir(path))
-    table = Table(title="migrations")
-    table.add_column("name")
-    table.add_column("state")
-    for migration in status.applied:
-        table.add_row(migration.name, "[green]applied[/green]")
-    for name in status.pending:
-        table.add_row(name, "[yellow]pending[/yellow]")
-    console.print(table)
+    rows = [(m.name, green("applied")) for m in status.applied]
+    rows += [(name, yellow("pending")) for name in status.pending]
+    say(table("migrations", ("name", "state"), rows))
     if status.drift:
-        console.print("[yellow]declared but not yet planned:[/yellow]")
+        say(yellow("declared but not yet planned:"))
         for change in status.drift:
-            console.print(f"  - {change}", highlight=False, markup=False)
-        console.print(f"run: [bold]backforge migrate plan {path}[/bold]")
+            say(f"  - {change}")
+        say(f"run: {bold(f'backforge migrate plan {path}')}")
     elif not status.pending:
-        console.print("[green]the database is up to date[/green]")
+        say(green("the database is up to date"))
 
 
 @app.command()
+@declaration_argument
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--port", default=8000, show_default=True, help="Port to listen on.")
+@click.option(
+    "--workers", default=1, show_default=True, type=click.IntRange(min=1), help="Worker processes."
+)
+@click.option(
+    "--dev/--no-dev",
+    default=False,
+    help="Development: apply non-destructive schema changes, and reload when the declaration, "
+    "hooks or templates change.",
+)
+@click.option(
+    "--reload/--no-reload",
+    default=None,
+    help="Restart on changes beside the declaration (default: with --dev).",
+)
+@click.option(
+    "--log-format",
+    type=click.Choice(["json", "console"]),
+    help="JSON lines or coloured text (default: json; console with --dev).",
+)
 def serve(
-    path: DeclarationArg,
-    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
-    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
-    dev: Annotated[
-        bool,
-        typer.Option(
-            help="Development: apply non-destructive schema changes, and reload when the "
-            "declaration, hooks or templates change."
-        ),
-    ] = False,
-    reload: Annotated[
-        bool | None,
-        typer.Option(help="Restart on changes beside the declaration (default: with --dev)."),
-    ] = None,
-    log_format: Annotated[
-        LogFormat | None,
-        typer.Option(help="JSON lines or coloured text (default: json; console with --dev)."),
-    ] = None,
+    path: Path,
+    host: str,
+    port: int,
+    workers: int,
+    dev: bool,
+    reload: bool | None,
+    log_format: str | None,
 ) -> None:
     """Serve the REST API of a declaration."""
     from .config import load_config
@@ -267,31 +266,30 @@ def serve(
         if dev:
             line = summarize(auto_apply(engine, spec))
             if line:
-                console.print(line, highlight=False, markup=False)
+                say(line)
         pending = pending_changes(engine, spec)
     except MigrationError as exc:
-        errors.print(f"[red]{escape(str(exc))}[/red]")
-        raise typer.Exit(1) from None
+        raise _fail(str(exc)) from None
     finally:
         engine.dispose()
     if pending:
-        errors.print("[red]the database is behind the declaration:[/red]")
+        say(red("the database is behind the declaration:"), err=True)
         for change in pending:
-            errors.print(f"  - {change}", highlight=False, markup=False)
-        errors.print(
-            f"fix: [bold]{_fix_command(path)}[/bold]"
-            f" (or, in development, [bold]backforge serve {path} --dev[/bold])"
+            say(f"  - {change}", err=True)
+        say(
+            f"fix: {bold(_fix_command(path))} (or, in development, "
+            f"{bold(f'backforge serve {path} --dev')})",
+            err=True,
         )
-        raise typer.Exit(2)
+        raise SystemExit(2)
     if log_format is not None:
-        os.environ["BACKFORGE_LOG__FORMAT"] = log_format.value
+        os.environ["BACKFORGE_LOG__FORMAT"] = log_format
     elif dev:
         os.environ.setdefault("BACKFORGE_LOG__FORMAT", "console")
     try:
         config = load_config(spec.server)
     except ValueError as exc:
-        errors.print(f"[red]invalid server settings in the environment:[/red] {escape(str(exc))}")
-        raise typer.Exit(1) from None
+        raise _fail(f"invalid server settings in the environment: {exc}") from None
     os.environ[DECLARATION_VARIABLE] = str(path.resolve())
     reload = dev if reload is None else reload
     if reload:
@@ -299,7 +297,7 @@ def serve(
         if dev:
             os.environ[DEV_VARIABLE] = "1"
         if workers > 1:
-            errors.print("[yellow]reloading on changes serves with one worker[/yellow]")
+            say(yellow("reloading on changes serves with one worker"), err=True)
     _share_signing_key(spec)
     _print_panel(spec, path, host, port, reload)
     _exec_server(host, port, workers, int(config.shutdown_timeout), config.forwarded_allow_ips)
@@ -314,9 +312,12 @@ def _print_panel(spec: Spec, path: Path, host: str, port: int, reload: bool) -> 
     if not token:
         admin = "none: set BACKFORGE_ADMIN_TOKEN for an admin bearer token"
     elif len(token) < MIN_ADMIN_TOKEN and not reload:
-        errors.print(
-            f"[yellow]BACKFORGE_ADMIN_TOKEN has {len(token)} characters: anyone who guesses it "
-            f"is an admin; use {MIN_ADMIN_TOKEN} or more random ones[/yellow]"
+        say(
+            yellow(
+                f"BACKFORGE_ADMIN_TOKEN has {len(token)} characters: anyone who guesses it is an "
+                f"admin; use {MIN_ADMIN_TOKEN} or more random ones"
+            ),
+            err=True,
         )
     rows = [
         ("API", f"{base}/api"),
@@ -329,12 +330,9 @@ def _print_panel(spec: Spec, path: Path, host: str, port: int, reload: bool) -> 
         rows.append(("reload", f"on changes in {path.resolve().parent}"))
     if spec.jobs or spec.cron or spec.webhooks:
         rows.append(("jobs", f"run by `backforge worker {path}` (queued until one runs)"))
-    console.print(
-        f"[bold]{escape(spec.name)}[/bold] — {len(own)} collection(s), serving on {base}",
-        highlight=False,
-    )
+    say(f"{bold(spec.name)} — {len(own)} collection(s), serving on {base}")
     for label, value in rows:
-        console.print(f"  {label:<8} {escape(value)}", highlight=False)
+        say(f"  {label:<8} {value}")
 
 
 def _exec_server(
@@ -355,13 +353,18 @@ def _exec_server(
 
 
 @app.command()
-def worker(
-    path: DeclarationArg,
-    threads: Annotated[int, typer.Option(min=1, help="Jobs run at once in this process.")] = 2,
-    dev: Annotated[
-        bool, typer.Option(help="Apply non-destructive schema changes automatically.")
-    ] = False,
-) -> None:
+@declaration_argument
+@click.option(
+    "--threads",
+    default=2,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Jobs run at once in this process.",
+)
+@click.option(
+    "--dev/--no-dev", default=False, help="Apply non-destructive schema changes automatically."
+)
+def worker(path: Path, threads: int, dev: bool) -> None:
     """Run the declaration's background jobs, cron schedules and webhook deliveries."""
     import logging
 
@@ -372,71 +375,70 @@ def worker(
 
     spec = _load(path)
     if not (spec.jobs or spec.cron or spec.webhooks):
-        errors.print(f"[yellow]{path} declares no jobs, cron or webhooks; nothing to run[/yellow]")
-        raise typer.Exit(1)
+        say(yellow(f"{path} declares no jobs, cron or webhooks; nothing to run"), err=True)
+        raise SystemExit(1)
     try:
         application = App.from_file(path, auto_migrate=dev)
         pending = pending_changes(application.engine, spec)
     except (MigrationError, DeclarationError) as exc:
-        errors.print(f"[red]{escape(str(exc))}[/red]")
-        raise typer.Exit(1) from None
+        raise _fail(str(exc)) from None
     if pending:
-        errors.print("[red]the database is behind the declaration:[/red]")
+        say(red("the database is behind the declaration:"), err=True)
         for change in pending:
-            errors.print(f"  - {change}", highlight=False, markup=False)
-        errors.print(f"fix: [bold]{_fix_command(path)}[/bold]")
-        raise typer.Exit(2)
+            say(f"  - {change}", err=True)
+        say(f"fix: {bold(_fix_command(path))}", err=True)
+        raise SystemExit(2)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     jobs = application.jobs
     assert jobs is not None
-    console.print(
-        f"worker for [bold]{spec.name}[/bold]: {len(spec.jobs)} job(s), {len(spec.cron)} cron, "
+    say(
+        f"worker for {bold(spec.name)}: {len(spec.jobs)} job(s), {len(spec.cron)} cron, "
         f"{len(spec.webhooks)} webhook(s); queue on {storage_kind(jobs.huey)}"
     )
     try:
         jobs.run_worker(threads)
     except HandlerError as exc:
-        errors.print(f"[red]{escape(str(exc))}[/red]")
-        raise typer.Exit(1) from None
+        raise _fail(str(exc)) from None
 
 
 @rules_app.command("explain")
+@declaration_argument
+@click.option("--collection", required=True, help="The collection.")
+@click.option(
+    "--operation",
+    default="view",
+    show_default=True,
+    type=click.Choice(["list", "view", "create", "update", "delete"]),
+)
+@click.option("--record", help="A record id to judge.")
+@click.option("--caller", help="The caller's account id (none: anonymous).")
+@click.option("--caller-collection", help="The caller's auth collection.")
 def rules_explain(
-    path: DeclarationArg,
-    collection: Annotated[str, typer.Option(help="The collection.")],
-    operation: Annotated[str, typer.Option(help="list, view, create, update or delete.")] = "view",
-    record: Annotated[str | None, typer.Option(help="A record id to judge.")] = None,
-    caller: Annotated[
-        str | None, typer.Option(help="The caller's account id (none: anonymous).")
-    ] = None,
-    caller_collection: Annotated[
-        str | None, typer.Option(help="The caller's auth collection.")
-    ] = None,
+    path: Path,
+    collection: str,
+    operation: str,
+    record: str | None,
+    caller: str | None,
+    caller_collection: str | None,
 ) -> None:
     """Explain which rule admits or refuses a caller on a record, and why."""
     from .store.errors import InvalidQuery
     from .store.explain import caller_from_database, explain
     from .store.records import RecordStore
 
-    if operation not in ("list", "view", "create", "update", "delete"):
-        errors.print("[red]--operation is one of list, view, create, update, delete[/red]")
-        raise typer.Exit(2)
     spec = _load(path)
     store = RecordStore(spec, _engine(path, spec))
     try:
         who = caller_from_database(store, caller_collection, caller)
         verdict = explain(store, collection, operation, who, record)  # type: ignore[arg-type]
     except InvalidQuery as exc:
-        errors.print(f"[red]{exc.detail}[/red]")
-        raise typer.Exit(1) from None
-    console.print(
-        f"rule ({collection}.{operation}): [bold]{verdict['rule']}[/bold]", highlight=False
-    )
+        raise _fail(exc.detail) from None
+    say(f"rule ({collection}.{operation}): {bold(str(verdict['rule']))}")
+    marks = {True: green("yes"), False: red("no"), None: yellow("?")}
     for part in verdict.get("parts", []):
-        mark = {True: "[green]yes[/green]", False: "[red]no[/red]", None: "[yellow]?[/yellow]"}
-        console.print(f"  {mark[part['result']]}  {part['expression']}", highlight=False)
-    colour = "green" if verdict["admitted"] else "red"
-    console.print(f"[{colour}]{verdict['reason']}[/{colour}]")
+        say(f"  {marks[part['result']]}  {part['expression']}")
+    colour = green if verdict["admitted"] else red
+    say(colour(verdict["reason"]))
 
 
 def _share_signing_key(spec: Spec) -> None:
@@ -448,17 +450,27 @@ def _share_signing_key(spec: Spec) -> None:
     has_auth = any(c.auth_options is not None for c in spec.collections.values())
     if has_auth and KeyRing.from_environment() is None:
         os.environ["BACKFORGE_JWT_SECRET"] = secrets.token_urlsafe(48)
-        errors.print(
-            "[yellow]no BACKFORGE_JWT_SECRET set: tokens are signed with a key made for this run "
-            "and end when the server stops[/yellow]"
+        say(
+            yellow(
+                "no BACKFORGE_JWT_SECRET set: tokens are signed with a key made for this run and "
+                "end when the server stops"
+            ),
+            err=True,
         )
 
 
+def _print_or_write(text: str, output: Path | None, written: str = "") -> None:
+    if output:
+        output.write_text(text, encoding="utf-8")
+        say(f"{green('wrote')} {output}{written}")
+    else:
+        sys.stdout.write(text)
+
+
 @app.command()
-def openapi(
-    path: DeclarationArg,
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to a file.")] = None,
-) -> None:
+@declaration_argument
+@output_option
+def openapi(path: Path, output: Path | None) -> None:
     """Print the OpenAPI 3.1 document of a declaration (its custom endpoints too)."""
     from .http.openapi import build_openapi
     from .user_code import load_hooks_module
@@ -468,43 +480,31 @@ def openapi(
         endpoints = getattr(load_hooks_module(spec, path), "endpoints", None)
     except DeclarationError as exc:
         _report_problems(exc)
-        raise typer.Exit(1) from None
-    text = json.dumps(build_openapi(spec, endpoints), indent=2)
-    if output:
-        output.write_text(text + "\n", encoding="utf-8")
-        console.print(f"[green]wrote[/green] {output}")
-    else:
-        sys.stdout.write(text + "\n")
+        raise SystemExit(1) from None
+    _print_or_write(json.dumps(build_openapi(spec, endpoints), indent=2) + "\n", output)
 
 
 @app.command()
-def schema(
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to a file.")] = None,
-) -> None:
+@output_option
+def schema(output: Path | None) -> None:
     """Print the JSON Schema of the declaration format (for editors)."""
     from .spec.json_schema import declaration_json_schema
 
-    text = json.dumps(declaration_json_schema(), indent=2)
-    if output:
-        output.write_text(text + "\n", encoding="utf-8")
-        console.print(f"[green]wrote[/green] {output}")
-    else:
-        sys.stdout.write(text + "\n")
-
-
-import_app = typer.Typer(help="Draft a declaration from another description of an API.")
-app.add_typer(import_app, name="import")
+    _print_or_write(json.dumps(declaration_json_schema(), indent=2) + "\n", output)
 
 
 @import_app.command("openapi")
-def import_openapi(
-    document: Annotated[Path, typer.Argument(help="An OpenAPI 3 document (JSON or YAML).")],
-    output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Write the draft to a file.")
-    ] = None,
-    name: Annotated[str | None, typer.Option(help="The declaration's name.")] = None,
-) -> None:
-    """Draft a declaration with routes from an OpenAPI document; list what it could not map."""
+@click.argument("document", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the draft to a file.",
+)
+@click.option("--name", help="The declaration's name.")
+def import_openapi(document: Path, output: Path | None, name: str | None) -> None:
+    """Draft a declaration with routes from an OpenAPI 3 document (JSON or YAML); list what it
+    could not map."""
     from ruamel.yaml import YAML
     from ruamel.yaml.error import YAMLError
 
@@ -513,16 +513,14 @@ def import_openapi(
     try:
         loaded = YAML(typ="safe").load(document.read_text(encoding="utf-8"))
     except (OSError, YAMLError) as exc:
-        errors.print(f"[red]{document}: cannot read an OpenAPI document: {exc}[/red]")
-        raise typer.Exit(1) from None
+        raise _fail(f"{document}: cannot read an OpenAPI document: {exc}") from None
     if not isinstance(loaded, dict) or not str(loaded.get("openapi", "")).startswith("3"):
-        errors.print(f"[red]{document}: not an OpenAPI 3 document (no 'openapi: 3.x')[/red]")
-        raise typer.Exit(1)
+        raise _fail(f"{document}: not an OpenAPI 3 document (no 'openapi: 3.x')")
     try:
         draft = draft_from_openapi(loaded, name or document.stem)
     except DeclarationError as exc:  # a problem no route, field or shape entry explains
         _report_problems(exc)
-        raise typer.Exit(1) from None
+        raise SystemExit(1) from None
     header = ["# Drafted by `backforge import openapi` from " + document.name + ": review it."]
     if draft.unmapped:
         header.append("# Not mapped (decide, then delete these lines):")
@@ -533,19 +531,42 @@ def import_openapi(
     yaml.width = 100
     yaml.dump(draft.declaration, stream)
     text = "\n".join(header) + "\n" + stream.getvalue()
-    if output:
-        output.write_text(text, encoding="utf-8")
-        console.print(f"[green]wrote[/green] {output} — {len(draft.unmapped)} part(s) not mapped")
-    else:
-        sys.stdout.write(text)
+    _print_or_write(text, output, f" — {len(draft.unmapped)} part(s) not mapped")
     for line in draft.unmapped:
-        errors.print(f"[yellow]not mapped:[/yellow] {escape(line)}", highlight=False)
+        say(f"{yellow('not mapped:')} {line}", err=True)
+
+
+@app.command()
+@click.argument(
+    "directory", required=False, default=".", type=click.Path(file_okay=False, path_type=Path)
+)
+@click.option("--http", is_flag=True, help="Streamable HTTP on 127.0.0.1 instead of stdio.")
+@click.option("--port", default=8766, show_default=True, help="The port of --http.")
+def mcp(directory: Path, http: bool, port: int) -> None:
+    """Serve backforge's tools to a coding agent over the Model Context Protocol: validate,
+    plan, migrate, serve, call and audit the project in DIRECTORY (files stay inside it)."""
+    from .extras import require
+
+    require("mcp", "backforge mcp")
+    from .agent.tools import build_server
+
+    if not directory.is_dir():
+        raise _fail(f"{directory} is not a directory")
+    server, workshop = build_server(directory)
+    try:
+        if http:
+            say(f"backforge MCP server on http://127.0.0.1:{port}/mcp", err=True)
+            server.run("streamable-http", host="127.0.0.1", port=port)
+        else:
+            server.run("stdio")
+    finally:
+        workshop.stop()
 
 
 def _register_audit() -> None:
     from .audit.command import audit
 
-    app.command("audit", help="Audit a running API against the senior engineer's checklist.")(audit)
+    app.add_command(audit, "audit")
 
 
 _register_audit()
@@ -557,5 +578,4 @@ def main() -> None:
     try:
         app()
     except MissingExtra as exc:  # e.g. DATABASE_URL names PostgreSQL, the driver is absent
-        errors.print(f"[red]{escape(str(exc))}[/red]")
-        raise SystemExit(1) from None
+        raise _fail(str(exc)) from None

@@ -1,9 +1,7 @@
 """Optional parts of the install: what a feature needs beyond the core (SQLite) install, and
 the message that names the extra to add when it is missing.
 
-    pip install 'backforge[postgres]'   # or [redis], [jobs], [oauth], [audit], [all]
-
-([audit] adds schemathesis for the audit's input checks, which say so when it is missing.)
+    pip install 'backforge[postgres]'   # or [redis], [jobs], [oauth], [audit], [mcp], [all]
 """
 
 from __future__ import annotations
@@ -17,8 +15,10 @@ from .spec.model import Spec
 EXTRAS = {
     "postgres": ("psycopg",),
     "redis": ("redis",),
-    "jobs": ("huey",),
-    "oauth": ("authlib", "joserfc"),
+    "jobs": ("huey", "httpx"),
+    "oauth": ("authlib", "cryptography", "httpx"),
+    "audit": ("httpx", "rich", "schemathesis"),
+    "mcp": ("mcp", "httpx"),
 }
 
 

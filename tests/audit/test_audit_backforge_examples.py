@@ -17,9 +17,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from backforge.audit import AuditReport, Severity, run_audit
 from backforge.audit.auth import parse_user
 from backforge.audit.context import AuditOptions
+from backforge.audit.findings import Severity
+from backforge.audit.runner import AuditReport, run_audit
 
 from .conftest import free_port
 

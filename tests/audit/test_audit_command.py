@@ -1,26 +1,24 @@
-"""The typer command end to end, against the test app on a real server."""
+"""The command end to end, against the test app on a real server."""
 
 from __future__ import annotations
 
 import json
 
+import click
 import pytest
-import typer
 import yaml
-from typer.testing import CliRunner
+from click.testing import CliRunner
 
-from backforge.audit import run_audit
 from backforge.audit.auth import parse_user
 from backforge.audit.checks import authentication, function_authz
 from backforge.audit.command import audit
 from backforge.audit.report import render_sarif
+from backforge.audit.runner import run_audit
 
 from .conftest import serve
 from .shop_app import FLAWS, make_app
 
-app = typer.Typer()
-app.command("audit")(audit)
-app.command("noop")(lambda: None)  # more than one command: `audit` stays a subcommand
+app = click.Group(commands={"audit": audit})
 runner = CliRunner()
 
 
@@ -154,7 +152,7 @@ def test_progress_bar_follows_checks_and_requests(fixed_url):
     from rich.console import Console
 
     from backforge.audit.checks import misconfiguration
-    from backforge.audit.command import RichAuditProgress
+    from backforge.audit.progress import RichAuditProgress
 
     buffer = io.StringIO()
     progress = RichAuditProgress(Console(file=buffer, force_terminal=True, width=120))

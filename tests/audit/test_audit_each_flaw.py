@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from backforge.audit import run_audit
+from backforge.audit.runner import run_audit
 
 from .conftest import quick_options, serve
 from .shop_app import FLAWS, make_app

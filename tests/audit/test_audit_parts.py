@@ -235,7 +235,7 @@ def test_a_bare_token_is_sent_as_the_document_says(schemes, headers, query):
 def test_a_failing_check_is_noted_and_the_others_still_run(monkeypatch):
     import types
 
-    from backforge.audit import run_audit
+    from backforge.audit.runner import run_audit
 
     from .conftest import serve
     from .shop_app import make_app

@@ -7,8 +7,8 @@ from urllib.parse import unquote_to_bytes
 
 import pytest
 
-from backforge.audit import run_audit
 from backforge.audit.checks import ALL_CHECKS
+from backforge.audit.runner import run_audit
 
 from .conftest import quick_options, serve
 from .shop_app import FLAWS, make_app

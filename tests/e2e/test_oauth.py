@@ -18,11 +18,11 @@ from collections.abc import Iterator
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
+import jwt
 import pytest
 import uvicorn
 import werkzeug.serving
-from joserfc import jwt as jose_jwt
-from joserfc.jwk import RSAKey
+from cryptography.hazmat.primitives.asymmetric import rsa
 from pyotp import TOTP
 from sqlalchemy import func, select
 
@@ -500,7 +500,7 @@ def test_only_an_id_token_signed_by_the_provider_for_this_client_and_login_passe
     claims = _unb64(payload)
     # A key of the attacker's, under the id of the provider's key.
     provider_kid = httpx.get(f"{provider}/jwks").json()["keys"][0]["kid"]
-    foreign = RSAKey.generate_key(2048, parameters={"kid": provider_kid})
+    foreign = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     forgeries = {
         "another login's nonce": token,
         "another client's token": provider_tokens(provider, subject, "someone-else", "nonce-1"),
@@ -514,11 +514,13 @@ def test_only_an_id_token_signed_by_the_provider_for_this_client_and_login_passe
         },
         "signed with a key that is not the provider's": {
             **token,
-            "id_token": jose_jwt.encode({"alg": "RS256", "kid": foreign.kid}, claims, foreign),
+            "id_token": jwt.encode(claims, foreign, "RS256", {"kid": provider_kid}),
         },
         "signed with a key that is not the provider's, without a key id": {
             **token,
-            "id_token": jose_jwt.encode({"alg": "RS256"}, claims, RSAKey.generate_key(2048)),
+            "id_token": jwt.encode(
+                claims, rsa.generate_private_key(public_exponent=65537, key_size=2048), "RS256"
+            ),
         },
         # The same provider addressed by another name signs with its key, as another issuer.
         "another issuer": provider_tokens(

@@ -4,7 +4,7 @@ on the record after the write and `old.<field>` before it, inside the write's tr
 from __future__ import annotations
 
 import pytest
-from typer.testing import CliRunner
+from click.testing import CliRunner
 
 from backforge.cli import app
 from backforge.store.hooks import SYSTEM

@@ -1,190 +1,152 @@
-"""The `backforge audit` command. Register it with `app.command("audit")(audit)`."""
+"""The `backforge audit` command (registered by `backforge.cli`). This module loads only
+click: the audit, its HTTP client and its reports load when the command runs, so the command
+is listed without the `[audit]` extra and names the extra when it runs without it."""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING
 
-import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
-from rich.progress import Progress as RichProgress
+import click
 
-from .auth import CredentialsError, load_roles, parse_user
-from .client import AuditError, Exchange
-from .findings import Severity
-from .report import RENDERERS
-from .runner import Progress, run_audit
+if TYPE_CHECKING:
+    from .findings import Severity
 
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 
 
-class RichAuditProgress(Progress):
-    """A progress bar on stderr: checks done, the current check, requests sent."""
-
-    def __init__(self, console: Console) -> None:
-        self.console = console
-        self.bar = RichProgress(
-            TextColumn("[bold]audit[/]"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[check]}"),
-            TextColumn("[dim]{task.fields[requests]} requests[/]"),
-            TimeElapsedColumn(),
-            console=console,
-            transient=True,
-        )
-        self.task = None
-        self.requests = 0
-
-    def start(self, total_checks: int, max_requests: int) -> None:
-        self.bar.start()
-        self.task = self.bar.add_task("audit", total=total_checks, check="", requests=0)
-
-    def check(self, name: str) -> None:
-        if self.task is not None:
-            if self.bar.tasks[0].fields["check"]:
-                self.bar.advance(self.task)
-            self.bar.update(self.task, check=name)
-
-    def request(self, exchange: Exchange) -> None:
-        self.requests += 1
-        if self.task is not None:
-            self.bar.update(self.task, requests=self.requests)
-
-    def stop(self) -> None:
-        self.bar.stop()
-
-
 def exit_code(severities: list[Severity], fail_on: str) -> int:
+    from .findings import Severity
+
     if fail_on.lower() == "none":
         return EXIT_OK
     threshold = Severity.parse(fail_on)
     return EXIT_FINDINGS if any(s >= threshold for s in severities) else EXIT_OK
 
 
+@click.command("audit")
+@click.argument("base_url", metavar="BASE_URL")
+@click.option(
+    "--openapi", metavar="URL|FILE", help="URL or file of the OpenAPI document (found if omitted)."
+)
+@click.option(
+    "--user",
+    "users",
+    multiple=True,
+    metavar="NAME=CREDENTIALS",
+    help="NAME=CREDENTIALS: bearer:TOKEN, basic:USER:PASS, apikey:KEY, login:USER:PASS, "
+    "cookie:NAME=VALUE, wfc:FILE (Web Fuzzing Commons auth file). Repeatable.",
+)
+@click.option(
+    "--roles",
+    metavar="FILE",
+    help="YAML/JSON role map: {users: {NAME: ROLE}, operations: {'GET /x': [ROLE]}}.",
+)
+@click.option(
+    "--max-requests", default=3000, show_default=True, metavar="N", help="Stop after N requests."
+)
+@click.option(
+    "--max-time",
+    default=300.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Stop after this many seconds.",
+)
+@click.option(
+    "--allow-writes",
+    is_flag=True,
+    help="Also send DELETE and updates to objects the audit did not create.",
+)
+@click.option(
+    "--allow-host",
+    "allow_hosts",
+    multiple=True,
+    metavar="HOST",
+    help="A non-loopback host you own and may audit. Repeatable.",
+)
+@click.option(
+    "--exclude",
+    multiple=True,
+    metavar="'METHOD PATH-GLOB'",
+    help="Never request these operations, e.g. 'DELETE /api/accounts/*' or '* /api/admin/*'. "
+    "Repeatable.",
+)
+@click.option(
+    "--declaration", metavar="FILE", help="The backforge declaration of the target: lint it too."
+)
+@click.option(
+    "--format",
+    "report_format",
+    default="table",
+    show_default=True,
+    type=click.Choice(["table", "json", "sarif", "html"]),
+    help="The report's format.",
+)
+@click.option("--output", "-o", metavar="FILE", help="Write the report to this file.")
+@click.option(
+    "--fail-on",
+    default="high",
+    show_default=True,
+    metavar="SEVERITY",
+    help="Exit 1 when a finding is at least this severe (or 'none').",
+)
 def audit(
-    base_url: Annotated[
-        str,
-        typer.Argument(
-            metavar="BASE_URL", help="Base URL of the running API, e.g. http://127.0.0.1:8000"
-        ),
-    ],
-    openapi: Annotated[
-        str | None,
-        typer.Option(
-            "--openapi",
-            metavar="URL|FILE",
-            help="URL or file of the OpenAPI document (found if omitted).",
-        ),
-    ] = None,
-    user: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--user",
-            metavar="NAME=CREDENTIALS",
-            help="NAME=CREDENTIALS: bearer:TOKEN, basic:USER:PASS, apikey:KEY, login:USER:PASS, "
-            "cookie:NAME=VALUE, wfc:FILE (Web Fuzzing Commons auth file). Repeatable.",
-        ),
-    ] = None,
-    roles: Annotated[
-        str | None,
-        typer.Option(
-            "--roles",
-            metavar="FILE",
-            help="YAML/JSON role map: {users: {NAME: ROLE}, operations: {'GET /x': [ROLE]}}.",
-        ),
-    ] = None,
-    max_requests: Annotated[
-        int, typer.Option("--max-requests", metavar="N", help="Stop after this many requests.")
-    ] = 3000,
-    max_time: Annotated[
-        float, typer.Option("--max-time", metavar="SECONDS", help="Stop after this many seconds.")
-    ] = 300.0,
-    allow_writes: Annotated[
-        bool,
-        typer.Option(
-            "--allow-writes",
-            help="Also send DELETE and updates to objects the audit did not create.",
-        ),
-    ] = False,
-    allow_host: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--allow-host",
-            metavar="HOST",
-            help="A non-loopback host you own and may audit. Repeatable.",
-        ),
-    ] = None,
-    exclude: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--exclude",
-            metavar="'METHOD PATH-GLOB'",
-            help="Never request these operations, e.g. 'DELETE /api/accounts/*' or "
-            "'* /api/admin/*'. Repeatable.",
-        ),
-    ] = None,
-    declaration: Annotated[
-        str | None,
-        typer.Option(
-            "--declaration",
-            metavar="FILE",
-            help="The backforge declaration of the target: lint it too.",
-        ),
-    ] = None,
-    format: Annotated[
-        str, typer.Option("--format", metavar="FORMAT", help="table, json, sarif or html.")
-    ] = "table",
-    output: Annotated[
-        str | None,
-        typer.Option("--output", "-o", metavar="FILE", help="Write the report to this file."),
-    ] = None,
-    fail_on: Annotated[
-        str,
-        typer.Option(
-            "--fail-on",
-            metavar="SEVERITY",
-            help="Exit 1 when a finding is at least this severe (or 'none').",
-        ),
-    ] = "high",
-) -> int:
+    base_url: str,
+    openapi: str | None,
+    users: tuple[str, ...],
+    roles: str | None,
+    max_requests: int,
+    max_time: float,
+    allow_writes: bool,
+    allow_hosts: tuple[str, ...],
+    exclude: tuple[str, ...],
+    declaration: str | None,
+    report_format: str,
+    output: str | None,
+    fail_on: str,
+) -> None:
     """Audit a running HTTP API against the OWASP API Top 10 and a senior engineer's checklist."""
+    from ..extras import require
+
+    require("audit", "backforge audit")
+    from rich.console import Console
+
+    from .auth import CredentialsError, load_roles, parse_user
+    from .client import AuditError
+    from .findings import Severity
+    from .progress import RichAuditProgress
+    from .report import RENDERERS
+    from .runner import run_audit
+
     err = Console(stderr=True)
-    if format not in RENDERERS:
-        err.print(f"[red]error:[/] --format must be one of {', '.join(RENDERERS)}")
-        raise typer.Exit(EXIT_ERROR)
     try:
         if fail_on.lower() != "none":
             Severity.parse(fail_on)
-        specs = [parse_user(u) for u in user or []]
-        role_map = load_roles(roles)
         report = run_audit(
             base_url,
             openapi=openapi,
-            users=specs,
-            roles=role_map,
+            users=[parse_user(u) for u in users],
+            roles=load_roles(roles),
             max_requests=max_requests,
             max_time=max_time,
             allow_writes=allow_writes,
-            allow_hosts=allow_host or [],
+            allow_hosts=list(allow_hosts),
             declaration=declaration,
-            exclude=exclude or [],
+            exclude=list(exclude),
             progress=RichAuditProgress(err) if err.is_terminal else None,
         )
     except (AuditError, CredentialsError, ValueError, OSError) as exc:
         err.print(f"[red]error:[/] {exc}")
-        raise typer.Exit(EXIT_ERROR) from None
-    text = RENDERERS[format](report)
+        raise SystemExit(EXIT_ERROR) from None
+    text = RENDERERS[report_format](report)
     if output:
         Path(output).write_text(text)
         err.print(f"report written to {output}")
-        if format != "table":
+        if report_format != "table":
             err.print(RENDERERS["table"](report))
     else:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
     code = exit_code([f.severity for f in report.findings], fail_on)
     if code:
-        raise typer.Exit(code)
-    return code
+        raise SystemExit(code)

@@ -62,6 +62,6 @@ def build_auth(store: RecordStore, mailer: Mailer | None = None) -> AuthComponen
 def _oauth(service: AuthService, public_url: str) -> OAuthLogin | None:
     if not any(options.oauth for options in service.options.values()):
         return None
-    from .oauth import OAuthLogin  # Authlib and joserfc load only when a provider is declared
+    from .oauth import OAuthLogin  # Authlib loads only when a provider is declared
 
     return OAuthLogin(service, public_url)

@@ -16,7 +16,6 @@ Client secrets come from the environment (`client_secret_env`), never from the d
 from __future__ import annotations
 
 import datetime as dt
-import hmac
 import logging
 import os
 import re
@@ -32,10 +31,7 @@ from authlib.common.security import generate_token, is_secure_transport
 from authlib.oauth2.auth import ClientAuth
 from authlib.oauth2.rfc6749.parameters import prepare_grant_uri, prepare_token_request
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
-from authlib.oidc.core import CodeIDToken
-from joserfc import jws, jwt
-from joserfc.errors import BadSignatureError, InvalidKeyIdError, JoseError
-from joserfc.jwk import KeySet
+from jwt import PyJWKSet
 from sqlalchemy import Table, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -45,6 +41,13 @@ from ..spec.model import OAuthProvider
 from ..store.caller import Caller
 from ..store.ids import new_id
 from .errors import AuthError, AuthForbidden, AuthInvalid
+from .id_tokens import (
+    IdTokenInvalid,
+    UnknownKeyId,
+    load_key_set,
+    same_text,
+    verify_id_token,
+)
 from .one_time import take_one_time_token
 from .service import AuthService, Tokens
 from .tables import AUTH_TABLE_PREFIX
@@ -172,7 +175,7 @@ class ProviderDirectory:
         self.http = http
         self.ttl = ttl
         self._metadata: dict[str, tuple[float, dict[str, Any]]] = {}
-        self._keys: dict[str, tuple[float, KeySet]] = {}
+        self._keys: dict[str, tuple[float, PyJWKSet]] = {}
         self._lock = threading.Lock()
 
     def metadata(self, issuer: str) -> dict[str, Any]:
@@ -196,7 +199,7 @@ class ProviderDirectory:
             self._metadata[issuer] = (time.monotonic(), document)
         return document
 
-    def keys(self, issuer: str, refresh: bool = False) -> KeySet:
+    def keys(self, issuer: str, refresh: bool = False) -> PyJWKSet:
         with self._lock:
             cached = self._keys.get(issuer)
         if cached:
@@ -205,8 +208,8 @@ class ProviderDirectory:
             if age < (KEYS_REFRESH_INTERVAL if refresh else self.ttl):
                 return cached[1]
         try:
-            keys = KeySet.import_key_set(self._get_json(self.metadata(issuer)["jwks_uri"]))
-        except (JoseError, ValueError, TypeError, KeyError) as exc:
+            keys = load_key_set(self._get_json(self.metadata(issuer)["jwks_uri"]))
+        except (ValueError, KeyError) as exc:
             raise OAuthProviderError(f"the signing keys of {issuer} are unreadable") from exc
         with self._lock:
             self._keys[issuer] = (time.monotonic(), keys)
@@ -347,7 +350,7 @@ class OAuthLogin:
         state the browser carried in its cookie: a callback from another browser is refused."""
         client = self.client(collection, name)
         state = params.get("state") or ""
-        if not state or not bound_state or not _same(state, bound_state):
+        if not state or not bound_state or not same_text(state, bound_state):
             raise AuthInvalid("this login was not started in this browser, or was already used")
         row = self._take_state(collection, name, state)
         error = params.get("error")
@@ -422,35 +425,36 @@ class OAuthLogin:
         if not isinstance(announced, list) or not announced:
             announced = ["RS256"]  # the default of OpenID Connect Discovery
         algorithms = [a for a in announced if a in SIGNING_ALGORITHMS]
-        if not algorithms:  # an empty list would let joserfc fall back to its defaults
+        if not algorithms:
             raise OAuthProviderError(
                 f"{client.issuer} signs ID tokens with no public-key algorithm"
             )
+
+        def issuer_of(claims: dict[str, Any]) -> str:
+            issuer = metadata["issuer"]
+            return (
+                issuer.replace(_TENANT, str(claims.get("tid", ""))) if _TENANT in issuer else issuer
+            )
+
+        def verify(keys: PyJWKSet) -> dict[str, Any]:
+            return verify_id_token(
+                token["id_token"],
+                keys,
+                algorithms=algorithms,
+                client_id=client.client_id,
+                issuer_of=issuer_of,
+                nonce=nonce,
+                access_token=token.get("access_token"),
+                leeway=CLOCK_LEEWAY,
+            )
+
         try:
             try:
-                decoded = _verify(token["id_token"], self.directory.keys(client.issuer), algorithms)
-            except InvalidKeyIdError:  # the provider rotated its keys since they were fetched
-                keys = self.directory.keys(client.issuer, refresh=True)
-                decoded = _verify(token["id_token"], keys, algorithms)
-            issuer = metadata["issuer"]
-            if _TENANT in issuer:
-                issuer = issuer.replace(_TENANT, str(decoded.claims.get("tid", "")))
-            claims = CodeIDToken(
-                decoded.claims,
-                decoded.header,
-                {
-                    "iss": {"essential": True, "values": [issuer]},
-                    "aud": {"essential": True, "values": [client.client_id]},
-                },
-                {
-                    "nonce": nonce,
-                    "client_id": client.client_id,
-                    "access_token": token.get("access_token"),
-                },
-            )
-            claims.validate(leeway=CLOCK_LEEWAY)
-        except (JoseError, ValueError, TypeError) as exc:
-            logger.warning("rejected an ID token from %s: %r", client.issuer, exc)
+                claims = verify(self.directory.keys(client.issuer))
+            except UnknownKeyId:  # the provider rotated its keys since they were fetched
+                claims = verify(self.directory.keys(client.issuer, refresh=True))
+        except IdTokenInvalid as exc:
+            logger.warning("rejected an ID token from %s: %s", client.issuer, exc)
             raise AuthError("the identity token of the login provider did not validate") from None
         values = dict(claims)
         if (
@@ -661,23 +665,3 @@ class OAuthLogin:
 
     def close(self) -> None:
         self.http.close()
-
-
-def _verify(id_token: str, keys: KeySet, algorithms: list[str]) -> jwt.Token:
-    """Check the signature; a token without a key id is tried against each key of the set."""
-    try:
-        return jwt.decode(id_token, keys, algorithms=algorithms)
-    except InvalidKeyIdError:
-        header = jws.extract_compact(id_token.encode()).protected
-        if header.get("kid") is not None or len(keys.keys) < 2:
-            raise
-    for key in keys.keys:
-        try:
-            return jwt.decode(id_token, key, algorithms=algorithms)
-        except JoseError:
-            continue
-    raise BadSignatureError()
-
-
-def _same(a: str, b: str) -> bool:
-    return hmac.compare_digest(a.encode(), b.encode())

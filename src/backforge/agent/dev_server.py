@@ -1,0 +1,143 @@
+"""A development server the agent starts and stops (`backforge serve FILE --dev` in a child
+process on a free loopback port), with its log kept, an admin token made for it and the test
+accounts the agent signed in, so that the API can be called as each of them."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from mcp.server.mcpserver.exceptions import ToolError
+
+START_TIMEOUT = 60.0
+SERVE = (sys.executable, "-m", "backforge", "serve", "--host", "127.0.0.1")
+LOG_LINES_KEPT = 2000
+
+
+@dataclass
+class Account:
+    collection: str
+    id: str
+    access_token: str
+
+
+@dataclass
+class DevServer:
+    declaration: Path
+    process: subprocess.Popen
+    base_url: str
+    admin_token: str
+    log_file: Path
+    accounts: dict[str, Account] = field(default_factory=dict)
+
+    @classmethod
+    def start(cls, declaration: Path) -> DevServer:
+        port = _free_port()
+        admin_token = secrets.token_urlsafe(32)
+        environment = {
+            **os.environ,
+            "BACKFORGE_ADMIN_TOKEN": admin_token,
+            "BACKFORGE_JWT_SECRET": secrets.token_urlsafe(48),
+            "BACKFORGE_LOG__FORMAT": "json",
+        }
+        log_file = Path(tempfile.mkstemp(prefix="backforge-dev-", suffix=".log")[1])
+        with log_file.open("wb") as log:
+            process = subprocess.Popen(
+                [*SERVE, str(declaration), "--dev", "--no-reload", "--port", str(port)],
+                cwd=declaration.parent,
+                env=environment,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        server = cls(declaration, process, f"http://127.0.0.1:{port}", admin_token, log_file)
+        server._wait_until_up()
+        return server
+
+    def _wait_until_up(self) -> None:
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                log = self.log(40)
+                self.log_file.unlink(missing_ok=True)
+                raise ToolError(f"the server stopped while starting:\n{log}")
+            try:
+                if httpx.get(self.base_url + "/healthz", timeout=1.0).status_code < 500:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        self.stop()
+        raise ToolError(f"the server did not answer within {START_TIMEOUT:.0f} s")
+
+    @property
+    def running(self) -> bool:
+        return self.process.poll() is None
+
+    def stop(self) -> None:
+        if self.running:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.log_file.unlink(missing_ok=True)
+
+    def log(self, lines: int) -> str:
+        try:
+            with self.log_file.open(encoding="utf-8", errors="replace") as log:
+                return "".join(deque(log, maxlen=min(lines, LOG_LINES_KEPT)))
+        except OSError:
+            return ""
+
+    def headers_for(self, user: str) -> dict[str, str]:
+        """The credentials of `user`: 'anonymous', 'admin' or a test account's name."""
+        if user == "anonymous":
+            return {}
+        if user == "admin":
+            return {"Authorization": f"Bearer {self.admin_token}"}
+        account = self.accounts.get(user)
+        if account is None:
+            known = ", ".join(["anonymous", "admin", *self.accounts])
+            raise ToolError(f"no test account {user!r}: create it first (known: {known})")
+        return {"Authorization": f"Bearer {account.access_token}"}
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        user: str,
+        body: Any = None,
+        query: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> httpx.Response:
+        if not path.startswith("/") or path.startswith("//") or "://" in path:
+            raise ToolError("the path is the API's own, starting with '/', e.g. /api/notes")
+        try:
+            return httpx.request(
+                method.upper(),
+                self.base_url + path,
+                json=body,
+                params=query,
+                headers={**(headers or {}), **self.headers_for(user)},
+                timeout=30.0,
+            )
+        except httpx.HTTPError as exc:
+            raise ToolError(f"the server did not answer: {exc}; see server_log") from None
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
