@@ -97,25 +97,46 @@ def _migrations_dir(path: Path) -> Path:
     return path.resolve().parent / "migrations"
 
 
+def _blueprint_names() -> list[str]:
+    from .blueprints import blueprint_names
+
+    return blueprint_names()
+
+
 @app.command()
 @click.argument(
     "directory", required=False, default=".", type=click.Path(file_okay=False, path_type=Path)
 )
-def init(directory: Path) -> None:
-    """Create a starter declaration (backforge.yaml) in DIRECTORY."""
+@click.option(
+    "--blueprint",
+    type=click.Choice(_blueprint_names()),
+    help="A complete starting point instead of the one-collection starter.",
+)
+def init(directory: Path, blueprint: str | None) -> None:
+    """Create a starter declaration (backforge.yaml) in DIRECTORY, or a blueprint's files."""
     from importlib.resources import files
+
+    from .blueprints import write_blueprint
 
     directory.mkdir(parents=True, exist_ok=True)
     target = directory / "backforge.yaml"
-    if target.exists():
-        raise _fail(f"{target} already exists; nothing was changed")
-    starter = (files("backforge") / "starter.yaml").read_text(encoding="utf-8")
     # Named after its folder (letters, digits, - and _), as a new project's name would be.
     name = re.sub(r"[^A-Za-z0-9_-]+", "-", directory.resolve().name).strip("-_")
     if not name or not name[0].isalpha():
         name = "app"
-    target.write_text(starter.replace("\nname: notes\n", f"\nname: {name[:63]}\n", 1))
-    say(f"{green('created')} {target}")
+    if blueprint is not None:
+        try:
+            written = write_blueprint(blueprint, directory, name[:63])
+        except FileExistsError as exc:
+            raise _fail(f"{exc} already exists; nothing was changed") from None
+    elif target.exists():
+        raise _fail(f"{target} already exists; nothing was changed")
+    else:
+        starter = (files("backforge") / "starter.yaml").read_text(encoding="utf-8")
+        target.write_text(starter.replace("\nname: notes\n", f"\nname: {name[:63]}\n", 1))
+        written = [target]
+    for path in written:
+        say(f"{green('created')} {path}")
     import secrets
 
     token = secrets.token_urlsafe(24)

@@ -105,6 +105,7 @@ def test_the_whole_loop_over_stdio(tmp_path):
 
             fmt = await session.ok("declaration_format")
             assert "collections" in fmt["json_schema"]["properties"]
+            assert "any(conversation.participants" in fmt["blueprints"]["chat"]
 
             # A broken declaration: every problem at once, with its line; nothing written.
             report = await session.ok("write_declaration", text=BROKEN)

@@ -66,14 +66,21 @@ def build_server(root: Path) -> tuple[MCPServer, Workshop]:
 
     @mcp.tool(annotations=READS)
     def declaration_format() -> dict[str, Any]:
-        """The declaration format: its JSON Schema, a complete example and where each part is
-        documented. Read it before writing a declaration."""
+        """The declaration format: its JSON Schema, the rule language, a one-collection example
+        and the blueprints (complete, audited declarations: `backforge init DIR --blueprint
+        NAME`). Read it before writing a declaration."""
+        from ..blueprints import blueprint_names
         from ..spec.json_schema import declaration_json_schema
 
+        blueprints = files("backforge") / "blueprints"
         return {
             "json_schema": declaration_json_schema(),
-            "example": (files("backforge") / "starter.yaml").read_text(encoding="utf-8"),
             "rule_language": RULE_LANGUAGE,
+            "example": (files("backforge") / "starter.yaml").read_text(encoding="utf-8"),
+            "blueprints": {
+                name: (blueprints / name / "backforge.yaml").read_text(encoding="utf-8")
+                for name in blueprint_names()
+            },
         }
 
     @mcp.tool(annotations=READS)

@@ -1,0 +1,1 @@
+../../../../examples/shop_hooks.py
