@@ -287,7 +287,7 @@ def serve(
         if dev:
             line = summarize(auto_apply(engine, spec))
             if line:
-                say(line)
+                say(f"migrated: {line}")
         pending = pending_changes(engine, spec)
     except MigrationError as exc:
         raise _fail(str(exc)) from None
@@ -582,6 +582,66 @@ def mcp(directory: Path, http: bool, port: int) -> None:
             server.run("stdio")
     finally:
         workshop.stop()
+
+
+@app.command()
+@click.argument("words", nargs=-1, required=True)
+@click.option(
+    "--output",
+    "-o",
+    default="backforge.yaml",
+    show_default=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Where to write the declaration.",
+)
+@click.option(
+    "--rounds",
+    default=3,
+    show_default=True,
+    type=click.IntRange(1, 10),
+    help="Answers asked of the model at most: the first, then repairs with check's errors.",
+)
+@click.option("--audit/--no-audit", default=True, help="Serve the draft and audit it first.")
+@click.option("--yes", is_flag=True, help="Write without asking.")
+def design(words: tuple[str, ...], output: Path, rounds: int, audit: bool, yes: bool) -> None:
+    """Draft a declaration from a description in plain words with a language model (any
+    OpenAI-compatible server); check, plan and audit it, and write it once you agree."""
+    from .blueprints import blueprint_names
+    from .design.chat import HOW_TO_CONFIGURE, ChatError, ChatModel
+    from .design.loop import design_declaration
+    from .design.preview import preview_lines
+
+    model = ChatModel.from_environment()
+    if model is None:
+        say(yellow(f"no language model is configured: {HOW_TO_CONFIGURE}."), err=True)
+        say(
+            "Or start from a blueprint: backforge init DIR --blueprint NAME "
+            f"({', '.join(blueprint_names())})",
+            err=True,
+        )
+        raise SystemExit(1)
+    if output.exists():
+        raise _fail(f"{output} already exists; name another file with -o")
+    try:
+        draft = design_declaration(" ".join(words), model, rounds)
+    except ChatError as exc:
+        raise _fail(str(exc)) from None
+    for number, attempt in enumerate(draft.rounds, 1):
+        say(f"round {number}: {len(attempt.problems)} problem(s)", err=True)
+    if draft.text is None:
+        for problem in draft.rounds[-1].problems:
+            say(f"  - {problem}", err=True)
+        raise _fail(f"no valid declaration after {rounds} round(s); nothing was written")
+    say(draft.text)
+    for warning in draft.warnings:
+        say(yellow(f"warning: {warning}"), err=True)
+    for line in preview_lines(draft.text, audit):
+        say(line)
+    if not yes and not click.confirm(f"write {output}?", default=True):
+        say("nothing was written")
+        return
+    output.write_text(draft.text, encoding="utf-8")
+    say(f"{green('wrote')} {output}; next: {bold(f'backforge serve {output} --dev')}")
 
 
 def _register_audit() -> None:

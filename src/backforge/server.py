@@ -63,7 +63,7 @@ def _reloaded_app(path: str, migrate: bool) -> Any:
         if migrate:
             line = summarize(auto_apply(engine, spec))
             if line:
-                print(line, flush=True)
+                print(f"migrated: {line}", flush=True)
         pending = pending_changes(engine, spec)
         if not pending:
             return App(spec, engine, declaration_path=path)

@@ -9,7 +9,8 @@ import os
 import subprocess
 import sys
 import threading
-from importlib.resources import files
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
 
@@ -18,7 +19,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations
 
 from .. import __version__
-from .dev_server import Account, DevServer
+from ..dev_server import Account, DevServer, DevServerError
 from .project import DEFAULT_DECLARATION, Project
 
 CHECK_TIMEOUT = 60.0
@@ -69,18 +70,14 @@ def build_server(root: Path) -> tuple[MCPServer, Workshop]:
         """The declaration format: its JSON Schema, the rule language, a one-collection example
         and the blueprints (complete, audited declarations: `backforge init DIR --blueprint
         NAME`). Read it before writing a declaration."""
-        from ..blueprints import blueprint_names
+        from ..authoring import RULE_LANGUAGE, blueprint_texts, starter_text
         from ..spec.json_schema import declaration_json_schema
 
-        blueprints = files("backforge") / "blueprints"
         return {
             "json_schema": declaration_json_schema(),
             "rule_language": RULE_LANGUAGE,
-            "example": (files("backforge") / "starter.yaml").read_text(encoding="utf-8"),
-            "blueprints": {
-                name: (blueprints / name / "backforge.yaml").read_text(encoding="utf-8")
-                for name in blueprint_names()
-            },
+            "example": starter_text(),
+            "blueprints": blueprint_texts(),
         }
 
     @mcp.tool(annotations=READS)
@@ -238,7 +235,8 @@ def build_server(root: Path) -> tuple[MCPServer, Workshop]:
             if workshop.server is not None:
                 workshop.server.stop()
                 workshop.server = None
-            workshop.server = DevServer.start(path)
+            with _told():
+                workshop.server = DevServer.start(path)
             base = workshop.server.base_url
         return {
             "base_url": base,
@@ -271,15 +269,18 @@ def build_server(root: Path) -> tuple[MCPServer, Workshop]:
         as it and remember it under `name` (default: the email), for call_api and run_audit."""
         server = workshop.running_server()
         body = {**(fields or {}), "email": email, "password": password}
-        created = server.request("POST", f"/api/{collection}", "admin", body)
-        if created.status_code != 201:
-            raise ToolError(f"creating the account answered {created.status_code}: {created.text}")
-        login = server.request(
-            "POST",
-            f"/api/auth/{collection}/login",
-            "anonymous",
-            {"email": email, "password": password},
-        )
+        with _told():
+            created = server.request("POST", f"/api/{collection}", "admin", body)
+            if created.status_code != 201:
+                raise ToolError(
+                    f"creating the account answered {created.status_code}: {created.text}"
+                )
+            login = server.request(
+                "POST",
+                f"/api/auth/{collection}/login",
+                "anonymous",
+                {"email": email, "password": password},
+            )
         if login.status_code != 200:
             raise ToolError(f"logging in answered {login.status_code}: {login.text}")
         record = created.json()
@@ -298,7 +299,8 @@ def build_server(root: Path) -> tuple[MCPServer, Workshop]:
     ) -> dict[str, Any]:
         """Send a request to the running server as `user`: 'anonymous', 'admin' or a test
         account's name. Answers the status, the headers that matter and the body."""
-        response = workshop.running_server().request(method, path, user, body, query, headers)
+        with _told():
+            response = workshop.running_server().request(method, path, user, body, query, headers)
         shown = {
             k: v
             for k, v in response.headers.items()
@@ -367,6 +369,15 @@ def build_server(root: Path) -> tuple[MCPServer, Workshop]:
     return mcp, workshop
 
 
+@contextmanager
+def _told() -> Iterator[None]:
+    """The development server's errors, told to the agent (not a crash of the tool)."""
+    try:
+        yield
+    except DevServerError as exc:
+        raise ToolError(str(exc)) from None
+
+
 def _check(path: Path) -> dict[str, Any]:
     """`backforge check` on `path` in a child process (the hooks file is user code)."""
     try:
@@ -401,14 +412,3 @@ def _engine(path: Path, spec):
     from ..database import create_database_engine, database_url
 
     return create_database_engine(database_url(path, spec.name))
-
-
-RULE_LANGUAGE = """A rule is `public` or an expression; a rule not declared admits only admins.
-Names: the record's fields (and paths through relations: author.name), `auth.id`,
-`auth.collection`, `auth.admin`, any field of the caller's record (auth.role) and one hop from
-it (auth.team.name), `body.<field>` (the values being written). Operators: = != < <= > >=
-~ (contains) !~, `in [..]`, `not in [..]`, && || ! and parentheses; literals "text", 12, true,
-false, null; any(relation, condition) and count(relation, condition) over to-many relations.
-Examples: `owner = auth.id`, `published = true || author = auth.id`, `auth.role = "staff"`,
-`any(project.team.memberships, user = auth.id)`. Fields may add `hidden: true`, `readonly:
-true`, `read: <rule>`, `write: <rule>`."""

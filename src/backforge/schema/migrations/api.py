@@ -151,8 +151,9 @@ def auto_apply(engine: Engine, spec: Spec) -> list[Change]:
 
 
 def summarize(changes: list[Change]) -> str | None:
-    """One line for what `auto_apply` did: the user's collections by change, backforge's own
-    tables (accounts, jobs) as a count. None when nothing changed."""
+    """One line for changes (what `auto_apply` did, or what a plan would do): the user's
+    collections by change, backforge's own tables (accounts, jobs) as a count. None when
+    nothing changes."""
     if not changes:
         return None
     mine = [
@@ -161,7 +162,7 @@ def summarize(changes: list[Change]) -> str | None:
     internal = len(changes) - len(mine)
     if internal:
         mine.append(f"{internal} change(s) to backforge's own tables")
-    return "migrated: " + "; ".join(mine)
+    return "; ".join(mine)
 
 
 def _for_people(changes: list[Change]) -> list[Change]:

@@ -1,6 +1,7 @@
-"""A development server the agent starts and stops (`backforge serve FILE --dev` in a child
-process on a free loopback port), with its log kept, an admin token made for it and the test
-accounts the agent signed in, so that the API can be called as each of them."""
+"""A development server in a child process (`backforge serve FILE --dev` on a free loopback
+port) with its log kept, an admin token made for it and the test accounts signed in on it, so
+that the API can be called as each of them: what `backforge mcp` serves and calls, and what
+`backforge design` audits before it writes anything."""
 
 from __future__ import annotations
 
@@ -17,11 +18,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from mcp.server.mcpserver.exceptions import ToolError
 
 START_TIMEOUT = 60.0
 SERVE = (sys.executable, "-m", "backforge", "serve", "--host", "127.0.0.1")
 LOG_LINES_KEPT = 2000
+
+
+class DevServerError(RuntimeError):
+    """The server could not start or be called; the message says why, for the user."""
 
 
 @dataclass
@@ -70,7 +74,7 @@ class DevServer:
             if self.process.poll() is not None:
                 log = self.log(40)
                 self.log_file.unlink(missing_ok=True)
-                raise ToolError(f"the server stopped while starting:\n{log}")
+                raise DevServerError(f"the server stopped while starting:\n{log}")
             try:
                 if httpx.get(self.base_url + "/healthz", timeout=1.0).status_code < 500:
                     return
@@ -78,7 +82,7 @@ class DevServer:
                 pass
             time.sleep(0.2)
         self.stop()
-        raise ToolError(f"the server did not answer within {START_TIMEOUT:.0f} s")
+        raise DevServerError(f"the server did not answer within {START_TIMEOUT:.0f} s")
 
     @property
     def running(self) -> bool:
@@ -110,7 +114,7 @@ class DevServer:
         account = self.accounts.get(user)
         if account is None:
             known = ", ".join(["anonymous", "admin", *self.accounts])
-            raise ToolError(f"no test account {user!r}: create it first (known: {known})")
+            raise DevServerError(f"no test account {user!r}: create it first (known: {known})")
         return {"Authorization": f"Bearer {account.access_token}"}
 
     def request(
@@ -123,7 +127,7 @@ class DevServer:
         headers: dict[str, str] | None = None,
     ) -> httpx.Response:
         if not path.startswith("/") or path.startswith("//") or "://" in path:
-            raise ToolError("the path is the API's own, starting with '/', e.g. /api/notes")
+            raise DevServerError("the path is the API's own, starting with '/', e.g. /api/notes")
         try:
             return httpx.request(
                 method.upper(),
@@ -134,7 +138,7 @@ class DevServer:
                 timeout=30.0,
             )
         except httpx.HTTPError as exc:
-            raise ToolError(f"the server did not answer: {exc}; see server_log") from None
+            raise DevServerError(f"the server did not answer: {exc}; see server_log") from None
 
 
 def _free_port() -> int:
