@@ -18,6 +18,7 @@ import pytest
 
 mcp = pytest.importorskip("mcp")
 from mcp import Client, StdioServerParameters  # noqa: E402
+from mcp.shared.exceptions import MCPError  # noqa: E402
 
 BROKEN = """name: diary
 collections:
@@ -139,8 +140,9 @@ def test_the_whole_loop_over_stdio(tmp_path):
             # Serve, and call as two writers: each sees only their own entries.
             started = await session.ok("start_server")
             assert started["base_url"].startswith("http://127.0.0.1:")
+            accounts = {}
             for name in ("ann", "bob"):
-                await session.ok(
+                accounts[name] = await session.ok(
                     "create_test_account",
                     collection="writers",
                     email=f"{name}@example.org",
@@ -166,6 +168,15 @@ def test_the_whole_loop_over_stdio(tmp_path):
             assert anonymous["status"] in (401, 403) or anonymous["body"]["items"] == []
             assert [e["id"] for e in admin["body"]["items"]] == [entry]
             await session.refused("call_api", method="GET", path="/api/entries", user="carol")
+            verdict = await session.ok(
+                "explain_rule",
+                collection="entries",
+                operation="view",
+                caller_id=accounts["bob"]["record"]["id"],
+                caller_collection="writers",
+                record_id=entry,
+            )
+            assert verdict["admitted"] is False and verdict["rule"] == "writer = auth.id"
             await session.refused("call_api", method="GET", path="http://example.org/")
 
             log = await session.ok("server_log", lines=200)
@@ -226,6 +237,14 @@ def test_streamable_http_on_loopback(tmp_path):
                 assert (tmp_path / "backforge.yaml").read_text() == FIXED
                 text = await session.refused("validate_declaration", file="/etc/hosts")
                 assert "outside the project" in text
+                listed = {str(r.uri) for r in (await client.list_resources()).resources}
+                assert {"backforge://declaration", "backforge://docs/agents"} <= listed
+                declaration = await client.read_resource("backforge://declaration")
+                assert declaration.contents[0].text == FIXED
+                guide = await client.read_resource("backforge://docs/python-api")
+                assert "ctx.store" in guide.contents[0].text
+                with pytest.raises(MCPError, match="Unknown resource"):
+                    await client.read_resource("backforge://docs/../../etc/passwd")
 
         anyio.run(calls)
     finally:

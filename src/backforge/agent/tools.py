@@ -11,6 +11,8 @@ import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from importlib.resources import files
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -366,7 +368,24 @@ def build_server(root: Path) -> tuple[MCPServer, Workshop]:
 
         return json.dumps(declaration_json_schema())
 
+    for document in sorted((files("backforge") / "guide").iterdir(), key=lambda d: d.name):
+        if document.name.endswith(".md"):
+            _add_document(mcp, document)
     return mcp, workshop
+
+
+def _add_document(mcp: MCPServer, document: Traversable) -> None:
+    """backforge's documentation as a resource: backforge://docs/readme, .../agents, ..."""
+    topic = document.name.removesuffix(".md").lower()
+
+    @mcp.resource(
+        f"backforge://docs/{topic}",
+        name=f"docs-{topic}",
+        mime_type="text/markdown",
+        description=f"backforge's documentation: {document.name}",
+    )
+    def read() -> str:
+        return document.read_text(encoding="utf-8")
 
 
 @contextmanager
