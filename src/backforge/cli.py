@@ -21,7 +21,7 @@ from .terminal import bold, green, red, say, table, yellow
     name="backforge",
     help="A backend developer in a box: one YAML declaration becomes a secure REST API.",
     no_args_is_help=True,
-    context_settings={"help_option_names": ["-h", "--help"]},
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
 )
 @click.version_option(__version__, message="backforge %(version)s")
 def app() -> None:
