@@ -223,18 +223,30 @@ def _booking(http: httpx.Client, ann, bob) -> None:
             "/slots", json={"resource": room["id"], "starts": past.isoformat()}, headers=ADMIN
         )
     )
+    free = {s["id"] for s in http.get("/slots", headers=bob).json()["items"]}
+    assert slot["id"] in free
     booked = _created(http.post("/bookings", json={"slot": slot["id"]}, headers=ann))
+    assert slot["id"] not in {s["id"] for s in http.get("/slots", headers=bob).json()["items"]}
     assert http.post("/bookings", json={"slot": slot["id"]}, headers=bob).status_code in (409, 422)
     assert http.post("/bookings", json={"slot": gone["id"]}, headers=bob).status_code == 409
     assert http.get(f"/bookings/{booked['id']}", headers=bob).status_code == 404
     moved = http.patch(f"/bookings/{booked['id']}", json={"slot": gone["id"]}, headers=ann)
     assert moved.status_code == 409
-    assert (
+    later = _created(
         http.post(
-            "/slots", json={"resource": room["id"], "starts": soon.isoformat()}, headers=ann
-        ).status_code
-        == 403
+            "/slots",
+            json={"resource": room["id"], "starts": (soon + dt.timedelta(hours=2)).isoformat()},
+            headers=ADMIN,
+        )
     )
+    moved = http.patch(f"/bookings/{booked['id']}", json={"slot": later["id"]}, headers=ann)
+    assert moved.status_code == 200, moved.text
+    free = {s["id"] for s in http.get("/slots", headers=bob).json()["items"]}
+    assert slot["id"] in free and later["id"] not in free
+    assert http.delete(f"/bookings/{booked['id']}", headers=ann).status_code == 204
+    assert later["id"] in {s["id"] for s in http.get("/slots", headers=bob).json()["items"]}
+    staff_only = {"resource": room["id"], "starts": soon.isoformat()}
+    assert http.post("/slots", json=staff_only, headers=ann).status_code == 403
 
 
 def _crm(http: httpx.Client, ann, bob) -> None:
