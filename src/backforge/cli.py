@@ -6,8 +6,10 @@ import io
 import json
 import os
 import re
+import signal
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -15,6 +17,9 @@ from . import __version__
 from .spec import DeclarationError, Spec
 from .spec.loader import Positions, locate
 from .terminal import bold, green, red, say, table, yellow
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 
 @click.group(
@@ -81,10 +86,10 @@ def _report_problems(exc: DeclarationError) -> None:
     say(f"{click.style(f'{count} error(s)', fg='red', bold=True)} in {exc.filename}", err=True)
 
 
-def _engine(path: Path, spec: Spec):
-    from .database import create_database_engine, database_url
+def _engine(path: Path, spec: Spec) -> Engine:
+    from .database import declaration_engine
 
-    return create_database_engine(database_url(path, spec.name))
+    return declaration_engine(path, spec.name)
 
 
 def _fix_command(path: Path) -> str:
@@ -162,12 +167,8 @@ def check(path: Path) -> None:
     for name, collection in spec.collections.items():
         if collection.link_of is not None:
             continue
-        declared = [
-            op
-            for op in ("list", "view", "create", "update", "delete")
-            if getattr(collection.rules, op) is not None
-        ]
-        rows.append((name, ", ".join(collection.fields), ", ".join(declared) or "admins only"))
+        declared = ", ".join(collection.rules.declared()) or "admins only"
+        rows.append((name, ", ".join(collection.fields), declared))
     say(table(f"{spec.name}: {len(rows)} collection(s)", ("collection", "fields", "rules"), rows))
     cycle = sorted(f"{c}.{f}" for c, f in cyclic_relations(spec))
     if cycle:
@@ -574,6 +575,8 @@ def mcp(directory: Path, http: bool, port: int) -> None:
     if not directory.is_dir():
         raise _fail(f"{directory} is not a directory")
     server, workshop = build_server(directory)
+    # A client ends the server with SIGTERM: the development server it started ends with it.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         if http:
             say(f"backforge MCP server on http://127.0.0.1:{port}/mcp", err=True)
@@ -622,6 +625,8 @@ def design(words: tuple[str, ...], output: Path, rounds: int, audit: bool, yes: 
         raise SystemExit(1)
     if output.exists():
         raise _fail(f"{output} already exists; name another file with -o")
+    if not output.parent.is_dir():
+        raise _fail(f"{output.parent} is not a directory")
     try:
         draft = design_declaration(" ".join(words), model, rounds)
     except ChatError as exc:
@@ -632,13 +637,14 @@ def design(words: tuple[str, ...], output: Path, rounds: int, audit: bool, yes: 
         for problem in draft.rounds[-1].problems:
             say(f"  - {problem}", err=True)
         raise _fail(f"no valid declaration after {rounds} round(s); nothing was written")
+    # The draft on stdout; what is said about it, and the question, on stderr.
     say(draft.text)
     for warning in draft.warnings:
         say(yellow(f"warning: {warning}"), err=True)
     for line in preview_lines(draft.text, audit):
-        say(line)
-    if not yes and not click.confirm(f"write {output}?", default=True):
-        say("nothing was written")
+        say(line, err=True)
+    if not yes and not click.confirm(f"write {output}?", default=True, err=True):
+        say("nothing was written", err=True)
         return
     output.write_text(draft.text, encoding="utf-8")
     say(f"{green('wrote')} {output}; next: {bold(f'backforge serve {output} --dev')}")

@@ -32,6 +32,11 @@ def database_url(declaration_path: str | Path | None, spec_name: str) -> str:
     return f"sqlite:///{folder / (spec_name + '.db')}"
 
 
+def declaration_engine(declaration_path: str | Path, spec_name: str) -> Engine:
+    """The engine of the database a declaration is served from (see `database_url`)."""
+    return create_database_engine(database_url(declaration_path, spec_name))
+
+
 def normalize_url(url: str) -> str:
     """Accept the URLs people paste (postgres://, postgresql://) and pick our drivers."""
     if url.startswith("postgres://"):

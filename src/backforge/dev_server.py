@@ -20,7 +20,12 @@ from typing import Any
 import httpx
 
 START_TIMEOUT = 60.0
-SERVE = (sys.executable, "-m", "backforge", "serve", "--host", "127.0.0.1")
+# -P: the project's own files (a json.py beside the declaration) never stand in for libraries.
+SERVE = (sys.executable, "-P", "-m", "backforge", "serve", "--host", "127.0.0.1")
+# Never handed to the server: the model's keys of `backforge design`.
+WITHHELD = ("BACKFORGE_LLM_API_KEY", "OPENAI_API_KEY")
+# Also withheld from a scratch server: the user's own databases.
+SCRATCH_WITHHELD = ("DATABASE_URL", "REDIS_URL")
 LOG_LINES_KEPT = 2000
 
 
@@ -42,19 +47,25 @@ class DevServer:
     base_url: str
     admin_token: str
     log_file: Path
+    http: httpx.Client
     accounts: dict[str, Account] = field(default_factory=dict)
 
     @classmethod
-    def start(cls, declaration: Path) -> DevServer:
+    def start(cls, declaration: Path, scratch: bool = False) -> DevServer:
+        """`scratch`: on a SQLite file beside the declaration whatever DATABASE_URL says, with
+        no Redis (a draft served in a temporary folder)."""
         port = _free_port()
         admin_token = secrets.token_urlsafe(32)
-        environment = {
-            **os.environ,
+        withheld = WITHHELD + (SCRATCH_WITHHELD if scratch else ())
+        environment = {k: v for k, v in os.environ.items() if k not in withheld}
+        environment |= {
             "BACKFORGE_ADMIN_TOKEN": admin_token,
             "BACKFORGE_JWT_SECRET": secrets.token_urlsafe(48),
             "BACKFORGE_LOG__FORMAT": "json",
         }
-        log_file = Path(tempfile.mkstemp(prefix="backforge-dev-", suffix=".log")[1])
+        handle, name = tempfile.mkstemp(prefix="backforge-dev-", suffix=".log")
+        os.close(handle)
+        log_file = Path(name)
         with log_file.open("wb") as log:
             process = subprocess.Popen(
                 [*SERVE, str(declaration), "--dev", "--no-reload", "--port", str(port)],
@@ -64,7 +75,10 @@ class DevServer:
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
-        server = cls(declaration, process, f"http://127.0.0.1:{port}", admin_token, log_file)
+        # Loopback only, never through an HTTP_PROXY: the admin token goes with these requests.
+        base_url = f"http://127.0.0.1:{port}"
+        http = httpx.Client(base_url=base_url, trust_env=False, timeout=30.0)
+        server = cls(declaration, process, base_url, admin_token, log_file, http)
         server._wait_until_up()
         return server
 
@@ -73,16 +87,17 @@ class DevServer:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 log = self.log(40)
-                self.log_file.unlink(missing_ok=True)
+                self.stop()
                 raise DevServerError(f"the server stopped while starting:\n{log}")
             try:
-                if httpx.get(self.base_url + "/healthz", timeout=1.0).status_code < 500:
+                if self.http.get("/healthz", timeout=1.0).status_code < 500:
                     return
             except httpx.HTTPError:
                 pass
             time.sleep(0.2)
+        log = self.log(40)
         self.stop()
-        raise DevServerError(f"the server did not answer within {START_TIMEOUT:.0f} s")
+        raise DevServerError(f"the server did not answer within {START_TIMEOUT:.0f} s:\n{log}")
 
     @property
     def running(self) -> bool:
@@ -96,6 +111,7 @@ class DevServer:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        self.http.close()
         self.log_file.unlink(missing_ok=True)
 
     def log(self, lines: int) -> str:
@@ -129,15 +145,14 @@ class DevServer:
         if not path.startswith("/") or path.startswith("//") or "://" in path:
             raise DevServerError("the path is the API's own, starting with '/', e.g. /api/notes")
         try:
-            return httpx.request(
+            return self.http.request(
                 method.upper(),
-                self.base_url + path,
+                path,
                 json=body,
                 params=query,
                 headers={**(headers or {}), **self.headers_for(user)},
-                timeout=30.0,
             )
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
             raise DevServerError(f"the server did not answer: {exc}; see server_log") from None
 
 

@@ -182,10 +182,22 @@ def _team(http: httpx.Client, ann, bob) -> None:
         http.post("/projects", json={"team": team["id"], "name": "x"}, headers=bob).status_code
         == 403
     )
+    assigned = http.patch(f"/tasks/{task['id']}", json={"assignee": bob_id}, headers=ann)
+    assert assigned.status_code == 200, assigned.text  # a teammate, named by id
+    mine = http.get("/memberships", params={"filter": f'user = "{bob_id}"'}, headers=bob)
+    [membership] = mine.json()["items"]
     promote = http.post(
         "/memberships", json={"team": team["id"], "user": bob_id, "role": "owner"}, headers=ann
     )
     assert promote.status_code in (403, 409, 422)
+    ann_id = http.get("/auth/me", headers=ann).json()["id"]
+    owner = http.get("/memberships", params={"filter": f'user = "{ann_id}"'}, headers=ann)
+    assert (
+        http.delete(f"/memberships/{owner.json()['items'][0]['id']}", headers=bob).status_code
+        == 403
+    )
+    assert http.delete(f"/memberships/{membership['id']}", headers=bob).status_code == 204  # leaves
+    assert http.get(f"/teams/{team['id']}", headers=bob).status_code == 404
 
 
 def _chat(http: httpx.Client, ann, bob) -> None:
@@ -247,6 +259,11 @@ def _booking(http: httpx.Client, ann, bob) -> None:
     assert later["id"] in {s["id"] for s in http.get("/slots", headers=bob).json()["items"]}
     staff_only = {"resource": room["id"], "starts": soon.isoformat()}
     assert http.post("/slots", json=staff_only, headers=ann).status_code == 403
+    # a resource taken out of service takes its slots out of the customers' lists
+    closed = http.patch(f"/resources/{room['id']}", json={"active": False}, headers=ADMIN)
+    assert closed.status_code == 200
+    assert http.get("/slots", headers=bob).json()["items"] == []
+    assert http.post("/bookings", json={"slot": later["id"]}, headers=bob).status_code == 422
 
 
 def _crm(http: httpx.Client, ann, bob) -> None:

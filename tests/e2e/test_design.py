@@ -61,7 +61,7 @@ BROKEN_RULE = json.loads(
 class ScriptedModel:
     """An OpenAI-compatible /chat/completions on 127.0.0.1 answering the script in order."""
 
-    def __init__(self, answers: list[str], refuse_json_schema: bool = False):
+    def __init__(self, answers: list[str | None], refuse_json_schema: bool = False):
         self.answers = list(answers)
         self.requests: list[dict] = []
         self.refuse_json_schema = refuse_json_schema
@@ -107,7 +107,7 @@ class ScriptedModel:
 def scripted(monkeypatch) -> Iterator:
     models: list[ScriptedModel] = []
 
-    def start(answers: list[str], **options) -> ScriptedModel:
+    def start(answers: list[str | None], **options) -> ScriptedModel:
         model = ScriptedModel(answers, **options)
         models.append(model)
         monkeypatch.setenv("BACKFORGE_LLM_BASE_URL", model.url)
@@ -220,3 +220,16 @@ def test_a_yaml_answer_is_judged_like_json():
     assert judge("just: words")[1] == [
         "the answer is not a declaration: send one JSON object, nothing else"
     ]
+
+
+def test_prose_around_a_fenced_answer_is_read_and_no_text_is_an_error(scripted, tmp_path):
+    fenced = "Here you go:\n```json\n" + json.dumps(VALID) + "\n```\nEnjoy!"
+    model = scripted([fenced])
+    result, output = _design(tmp_path, "--yes")
+    assert result.exit_code == 0, result.output
+    assert len(model.requests) == 1 and output.exists()
+    scripted([None])  # a refusal: no content
+    (tmp_path / "again").mkdir()
+    result, output = _design(tmp_path / "again")
+    assert result.exit_code == 1 and "answered no text" in result.output
+    assert not output.exists()

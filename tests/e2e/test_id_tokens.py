@@ -78,6 +78,8 @@ WRONG_CLAIMS = [
     (lambda now: {"iat": now + 600}, "not valid yet"),
     (lambda now: {"nbf": now + 600}, "not valid yet"),
     (lambda now: {"exp": "soon"}, "not a number"),
+    (lambda now: {"exp": str(now + 300)}, "not a number"),
+    (lambda now: {"exp": True}, "not a number"),
     (lambda now: {"iss": "https://evil.example"}, "issuer"),
     (lambda now: {"aud": "client-2"}, "Audience"),
     (lambda now: {"aud": [CLIENT, "client-2"]}, "azp"),
@@ -132,7 +134,30 @@ def test_a_tenant_issuer_is_judged_from_the_token():
 
 
 def test_a_key_set_without_usable_keys_is_refused():
+    for document in ({"keys": [{"kty": "unknown"}]}, {"keys": []}, {"keys": "x"}, []):
+        with pytest.raises(ValueError, match="no usable"):
+            load_key_set(document)
+    encryption_only = {**_jwk(RSAAlgorithm, RSA_KEY, "r1"), "use": "enc"}
     with pytest.raises(ValueError, match="no usable"):
-        load_key_set({"keys": [{"kty": "unknown"}]})
-    with pytest.raises(ValueError, match="no usable"):
-        load_key_set({"keys": []})
+        load_key_set({"keys": [encryption_only]})
+
+
+def test_infinite_times_and_keys_bound_to_another_algorithm_are_refused():
+    # json.dumps writes Infinity and NaN; a provider's JSON parser may read them back.
+    for value in (float("inf"), float("nan")):
+        with pytest.raises(IdTokenInvalid, match="not a number"):
+            _verify(_token(_claims(exp=value)))
+    bound = load_key_set({"keys": [{**_jwk(RSAAlgorithm, RSA_KEY, "r1"), "alg": "PS256"}]})
+    with pytest.raises(UnknownKeyId):
+        verify_id_token(
+            _token(_claims()),
+            bound,
+            algorithms=["RS256", "PS256"],
+            client_id=CLIENT,
+            issuer_of=lambda c: ISSUER,
+            nonce="n-1",
+            access_token=None,
+            leeway=60,
+        )
+    # an access token that is not text is not hashed (and is no reason to fail)
+    assert _verify(_token(_claims(at_hash="x")), access_token=None)["sub"] == "u1"

@@ -101,7 +101,8 @@ def test_the_whole_loop_over_stdio(tmp_path):
             listed = await client.list_tools()
             assert {tool.name for tool in listed.tools} >= TOOLS
             annotations = {tool.name: tool.annotations for tool in listed.tools}
-            assert annotations["validate_declaration"].read_only_hint is True
+            assert annotations["describe_api"].read_only_hint is True
+            assert annotations["validate_declaration"].read_only_hint is False  # runs hooks
             assert annotations["apply_migrations"].destructive_hint is True
 
             fmt = await session.ok("declaration_format")
@@ -185,6 +186,20 @@ def test_the_whole_loop_over_stdio(tmp_path):
             audit = await session.ok("run_audit", max_requests=300, max_seconds=90)
             assert audit["requests"] > 0
             assert all(f["severity"] for f in audit["findings"])
+
+            # A hooks file outside the project is never imported; one that prints is fine.
+            (tmp_path / "outside_hooks.py").write_text("open(__file__ + '.ran', 'w')\n")
+            escaping = FIXED.replace("name: diary\n", "name: diary\nhooks: ../outside_hooks.py\n")
+            report = await session.ok("validate_declaration", text=escaping)
+            assert report["ok"] is False and "inside the project" in str(report["problems"])
+            assert not (tmp_path / "outside_hooks.py.ran").exists()
+            (project / "chatty_hooks.py").write_text("print('hello from the hooks')\n")
+            chatty = FIXED.replace("name: diary\n", "name: diary\nhooks: chatty_hooks.py\n")
+            assert (await session.ok("validate_declaration", text=chatty))["ok"] is True
+            for file in (".", "migrations", "notes.txt"):
+                text = await session.refused("validate_declaration", file=file, text=FIXED)
+                assert "not a declaration file" in text
+            assert not [p for p in tmp_path.iterdir() if p.name.startswith(".backforge")]
 
             # Paths outside the project are refused, through .. and through a link.
             for file in ("../outside.yaml", "linked.yaml", str(outside)):

@@ -7,10 +7,11 @@ from pathlib import Path
 from mcp.server.mcpserver.exceptions import ToolError
 
 DEFAULT_DECLARATION = "backforge.yaml"
+DECLARATION_SUFFIXES = (".yaml", ".yml")
 
 
 class Project:
-    def __init__(self, root: Path):
+    def __init__(self, root: Path) -> None:
         self.root = root.resolve()
 
     def path(self, relative: str) -> Path:
@@ -25,9 +26,16 @@ class Project:
             )
         return candidate
 
+    def declaration_path(self, relative: str) -> Path:
+        """Where a declaration may be (existing or not): a .yaml/.yml file in the project."""
+        path = self.path(relative)
+        if path == self.root or path.is_dir() or path.suffix not in DECLARATION_SUFFIXES:
+            raise ToolError(f"{relative!r} is not a declaration file (*.yaml or *.yml)")
+        return path
+
     def declaration(self, relative: str) -> Path:
         """An existing declaration file inside the project."""
-        path = self.path(relative)
+        path = self.declaration_path(relative)
         if not path.is_file():
             raise ToolError(
                 f"no declaration at {self.relative(path)}: write one (see declaration_format) "

@@ -6,15 +6,17 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
+import tempfile
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib.resources import files
 from importlib.resources.abc import Traversable
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
@@ -24,10 +26,18 @@ from .. import __version__
 from ..dev_server import Account, DevServer, DevServerError
 from .project import DEFAULT_DECLARATION, Project
 
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from ..spec import Spec
+
 CHECK_TIMEOUT = 60.0
+ACCOUNT_NAME = re.compile(r"^[A-Za-z0-9._@+-]{1,64}$")
 BODY_SHOWN = 20_000  # characters of a response body returned to the agent
 
 READS = ToolAnnotations(readOnlyHint=True, openWorldHint=False)
+# Imports the project's hooks file (its code runs, in a child process); writes nothing itself.
+RUNS_CODE = ToolAnnotations(readOnlyHint=False, destructiveHint=False, openWorldHint=False)
 WRITES_FILES = ToolAnnotations(readOnlyHint=False, destructiveHint=False, openWorldHint=False)
 CHANGES_DATA = ToolAnnotations(readOnlyHint=False, destructiveHint=True, openWorldHint=False)
 Operation = Literal["list", "view", "create", "update", "delete"]
@@ -82,20 +92,25 @@ def build_server(root: Path) -> tuple[MCPServer, Workshop]:
             "blueprints": blueprint_texts(),
         }
 
-    @mcp.tool(annotations=READS)
+    @mcp.tool(annotations=RUNS_CODE)
     def validate_declaration(
         file: str = DEFAULT_DECLARATION, text: str | None = None
     ) -> dict[str, Any]:
         """Check a declaration and its hooks file as `backforge check` does: every problem at
         once, each with its line, key path and message (which often names the fix). With
-        `text`, that text is checked as if it were `file`, and nothing is written."""
-        path = project.path(file)
+        `text`, that text is checked as if it were `file` (from a scratch file beside it, removed
+        after), and `file` is left as it is. The hooks file it names is imported: its code runs,
+        in a child process, and it must be inside the project."""
         if text is None:
-            return _check(project.declaration(file))
-        draft = path.with_name(f".{path.stem}.draft-{os.getpid()}{path.suffix or '.yaml'}")
+            return _check(project.declaration(file), project.root)
+        path = project.declaration_path(file)
+        # A new name no link can stand at (O_EXCL), in the folder the hooks path is relative to.
+        handle, name = tempfile.mkstemp(dir=path.parent, prefix=".backforge-draft-", suffix=".yaml")
+        draft = Path(name)
         try:
-            draft.write_text(text, encoding="utf-8")
-            return _check(draft)
+            with os.fdopen(handle, "w", encoding="utf-8") as out:
+                out.write(text)
+            return _check(draft, project.root)
         finally:
             draft.unlink(missing_ok=True)
 
@@ -105,7 +120,7 @@ def build_server(root: Path) -> tuple[MCPServer, Workshop]:
         problems are answered."""
         report = validate_declaration(file, text)
         if report["ok"]:
-            project.path(file).write_text(text, encoding="utf-8")
+            project.declaration_path(file).write_text(text, encoding="utf-8")
         return {"written": report["ok"], **report}
 
     @mcp.tool(annotations=READS)
@@ -230,7 +245,7 @@ def build_server(root: Path) -> tuple[MCPServer, Workshop]:
         --dev`: non-destructive schema changes are applied to the database). A server already
         running is stopped first; its test accounts are forgotten."""
         path = project.declaration(file)
-        report = _check(path)
+        report = _check(path, project.root)
         if not report["ok"]:
             raise ToolError("the declaration has problems; validate_declaration lists them")
         with workshop.lock:
@@ -269,6 +284,9 @@ def build_server(root: Path) -> tuple[MCPServer, Workshop]:
     ) -> dict[str, Any]:
         """Create an account in an auth collection of the running server (as admin), log in
         as it and remember it under `name` (default: the email), for call_api and run_audit."""
+        label = name or email
+        if not ACCOUNT_NAME.match(label):
+            raise ToolError("name the account with letters, digits and . _ @ + - (up to 64)")
         server = workshop.running_server()
         body = {**(fields or {}), "email": email, "password": password}
         with _told():
@@ -286,7 +304,6 @@ def build_server(root: Path) -> tuple[MCPServer, Workshop]:
         if login.status_code != 200:
             raise ToolError(f"logging in answered {login.status_code}: {login.text}")
         record = created.json()
-        label = name or email
         server.accounts[label] = Account(collection, record["id"], login.json()["access_token"])
         return {"name": label, "record": record}
 
@@ -397,11 +414,12 @@ def _told() -> Iterator[None]:
         raise ToolError(str(exc)) from None
 
 
-def _check(path: Path) -> dict[str, Any]:
-    """`backforge check` on `path` in a child process (the hooks file is user code)."""
+def _check(path: Path, root: Path) -> dict[str, Any]:
+    """`backforge check` on `path` in a child process (the hooks file is user code; `-P`: the
+    project's own files never stand in for the libraries)."""
     try:
         done = subprocess.run(
-            [sys.executable, "-m", "backforge.agent.checking", str(path)],
+            [sys.executable, "-P", "-m", "backforge.agent.checking", str(path), str(root)],
             cwd=path.parent,
             capture_output=True,
             text=True,
@@ -411,12 +429,15 @@ def _check(path: Path) -> dict[str, Any]:
         raise ToolError(
             f"checking took over {CHECK_TIMEOUT:.0f} s (does the hooks file block?)"
         ) from None
-    if done.returncode != 0:
-        raise ToolError(f"the check failed to run:\n{done.stderr[-4000:]}")
-    return json.loads(done.stdout)
+    try:
+        if done.returncode == 0:
+            return json.loads(done.stdout)
+    except ValueError:
+        pass
+    raise ToolError(f"the check failed to run:\n{done.stderr[-4000:]}")
 
 
-def _spec(path: Path):
+def _spec(path: Path) -> Spec:
     from ..spec import DeclarationError
     from ..spec.loader import load_file
 
@@ -427,7 +448,7 @@ def _spec(path: Path):
         raise ToolError(f"the declaration has problems: {problems}") from None
 
 
-def _engine(path: Path, spec):
-    from ..database import create_database_engine, database_url
+def _engine(path: Path, spec: Spec) -> Engine:
+    from ..database import declaration_engine
 
-    return create_database_engine(database_url(path, spec.name))
+    return declaration_engine(path, spec.name)

@@ -183,7 +183,11 @@ class AuditClient:
         self.exchanges: list[Exchange] = []
         self.on_request = on_request
         self._http = httpx.Client(
-            timeout=timeout, follow_redirects=False, headers={"User-Agent": "backforge-audit"}
+            timeout=timeout,
+            follow_redirects=False,
+            headers={"User-Agent": "backforge-audit"},
+            # The credentials sent to a loopback target never go through an HTTP_PROXY.
+            trust_env=not is_loopback_host(urlsplit(base_url).hostname or ""),
         )
 
     def close(self) -> None:

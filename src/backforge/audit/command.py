@@ -107,9 +107,13 @@ def audit(
     fail_on: str,
 ) -> None:
     """Audit a running HTTP API against the OWASP API Top 10 and a senior engineer's checklist."""
-    from ..extras import require
+    from ..extras import MissingExtra, require
 
-    require("audit", "backforge audit")
+    try:
+        require("audit", "backforge audit")
+    except MissingExtra as exc:  # exit 1 means findings: a missing install is an error
+        click.echo(str(exc), err=True)
+        raise SystemExit(EXIT_ERROR) from None
     from rich.console import Console
 
     from .auth import CredentialsError, load_roles, parse_user

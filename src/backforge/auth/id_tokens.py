@@ -13,13 +13,15 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import math
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import jwt
-from jwt import PyJWK, PyJWKSet
-from jwt.exceptions import InvalidSignatureError, PyJWKError, PyJWKSetError, PyJWTError
+from jwt import PyJWK
+from jwt.exceptions import InvalidSignatureError, PyJWTError
 
 # The key type each family of algorithms signs with.
 _KEY_TYPES = {"RS": "RSA", "PS": "RSA", "ES": "EC", "Ed": "OKP"}
@@ -35,17 +37,37 @@ class UnknownKeyId(IdTokenInvalid):
     """The token names a key the set does not hold: the provider may have rotated its keys."""
 
 
-def load_key_set(document: dict[str, Any]) -> PyJWKSet:
-    """The provider's JWKS document as keys; ValueError when it holds no usable key."""
-    try:
-        return PyJWKSet.from_dict(document)
-    except (PyJWKSetError, PyJWKError, KeyError, TypeError) as exc:
-        raise ValueError(f"no usable signing key ({exc})") from exc
+@dataclass(frozen=True)
+class SigningKey:
+    """A key of the provider's set, with what the set says of it."""
+
+    key: PyJWK
+    key_id: str | None
+    key_type: str
+    algorithm: str | None  # the `alg` the provider bound the key to, if any
+
+
+def load_key_set(document: Any) -> list[SigningKey]:
+    """The signing keys of a JWKS document (keys for encryption and of types PyJWT cannot use
+    are left out); ValueError when none is left."""
+    entries = document.get("keys") if isinstance(document, dict) else None
+    keys = []
+    for data in entries if isinstance(entries, list) else []:
+        if not isinstance(data, dict) or data.get("use", "sig") != "sig":
+            continue
+        try:
+            key = PyJWK(data)
+        except (PyJWTError, ValueError, TypeError, KeyError):
+            continue
+        keys.append(SigningKey(key, data.get("kid"), str(data.get("kty")), data.get("alg")))
+    if not keys:
+        raise ValueError("the key set holds no usable signing key")
+    return keys
 
 
 def verify_id_token(
     token: str,
-    keys: PyJWKSet,
+    keys: list[SigningKey],
     *,
     algorithms: list[str],
     client_id: str,
@@ -63,34 +85,40 @@ def verify_id_token(
     algorithm = header.get("alg")
     if algorithm not in algorithms:
         raise IdTokenInvalid(f"algorithm {algorithm!r} is not one of {algorithms}")
-    candidates = _candidate_keys(keys, header.get("kid"), _KEY_TYPES.get(algorithm[:2]))
+    candidates = _candidate_keys(keys, header.get("kid"), _KEY_TYPES.get(algorithm[:2]), algorithm)
     claims = _signed_claims(token, candidates, algorithm, client_id)
     claims = _checked_claims(claims, leeway, client_id, issuer_of, nonce)
-    if access_token is not None and "at_hash" in claims:
+    if isinstance(access_token, str) and "at_hash" in claims:
         expected = _token_hash(access_token, algorithm)
         if not isinstance(claims["at_hash"], str) or not same_text(claims["at_hash"], expected):
             raise IdTokenInvalid("at_hash does not match the access token")
     return claims
 
 
-def _candidate_keys(keys: PyJWKSet, key_id: Any, key_type: str | None) -> list[PyJWK]:
-    """The key the token names; without a key id, every key of the algorithm's type."""
+def _candidate_keys(
+    keys: list[SigningKey], key_id: Any, key_type: str | None, algorithm: str
+) -> list[SigningKey]:
+    """The key the token names; without a key id, every key that may sign with the algorithm:
+    of its type, and bound to this algorithm when the set binds it to one."""
+    usable = [
+        key for key in keys if key.key_type == key_type and key.algorithm in (None, algorithm)
+    ]
     if key_id is None:
-        return [key for key in keys.keys if key.key_type == key_type]
-    named = [key for key in keys.keys if key.key_id == key_id and key.key_type == key_type]
+        return usable
+    named = [key for key in usable if key.key_id == key_id]
     if not named:
         raise UnknownKeyId(f"no key {key_id!r} in the provider's set")
     return named
 
 
 def _signed_claims(
-    token: str, candidates: list[PyJWK], algorithm: str, client_id: str
+    token: str, candidates: list[SigningKey], algorithm: str, client_id: str
 ) -> dict[str, Any]:
     for key in candidates:
         try:
             return jwt.decode(
                 token,
-                key.key,
+                key.key.key,
                 algorithms=[algorithm],
                 # Times are checked below, with the leeway; the signature and aud here.
                 options={"verify_exp": False, "verify_iat": False, "verify_nbf": False},
@@ -119,11 +147,8 @@ def _checked_claims(
     if (len(audiences) > 1 or "azp" in claims) and claims.get("azp") != client_id:
         raise IdTokenInvalid("azp is not this client")
     now = time.time()
-    try:
-        expires, issued = float(claims["exp"]), float(claims["iat"])
-        not_before = float(claims.get("nbf", issued))
-    except (TypeError, ValueError):
-        raise IdTokenInvalid("exp, iat or nbf is not a number") from None
+    expires, issued = _time(claims, "exp"), _time(claims, "iat")
+    not_before = _time(claims, "nbf") if "nbf" in claims else issued
     if expires + leeway < now:
         raise IdTokenInvalid("the token has expired")
     if issued - leeway > now or not_before - leeway > now:
@@ -132,6 +157,14 @@ def _checked_claims(
     if not isinstance(sent, str) or not same_text(sent, nonce):
         raise IdTokenInvalid("the nonce is not this login's")
     return claims
+
+
+def _time(claims: dict[str, Any], claim: str) -> float:
+    """A NumericDate: a finite JSON number (not a string, a boolean, NaN or Infinity)."""
+    value = claims[claim]
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise IdTokenInvalid(f"{claim} is not a number of seconds")
+    return float(value)
 
 
 def _token_hash(access_token: str, algorithm: str) -> str:

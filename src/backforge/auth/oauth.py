@@ -31,7 +31,6 @@ from authlib.common.security import generate_token, is_secure_transport
 from authlib.oauth2.auth import ClientAuth
 from authlib.oauth2.rfc6749.parameters import prepare_grant_uri, prepare_token_request
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
-from jwt import PyJWKSet
 from sqlalchemy import Table, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -43,6 +42,7 @@ from ..store.ids import new_id
 from .errors import AuthError, AuthForbidden, AuthInvalid
 from .id_tokens import (
     IdTokenInvalid,
+    SigningKey,
     UnknownKeyId,
     load_key_set,
     same_text,
@@ -175,7 +175,7 @@ class ProviderDirectory:
         self.http = http
         self.ttl = ttl
         self._metadata: dict[str, tuple[float, dict[str, Any]]] = {}
-        self._keys: dict[str, tuple[float, PyJWKSet]] = {}
+        self._keys: dict[str, tuple[float, list[SigningKey]]] = {}
         self._lock = threading.Lock()
 
     def metadata(self, issuer: str) -> dict[str, Any]:
@@ -199,7 +199,7 @@ class ProviderDirectory:
             self._metadata[issuer] = (time.monotonic(), document)
         return document
 
-    def keys(self, issuer: str, refresh: bool = False) -> PyJWKSet:
+    def keys(self, issuer: str, refresh: bool = False) -> list[SigningKey]:
         with self._lock:
             cached = self._keys.get(issuer)
         if cached:
@@ -436,7 +436,7 @@ class OAuthLogin:
                 issuer.replace(_TENANT, str(claims.get("tid", ""))) if _TENANT in issuer else issuer
             )
 
-        def verify(keys: PyJWKSet) -> dict[str, Any]:
+        def verify(keys: list[SigningKey]) -> dict[str, Any]:
             return verify_id_token(
                 token["id_token"],
                 keys,

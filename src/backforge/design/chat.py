@@ -74,9 +74,14 @@ class ChatModel:
                 f"the model's server at {self.base_url} did not answer: {exc}"
             ) from None
         try:
-            return document["choices"][0]["message"]["content"]
+            message = document["choices"][0]["message"]
         except (KeyError, IndexError, TypeError):
             raise ChatError("the model's server answered without a message") from None
+        content = message.get("content") if isinstance(message, dict) else None
+        if not isinstance(content, str):
+            refusal = message.get("refusal") if isinstance(message, dict) else None
+            raise ChatError(f"the model answered no text{f': {refusal}' if refusal else ''}")
+        return content
 
 
 class _FormatRefused(Exception):

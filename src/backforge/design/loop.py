@@ -21,7 +21,7 @@ from ..spec.errors import DeclarationError
 from .chat import ChatModel
 
 EXAMPLE_BLUEPRINT = "crm"  # roles, relations, to-many relations; no hooks
-_FENCE = re.compile(r"^\s*```[a-zA-Z]*\s*\n(.*?)\n\s*```\s*$", re.DOTALL)
+_FENCE = re.compile(r"```[a-zA-Z]*[ \t]*\n(.*?)\n[ \t]*```", re.DOTALL)
 
 SYSTEM = """You design backends for backforge, which serves a secure REST API from one
 declaration. Answer with the declaration only: one JSON object following the JSON Schema of the
@@ -124,7 +124,7 @@ def to_yaml(declaration: dict[str, Any]) -> str:
 def _declaration_in(answer: str) -> Any:
     """A JSON object (some servers wrap it in a code fence; a few answer YAML, taken when it
     declares collections — prose is also valid YAML)."""
-    fenced = _FENCE.match(answer)
+    fenced = _FENCE.search(answer)
     text = fenced.group(1) if fenced else answer
     try:
         return json.loads(text)

@@ -22,12 +22,7 @@ def preview_lines(text: str, audit: bool) -> list[str]:
         spec = load_file(path)
         for name, collection in spec.collections.items():
             if collection.link_of is None:
-                rules = collection.rules
-                declared = [
-                    f"{op}: {getattr(rules, op)}"
-                    for op in ("list", "view", "create", "update", "delete")
-                    if getattr(rules, op) is not None
-                ]
+                declared = [f"{op}: {rule}" for op, rule in collection.rules.declared().items()]
                 lines.append(f"{name}: {'; '.join(declared) or 'admins only'}")
         engine = create_database_engine(f"sqlite:///{Path(folder) / 'plan.db'}")
         try:
@@ -50,7 +45,7 @@ def _audit_lines(path: Path) -> list[str]:
     from ..dev_server import DevServer, DevServerError
 
     try:
-        server = DevServer.start(path)
+        server = DevServer.start(path, scratch=True)
     except DevServerError as exc:
         return [f"audit: the draft could not be served: {exc}"]
     try:

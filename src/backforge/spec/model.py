@@ -92,6 +92,11 @@ class Rules(_Strict):
     update: str | None = None
     delete: str | None = None
 
+    def declared(self) -> dict[str, str]:
+        """The rules declared, by operation (the others admit only admins)."""
+        operations = ("list", "view", "create", "update", "delete")
+        return {op: rule for op in operations if (rule := getattr(self, op)) is not None}
+
 
 class Relation(_Strict):
     """A to-many relation, declared on the collection its records belong to:
