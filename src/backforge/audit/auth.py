@@ -168,12 +168,22 @@ def register_throwaway(ctx: AuditContext, name: str) -> Identity | None:
     op = ctx.signup_op
     envelope, schema = credentials_schema(op)
     body = example_object(schema)
-    user_field, password_field = field_names(op)
-    username = f"bf-audit-{unique_suffix()}@example.com"
-    if user_field and "email" not in user_field.lower():
-        username = f"bfaudit{unique_suffix()}"
+    _, password_field = field_names(op)
+    # Every identifier the sign-up asks for (an email and a username, often both), so that
+    # the login can name the account by whichever one it takes.
+    suffix = unique_suffix()
+    identifiers = {"email": f"bf-audit-{suffix}@example.com", "name": f"bfaudit{suffix}"}
+    filled: dict[str, str] = {}
+    lower = {p.lower(): p for p in properties(schema)}
+    for field in USERNAME_FIELDS:
+        if field in lower:
+            value = identifiers["email" if "email" in field else "name"]
+            body[lower[field]] = filled[field] = value
+    if not filled:
+        body["email"] = filled["email"] = identifiers["email"]
+    login_field = field_names(ctx.login_op)[0] if ctx.login_op is not None else None
+    username = filled.get((login_field or "").lower()) or next(iter(filled.values()))
     password = f"Bf-{secrets.token_urlsafe(14)}-9a"
-    body[user_field or "email"] = username
     body[password_field or "password"] = password
     for key in list(body):  # a confirmation field must repeat the password
         if "confirm" in key.lower() and "password" in key.lower():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ..client import Exchange, WriteNotAllowed
+from ..client import Exchange, Identity, WriteNotAllowed
 from ..context import AuditContext, CreatedObject
 from ..findings import Severity
 
@@ -43,8 +43,18 @@ FIX = (
 )
 
 
-def is_owned(obj: dict[str, Any]) -> bool:
-    return any(obj.get(key) not in (None, "", []) for key in OWNER_KEYS)
+def is_owned(obj: dict[str, Any], owner: Identity | None = None) -> bool:
+    """Whether an object belongs to someone: a field named like an owner, or a value naming the
+    owner's account — its username, email or id as text (`"patient": "ann"`); short values
+    and numbers are not taken for one (a `doctor_id` of 1 is no account)."""
+    if any(obj.get(key) not in (None, "", []) for key in OWNER_KEYS):
+        return True
+    marks = (
+        {mark for mark in (owner.username, owner.user_id) if mark and len(mark) >= 3}
+        if owner
+        else set()
+    )
+    return any(isinstance(value, str) and value in marks for value in obj.values())
 
 
 def run(ctx: AuditContext) -> None:
@@ -56,7 +66,7 @@ def run(ctx: AuditContext) -> None:
         return
     for create in ctx.collection_creates():
         obj = ctx.object_of(create, a, NAME)
-        if obj is None or not is_owned(obj.body):
+        if obj is None or not is_owned(obj.body, a):
             continue
         _check_list(ctx, create.path, obj)
         for op in ctx.item_ops(create):
