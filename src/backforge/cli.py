@@ -133,7 +133,7 @@ def init(directory: Path, blueprint: str | None) -> None:
         try:
             written = write_blueprint(blueprint, directory, name[:63])
         except FileExistsError as exc:
-            raise _fail(f"{exc} already exists; nothing was changed") from None
+            raise _fail(f"already there: {exc}; nothing was changed") from None
     elif target.exists():
         raise _fail(f"{target} already exists; nothing was changed")
     else:
@@ -329,6 +329,8 @@ def _print_panel(spec: Spec, path: Path, host: str, port: int, reload: bool) -> 
     """Where everything is, once, before the server starts."""
     base = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"  # noqa: S104
     own = [n for n, c in spec.collections.items() if c.link_of is None]
+    # A URL that answers: the first collection served under /api/<name> (GET /api is no page).
+    served = next((n for n in own if spec.collections[n].record_routes), None)
     token = os.environ.get("BACKFORGE_ADMIN_TOKEN", "")
     admin = "BACKFORGE_ADMIN_TOKEN is set"
     if not token:
@@ -342,7 +344,7 @@ def _print_panel(spec: Spec, path: Path, host: str, port: int, reload: bool) -> 
             err=True,
         )
     rows = [
-        ("API", f"{base}/api"),
+        ("API", f"{base}/api/{served}" if served else base),
         ("docs", f"{base}/docs"),
         ("OpenAPI", f"{base}/api/openapi.json"),
         ("health", f"{base}/healthz"),
@@ -614,7 +616,10 @@ def design(words: tuple[str, ...], output: Path, rounds: int, audit: bool, yes: 
     from .design.loop import design_declaration
     from .design.preview import preview_lines
 
-    model = ChatModel.from_environment()
+    try:
+        model = ChatModel.from_environment()
+    except ChatError as exc:
+        raise _fail(str(exc)) from None
     if model is None:
         say(yellow(f"no language model is configured: {HOW_TO_CONFIGURE}."), err=True)
         say(

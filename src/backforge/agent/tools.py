@@ -291,7 +291,8 @@ def build_server(root: Path) -> tuple[MCPServer, Workshop]:
         body = {**(fields or {}), "email": email, "password": password}
         with _told():
             created = server.request("POST", f"/api/{collection}", "admin", body)
-            if created.status_code != 201:
+            # 409: made in an earlier session on this database; its password must still match
+            if created.status_code not in (201, 409):
                 raise ToolError(
                     f"creating the account answered {created.status_code}: {created.text}"
                 )
@@ -303,7 +304,17 @@ def build_server(root: Path) -> tuple[MCPServer, Workshop]:
             )
         if login.status_code != 200:
             raise ToolError(f"logging in answered {login.status_code}: {login.text}")
-        record = created.json()
+        if created.status_code == 409:
+            with _told():
+                me = server.request(
+                    "GET",
+                    "/api/auth/me",
+                    "anonymous",
+                    headers={"Authorization": f"Bearer {login.json()['access_token']}"},
+                )
+            record = me.json() if me.status_code == 200 else {"id": None, "email": email}
+        else:
+            record = created.json()
         server.accounts[label] = Account(collection, record["id"], login.json()["access_token"])
         return {"name": label, "record": record}
 
@@ -350,9 +361,12 @@ def build_server(root: Path) -> tuple[MCPServer, Workshop]:
         server = workshop.running_server()
         users = [parse_user(f"admin=bearer:{server.admin_token}")]
         users += [parse_user(f"{n}=bearer:{a.access_token}") for n, a in server.accounts.items()]
+        # who is who: the test accounts are the ordinary users object-level checks compare
+        roles = {"users": {"admin": "admin", **dict.fromkeys(server.accounts, "user")}}
         report = audit(
             server.base_url,
             users=users,
+            roles=roles,
             max_requests=max_requests,
             max_time=max_seconds,
             allow_writes=allow_writes,

@@ -22,7 +22,10 @@ TOKEN_FIELDS = ("access_token", "accessToken", "token", "jwt", "id_token", "idTo
 LOGIN_PATH = re.compile(
     r"/(login|signin|sign-in|log-in|token|tokens|sessions?|authenticate|auth-with-password)/?$"
 )
-SIGNUP_PATH = re.compile(r"/(register|signup|sign-up|users|accounts|registration)/?$")
+SIGNUP_PATH = re.compile(r"/(register|signup|sign-up|registration)/?$")
+# A collection of accounts taking a password: a sign-up only when no route says so by name
+# (backforge has both POST /api/users, admins only, and POST /api/auth/users/signup).
+ACCOUNTS_PATH = re.compile(r"/(users|accounts)/?$")
 RESET_PATH = re.compile(r"(reset|forgot|recover)")
 
 
@@ -60,6 +63,7 @@ def parse_user(text: str) -> UserSpec:
 
 
 def find_auth_operations(ctx: AuditContext) -> None:
+    accounts = None
     for op in ctx.operations("POST"):
         props = {p.lower() for p in properties(credentials_schema(op)[1])}
         has_password = any(f in props for f in PASSWORD_FIELDS)
@@ -68,8 +72,11 @@ def find_auth_operations(ctx: AuditContext) -> None:
             ctx.login_op = op
         elif ctx.signup_op is None and has_password and SIGNUP_PATH.search(path):
             ctx.signup_op = op
+        elif accounts is None and has_password and ACCOUNTS_PATH.search(path):
+            accounts = op
         elif ctx.reset_op is None and RESET_PATH.search(path) and props & set(USERNAME_FIELDS):
             ctx.reset_op = op
+    ctx.signup_op = ctx.signup_op or accounts
     if ctx.login_op is None:  # OAuth2 password flow: the token URL is the login
         for scheme in ctx.doc.security_schemes.values():
             url = (((scheme.get("flows") or {}).get("password") or {}).get("tokenUrl")) or ""
@@ -205,6 +212,22 @@ def register_throwaway(ctx: AuditContext, name: str) -> Identity | None:
     if identity.user_id is None:
         identity.user_id = _user_id(exchange.json())
     return identity
+
+
+SELF_PATH = re.compile(r"/(me|self|whoami|current[-_]?user|profile)/?$", re.IGNORECASE)
+
+
+def learn_account_id(ctx: AuditContext, identity: Identity) -> None:
+    """The id of the identity's own account, read from a documented `GET .../me` when the
+    credentials did not say it (a bearer token given with --user)."""
+    if identity.user_id is not None:
+        return
+    for op in ctx.operations("GET"):
+        if not op.path_params and SELF_PATH.search(op.path):
+            exchange = ctx.call(op, identity=identity, check="auth")
+            if exchange.status == 200:
+                identity.user_id = _user_id(exchange.json())
+                return
 
 
 def _user_id(data: Any) -> str | None:

@@ -212,15 +212,19 @@ class AuditContext:
     def required_query(self, op: Operation) -> dict[str, Any]:
         return {p.name: example_value(p.schema, p.name) for p in op.query_params if p.required}
 
-    def example_body(self, op: Operation, all_fields: bool = False) -> dict[str, Any] | None:
+    def example_body(
+        self, op: Operation, all_fields: bool = False, sender: Identity | None = None
+    ) -> dict[str, Any] | None:
         """A valid body: the required properties (`all_fields`: every writable one), with
-        references pointing at objects that exist."""
+        references pointing at objects that exist — never at the account of another of the
+        audit's users than `sender` (linking user B into A's object would let B see it)."""
         if op.body_schema is None:
             return None
         if schema_type(op.body_schema) not in {"object", None}:
             return None
         body = example_object(op.body_schema, all_fields=all_fields)
-        self._fill_relations(op, body, all_fields)
+        others = {u.user_id for u in self.users if u is not sender and u.user_id}
+        self._fill_relations(op, body, all_fields, others)
         return body
 
     def relation_target(self, name: str) -> Operation | None:
@@ -232,7 +236,13 @@ class AuditContext:
                 return create
         return None
 
-    def _fill_relations(self, op: Operation, body: dict[str, Any], every: bool = False) -> None:
+    def _fill_relations(
+        self,
+        op: Operation,
+        body: dict[str, Any],
+        every: bool = False,
+        others: frozenset[str] | set[str] = frozenset(),
+    ) -> None:
         """Point required references (`every`: all of them) at objects that exist, creating
         one when none is known."""
         required = set(flatten_required(op.body_schema))
@@ -242,28 +252,29 @@ class AuditContext:
             target = self.relation_target(name)
             if target is None or target is op or target.key in self._creating:
                 continue
-            ids = self.known_ids.get(target.path.rstrip("/"))
+            ids = [i for i in self.known_ids.get(target.path.rstrip("/"), []) if i not in others]
             if not ids:
                 self._creating.add(target.key)
                 try:
                     self.create_object(target, self.primary or ANONYMOUS, "setup")
                 finally:
                     self._creating.discard(target.key)
-                ids = self.known_ids.get(target.path.rstrip("/"))
+                known = self.known_ids.get(target.path.rstrip("/"), [])
+                ids = [i for i in known if i not in others]
             if ids:
                 body[name] = _typed(ids[0], body[name])
 
     # -- objects ----------------------------------------------------------------------------
     def create_object(self, create: Operation, owner: Identity, check: str) -> CreatedObject | None:
         """Create an object as `owner` with a valid body; None when the API refuses."""
-        body = self.example_body(create)
+        body = self.example_body(create, sender=owner)
         if body is None:
             return None
         try:
             exchange = self.call(create, identity=owner, body=body, check=check)
             if exchange.status in (400, 422):
                 # Documents often mark nothing required: send every property the schema has.
-                fuller = self.example_body(create, all_fields=True)
+                fuller = self.example_body(create, all_fields=True, sender=owner)
                 if fuller is not None and fuller != body:
                     body = fuller
                     exchange = self.call(create, identity=owner, body=body, check=check)

@@ -36,8 +36,11 @@ class ChatModel:
     @classmethod
     def from_environment(cls) -> ChatModel | None:
         base_url, model = os.environ.get(BASE_URL_VARIABLE), os.environ.get(MODEL_VARIABLE)
-        if not base_url or not model:
+        if not base_url and not model:
             return None
+        if not base_url or not model:
+            missing = BASE_URL_VARIABLE if not base_url else MODEL_VARIABLE
+            raise ChatError(f"{missing} is not set: {HOW_TO_CONFIGURE}")
         key = next((os.environ[v] for v in KEY_VARIABLES if os.environ.get(v)), None)
         return cls(base_url.rstrip("/"), model, key)
 

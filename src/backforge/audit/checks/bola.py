@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from ..auth import learn_account_id
 from ..client import Exchange, Identity, WriteNotAllowed
 from ..context import AuditContext, CreatedObject
 from ..findings import Severity
@@ -49,11 +50,13 @@ def is_owned(obj: dict[str, Any], owner: Identity | None = None) -> bool:
     and numbers are not taken for one (a `doctor_id` of 1 is no account)."""
     if any(obj.get(key) not in (None, "", []) for key in OWNER_KEYS):
         return True
-    marks = (
-        {mark for mark in (owner.username, owner.user_id) if mark and len(mark) >= 3}
-        if owner
-        else set()
-    )
+    return owner is not None and names(obj, owner)
+
+
+def names(obj: dict[str, Any], identity: Identity) -> bool:
+    """Whether a value of the object is the identity's username, email or id (as text of 3
+    characters or more: a `doctor_id` of 1 is no account)."""
+    marks = {m for m in (identity.username, identity.user_id) if m and len(m) >= 3}
     return any(isinstance(value, str) and value in marks for value in obj.values())
 
 
@@ -64,9 +67,13 @@ def run(ctx: AuditContext) -> None:
             "object-level authorization needs two users (--user twice, or a sign-up operation)"
         )
         return
+    for identity in (a, b):
+        learn_account_id(ctx, identity)
     for create in ctx.collection_creates():
         obj = ctx.object_of(create, a, NAME)
         if obj is None or not is_owned(obj.body, a):
+            continue
+        if names(obj.body, b):  # B is a party to it (added to A's conversation): B may see it
             continue
         _check_list(ctx, create.path, obj)
         for op in ctx.item_ops(create):

@@ -137,7 +137,8 @@ def auto_apply(engine: Engine, spec: Spec) -> list[Change]:
         diff = diff_schema(connection, spec)
         if not diff.changes:
             return []
-        _refuse(diff, allow_destructive=False, hint=FIX_COMMAND + " (with --allow-destructive)")
+        hint = FIX_COMMAND.replace("plan FILE", "plan FILE --allow-destructive")
+        _refuse(diff, allow_destructive=False, hint=hint)
         changes = render_changes(diff)
         statements = [s for c in changes for s in c.sql[engine.dialect.name]]
         stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S%f")
