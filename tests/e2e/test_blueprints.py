@@ -209,6 +209,9 @@ def _chat(http: httpx.Client, ann, bob) -> None:
     )
     assert intrude.status_code in (403, 422)
     bob_id = http.get("/auth/me", headers=bob).json()["id"]
+    directory = http.get("/users", params={"filter": f'id = "{bob_id}"'}, headers=ann).json()
+    [found] = directory["items"]
+    assert found["id"] == bob_id and found.get("email") is None  # names yes, addresses no
     invite = {"conversation": talk["id"], "user": bob_id}
     assert http.post("/participants", json=invite, headers=bob).status_code in (403, 422)
     _created(http.post("/participants", json=invite, headers=ann))
