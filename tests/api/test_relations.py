@@ -387,6 +387,15 @@ def test_relation_mistakes_in_a_filter_answer_400_naming_the_problem(tracker, ex
     assert message in answer.json()["detail"]
 
 
+def test_expanding_a_to_many_relation_says_how_to_read_it(tracker):
+    client, _ = tracker
+    many = client.get("/api/users", params={"expand": "followers"})
+    assert many.status_code == 400 and "declare a shape that nests them" in many.json()["detail"]
+    unknown = client.get("/api/users", params={"expand": "nope"})
+    assert unknown.status_code == 400
+    assert "relation fields: manager" in unknown.json()["detail"]
+
+
 def _declaration_error(collections: dict) -> str:
     with pytest.raises(DeclarationError) as caught:
         load_dict({"name": "x", "collections": collections})

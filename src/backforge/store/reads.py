@@ -361,9 +361,14 @@ def _expand(
         field = declared.fields.get(name)
         if field is None or field.type != "relation" or field.to is None or field.hidden:
             relations = [n for n, f in declared.fields.items() if f.type == "relation"]
-            raise InvalidQuery(
-                f"cannot expand '{name}' (relations: {', '.join(relations) or 'none'})", "expand"
-            )
+            detail = f"cannot expand '{name}' (relation fields: {', '.join(relations) or 'none'})"
+            if name in declared.relations:  # to-many: read as a filter or through a shape
+                detail = (
+                    f"cannot expand '{name}': expand reads relation fields (one record each); "
+                    f"list the records of '{name}' with a filter on their own collection, or "
+                    "declare a shape that nests them"
+                )
+            raise InvalidQuery(detail, "expand")
         target = store.tables[field.to]
         ids = {row[name] for row in rows if row[name] is not None}
         found: dict[str, dict[str, Any]] = {}
