@@ -53,7 +53,7 @@ hold?) -> run_audit -> stop_server. Paths are relative to the project directory.
 class Workshop:
     """What the tools share: the project and the development server, if one runs."""
 
-    def __init__(self, project: Project):
+    def __init__(self, project: Project) -> None:
         self.project = project
         self.server: DevServer | None = None
         self.lock = threading.Lock()
@@ -283,7 +283,8 @@ def build_server(root: Path) -> tuple[MCPServer, Workshop]:
         name: str | None = None,
     ) -> dict[str, Any]:
         """Create an account in an auth collection of the running server (as admin), log in
-        as it and remember it under `name` (default: the email), for call_api and run_audit."""
+        as it and remember it under `name` (default: the email), for call_api and run_audit.
+        An account with that email already there (an earlier session) is logged into."""
         label = name or email
         if not ACCOUNT_NAME.match(label):
             raise ToolError("name the account with letters, digits and . _ @ + - (up to 64)")
