@@ -17,9 +17,7 @@ from .corpus.scoring import false_positives, score
 CORPUS = {"clinic_flask": clinic_flask}
 # flaw -> why the audit misses it today
 KNOWN_MISSES: dict[str, dict[str, str]] = {
-    "clinic_flask": {
-        "bfla_catalogue": "function-level checks only try admin-looking paths",
-    },
+    "clinic_flask": {},
 }
 
 
@@ -29,6 +27,7 @@ def _audit(module, flawed: bool):
             base,
             users=[parse_user(f"admin=login:{module.ADMIN[0]}:{module.ADMIN[1]}")],
             roles={"users": {"admin": "admin"}},
+            allow_writes=True,  # the corpus apps hold only what the audit makes
             max_time=120,
             options=quick_options(fuzz_examples=0),
         )

@@ -18,6 +18,8 @@ ADMIN_WORDS = re.compile(
     r"([/_\-. ]|$)"
 )
 
+ADMIN_ROLES = {"admin", "administrator", "root", "superuser", "staff", "owner"}
+
 
 @dataclass
 class CreatedObject:
@@ -97,12 +99,15 @@ class AuditContext:
     # -- identities -------------------------------------------------------------------------
     def low_privilege_users(self) -> list[Identity]:
         """Users known to be ordinary: registered by the audit, or given a plain role in --roles."""
-        admin_roles = {"admin", "administrator", "root", "superuser", "staff", "owner"}
         return [
             u
             for u in self.users
-            if u.name in self.roles_of and self.roles_of[u.name].lower() not in admin_roles
+            if u.name in self.roles_of and self.roles_of[u.name].lower() not in ADMIN_ROLES
         ]
+
+    def admin_users(self) -> list[Identity]:
+        """Users given an admin-like role in --roles."""
+        return [u for u in self.users if self.roles_of.get(u.name, "").lower() in ADMIN_ROLES]
 
     def _peers(self) -> list[Identity]:
         """The users that object-level checks compare: ordinary ones; else, when nothing says

@@ -28,6 +28,7 @@ from werkzeug.serving import WSGIRequestHandler, make_server
 ADMIN = ("admin", "admin-password-" + secrets.token_hex(8))
 NUMERIC_SECRET = "271828"  # six digits: in no dictionary, found by brute force
 LOGIN_LIMIT = 20  # attempts per client per minute in the twin
+WRITE_LIMIT = (25, 10.0)  # creates per client and path, per seconds (both variants)
 # flaw -> the findings it must cause, as (finding id, OWASP category, operation)
 FLAWS: dict[str, list[tuple[str, str, str]]] = {
     "bola": [("bola-read", "API1:2023", "GET /appointments/{appointment_id}")],
@@ -201,7 +202,7 @@ def openapi_document(flawed: bool) -> dict[str, Any]:
                 "post": {
                     "security": BEARER,
                     "requestBody": _body(NEW_DOCTOR),
-                    "responses": _answers("201", DOCTOR, "400", "401", "403", "422"),
+                    "responses": _answers("201", DOCTOR, "400", "401", "403", "422", "429"),
                 },
             },
             "/doctors/{doctor_id}": {
@@ -222,7 +223,7 @@ def openapi_document(flawed: bool) -> dict[str, Any]:
                 "post": {
                     "security": BEARER,
                     "requestBody": _body(NEW_APPOINTMENT),
-                    "responses": _answers("201", APPOINTMENT, "400", "401", "404", "422"),
+                    "responses": _answers("201", APPOINTMENT, "400", "401", "404", "422", "429"),
                 },
             },
             "/appointments/{appointment_id}": {
@@ -281,6 +282,15 @@ def make_app(flawed: bool) -> Flask:
         (ADMIN[0], "admin@clinic.test", _hash(ADMIN[1])),
     )
     attempts: dict[str, list[float]] = {}
+    writes: dict[tuple[str, str], list[float]] = {}
+
+    def limit_writes() -> None:
+        count, seconds = WRITE_LIMIT
+        key, now = (request.remote_addr or "", request.path), time.monotonic()
+        recent = [t for t in writes.get(key, []) if now - t < seconds]
+        writes[key] = [*recent, now]
+        if len(recent) >= count:
+            raise Refused(429, "too many writes; wait a few seconds")
 
     def sql(query: str, *args: Any) -> sqlite3.Cursor:
         with lock:
@@ -430,6 +440,7 @@ def make_app(flawed: bool) -> Flask:
 
     @app.post("/doctors")
     def add_doctor() -> Response:
+        limit_writes()
         admin_only()
         data = body(NEW_DOCTOR)
         cursor = sql(
@@ -464,6 +475,7 @@ def make_app(flawed: bool) -> Flask:
 
     @app.post("/appointments")
     def book() -> Response:
+        limit_writes()
         user = caller()
         data = body(NEW_APPOINTMENT)
         if sql("SELECT id FROM doctors WHERE id = ?", data["doctor_id"]).fetchone() is None:

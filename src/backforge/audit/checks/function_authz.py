@@ -1,4 +1,5 @@
-"""Broken function level authorization: low-privilege users succeeding on admin operations."""
+"""Broken function level authorization: low-privilege users succeeding on admin operations,
+and deleting what an admin made (a customer removing a catalogue item)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from ..client import Identity, WriteNotAllowed
 from ..context import AuditContext
 from ..findings import Severity
 from ..openapi import Operation
+from .bola import names
 
 NAME = "function_authz"
 CATEGORY = "API5:2023"
@@ -25,6 +27,7 @@ def restricted_operations(ctx: AuditContext) -> dict[str, list[str]]:
 
 
 def run(ctx: AuditContext) -> None:
+    _check_deleting_admin_objects(ctx)
     restricted = restricted_operations(ctx)
     if not restricted:
         return
@@ -72,6 +75,55 @@ def _try(ctx: AuditContext, op: Operation, user: Identity, roles: list[str]) -> 
             check=NAME,
             detail=f"{user.name} (role {ctx.roles_of.get(user.name, 'user')}) called {op.key}, "
             f"meant for {', '.join(roles)}, and got {exchange.status}.",
+            fix="Check the caller's role on every privileged operation, denying by default.",
+            evidence=[exchange],
+        )
+
+
+def _check_deleting_admin_objects(ctx: AuditContext) -> None:
+    """An object an admin created (that does not name the user) deleted by an ordinary user,
+    and gone when the admin reads it again. Only with --allow-writes: nothing is deleted
+    without it, not even what the audit made."""
+    admins, callers = ctx.admin_users(), ctx.low_privilege_users()
+    if not admins or not callers:
+        return
+    if not ctx.options.allow_writes:
+        ctx.note("ordinary users deleting what an admin made: not tried (use --allow-writes)")
+        return
+    admin, user = admins[0], callers[0]
+    for create in ctx.collection_creates():
+        item_ops = ctx.item_ops(create)
+        deletes = [op for op in item_ops if op.method == "DELETE" and op.path_params]
+        reads = [op for op in item_ops if op.method == "GET" and op.path_params]
+        if not deletes:
+            continue
+        obj = ctx.create_object(create, admin, NAME)
+        if obj is None or names(obj.body, user):
+            continue
+        op = deletes[0]
+        where = {op.path_params[-1].name: obj.id}
+        try:
+            exchange = ctx.call(op, identity=user, path_values=where, check=NAME, own_object=True)
+        except WriteNotAllowed:
+            continue
+        if not 200 <= exchange.status < 300:
+            continue
+        if reads:
+            read = reads[0]
+            again = ctx.call(
+                read, identity=admin, path_values={read.path_params[-1].name: obj.id}, check=NAME
+            )
+            if again.status != 404:
+                continue  # still there: the answer was not a deletion
+        ctx.report(
+            id="bfla-privileged-operation",
+            title="An ordinary user deletes what an admin created",
+            severity=Severity.HIGH,
+            category=CATEGORY,
+            operation=op.key,
+            check=NAME,
+            detail=f"{user.name} (role {ctx.roles_of.get(user.name, 'user')}) deleted through "
+            f"{op.key} an object {admin.name} created through {create.key}.",
             fix="Check the caller's role on every privileged operation, denying by default.",
             evidence=[exchange],
         )
