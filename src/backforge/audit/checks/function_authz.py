@@ -3,7 +3,7 @@ and deleting what an admin made (a customer removing a catalogue item)."""
 
 from __future__ import annotations
 
-from ..client import Identity, WriteNotAllowed
+from ..client import Exchange, Identity, WriteNotAllowed
 from ..context import AuditContext
 from ..findings import Severity
 from ..openapi import Operation
@@ -66,17 +66,13 @@ def _try(ctx: AuditContext, op: Operation, user: Identity, roles: list[str]) -> 
     except WriteNotAllowed:
         return
     if 200 <= exchange.status < 300:
-        ctx.report(
-            id="bfla-privileged-operation",
-            title="Low-privilege user succeeds on a privileged operation",
-            severity=Severity.HIGH,
-            category=CATEGORY,
-            operation=op.key,
-            check=NAME,
-            detail=f"{user.name} (role {ctx.roles_of.get(user.name, 'user')}) called {op.key}, "
+        _report(
+            ctx,
+            op,
+            "Low-privilege user succeeds on a privileged operation",
+            f"{user.name} (role {ctx.roles_of.get(user.name, 'user')}) called {op.key}, "
             f"meant for {', '.join(roles)}, and got {exchange.status}.",
-            fix="Check the caller's role on every privileged operation, denying by default.",
-            evidence=[exchange],
+            exchange,
         )
 
 
@@ -115,15 +111,25 @@ def _check_deleting_admin_objects(ctx: AuditContext) -> None:
             )
             if again.status != 404:
                 continue  # still there: the answer was not a deletion
-        ctx.report(
-            id="bfla-privileged-operation",
-            title="An ordinary user deletes what an admin created",
-            severity=Severity.HIGH,
-            category=CATEGORY,
-            operation=op.key,
-            check=NAME,
-            detail=f"{user.name} (role {ctx.roles_of.get(user.name, 'user')}) deleted through "
+        _report(
+            ctx,
+            op,
+            "An ordinary user deletes what an admin created",
+            f"{user.name} (role {ctx.roles_of.get(user.name, 'user')}) deleted through "
             f"{op.key} an object {admin.name} created through {create.key}.",
-            fix="Check the caller's role on every privileged operation, denying by default.",
-            evidence=[exchange],
+            exchange,
         )
+
+
+def _report(ctx: AuditContext, op: Operation, title: str, detail: str, exchange: Exchange) -> None:
+    ctx.report(
+        id="bfla-privileged-operation",
+        title=title,
+        severity=Severity.HIGH,
+        category=CATEGORY,
+        operation=op.key,
+        check=NAME,
+        detail=detail,
+        fix="Check the caller's role on every privileged operation, denying by default.",
+        evidence=[exchange],
+    )
