@@ -32,6 +32,27 @@ def test_weak_jwt_secret_is_found_and_strong_one_is_not():
     assert jwt.crack(strong) is None
 
 
+@pytest.mark.parametrize(
+    ("secret", "alg"),
+    [
+        ("your-256-bit-secret", "HS256"),  # a packaged entry as written
+        ("Flask2024", "HS384"),  # a word, capitalised, with a year
+        ("my_jwt_secret", "HS512"),  # a word with `my_` before it
+        ("JWTKEY", "HS256"),  # upper case
+        ("31415", "HS256"),  # short numeric, brute-forced
+    ],
+)
+def test_the_dictionary_finds_decorated_and_numeric_secrets(secret, alg):
+    token = jwt.sign({"alg": alg, "typ": "JWT"}, {"sub": "7"}, secret.encode())
+    assert jwt.crack(token) == secret
+
+
+def test_the_packaged_dictionary_is_large_and_has_no_repeats():
+    candidates = list(jwt.weak_secrets())
+    assert len(candidates) > 10_000 and len(set(candidates)) == len(candidates)
+    assert not any(c.startswith("#") for c in candidates)
+
+
 def test_forged_tokens_keep_the_claims():
     token = jwt.sign({"alg": "HS256"}, {"sub": "42"}, b"secret")
     header, claims = jwt.decode(jwt.unsigned({"sub": "42"}))

@@ -1,5 +1,5 @@
-"""Just enough JWT to forge test tokens and to find weak HMAC secrets (a dictionary of common
-ones, then every short numeric one)."""
+"""Just enough JWT to forge test tokens and to find weak HMAC secrets (a packaged dictionary of
+common ones and their usual decorations, then every short numeric one)."""
 
 from __future__ import annotations
 
@@ -8,111 +8,40 @@ import hashlib
 import hmac
 import json
 from collections.abc import Iterable, Iterator
+from importlib import resources
 from itertools import chain
 from typing import Any
 
 HMAC_ALGS = {"HS256": hashlib.sha256, "HS384": hashlib.sha384, "HS512": hashlib.sha512}
 
-# Secrets seen in tutorials, framework templates and leaked configs; kept short on purpose.
-WEAK_SECRETS = [
-    "secret",
-    "Secret",
-    "SECRET",
-    "secretkey",
-    "secret_key",
-    "secret-key",
-    "mysecret",
-    "my-secret",
-    "my_secret",
-    "mysecretkey",
-    "my-secret-key",
-    "my_secret_key",
-    "jwt",
-    "jwtsecret",
-    "jwt_secret",
-    "jwt-secret",
-    "JWT_SECRET",
-    "jwtSecret",
-    "jwt-secret-key",
-    "jwt_secret_key",
-    "your-256-bit-secret",
-    "your-secret-key",
-    "your_secret_key",
-    "your-secret",
-    "yoursecret",
-    "supersecret",
-    "super-secret",
-    "super_secret",
-    "supersecretkey",
-    "changeme",
-    "change-me",
-    "change_me",
-    "changeit",
-    "password",
-    "Password",
-    "password1",
-    "passw0rd",
-    "123456",
-    "12345678",
-    "1234567890",
-    "qwerty",
-    "admin",
-    "administrator",
-    "root",
-    "test",
-    "testing",
-    "test123",
-    "dev",
-    "development",
-    "default",
-    "key",
-    "private",
-    "privatekey",
-    "token",
-    "tokensecret",
-    "auth",
-    "authsecret",
-    "app",
-    "appsecret",
-    "app_secret",
-    "app-secret",
-    "s3cr3t",
-    "s3cret",
-    "secret123",
-    "secret1",
-    "hello",
-    "welcome",
-    "letmein",
-    "keyboard cat",
-    "shhhhh",
-    "shhhhhhared-secret",
-    "gsdf",
-    "api",
-    "apisecret",
-    "api_secret",
-    "example",
-    "server",
-    "node",
-    "express",
-    "django-insecure",
-    "flask",
-    "fastapi",
-    "laravel",
-    "spring",
-    "nestjs",
-    "hs256",
-    "HS256",
-    "signing-key",
-    "signingkey",
-    "access",
-    "access_secret",
-    "refresh",
-    "refresh_secret",
-    "backforge",
-    "insecure",
-    "notasecret",
-    "",
-]
+SECRETS_FILE = "jwt_secrets.txt"  # in backforge/audit/data
+YEARS = [str(year) for year in range(2015, 2031)]
+SUFFIXES = ["1", "12", "123", "1234", "!", "_key", "-key", "key", "_secret", "-secret", *YEARS]
+PREFIXES = ["my", "my_", "my-", "the"]
+
+
+def _secret_words() -> list[str]:
+    text = resources.files("backforge.audit").joinpath("data", SECRETS_FILE).read_text("utf-8")
+    return [line for line in text.splitlines() if line and not line.startswith("#")]
+
+
+def weak_secrets() -> Iterator[str]:
+    """The packaged dictionary, then each word decorated as people do (case, `my` before,
+    digits, `_key`, a year after); the empty secret too. Each candidate once."""
+    words = _secret_words()
+    cased = [*words, *(word.capitalize() for word in words)]
+    seen: set[str] = set()
+    forms = chain(
+        [""],
+        cased,
+        (word.upper() for word in words),
+        (prefix + word for word in cased for prefix in PREFIXES),
+        (word + suffix for word in cased for suffix in SUFFIXES),
+    )
+    for form in forms:
+        if form not in seen:
+            seen.add(form)
+            yield form
 
 
 def b64url_decode(part: str) -> bytes:
@@ -181,7 +110,7 @@ def crack(token: str, candidates: Iterable[str] | None = None) -> str | None:
     head, body, sig = token.split(".")
     expected = b64url_decode(sig)
     signing_input = f"{head}.{body}".encode()
-    tried = candidates if candidates is not None else chain(WEAK_SECRETS, _numeric_secrets())
+    tried = candidates if candidates is not None else chain(weak_secrets(), _numeric_secrets())
     name = algorithm().name
     for secret in tried:
         # The auditor's own offline search: no secret of the API is compared here.
