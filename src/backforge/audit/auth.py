@@ -209,6 +209,7 @@ def register_throwaway(ctx: AuditContext, name: str) -> Identity | None:
         return None
     identity.self_registered = True
     identity.username, identity.password = username, password
+    identity.email = identifiers["email"]
     if identity.user_id is None:
         identity.user_id = _user_id(exchange.json())
     return identity
@@ -218,16 +219,28 @@ SELF_PATH = re.compile(r"/(me|self|whoami|current[-_]?user|profile)/?$", re.IGNO
 
 
 def learn_account_id(ctx: AuditContext, identity: Identity) -> None:
-    """The id of the identity's own account, read from a documented `GET .../me` when the
-    credentials did not say it (a bearer token given with --user)."""
-    if identity.user_id is not None:
+    """The id (and email) of the identity's own account, read from a documented `GET .../me`
+    when the credentials did not say it (a bearer token given with --user, a login by name)."""
+    if identity.user_id is not None and identity.email is not None:
         return
     for op in ctx.operations("GET"):
         if not op.path_params and SELF_PATH.search(op.path):
             exchange = ctx.call(op, identity=identity, check="auth")
             if exchange.status == 200:
-                identity.user_id = _user_id(exchange.json())
+                identity.user_id = identity.user_id or _user_id(exchange.json())
+                identity.email = identity.email or _email(exchange.json())
                 return
+
+
+def _email(data: Any) -> str | None:
+    if isinstance(data, dict):
+        for key in ("user", "record", "data"):
+            if isinstance(data.get(key), dict):
+                data = data[key]
+        value = data.get("email")
+        if isinstance(value, str) and "@" in value:
+            return value
+    return None
 
 
 def _user_id(data: Any) -> str | None:

@@ -48,6 +48,7 @@ class Identity:
     password: str | None = None
     self_registered: bool = False
     user_id: str | None = None
+    email: str | None = None  # the account's address, for a password reset that asks for it
 
     @property
     def is_jwt(self) -> bool:

@@ -7,6 +7,7 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 from collections.abc import Iterable, Iterator
 from importlib import resources
 from itertools import chain
@@ -25,10 +26,11 @@ def _secret_words() -> list[str]:
     return [line for line in text.splitlines() if line and not line.startswith("#")]
 
 
-def weak_secrets() -> Iterator[str]:
-    """The packaged dictionary, then each word decorated as people do (case, `my` before,
-    digits, `_key`, a year after); the empty secret too. Each candidate once."""
-    words = _secret_words()
+def weak_secrets(names: Iterable[str] = ()) -> Iterator[str]:
+    """The packaged dictionary and the API's own `names` (its title, its host), then each
+    decorated as people do (case, `my` before, digits, `_key`, a year after); the empty secret
+    too. Each candidate once."""
+    words = [*names, *_secret_words()]
     cased = [*words, *(word.capitalize() for word in words)]
     seen: set[str] = set()
     forms = chain(
@@ -42,6 +44,18 @@ def weak_secrets() -> Iterator[str]:
         if form not in seen:
             seen.add(form)
             yield form
+
+
+def names_of_api(title: str, host: str) -> list[str]:
+    """What an API is called, as a secret might spell it: its title's words alone and joined
+    (`Pet Store` -> pet, store, petstore, pet-store, pet_store), its host's labels but the
+    last (`api.petshop.io` -> petshop)."""
+    words = [w.lower() for w in re.findall(r"[A-Za-z0-9]+", title)]
+    names = [*words, "".join(words), "-".join(words), "_".join(words)]
+    labels = host.lower().split(".")
+    if not host.replace(".", "").isdigit():  # no name in an IP address
+        names += [label for label in labels[:-1] if label not in {"www", "api"}]
+    return [name for name in dict.fromkeys(names) if len(name) >= 3]
 
 
 def b64url_decode(part: str) -> bytes:
@@ -97,9 +111,12 @@ def _numeric_secrets() -> Iterator[str]:
             yield str(number).zfill(digits)
 
 
-def crack(token: str, candidates: Iterable[str] | None = None) -> str | None:
+def crack(
+    token: str, candidates: Iterable[str] | None = None, names: Iterable[str] = ()
+) -> str | None:
     """The HMAC secret that signed `token`, or None: from `candidates`, or the dictionary of
-    common secrets and then every numeric secret of up to NUMERIC_DIGITS digits."""
+    common secrets with the API's `names`, then every numeric secret of up to NUMERIC_DIGITS
+    digits."""
     try:
         header, _ = decode(token)
     except ValueError:
@@ -110,7 +127,7 @@ def crack(token: str, candidates: Iterable[str] | None = None) -> str | None:
     head, body, sig = token.split(".")
     expected = b64url_decode(sig)
     signing_input = f"{head}.{body}".encode()
-    tried = candidates if candidates is not None else chain(weak_secrets(), _numeric_secrets())
+    tried = candidates if candidates is not None else chain(weak_secrets(names), _numeric_secrets())
     name = algorithm().name
     for secret in tried:
         # The auditor's own offline search: no secret of the API is compared here.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from urllib.parse import urlsplit
 
 from .. import jwt
 from ..client import Identity, WriteNotAllowed
@@ -56,7 +57,9 @@ def _check_anonymous_access(ctx: AuditContext) -> None:
 
 def _check_weak_secret(ctx: AuditContext, user: Identity) -> str | None:
     assert user.token is not None
-    secret = jwt.crack(user.token)
+    title = str((ctx.doc.raw.get("info") or {}).get("title") or "")
+    host = urlsplit(ctx.client.base_url).hostname or ""
+    secret = jwt.crack(user.token, names=jwt.names_of_api(title, host))
     if secret is not None:
         where = ctx.login_op.key if ctx.login_op else "*"
         ctx.report(
@@ -66,8 +69,9 @@ def _check_weak_secret(ctx: AuditContext, user: Identity) -> str | None:
             category=CATEGORY,
             operation=where,
             check=NAME,
-            detail=f"The token's HMAC secret is {secret!r}, found offline (common secrets, then "
-            "every number of up to 6 digits): anyone can mint tokens for any user.",
+            detail=f"The token's HMAC secret is {secret!r}, found offline (common secrets and the "
+            "API's name with the usual decorations, then every number of up to 6 digits): "
+            "anyone can mint tokens for any user.",
             fix="Use a random secret of at least 32 bytes from a secret store, and rotate it.",
         )
     return secret

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from ..client import Exchange, Identity, WriteNotAllowed
@@ -112,17 +113,57 @@ def _same(stored: Any, sent: Any) -> bool:
     return stored == sent or str(stored) == str(sent)
 
 
+Send = Callable[[dict[str, Any]], Exchange]
+Kept = Callable[[Exchange, dict[str, Any]], dict[str, Any]]
+# A strict API refuses the whole body for one unknown property: then each is tried alone, the
+# server-computed amounts first, up to this many.
+MAX_ALONE = 12
+
+
+def _probe(send: Send, kept: Kept, injected: dict[str, Any]) -> tuple[dict[str, Any], Exchange]:
+    """What of `injected` a write kept, and the exchange that shows it. When the API refuses
+    the body (400/422), once more without the properties its answer names, then each of the
+    rest alone: one hidden property it takes is a finding whatever it says of the others."""
+    exchange = send(injected)
+    accepted = kept(exchange, injected)
+    if accepted or exchange.status not in (400, 422):
+        return accepted, exchange
+    named = {name for name in injected if _names(exchange.text, name)}
+    rest = {k: v for k, v in injected.items() if k not in named}
+    tries = [rest] if named and rest else []
+    if len(rest) > 1:
+        ordered = sorted(rest, key=lambda name: name.lower() not in COMPUTED_NUMBERS)
+        tries += [{name: rest[name]} for name in ordered[:MAX_ALONE]]
+    for extra in tries:
+        exchange = send(extra)
+        accepted = kept(exchange, extra)
+        if accepted:
+            return accepted, exchange
+        if extra is rest and exchange.status not in (400, 422):
+            break  # taken without complaint and not kept: the rest are ignored, not refused
+    return {}, exchange
+
+
+def _names(text: str, name: str) -> bool:
+    return re.search(rf"(?<![A-Za-z0-9_]){re.escape(name)}(?![A-Za-z0-9_])", text) is not None
+
+
 def _try_create(ctx: AuditContext, op: Operation) -> None:
     injected = _injected(ctx, op)
     body = ctx.example_body(op)
     if not injected or body is None:
         return
     identity = ctx.user_a if op.security else None
-    exchange = ctx.call(op, identity=identity, body={**body, **injected}, check=NAME)
-    if 200 <= exchange.status < 300:
-        accepted = _accepted(exchange.json(), injected)
-        if accepted:
-            _report(ctx, op, accepted, exchange)
+
+    def send(extra: dict[str, Any]) -> Exchange:
+        return ctx.call(op, identity=identity, body={**body, **extra}, check=NAME)
+
+    def kept(exchange: Exchange, extra: dict[str, Any]) -> dict[str, Any]:
+        return _accepted(exchange.json(), extra) if 200 <= exchange.status < 300 else {}
+
+    accepted, exchange = _probe(send, kept, injected)
+    if accepted:
+        _report(ctx, op, accepted, exchange)
 
 
 def _try_update(ctx: AuditContext, op: Operation, obj: CreatedObject) -> None:
@@ -130,17 +171,26 @@ def _try_update(ctx: AuditContext, op: Operation, obj: CreatedObject) -> None:
     if not injected:
         return
     values = {op.path_params[-1].name: obj.id}
-    body = dict(injected)
-    if op.method == "PUT":
-        body = {**{k: v for k, v in obj.sent.items()}, **injected}
-    try:
-        exchange = ctx.call(
-            op, identity=obj.owner, path_values=values, body=body, check=NAME, own_object=True
+    base = dict(obj.sent) if op.method == "PUT" else {}
+    reader = next((o for o in ctx.item_ops(obj.create) if o.method == "GET"), None)
+
+    def send(extra: dict[str, Any]) -> Exchange:
+        return ctx.call(
+            op,
+            identity=obj.owner,
+            path_values=values,
+            body={**base, **extra},
+            check=NAME,
+            own_object=True,
         )
+
+    def kept(exchange: Exchange, extra: dict[str, Any]) -> dict[str, Any]:
+        return _stored(ctx, exchange, extra, reader, obj.owner, values)
+
+    try:
+        accepted, exchange = _probe(send, kept, injected)
     except WriteNotAllowed:
         return
-    reader = next((o for o in ctx.item_ops(obj.create) if o.method == "GET"), None)
-    accepted = _stored(ctx, exchange, injected, reader, obj.owner, values)
     if accepted:
         _report(ctx, op, accepted, exchange)
 
@@ -158,14 +208,20 @@ def _try_self_update(ctx: AuditContext, op: Operation) -> None:
         return
     reader = ctx.doc.find("GET", op.path)
     current = ctx.call(reader, identity=user, check=NAME) if reader is not None else None
-    body = dict(injected)
+    base: dict[str, Any] = {}
     if op.method == "PUT" and current is not None and isinstance(current.json(), dict):
-        body = {**current.json(), **injected}
+        base = current.json()
+
+    def send(extra: dict[str, Any]) -> Exchange:
+        return ctx.call(op, identity=user, body={**base, **extra}, check=NAME, own_object=True)
+
+    def kept(exchange: Exchange, extra: dict[str, Any]) -> dict[str, Any]:
+        return _stored(ctx, exchange, extra, reader, user, {})
+
     try:
-        exchange = ctx.call(op, identity=user, body=body, check=NAME, own_object=True)
+        accepted, exchange = _probe(send, kept, injected)
     except WriteNotAllowed:
         return
-    accepted = _stored(ctx, exchange, injected, reader, user, {})
     if accepted:
         _report(ctx, op, accepted, exchange)
         _put_back(ctx, op, user, current, accepted)

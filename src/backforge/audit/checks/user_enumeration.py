@@ -5,10 +5,11 @@ from __future__ import annotations
 import re
 import secrets
 
-from ..auth import field_names, find_token, login_body
-from ..client import Exchange
+from ..auth import field_names, find_token, learn_account_id, login_body
+from ..client import Exchange, Identity
 from ..context import AuditContext
 from ..findings import Severity
+from ..openapi import Operation
 from ..values import example_object
 
 NAME = "user_enumeration"
@@ -40,14 +41,27 @@ def run(ctx: AuditContext) -> None:
         if failed and _differs(a, b, known.username, unknown):
             _report(ctx, op.key, "login", a, b)
     if ctx.reset_op is not None:
-        op = ctx.reset_op
-        user_field, _ = field_names(op)
-        body = example_object(op.body_schema or {})
-        field = user_field or "email"
-        a = ctx.call(op, body={**body, field: known.username}, check=NAME)
-        b = ctx.call(op, body={**body, field: unknown}, check=NAME)
-        if _differs(a, b, known.username, unknown):
-            _report(ctx, op.key, "password reset", a, b)
+        _check_reset(ctx, ctx.reset_op, known)
+
+
+def _check_reset(ctx: AuditContext, op: Operation, known: Identity) -> None:
+    """A reset that asks for an email is asked with the known account's email (learnt from
+    `GET /me` when the audit did not sign the account up) and with an unknown one."""
+    user_field, _ = field_names(op)
+    body = example_object(op.body_schema or {})
+    field = user_field or "email"
+    if "email" in field.lower():
+        learn_account_id(ctx, known)
+        if known.email is None:
+            ctx.note(f"{op.key} asks for an email and no user's is known: not compared")
+            return
+        value, unknown = known.email, f"bf-audit-nobody-{secrets.token_hex(4)}@example.com"
+    else:
+        value, unknown = known.username or "", f"bfauditnobody{secrets.token_hex(4)}"
+    a = ctx.call(op, body={**body, field: value}, check=NAME)
+    b = ctx.call(op, body={**body, field: unknown}, check=NAME)
+    if _differs(a, b, value, unknown):
+        _report(ctx, op.key, "password reset", a, b)
 
 
 def _logged_in(exchange: Exchange) -> bool:

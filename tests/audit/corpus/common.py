@@ -1,0 +1,64 @@
+"""What the corpus apps share and no audit check looks at: password hashing, a sliding-window
+rate limiter, and serving an ASGI app on a free loopback port for the length of a test."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import uvicorn
+
+
+def hash_password(password: str, salt: bytes | None = None) -> str:
+    salt = salt or secrets.token_bytes(16)
+    digest = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, 10_000)
+    return salt.hex() + ":" + digest.hex()
+
+
+def check_password(password: str, stored: str) -> bool:
+    salt, _ = stored.split(":")
+    return hmac.compare_digest(hash_password(password, bytes.fromhex(salt)), stored)
+
+
+class Limiter:
+    """At most `count` events per key in any `seconds`-long window."""
+
+    def __init__(self, count: int, seconds: float) -> None:
+        self.count, self.seconds = count, seconds
+        self._events: dict[Any, list[float]] = {}
+        self._lock = threading.Lock()
+
+    def allow(self, key: Any) -> bool:
+        now = time.monotonic()
+        with self._lock:
+            recent = [t for t in self._events.get(key, []) if now - t < self.seconds]
+            self._events[key] = [*recent, now]
+            return len(recent) < self.count
+
+
+@contextmanager
+def serve_asgi(app: Any) -> Iterator[str]:
+    """The app served by uvicorn on 127.0.0.1 (no `Server` header, no access log)."""
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=0, log_level="warning", access_log=False, server_header=False
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the corpus app did not start")
+        time.sleep(0.02)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
