@@ -11,10 +11,14 @@ from backforge.audit.auth import parse_user
 from backforge.audit.runner import run_audit
 
 from .conftest import quick_options
-from .corpus import clinic_flask, market_fastapi
+from .corpus import clinic_flask, market_fastapi, tracker_starlette
 from .corpus.scoring import false_positives, score
 
-CORPUS = {"clinic_flask": clinic_flask, "market_fastapi": market_fastapi}
+CORPUS = {
+    "clinic_flask": clinic_flask,
+    "market_fastapi": market_fastapi,
+    "tracker_starlette": tracker_starlette,
+}
 # flaw -> why the audit misses it today
 KNOWN_MISSES: dict[str, dict[str, str]] = {
     "clinic_flask": {},
@@ -22,6 +26,7 @@ KNOWN_MISSES: dict[str, dict[str, str]] = {
         "bola_review_delete": "a create under a parent (POST /products/{id}/reviews) answering "
         "no id: the audit neither creates under parents nor finds its object in the list",
     },
+    "tracker_starlette": {},
 }
 
 

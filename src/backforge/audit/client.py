@@ -273,6 +273,9 @@ class AuditClient:
         started = time.perf_counter()
         status, resp_headers, body = self._exchange(request)
         elapsed = time.perf_counter() - started
+        # Cookies belong to identities, never to the client: a session one login set must
+        # not ride along on the next identity's (or the anonymous) requests.
+        self._http.cookies.clear()
         exchange = Exchange(
             method=method,
             url=str(request.url),

@@ -46,7 +46,7 @@ class Limiter:
 def serve_asgi(app: Any) -> Iterator[str]:
     """The app served by uvicorn on 127.0.0.1 (no `Server` header, no access log)."""
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=0, log_level="warning", access_log=False, server_header=False
+        app, host="127.0.0.1", port=0, log_level="critical", access_log=False, server_header=False
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)

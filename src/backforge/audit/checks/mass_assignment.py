@@ -10,7 +10,7 @@ from ..client import Exchange, Identity, WriteNotAllowed
 from ..context import AuditContext, CreatedObject
 from ..findings import Severity
 from ..openapi import Operation
-from ..values import properties
+from ..values import properties, schema_type
 
 NAME = "mass_assignment"
 CATEGORY = "API3:2023"
@@ -93,6 +93,8 @@ def _injected(ctx: AuditContext, op: Operation) -> dict[str, Any]:
             if other is None or other.user_id is None:
                 continue
             value = other.user_id
+            if schema_type(returned.get(name, {})) == "integer" and value.isdigit():
+                value = int(value)  # an id the answers show as a number is sent as one
         out[name] = value
     return out
 
