@@ -15,15 +15,14 @@ import secrets
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import jsonschema_rs
 import jwt
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
-from werkzeug.serving import WSGIRequestHandler, make_server
+
+from .common import serve_wsgi as serve  # noqa: F401 - the corpus interface
 
 ADMIN = ("admin", "admin-password-" + secrets.token_hex(8))
 NUMERIC_SECRET = "271828"  # six digits: in no dictionary, found by brute force
@@ -513,25 +512,3 @@ def make_app(flawed: bool) -> Flask:
         return Response(status=204)
 
     return app
-
-
-class QuietHandler(WSGIRequestHandler):
-    """No `Server: Werkzeug/x Python/y` banner, and no access log on the test's output."""
-
-    server_version = "clinic"
-    sys_version = ""
-
-    def log_request(self, *args: Any) -> None:
-        pass
-
-
-@contextmanager
-def serve(app: Flask) -> Iterator[str]:
-    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=QuietHandler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)

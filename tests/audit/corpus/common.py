@@ -1,5 +1,5 @@
 """What the corpus apps share and no audit check looks at: password hashing, a sliding-window
-rate limiter, and serving an ASGI app on a free loopback port for the length of a test."""
+rate limiter, and serving an ASGI or WSGI app on a free loopback port for the length of a test."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import uvicorn
+from werkzeug.serving import WSGIRequestHandler, make_server
 
 
 def hash_password(password: str, salt: bytes | None = None) -> str:
@@ -61,4 +62,26 @@ def serve_asgi(app: Any) -> Iterator[str]:
         yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
+        thread.join(timeout=10)
+
+
+class QuietHandler(WSGIRequestHandler):
+    """No `Server: Werkzeug/x Python/y` banner, and no access log on the test's output."""
+
+    server_version = "corpus"
+    sys_version = ""
+
+    def log_request(self, *args: Any) -> None:
+        pass
+
+
+@contextmanager
+def serve_wsgi(app: Any) -> Iterator[str]:
+    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=QuietHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
         thread.join(timeout=10)
