@@ -73,6 +73,13 @@ def exit_code(severities: list[Severity], fail_on: str) -> int:
     "Repeatable.",
 )
 @click.option(
+    "--safe/--unsafe",
+    default=True,
+    show_default=True,
+    help="Never write to operations that look dangerous beyond the audit's own objects "
+    "(purge, bulk, refund, a DELETE of a whole collection, x-dangerous: true).",
+)
+@click.option(
     "--declaration", metavar="FILE", help="The backforge declaration of the target: lint it too."
 )
 @click.option(
@@ -101,6 +108,7 @@ def audit(
     allow_writes: bool,
     allow_hosts: tuple[str, ...],
     exclude: tuple[str, ...],
+    safe: bool,
     declaration: str | None,
     report_format: str,
     output: str | None,
@@ -138,6 +146,7 @@ def audit(
             allow_hosts=list(allow_hosts),
             declaration=declaration,
             exclude=list(exclude),
+            safe=safe,
             progress=RichAuditProgress(err) if err.is_terminal else None,
         )
     except (AuditError, CredentialsError, ValueError, OSError) as exc:

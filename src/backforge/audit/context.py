@@ -18,6 +18,7 @@ ADMIN_WORDS = re.compile(
     r"([/_\-. ]|$)"
 )
 
+LIST_KEYS = ("items", "data", "results", "records")  # where list answers keep their objects
 ADMIN_ROLES = {"admin", "administrator", "root", "superuser", "staff", "owner"}
 
 
@@ -30,6 +31,11 @@ class CreatedObject:
     body: dict[str, Any]
     sent: dict[str, Any]
     id: str
+    parents: dict[str, Any] = field(default_factory=dict)  # path values of a nested create
+
+    def where(self, op: Operation) -> dict[str, Any]:
+        """Path values naming this object in `op`, one of its item operations."""
+        return {**self.parents, op.path_params[-1].name: self.id}
 
 
 @dataclass
@@ -156,17 +162,25 @@ class AuditContext:
         )
 
     def item_ops(self, create: Operation) -> list[Operation]:
-        """Operations on one object of the collection that `create` adds to."""
+        """Operations on one object of the collection that `create` adds to: below its path,
+        or for a create under a parent (`POST /products/{id}/reviews`) where the collection
+        has its own (`/reviews/{review_id}`)."""
         base = create.path.rstrip("/")
         pattern = re.compile("^" + re.escape(base) + r"/\{[^}/]+\}$")
-        return [op for op in self.doc.operations if pattern.match(op.path)]
+        found = [op for op in self.doc.operations if pattern.match(op.path)]
+        if found or not create.path_params:
+            return found
+        segment = base.rsplit("/", 1)[-1]
+        elsewhere = re.compile(r"^(.*/)?" + re.escape(segment) + r"/\{[^}/]+\}$")
+        return [op for op in self.doc.operations if elsewhere.match(op.path)]
 
     def collection_creates(self) -> list[Operation]:
+        """Creates of collections with item operations, at the top or under a parent."""
         return [
             op
             for op in self.operations("POST")
             if op.body_schema is not None
-            and not op.path_params
+            and not op.path.rstrip("/").endswith("}")
             and not self.is_auth_flow(op)
             and self.item_ops(op)
         ]
@@ -234,12 +248,39 @@ class AuditContext:
 
     def relation_target(self, name: str) -> Operation | None:
         """The create operation of the collection a property like `customer` points to."""
-        base = re.sub(r"(_id|Id|_uuid)$", "", name)
-        wanted = {base, f"{base}s", f"{base}es", f"{base[:-1]}ies" if base.endswith("y") else base}
+        wanted = _collection_names(name)
         for create in self.collection_creates():
             if create.path.rstrip("/").rsplit("/", 1)[-1] in wanted:
                 return create
         return None
+
+    def discover_ids(self, name: str, identity: Identity | None) -> list[str]:
+        """Ids of the collection a property or path parameter like `product_id` points to,
+        read from its documented list (`GET /products`) when the audit made none itself."""
+        wanted = _collection_names(name)
+        for op in self.operations("GET"):
+            if op.path_params or op.path.rstrip("/").rsplit("/", 1)[-1] not in wanted:
+                continue
+            key = op.path.rstrip("/")
+            if not self.known_ids.get(key):
+                exchange = self.call(op, identity=identity if op.security else None, check="setup")
+                if exchange.status == 200:
+                    self.known_ids[key] = list_ids(exchange.json())
+            if self.known_ids.get(key):
+                return self.known_ids[key]
+        return []
+
+    def parent_values(self, op: Operation, identity: Identity | None) -> dict[str, Any]:
+        """Values for the path parameters of a nested collection (`{product_id}` in
+        `/products/{product_id}/reviews`): objects the audit made, else ones its lists show."""
+        values: dict[str, Any] = {}
+        for param in op.path_params:
+            target = self.relation_target(param.name)
+            ids = self.known_ids.get(target.path.rstrip("/"), []) if target else []
+            ids = ids or self.discover_ids(param.name, identity)
+            if ids:
+                values[param.name] = ids[0]
+        return values
 
     def _fill_relations(
         self,
@@ -266,6 +307,8 @@ class AuditContext:
                     self._creating.discard(target.key)
                 known = self.known_ids.get(target.path.rstrip("/"), [])
                 ids = [i for i in known if i not in others]
+            if not ids:
+                ids = [i for i in self.discover_ids(name, self.primary) if i not in others]
             if ids:
                 body[name] = _typed(ids[0], body[name])
 
@@ -275,25 +318,36 @@ class AuditContext:
         body = self.example_body(create, sender=owner)
         if body is None:
             return None
+        parents = self.parent_values(create, owner) if create.path_params else {}
         try:
-            exchange = self.call(create, identity=owner, body=body, check=check)
+            exchange = self.call(
+                create, identity=owner, path_values=parents, body=body, check=check
+            )
             if exchange.status in (400, 422):
                 # Documents often mark nothing required: send every property the schema has.
                 fuller = self.example_body(create, all_fields=True, sender=owner)
                 if fuller is not None and fuller != body:
                     body = fuller
-                    exchange = self.call(create, identity=owner, body=body, check=check)
+                    exchange = self.call(
+                        create, identity=owner, path_values=parents, body=body, check=check
+                    )
         except WriteNotAllowed:
             return None
         data = exchange.json()
-        if exchange.status >= 300 or not isinstance(data, dict):
+        if exchange.status >= 300:
             self.note(f"could not create an object through {create.key} ({exchange.status})")
             return None
+        data = data if isinstance(data, dict) else {}
         data = data.get("data", data) if isinstance(data.get("data"), dict) else data
+        if object_id_of(data) is None:
+            found = self._find_created(create, exchange, owner, parents, body)
+            data = {**data, **found} if found else data
         object_id = object_id_of(data)
         if object_id is None:
             return None
-        obj = CreatedObject(create=create, owner=owner, body=data, sent=body, id=object_id)
+        obj = CreatedObject(
+            create=create, owner=owner, body=data or body, sent=body, id=object_id, parents=parents
+        )
         self.created.append(obj)
         self.known_ids.setdefault(create.path.rstrip("/"), []).append(object_id)
         return obj
@@ -312,8 +366,33 @@ class AuditContext:
             if op in self.item_ops(create) and owner is not None:
                 obj = self.object_of(create, owner, check)
                 if obj is not None:
-                    return {op.path_params[-1].name: obj.id}
+                    return obj.where(op)
         return {}
+
+    def _find_created(
+        self,
+        create: Operation,
+        exchange: Exchange,
+        owner: Identity,
+        parents: dict[str, Any],
+        sent: dict[str, Any],
+    ) -> dict[str, Any] | None:
+        """An object whose create answered no id: its id from the Location header, else the
+        one object of the collection's list holding everything that was sent."""
+        location = exchange.headers.get("location", "").rstrip("/")
+        if location:
+            return {"id": location.rsplit("/", 1)[-1]}
+        listing = self.doc.find("GET", create.path)
+        if listing is None:
+            return None
+        answer = self.call(listing, identity=owner, path_values=parents, check="setup")
+        items = list_items(answer.json()) if answer.status == 200 else []
+        matches = [
+            item
+            for item in items
+            if all(item.get(k) == v for k, v in sent.items() if isinstance(v, str | int))
+        ]
+        return matches[0] if len(matches) == 1 else None
 
     def writable_properties(self, op: Operation) -> set[str]:
         return {name for name, sub in properties(op.body_schema).items() if not sub.get("readOnly")}
@@ -330,6 +409,32 @@ def _typed(object_id: str, example: Any) -> Any:
     if isinstance(example, int) and not isinstance(example, bool) and object_id.isdigit():
         return int(object_id)
     return object_id
+
+
+def _collection_names(name: str) -> set[str]:
+    """The collection names a reference property or parameter may point to (`product_id` ->
+    product, products; `category` -> categories)."""
+    base = re.sub(r"(_id|Id|_uuid)$", "", name)
+    plural = f"{base[:-1]}ies" if base.endswith("y") else f"{base}es"
+    return {base, f"{base}s", plural}
+
+
+def list_items(data: Any) -> list[dict[str, Any]]:
+    """The objects of a list answer: a bare array, or one under a usual envelope key."""
+    if isinstance(data, dict):
+        data = next(
+            (
+                data[k]
+                for k in ("items", "data", "results", "records")
+                if isinstance(data.get(k), list)
+            ),
+            None,
+        )
+    return [item for item in data if isinstance(item, dict)] if isinstance(data, list) else []
+
+
+def list_ids(data: Any) -> list[str]:
+    return [i for i in (object_id_of(item) for item in list_items(data)) if i is not None]
 
 
 def object_id_of(data: dict[str, Any]) -> str | None:

@@ -6,10 +6,17 @@ The method is one HTTP method or `*`; the glob (`*` any characters, `?` one) is 
 the operation's path as the document writes it (`/api/orders/{id}`) and as it is served (with
 the `servers` prefix: `/v1/api/orders/{id}`). An excluded operation is left out of the
 document before any check runs, so no probe, generated request or follow-up is sent to it.
+
+With `--safe` (the default) the writes that look dangerous beyond the audit's own objects are
+left out the same way: a path or operation id that says purge, wipe, drop, shutdown, bulk,
+refund, transfer... (`POST /admin/purge-cache`), a DELETE of a whole collection (`DELETE
+/api/orders`), or an operation the document marks `x-dangerous: true` / `x-destructive: true`.
+Their reads are still audited; `--unsafe` sends the writes too (with --allow-writes).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
@@ -17,6 +24,15 @@ from .client import AuditError
 from .openapi import Operation
 
 _METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "*"}
+_READS = {"GET", "HEAD", "OPTIONS"}
+DANGEROUS_WORDS = re.compile(
+    r"(^|[/_\-.{}])"
+    r"(purge|wipe|truncate|drop|destroy|shutdown|restart|reboot|flush|clear|erase|nuke|"
+    r"reset[-_]?all|delete[-_]?all|remove[-_]?all|factory[-_]?reset|seed|migrate|restore|"
+    r"bulk|batch|broadcast|mass|charge|payout|refund|transfer|withdraw|deploy|rollback)"
+    r"([/_\-.{}]|$)",
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True)
@@ -53,3 +69,15 @@ def without_excluded(
         (left if any(e.covers(op) for e in exclusions) else kept).append(op)
     unused = [e for e in exclusions if not any(e.covers(op) for op in left)]
     return kept, left, unused
+
+
+def is_dangerous(op: Operation) -> bool:
+    """A write whose harm would reach beyond the objects the audit makes itself."""
+    if op.method in _READS:
+        return False
+    if op.raw.get("x-dangerous") is True or op.raw.get("x-destructive") is True:
+        return True
+    if op.method == "DELETE" and not op.path.rstrip("/").endswith("}"):
+        return True  # a whole collection
+    words = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "-", op.operation_id or "")  # bulkDelete
+    return DANGEROUS_WORDS.search(f"{op.path}/{words}") is not None

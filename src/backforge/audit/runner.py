@@ -13,7 +13,7 @@ from .auth import UserSpec, setup_identities
 from .checks import ALL_CHECKS
 from .client import AuditClient, BudgetExhausted, Exchange
 from .context import AuditContext, AuditOptions
-from .exclusions import parse_exclusion, without_excluded
+from .exclusions import is_dangerous, parse_exclusion, without_excluded
 from .findings import Finding, sort_findings
 from .openapi import load_document
 
@@ -65,6 +65,7 @@ def run_audit(
     allow_hosts: list[str] | None = None,
     declaration: str | None = None,
     exclude: list[str] | None = None,
+    safe: bool = True,
     options: AuditOptions | None = None,
     checks: list[ModuleType] | None = None,
     progress: Progress | None = None,
@@ -98,6 +99,13 @@ def run_audit(
             ctx.note(f"excluded by --exclude, never requested: {keys}")
         for exclusion in unused:
             ctx.note(f"--exclude '{exclusion.method} {exclusion.path}' matched no operation")
+        if safe:
+            dangerous = [op for op in doc.operations if is_dangerous(op)]
+            if dangerous:
+                doc.operations = [op for op in doc.operations if op not in dangerous]
+                doc.excluded += dangerous
+                keys = ", ".join(op.key for op in dangerous)
+                ctx.note(f"left out as dangerous writes (--unsafe sends them): {keys}")
         setup_identities(ctx, users or [])
         for module in selected:
             progress.check(module.NAME)

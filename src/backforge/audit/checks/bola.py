@@ -174,7 +174,7 @@ def _check_list(ctx: AuditContext, path: str, obj: CreatedObject) -> None:
 
 
 def _check_read(ctx: AuditContext, op: Any, obj: CreatedObject) -> None:
-    values = {op.path_params[-1].name: obj.id}
+    values = obj.where(op)
     exchange = ctx.call(op, identity=ctx.user_b, path_values=values, check=NAME)
     if 200 <= exchange.status < 300 and _contains_id(exchange.json(), obj.id):
         if _anonymous_ok(ctx, op.key, exchange):
@@ -183,7 +183,7 @@ def _check_read(ctx: AuditContext, op: Any, obj: CreatedObject) -> None:
 
 
 def _check_write(ctx: AuditContext, op: Any, obj: CreatedObject) -> None:
-    values = {op.path_params[-1].name: obj.id}
+    values = obj.where(op)
     body = {k: v for k, v in obj.sent.items() if k in ctx.writable_properties(op)} or obj.sent
     try:
         exchange = ctx.call(
@@ -196,7 +196,7 @@ def _check_write(ctx: AuditContext, op: Any, obj: CreatedObject) -> None:
 
 
 def _check_delete(ctx: AuditContext, op: Any, obj: CreatedObject) -> None:
-    values = {op.path_params[-1].name: obj.id}
+    values = obj.where(op)
     exchange = ctx.call(op, identity=ctx.user_b, path_values=values, check=NAME, own_object=True)
     if 200 <= exchange.status < 300:
         _report(ctx, op.key, "deletes", exchange, obj, Severity.CRITICAL)

@@ -114,7 +114,7 @@ def _read_back(
 ) -> Exchange | None:
     if read is None:
         return None
-    where = {read.path_params[-1].name: obj.id}
+    where = obj.where(read)
     return ctx.call(read, identity=admin, path_values=where, check=NAME)
 
 
@@ -138,7 +138,7 @@ def _try_changing(
     if value == obj.sent[field]:
         return
     body = {**obj.sent, field: value} if op.method == "PUT" else {field: value}
-    where = {op.path_params[-1].name: obj.id}
+    where = obj.where(op)
     exchange = ctx.call(
         op, identity=user, path_values=where, body=body, check=NAME, own_object=True
     )
@@ -166,7 +166,7 @@ def _try_deleting(
     admin: Identity,
     user: Identity,
 ) -> None:
-    where = {op.path_params[-1].name: obj.id}
+    where = obj.where(op)
     exchange = ctx.call(op, identity=user, path_values=where, check=NAME, own_object=True)
     if not 200 <= exchange.status < 300:
         return

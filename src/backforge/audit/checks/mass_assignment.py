@@ -172,7 +172,7 @@ def _try_update(ctx: AuditContext, op: Operation, obj: CreatedObject) -> None:
     injected = _injected(ctx, op)
     if not injected:
         return
-    values = {op.path_params[-1].name: obj.id}
+    values = obj.where(op)
     base = dict(obj.sent) if op.method == "PUT" else {}
     reader = next((o for o in ctx.item_ops(obj.create) if o.method == "GET"), None)
 

@@ -151,7 +151,7 @@ def _body_sender(ctx: AuditContext, op: Operation) -> Callable[[str, str], Excha
         obj = next((o for o in ctx.created if op in ctx.item_ops(o.create)), None)
         if obj is None:
             return None
-        identity, path_values = obj.owner, {op.path_params[-1].name: obj.id}
+        identity, path_values = obj.owner, obj.where(op)
         fixed = dict(obj.sent) if op.method == "PUT" else {}
     elif op.method in {"PUT", "PATCH"} and SELF_PATH.search(op.path):
         user = ctx.user_a
