@@ -9,7 +9,7 @@ from typing import Any
 from .client import ANONYMOUS, AuditClient, Exchange, Identity, WriteNotAllowed
 from .findings import Finding, Severity
 from .openapi import ApiDocument, Operation
-from .values import example_object, example_value, properties, schema_type
+from .values import example_object, example_value, looks_unique, properties, schema_type
 
 ID_KEYS = ("id", "uuid", "_id", "key", "slug")
 ADMIN_WORDS = re.compile(
@@ -64,6 +64,7 @@ class AuditContext:
         self.known_ids: dict[str, list[str]] = {}  # collection path -> ids seen or created
         self._creating: set[str] = set()
         self._seen: set[tuple[str, str]] = set()
+        self.seen_values: dict[str, list[Any]] = {}  # property name -> values in answers
 
     # -- findings ---------------------------------------------------------------------------
     def report(
@@ -213,7 +214,7 @@ class AuditContext:
             content = urlencode(body)
             headers = {"Content-Type": "application/x-www-form-urlencoded", **(headers or {})}
             body = None
-        return self.client.send(
+        exchange = self.client.send(
             op.method,
             op.url_path(path_values or {}),
             identity=identity,
@@ -227,6 +228,19 @@ class AuditContext:
             own_object=own_object,
             timeout=timeout,
         )
+        if 200 <= exchange.status < 300 and exchange.is_json:
+            self._remember_values(exchange.json())
+        return exchange
+
+    def _remember_values(self, data: Any) -> None:
+        """Scalar values the API itself answered, by property name: a create the schema alone
+        cannot satisfy (a `currency` it does not list) is retried with them."""
+        for item in list_items(data) or ([data] if isinstance(data, dict) else []):
+            for name, value in item.items():
+                if isinstance(value, str | int | float) and not isinstance(value, bool):
+                    values = self.seen_values.setdefault(name, [])
+                    if value not in values and len(values) < 5:
+                        values.append(value)
 
     def required_query(self, op: Operation) -> dict[str, Any]:
         return {p.name: example_value(p.schema, p.name) for p in op.query_params if p.required}
@@ -328,6 +342,22 @@ class AuditContext:
                 fuller = self.example_body(create, all_fields=True, sender=owner)
                 if fuller is not None and fuller != body:
                     body = fuller
+                    exchange = self.call(
+                        create, identity=owner, path_values=parents, body=body, check=check
+                    )
+            if exchange.status in (400, 422):
+                # Values the API answered elsewhere under the same names (but never ids, which
+                # _fill_relations chose, nor unique ones such as an email).
+                seen = {
+                    name: self.seen_values[name][0]
+                    for name in body
+                    if self.seen_values.get(name)
+                    and name not in ID_KEYS
+                    and not looks_unique(name)
+                    and self.relation_target(name) is None
+                }
+                if seen:
+                    body = {**body, **seen}
                     exchange = self.call(
                         create, identity=owner, path_values=parents, body=body, check=check
                     )

@@ -62,7 +62,7 @@ def example_value(schema: dict[str, Any], name: str = "", *, depth: int = 0) -> 
     """A valid value; strings are unique per call so that unique constraints hold."""
     schema = schema or {}
     for key in ("example", "default"):
-        if key in schema and schema[key] is not None and not _looks_unique(name):
+        if key in schema and schema[key] is not None and not looks_unique(name):
             return schema[key]
     if schema.get("examples") and isinstance(schema["examples"], list):
         return schema["examples"][0]
@@ -102,7 +102,7 @@ def example_object(schema: dict[str, Any], *, depth: int = 0, all_fields: bool =
     return out
 
 
-def _looks_unique(name: str) -> bool:
+def looks_unique(name: str) -> bool:
     return any(w in name.lower() for w in ("email", "username", "slug", "login"))
 
 
