@@ -16,15 +16,16 @@ import uvicorn
 from werkzeug.serving import WSGIRequestHandler, make_server
 
 
-def hash_password(password: str, salt: bytes | None = None) -> str:
+def hash_password(password: str, salt: bytes | None = None, rounds: int = 10_000) -> str:
     salt = salt or secrets.token_bytes(16)
-    digest = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, 10_000)
-    return salt.hex() + ":" + digest.hex()
+    digest = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, rounds)
+    return f"{rounds}:{salt.hex()}:{digest.hex()}"
 
 
 def check_password(password: str, stored: str) -> bool:
-    salt, _ = stored.split(":")
-    return hmac.compare_digest(hash_password(password, bytes.fromhex(salt)), stored)
+    rounds, salt, _ = stored.split(":")
+    again = hash_password(password, bytes.fromhex(salt), int(rounds))
+    return hmac.compare_digest(again, stored)
 
 
 class Limiter:

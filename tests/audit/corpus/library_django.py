@@ -37,7 +37,12 @@ FLAWS: dict[str, list[tuple[str, str, str]]] = {
     "cors_any_origin": [("cors-any-origin-with-credentials", "API8:2023", "*")],
     "no_security_headers": [("security-headers-missing", "API8:2023", "*")],
     "bola_loan_return": [("bola-delete", "API1:2023", "DELETE /api/loans/{loan_id}")],
+    "enumeration_timing": [("user-enumeration", "API2:2023", "POST /api/auth/token")],
 }
+# Django's own password hasher takes a good part of a second; a lighter one keeps the tests
+# quick while a checked password still costs far more than a lookup.
+ROUNDS = 300_000
+DUMMY_HASH = hash_password(secrets.token_urlsafe(16), rounds=ROUNDS)
 urlpatterns: list[Any] = []  # ROOT_URLCONF's; each app routes by its own (request.urlconf)
 
 
@@ -249,7 +254,7 @@ def make_app(flawed: bool) -> Handler:
     )
     db.execute(
         "INSERT INTO members (username, password_hash, is_staff) VALUES (?, ?, 1)",
-        (ADMIN[0], hash_password(ADMIN[1])),
+        (ADMIN[0], hash_password(ADMIN[1], rounds=ROUNDS)),
     )
     logins, writes = Limiter(20, 60), Limiter(25, 10)
     document = openapi_document()
@@ -354,7 +359,7 @@ def make_app(flawed: bool) -> Handler:
                 "VALUES (?, ?, ?, ?)",
                 data["username"],
                 data.get("email"),
-                hash_password(data["password"]),
+                hash_password(data["password"], rounds=ROUNDS),
                 int(bool(data.get("is_staff"))),
             )
         except sqlite3.IntegrityError:
@@ -368,6 +373,8 @@ def make_app(flawed: bool) -> Handler:
             raise Refused(429, "too many attempts; wait a minute")
         data = read(request, CREDENTIALS)
         row = sql("SELECT * FROM members WHERE username = ?", data["username"]).fetchone()
+        if row is None and not flawed:  # enumeration_timing: as long for unknown accounts
+            check_password(data["password"], DUMMY_HASH)
         if row is None or not check_password(data["password"], row["password_hash"]):
             raise Refused(401, "wrong username or password")
         key = secrets.token_hex(20)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import statistics
 
 from ..auth import field_names, find_token, learn_account_id, login_body
 from ..client import Exchange, Identity
@@ -14,6 +15,10 @@ from ..values import example_object
 
 NAME = "user_enumeration"
 CATEGORY = "API2:2023"
+# A password hash takes tens of milliseconds or more by design; a login that skips it for
+# unknown accounts answers that much sooner, every time.
+TIME_GAP = 0.03  # seconds
+TIME_PAIRS = 5
 
 
 def _shape(exchange: Exchange, username: str) -> tuple[int, str]:
@@ -40,6 +45,8 @@ def run(ctx: AuditContext) -> None:
         failed = not _logged_in(a) and not _logged_in(b)
         if failed and _differs(a, b, known.username, unknown):
             _report(ctx, op.key, "login", a, b)
+        elif failed and b.elapsed + TIME_GAP < a.elapsed:
+            _check_timing(ctx, op, known.username, unknown, wrong)
     if ctx.reset_op is not None:
         _check_reset(ctx, ctx.reset_op, known)
 
@@ -62,6 +69,36 @@ def _check_reset(ctx: AuditContext, op: Operation, known: Identity) -> None:
     b = ctx.call(op, body={**body, field: unknown}, check=NAME)
     if _differs(a, b, value, unknown):
         _report(ctx, op.key, "password reset", a, b)
+
+
+def _check_timing(ctx: AuditContext, op: Operation, known: str, unknown: str, wrong: str) -> None:
+    """The same answers, but a known account's takes longer (its password hash is checked, an
+    unknown one's is not): confirmed when every one of TIME_PAIRS alternating pairs shows it."""
+    pairs = []
+    for _ in range(TIME_PAIRS):
+        a = ctx.call(op, body=login_body(op, known, wrong), check=NAME)
+        b = ctx.call(op, body=login_body(op, unknown, wrong), check=NAME)
+        if 429 in (a.status, b.status):
+            return  # a rate limiter answered: no comparison
+        pairs.append((a, b))
+    if all(b.elapsed + TIME_GAP < a.elapsed for a, b in pairs):
+        slow = statistics.median(a.elapsed for a, _ in pairs)
+        fast = statistics.median(b.elapsed for _, b in pairs)
+        a, b = pairs[0]
+        ctx.report(
+            id="user-enumeration",
+            title="User enumeration through login timing",
+            severity=Severity.MEDIUM,
+            category=CATEGORY,
+            operation=op.key,
+            check=NAME,
+            detail=f"A failed login takes {slow * 1000:.0f} ms for an existing account and "
+            f"{fast * 1000:.0f} ms for an unknown one (median of {TIME_PAIRS} pairs, every pair "
+            "the same way): the answers match, the time tells which accounts exist.",
+            fix="Check a password hash for unknown accounts too (against a dummy hash), so "
+            "that a failed login takes the same time either way.",
+            evidence=[a, b],
+        )
 
 
 def _logged_in(exchange: Exchange) -> bool:
