@@ -113,8 +113,9 @@ class AuditContext:
         ]
 
     def admin_users(self) -> list[Identity]:
-        """Users given an admin-like role in --roles."""
-        return [u for u in self.users if self.roles_of.get(u.name, "").lower() in ADMIN_ROLES]
+        """Users given an admin-like role in --roles, or named like one when --roles does not
+        say (`--user admin=bearer:...`)."""
+        return [u for u in self.users if self.roles_of.get(u.name, u.name).lower() in ADMIN_ROLES]
 
     def _peers(self) -> list[Identity]:
         """The users that object-level checks compare: ordinary ones; else, when nothing says

@@ -7,7 +7,7 @@ import secrets
 from urllib.parse import urlsplit
 
 from ..client import ANONYMOUS, Exchange
-from ..context import ADMIN_ROLES, AuditContext
+from ..context import AuditContext
 from ..findings import Severity
 from ..openapi import Operation
 
@@ -195,9 +195,8 @@ def _check_debug_endpoints(ctx: AuditContext) -> None:
     administrator reaches (Prometheus metrics for admins) is what it should be."""
     documented = ctx.doc.documented_paths
     not_found = ctx.client.send("GET", f"/bf-audit-{secrets.token_hex(4)}", check=NAME, drift=False)
-    ordinary = ctx.low_privilege_users() or [
-        u for u in ctx.users if u.name.lower() not in ADMIN_ROLES and u not in ctx.admin_users()
-    ]
+    admins = ctx.admin_users()
+    ordinary = ctx.low_privilege_users() or [u for u in ctx.users if u not in admins]
     for path, severity in DEBUG_PATHS.items():
         if path in documented or path.rstrip("/") in documented:
             continue
