@@ -6,6 +6,7 @@ import io
 import json
 import os
 import re
+import secrets
 import signal
 import sys
 from pathlib import Path
@@ -564,7 +565,12 @@ def import_openapi(document: Path, output: Path | None, name: str | None) -> Non
 @click.argument(
     "directory", required=False, default=".", type=click.Path(file_okay=False, path_type=Path)
 )
-@click.option("--http", is_flag=True, help="Streamable HTTP on 127.0.0.1 instead of stdio.")
+@click.option(
+    "--http",
+    is_flag=True,
+    help="Streamable HTTP on 127.0.0.1 instead of stdio, behind a bearer token "
+    "(BACKFORGE_MCP_TOKEN, or one made and printed at start).",
+)
 @click.option("--port", default=8766, show_default=True, help="The port of --http.")
 def mcp(directory: Path, http: bool, port: int) -> None:
     """Serve backforge's tools to a coding agent over the Model Context Protocol: validate,
@@ -581,8 +587,13 @@ def mcp(directory: Path, http: bool, port: int) -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         if http:
+            from .agent.http import serve_streamable_http
+
+            token = os.environ.get("BACKFORGE_MCP_TOKEN") or secrets.token_urlsafe(32)
             say(f"backforge MCP server on http://127.0.0.1:{port}/mcp", err=True)
-            server.run("streamable-http", host="127.0.0.1", port=port)
+            if "BACKFORGE_MCP_TOKEN" not in os.environ:
+                say(f"send Authorization: Bearer {token}", err=True)
+            serve_streamable_http(server, port, token)
         else:
             server.run("stdio")
     finally:

@@ -14,10 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import httpx
 import pytest
 
 mcp = pytest.importorskip("mcp")
+import httpx2  # noqa: E402 - the mcp client's own HTTP client
 from mcp import Client, StdioServerParameters  # noqa: E402
+from mcp.client.streamable_http import streamable_http_client  # noqa: E402
 from mcp.shared.exceptions import MCPError  # noqa: E402
 
 BROKEN = """name: diary
@@ -224,10 +227,12 @@ def _free_port() -> int:
 def test_streamable_http_on_loopback(tmp_path):
     (tmp_path / "backforge.yaml").write_text(FIXED)
     port = _free_port()
+    token = "mcp-token-" + "x" * 24
     server = subprocess.Popen(  # the command as an agent's configuration would start it
         [sys.executable, "-m", "backforge", "mcp", str(tmp_path), "--http", "--port", str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
+        env={**os.environ, "BACKFORGE_MCP_TOKEN": token},
     )
     try:
         deadline = time.monotonic() + 30
@@ -238,8 +243,16 @@ def test_streamable_http_on_loopback(tmp_path):
             assert server.poll() is None, server.stderr.read().decode()
             time.sleep(0.2)
 
+        url = f"http://127.0.0.1:{port}/mcp"
+        initialize = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {}}
+        for wrong in ({}, {"Authorization": "Bearer not-the-token"}):
+            refused = httpx.post(url, json=initialize, headers=wrong, timeout=10)
+            assert refused.status_code == 401 and refused.headers["www-authenticate"] == "Bearer"
+
         async def calls() -> None:
-            async with Client(f"http://127.0.0.1:{port}/mcp", read_timeout_seconds=60) as client:
+            http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=60)
+            transport = streamable_http_client(url, http_client=http)
+            async with http, Client(transport, read_timeout_seconds=60) as client:
                 session = Session(client)
                 assert {tool.name for tool in (await client.list_tools()).tools} >= TOOLS
                 report = await session.ok("validate_declaration")
