@@ -17,6 +17,7 @@ from .http.app import build_app
 from .http.callers import Callers
 from .http.declared import check_declared
 from .http.middleware import build_middleware
+from .realtime.service import Realtime
 from .schema.tables import build_metadata
 from .spec import DeclarationError, Spec, load_dict, load_file
 from .store.access import check_rules
@@ -82,8 +83,16 @@ class App:
             token_header=spec.settings.token_header,
             token_cookie=spec.settings.token_cookie,
         )
+        self.realtime = Realtime(self.store, self.config.redis, self.config.redis_key_prefix)
         self.asgi = build_middleware(
-            build_app(self.store, callers, self.auth, endpoints, _templates(declaration_path)),
+            build_app(
+                self.store,
+                callers,
+                self.auth,
+                endpoints,
+                _templates(declaration_path),
+                self.realtime,
+            ),
             self.store,
             self.config,
         )

@@ -13,6 +13,8 @@ from starlette.routing import Route
 
 from ..auth.components import AuthComponents
 from ..jobs.admin_routes import job_admin_routes
+from ..realtime.service import Realtime
+from ..realtime.stream import RealtimeStream
 from ..store.caller import Caller
 from ..store.records import RecordStore
 from .admin_routes import admin_routes
@@ -36,6 +38,7 @@ def build_app(
     auth: AuthComponents | None = None,
     endpoints: Endpoints | None = None,
     templates_folder: Path | None = None,
+    realtime: Realtime | None = None,
 ) -> RecordRouter:
     # Found once per request, whoever asks first (rate limiter, route, access log).
     caller_of = remembered(caller_of)
@@ -54,6 +57,10 @@ def build_app(
         *admin_routes(store, caller_of),
         *job_admin_routes(store, caller_of),
     ]
+    if realtime is not None:
+        routes.append(
+            Route("/api/realtime", RealtimeStream(store, caller_of, realtime).open, methods=["GET"])
+        )
     # Declared routes and custom endpoints come first: a path they take is theirs.
     claimed = declared_routes(store, caller_of, auth)
     if endpoints is not None:

@@ -14,7 +14,9 @@ from .route_checks import check_routes
 # The default that presets a relation to the calling account, e.g. an order's customer.
 CALLER_DEFAULT = "auth.id"
 # Words the expression language or the HTTP layer reserve.
-RESERVED_COLLECTIONS = frozenset({"batch", "openapi.json", "auth", "admin", "health", "docs"})
+RESERVED_COLLECTIONS = frozenset(
+    {"batch", "openapi.json", "auth", "admin", "health", "docs", "realtime"}
+)
 _OPTION_TYPES = {
     "min": NUMBER_TYPES,
     "max": NUMBER_TYPES,

@@ -45,6 +45,9 @@ class Transaction:
     # Run once the transaction has committed, never after a rollback: effects outside the
     # database that must follow the write only (mail from user code).
     on_commit: list[Callable[[], None]] = field(default_factory=list)
+    # (collection, operation, record id) of every write, kept only while someone listens
+    # (`StoreEvents.on_records_committed`): realtime subscribers hear of them after the commit.
+    records: list[tuple[str, WriteOperation, str]] = field(default_factory=list)
 
     def ended(self) -> None:
         for work in self.after_end:
@@ -61,6 +64,7 @@ current_transaction: ContextVar[Transaction | None] = ContextVar(
 _ending: ContextVar[list[Transaction] | None] = ContextVar("backforge_ending", default=None)
 Listener = Callable[[WriteEvent], None]
 ChangeListener = Callable[[str], None]  # the name of a collection written
+RecordsListener = Callable[[list[tuple[str, WriteOperation, str]]], None]
 PasswordListener = Callable[[Connection, str, str], None]  # connection, collection, record id
 
 
@@ -81,9 +85,12 @@ class StoreEvents:
     - `on_password_set(listener)`: `listener(connection, collection, record_id)` inside the
       transaction of an update that sets an account's password (only admins may), before the
       UPDATE (the auth service ends the account's logins; a refused UPDATE undoes it).
+    - `on_records_committed(listener)`: `listener([(collection, operation, record_id), ...])`
+      once a transaction has committed, every record it wrote in order (realtime). Cheap: no
+      write is read back for it.
     """
 
-    __slots__ = ("changed", "committed", "password_set", "written")
+    __slots__ = ("changed", "committed", "password_set", "records", "written")
 
     def __init__(self) -> None:
         # The listeners of each moment, as the store reads them on every write.
@@ -91,6 +98,7 @@ class StoreEvents:
         self.committed: tuple[Listener, ...] = ()
         self.changed: tuple[ChangeListener, ...] = ()
         self.password_set: tuple[PasswordListener, ...] = ()
+        self.records: tuple[RecordsListener, ...] = ()
 
     def on_written(self, listener: Listener) -> None:
         self.written += (listener,)
@@ -103,6 +111,9 @@ class StoreEvents:
 
     def on_password_set(self, listener: PasswordListener) -> None:
         self.password_set += (listener,)
+
+    def on_records_committed(self, listener: RecordsListener) -> None:
+        self.records += (listener,)
 
 
 @contextmanager

@@ -120,6 +120,9 @@ def _committed(store: RecordStore, transaction: Transaction, collection: str | N
     for name in written:
         for listener in events.changed:
             listener(name)
+    if transaction.records:
+        for records_listener in events.records:
+            records_listener(transaction.records)
     for event in transaction.committed:
         store.hooks.run("after_commit", event, store)
         for listener in events.committed:

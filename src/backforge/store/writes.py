@@ -350,6 +350,10 @@ def _system_record(
 def _after(store: RecordStore, connection: Connection, event: WriteEvent) -> None:
     """After the write, still inside the transaction: after-hooks, then listeners; the
     event is kept for after-commit work."""
+    if store.events.records:
+        current_transaction.get().records.append(  # type: ignore[union-attr]
+            (event.collection, event.operation, str(event.record_id))
+        )
     if not _observed(store, event.operation, event.collection):
         current_transaction.get().collections.add(event.collection)  # type: ignore[union-attr]
         return

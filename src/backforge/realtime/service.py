@@ -1,0 +1,30 @@
+"""Realtime for one app: the hub of this process, the broker between processes (Redis when the
+deployment has it, else this process alone), and the store listener that feeds them."""
+
+from __future__ import annotations
+
+import asyncio
+
+from ..store.records import RecordStore
+from .brokers import LocalBroker, RedisBroker
+from .hub import Hub
+
+STREAMS_PER_CALLER = 20
+
+
+class Realtime:
+    def __init__(self, store: RecordStore, redis_url: str | None, key_prefix: str) -> None:
+        self.hub = Hub(STREAMS_PER_CALLER)
+        self.broker: LocalBroker | RedisBroker
+        if redis_url:
+            self.broker = RedisBroker(self.hub.deliver, redis_url, f"{key_prefix}realtime")
+        else:
+            self.broker = LocalBroker(self.hub.deliver, self.hub.listening)
+        self._started: asyncio.Task[None] | None = None
+        store.events.on_records_committed(self.broker.publish)
+
+    async def start(self) -> None:
+        """Once, on the first stream opened (the serving loop is running by then)."""
+        if self._started is None:
+            self._started = asyncio.ensure_future(self.broker.start())
+        await asyncio.shield(self._started)

@@ -1,0 +1,164 @@
+"""`GET /api/realtime?collection=NAME[&filter=EXPR][&id=ID]`: a collection's changes as
+Server-Sent Events, each only for a subscriber who may view the record at that moment.
+
+    id: 42
+    event: update
+    data: {"action": "update", "record": {"id": "…", "title": "…"}}
+
+Every change taken from the subscription's queue is read back as the subscriber (the collection's
+`view` rule and the subscription's filter in the statement, hidden fields left out, the same as
+`GET /api/NAME/ID`). What the subscriber may not see is not sent; a record it was sent and may
+no longer see (moved out of its view, or deleted) comes as `event: delete` with the id only.
+
+The first event, `ready`, carries the position the stream starts from as its id: a client that
+reconnects sends the last id it received as `Last-Event-ID` and is sent what it missed (still
+read as it is now), or `event: reset` when that is no longer kept (re-read, then go on).
+Comment lines keep an idle stream open; a subscriber whose queue overflows gets `event: error`
+and the stream ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import StreamingResponse
+
+from ..http.offload import Offload
+from ..http.problems import ProblemError
+from ..rules.ast import Comparison, Path
+from ..store.caller import Caller
+from ..store.errors import Forbidden, InvalidQuery
+from ..store.ids import new_id
+from ..store.listing import ListRequest
+from ..store.reads import Narrowing
+from ..store.records import RecordStore
+from .hub import Change, Subscription, TooManyStreams, owner_of
+from .service import Realtime
+
+KEEP_ALIVE = 15.0  # seconds between comment lines on an idle stream
+PARAMETERS = frozenset({"collection", "filter", "id"})
+RECORD = "record"
+BY_ID = (Comparison(Path(("id",), 0), "=", Path(("params", RECORD), 0), 0),)
+
+
+class RealtimeStream:
+    def __init__(
+        self, store: RecordStore, caller_of: Callable[[Request], Caller], realtime: Realtime
+    ) -> None:
+        self.store = store
+        self.caller_of = caller_of
+        self.realtime = realtime
+        self.offload = Offload(store)
+
+    async def open(self, request: Request) -> StreamingResponse:
+        caller = self.caller_of(request)
+        params = request.query_params
+        unknown = sorted(set(params) - PARAMETERS)
+        if unknown:
+            raise _bad(f"unknown query parameter '{unknown[0]}' (known: collection, filter, id)")
+        collection = params.get("collection", "")
+        if collection not in self.store.spec.collections:
+            raise _bad(f"collection must name one of the API's collections, not {collection!r}")
+        subscription = Subscription(
+            caller,
+            collection,
+            owner_of(caller, request.client.host if request.client else ""),
+            params.get("filter") or None,
+            params.get("id") or None,
+        )
+        try:
+            self.store.access.check(collection, "view", caller)
+            # The statement is built for this caller and filter once, before any change: an
+            # invalid filter is refused here, not on the first change.
+            await self.offload.run(self._read, subscription, new_id())
+        except InvalidQuery as exc:
+            raise _bad(str(exc)) from None
+        except Forbidden as exc:
+            raise ProblemError(403, "forbidden", str(exc)) from None
+        await self.realtime.start()
+        try:
+            self.realtime.hub.subscribe(subscription)
+        except TooManyStreams as exc:
+            raise ProblemError(429, "rate-limited", str(exc)) from None
+        resume = request.headers.get("last-event-id")
+        return StreamingResponse(
+            self._events(subscription, resume),
+            media_type="text/event-stream",
+            headers={"cache-control": "no-store", "x-accel-buffering": "no"},
+        )
+
+    async def _events(self, subscription: Subscription, resume: str | None) -> AsyncIterator[bytes]:
+        broker = self.realtime.broker
+        try:
+            start = broker.newest()
+            yield b"retry: 3000\n" + _event(start, "ready", {"collection": subscription.collection})
+            if resume is not None:
+                missed = await broker.since(resume)
+                if missed is None:
+                    yield _event(start, "reset", {"reason": "the changes since then are gone"})
+                else:
+                    for change in missed:
+                        message = await self._message(subscription, change)
+                        if message is not None:
+                            yield message
+            while True:
+                try:
+                    change = await asyncio.wait_for(subscription.queue.get(), KEEP_ALIVE)
+                except TimeoutError:
+                    yield b": keep-alive\n\n"
+                    continue
+                if subscription.dropped:
+                    reason = "this stream fell too far behind and was closed; reconnect"
+                    yield _event(change.position, "error", {"reason": reason})
+                    return
+                message = await self._message(subscription, change)
+                if message is not None:
+                    yield message
+        finally:
+            self.realtime.hub.unsubscribe(subscription)
+
+    async def _message(self, subscription: Subscription, change: Change) -> bytes | None:
+        """The event this subscriber is owed for `change`, read as it may see the record now."""
+        gone = _event(change.position, "delete", {"action": "delete", "id": change.record_id})
+        if change.operation == "delete":
+            return gone if subscription.forget(change.record_id) else None
+        record = await self.offload.run(self._visible, subscription, change.record_id)
+        if record is None:  # never the subscriber's to see, or it has just left its view
+            return gone if subscription.forget(change.record_id) else None
+        subscription.remember(change.record_id)
+        data = {"action": change.operation, "record": record}
+        return _event(change.position, change.operation, data)
+
+    def _visible(self, subscription: Subscription, record_id: str) -> dict[str, Any] | None:
+        try:
+            return self._read(subscription, record_id)
+        except Forbidden:
+            return None
+
+    def _read(self, subscription: Subscription, record_id: str) -> dict[str, Any] | None:
+        """The record as the subscriber may see it (view rule, filter, hidden fields), or None."""
+        narrowing = Narrowing(("realtime", "by-id"), BY_ID, {RECORD: record_id})
+        page = self.store.list(
+            subscription.collection,
+            subscription.caller,
+            ListRequest(filter=subscription.filter, limit=1),
+            narrowing=narrowing,
+            operation="view",
+        )
+        return page.items[0] if page.items else None
+
+
+def _event(position: str, name: str, data: Any) -> bytes:
+    return b"id: %s\nevent: %s\ndata: %s\n\n" % (
+        position.encode(),
+        name.encode(),
+        orjson.dumps(data),
+    )
+
+
+def _bad(detail: str) -> ProblemError:
+    return ProblemError(400, "invalid-query", detail)

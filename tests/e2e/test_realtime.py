@@ -1,0 +1,134 @@
+"""Realtime over real connections: `GET /api/realtime` as Server-Sent Events, served by uvicorn
+on 127.0.0.1 (in-process broker) and by two `backforge serve` processes sharing PostgreSQL and
+Redis (a write in one reaches a subscriber of the other)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from realtime_support import Listener, served, sign_up, write
+
+
+@pytest.fixture
+def base(db_url: str) -> Iterator[str]:
+    with served(db_url) as url:
+        yield url
+
+
+def test_each_subscriber_sees_what_its_rules_let_it_see(base):
+    ann, bob = sign_up(base, "ann"), sign_up(base, "bob")
+    ann_stream = Listener(base, {"collection": "notes"}, ann)
+    bob_stream = Listener(base, {"collection": "notes"}, bob)
+    try:
+        assert ann_stream.next()["event"] == "ready" and bob_stream.next()["event"] == "ready"
+        private = write(base, ann, "POST", "/api/notes", {"title": "mine", "draft": "secret"})
+        shared = write(base, ann, "POST", "/api/notes", {"title": "ours", "shared": True})
+        # ann is told of both, with her own draft; bob only of the shared one, draft hidden
+        first, second = ann_stream.next("create"), ann_stream.next("create")
+        assert [first["json"]["record"]["id"], second["json"]["record"]["id"]] == [
+            private["id"],
+            shared["id"],
+        ]
+        assert first["json"]["record"]["draft"] == "secret"
+        seen = bob_stream.next("create")["json"]["record"]
+        assert seen["id"] == shared["id"] and seen["title"] == "ours"
+        assert seen.get("draft") is None
+        assert bob_stream.nothing_more() == []
+        # the shared note leaves bob's view: bob gets a delete (id only), ann an update
+        write(base, ann, "PATCH", f"/api/notes/{shared['id']}", {"shared": False})
+        gone = bob_stream.next()
+        assert gone["event"] == "delete" and gone["json"] == {
+            "action": "delete",
+            "id": shared["id"],
+        }
+        assert ann_stream.next()["json"]["record"]["shared"] is False
+        # deleting the private note: ann, who had it, is told; bob, who never had it, is not
+        write(base, ann, "DELETE", f"/api/notes/{private['id']}")
+        assert ann_stream.next()["json"] == {"action": "delete", "id": private["id"]}
+        assert bob_stream.nothing_more() == []
+    finally:
+        ann_stream.close()
+        bob_stream.close()
+
+
+def test_a_filter_and_a_single_record_narrow_the_stream(base):
+    ann = sign_up(base, "ann")
+    kept = write(base, ann, "POST", "/api/notes", {"title": "watched"})
+    by_title = Listener(base, {"collection": "notes", "filter": 'title ~ "urgent"'}, ann)
+    by_id = Listener(base, {"collection": "notes", "id": kept["id"]}, ann)
+    try:
+        by_title.next("ready"), by_id.next("ready")
+        write(base, ann, "POST", "/api/notes", {"title": "not this one"})
+        urgent = write(base, ann, "POST", "/api/notes", {"title": "urgent: call"})
+        write(base, ann, "PATCH", f"/api/notes/{kept['id']}", {"title": "watched, changed"})
+        assert by_title.next("create")["json"]["record"]["id"] == urgent["id"]
+        assert by_id.next("update")["json"]["record"]["title"] == "watched, changed"
+        assert by_title.nothing_more(0.5) == [] and by_id.nothing_more(0.5) == []
+    finally:
+        by_title.close()
+        by_id.close()
+
+
+def test_reconnecting_with_the_last_event_id_loses_nothing(base):
+    ann = sign_up(base, "ann")
+    stream = Listener(base, {"collection": "notes"}, ann)
+    first = write(base, ann, "POST", "/api/notes", {"title": "one"})
+    last_id = stream.next("create")["id"]
+    stream.close()
+    missed = [write(base, ann, "POST", "/api/notes", {"title": f"while away {n}"}) for n in (1, 2)]
+    again = Listener(base, {"collection": "notes"}, ann, last_id=last_id)
+    try:
+        assert again.next()["event"] == "ready"
+        replayed = [again.next("create")["json"]["record"]["id"] for _ in missed]
+        assert replayed == [note["id"] for note in missed]
+        assert first["id"] not in replayed
+    finally:
+        again.close()
+    gone = Listener(base, {"collection": "notes"}, ann, last_id="not-a-position")
+    try:
+        gone.next("ready")
+        assert gone.next()["event"] == "reset"
+    finally:
+        gone.close()
+
+
+@pytest.mark.parametrize(
+    ("params", "token", "status"),
+    [
+        ({"collection": "nothing"}, "ann", 400),
+        ({"collection": "notes", "filter": "title ="}, "ann", 400),
+        ({"collection": "notes", "sort": "title"}, "ann", 400),
+        ({"collection": "audit_log"}, "ann", 403),  # no rules: only admins may view it
+        ({"collection": "notes"}, "not-a-token", 401),
+    ],
+)
+def test_bad_subscriptions_get_a_problem(base, params, token, status):
+    if token == "ann":
+        token = sign_up(base, "ann")
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    answer = httpx.get(f"{base}/api/realtime", params=params, headers=headers, timeout=5)
+    assert answer.status_code == status, answer.text
+    assert answer.headers["content-type"].startswith("application/problem+json")
+
+
+def test_a_caller_may_hold_only_so_many_streams(sqlite_url, monkeypatch):
+    monkeypatch.setattr("backforge.realtime.service.STREAMS_PER_CALLER", 2)
+    with served(sqlite_url) as url:
+        ann = sign_up(url, "ann")
+        held = [Listener(url, {"collection": "notes"}, ann) for _ in range(2)]
+        try:
+            for stream in held:
+                stream.next("ready")
+            answer = httpx.get(
+                f"{url}/api/realtime",
+                params={"collection": "notes"},
+                headers={"Authorization": f"Bearer {ann}"},
+                timeout=5,
+            )
+            assert answer.status_code == 429, answer.text
+        finally:
+            for stream in held:
+                stream.close()

@@ -1,0 +1,67 @@
+"""Realtime across processes: two `backforge serve` processes on one PostgreSQL and one Redis.
+A write answered by process B reaches a subscriber of process A, read there as that subscriber,
+and a client that reconnects to the other process resumes from its last event id."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+
+from realtime_support import DECLARATION, Listener, sign_up, write
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture
+def two_processes(tmp_path, make_server, postgres_url, redis_url, key_prefix):
+    declaration = tmp_path / "notes.yaml"
+    declaration.write_text(json.dumps(DECLARATION), encoding="utf-8")  # JSON is YAML
+    env = {
+        "DATABASE_URL": postgres_url,
+        "REDIS_URL": redis_url,
+        "BACKFORGE_REDIS_KEY_PREFIX": key_prefix,
+        "BACKFORGE_JWT_SECRET": "realtime-jwt-secret-" + "k" * 32,  # both processes trust it
+    }
+    first = make_server(declaration, **env)
+    second = make_server(declaration, **env)
+    return first.url, second.url
+
+
+def test_a_write_in_one_process_reaches_a_subscriber_of_the_other(two_processes):
+    a, b = two_processes
+    ann, bob = sign_up(a, "ann"), sign_up(b, "bob")
+    ann_on_a = Listener(a, {"collection": "notes"}, ann)
+    bob_on_a = Listener(a, {"collection": "notes"}, bob)
+    try:
+        ann_on_a.next("ready"), bob_on_a.next("ready")
+        mine = write(b, ann, "POST", "/api/notes", {"title": "from b", "draft": "only mine"})
+        shared = write(b, ann, "POST", "/api/notes", {"title": "for all", "shared": True})
+        got = [ann_on_a.next("create")["json"]["record"] for _ in range(2)]
+        assert [r["id"] for r in got] == [mine["id"], shared["id"]]
+        assert got[0]["draft"] == "only mine"
+        assert bob_on_a.next("create")["json"]["record"]["id"] == shared["id"]
+        assert bob_on_a.nothing_more() == []
+    finally:
+        ann_on_a.close()
+        bob_on_a.close()
+
+
+def test_resuming_on_the_other_process_loses_nothing(two_processes):
+    a, b = two_processes
+    ann = sign_up(a, "ann")
+    stream = Listener(a, {"collection": "notes"}, ann)
+    stream.next("ready")
+    write(a, ann, "POST", "/api/notes", {"title": "seen"})
+    last_id = stream.next("create")["id"]
+    stream.close()
+    missed = [write(a, ann, "POST", "/api/notes", {"title": f"missed {n}"}) for n in (1, 2)]
+    again = Listener(b, {"collection": "notes"}, ann, last_id=last_id)
+    try:
+        again.next("ready")
+        replayed = [again.next("create")["json"]["record"]["id"] for _ in missed]
+        assert replayed == [note["id"] for note in missed]
+    finally:
+        again.close()
+    assert httpx.get(f"{b}/healthz").status_code == 200
