@@ -4,6 +4,7 @@ thread, and the calls that sign up and write."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import queue
 import socket
@@ -131,6 +132,12 @@ class Listener:
         return extra
 
     def close(self) -> None:
+        """Hang up as a browser does: the socket is shut, so the server sees the disconnect
+        (closing the response from this thread would wait for the reading one)."""
+        stream = self.response.extensions["network_stream"]
+        with contextlib.suppress(OSError):
+            stream.get_extra_info("socket").shutdown(socket.SHUT_RDWR)
+        self.thread.join(timeout=5)
         self.response.close()
         self.client.close()
 

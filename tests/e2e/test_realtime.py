@@ -4,6 +4,7 @@ Redis (a write in one reaches a subscriber of the other)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -132,3 +133,13 @@ def test_a_caller_may_hold_only_so_many_streams(sqlite_url, monkeypatch):
         finally:
             for stream in held:
                 stream.close()
+        # a client that hangs up gives its place back
+        deadline = time.monotonic() + 10
+        while True:
+            again = Listener(url, {"collection": "notes"}, ann)
+            first = again.next()
+            again.close()
+            if first["event"] == "ready" or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert first["event"] == "ready"
