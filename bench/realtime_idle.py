@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness.procstat import tree_rss_kb  # noqa: E402
+from harness.procstat import tree_rss_kb
 
 ACCOUNTS = 50  # a caller may hold 20 streams
 DECLARATION = {
