@@ -61,7 +61,7 @@ def free_port() -> int:
 
 
 @contextmanager
-def served(db_url: str) -> Iterator[str]:
+def served_app(db_url: str) -> Iterator[tuple[str, App]]:
     engine = create_database_engine(db_url)
     app = App.from_dict(DECLARATION, engine, admin_token=ADMIN_TOKEN)
     app.store.metadata.create_all(engine)
@@ -76,11 +76,17 @@ def served(db_url: str) -> Iterator[str]:
         assert time.monotonic() < deadline and thread.is_alive(), "the server did not start"
         time.sleep(0.02)
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://127.0.0.1:{port}", app
     finally:
         server.should_exit = True
         thread.join(timeout=10)
         engine.dispose()
+
+
+@contextmanager
+def served(db_url: str) -> Iterator[str]:
+    with served_app(db_url) as (url, _):
+        yield url
 
 
 class Listener:

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from realtime_support import Listener, served, sign_up, write
+from realtime_support import Listener, served, served_app, sign_up, write
 
 
 @pytest.fixture
@@ -143,3 +143,18 @@ def test_a_caller_may_hold_only_so_many_streams(sqlite_url, monkeypatch):
                 break
             time.sleep(0.2)
         assert first["event"] == "ready"
+
+
+def test_a_stream_ends_when_its_access_token_expires(sqlite_url):
+    with served_app(sqlite_url) as (url, app):
+        ann = sign_up(url, "ann")
+        ann_id = httpx.get(f"{url}/api/auth/me", headers={"Authorization": f"Bearer {ann}"})
+        short, _ = app.auth.issuer.issue("users", ann_id.json()["id"], False, ttl=2)
+        stream = Listener(url, {"collection": "notes"}, short)
+        try:
+            assert stream.next()["event"] == "ready"
+            ended = stream.next(timeout=10)
+            assert ended["event"] == "error" and "expired" in ended["json"]["reason"]
+            assert stream.next()["event"] == "closed"
+        finally:
+            stream.close()

@@ -89,6 +89,7 @@ class Callers:
             collection=claims.get("col"),
             is_admin=bool(claims.get("adm")),
             method="token",
+            expires=float(claims["exp"]),
         )
 
     def _api_key(self, key: str) -> Caller:

@@ -13,13 +13,14 @@ no longer see (moved out of its view, or deleted) comes as `event: delete` with 
 The first event, `ready`, carries the position the stream starts from as its id: a client that
 reconnects sends the last id it received as `Last-Event-ID` and is sent what it missed (still
 read as it is now), or `event: reset` when that is no longer kept (re-read, then go on).
-Comment lines keep an idle stream open; a subscriber whose queue overflows gets `event: error`
-and the stream ends.
+Comment lines keep an idle stream open. The stream ends with `event: error` when the subscriber's
+queue overflows, or when its access token expires (a client reconnects with a fresh one).
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -105,9 +106,15 @@ class RealtimeStream:
                         message = await self._message(subscription, change)
                         if message is not None:
                             yield message
+            expires = subscription.caller.expires
             while True:
+                wait = KEEP_ALIVE if expires is None else min(KEEP_ALIVE, expires - time.time())
+                if wait <= 0:
+                    reason = "the credentials expired; reconnect with fresh ones"
+                    yield _event(broker.newest(), "error", {"reason": reason})
+                    return
                 try:
-                    change = await asyncio.wait_for(subscription.queue.get(), KEEP_ALIVE)
+                    change = await asyncio.wait_for(subscription.queue.get(), wait)
                 except TimeoutError:
                     yield b": keep-alive\n\n"
                     continue

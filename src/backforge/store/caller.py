@@ -19,6 +19,7 @@ class Caller:
     is_admin: bool = False
     scopes: frozenset[str] | None = None
     method: str = "anonymous"  # anonymous, token, session, api_key, admin_token
+    expires: float | None = None  # when the credential ends (UNIX time), if it says so
 
     @property
     def is_anonymous(self) -> bool:
