@@ -175,3 +175,9 @@ def _change(position: str, fields: dict[Any, Any]) -> Change:
 def _stream_id(text: str) -> bool:
     milliseconds, dash, sequence = text.partition("-")
     return bool(dash) and milliseconds.isdigit() and sequence.isdigit()
+
+
+def position_order(position: str) -> tuple[int, int]:
+    """Positions of either broker in the order they were given (`12`, `1733550000000-3`)."""
+    first, _, second = position.partition("-")
+    return int(first), int(second or 0)

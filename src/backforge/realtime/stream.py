@@ -37,6 +37,7 @@ from ..store.ids import new_id
 from ..store.listing import ListRequest
 from ..store.reads import Narrowing
 from ..store.records import RecordStore
+from .brokers import position_order
 from .hub import Change, Subscription, TooManyStreams, owner_of
 from .service import Realtime
 
@@ -94,6 +95,7 @@ class RealtimeStream:
 
     async def _events(self, subscription: Subscription, resume: str | None) -> AsyncIterator[bytes]:
         broker = self.realtime.broker
+        replayed: tuple[int, int] | None = None
         try:
             start = broker.newest()
             yield b"retry: 3000\n" + _event(start, "ready", {"collection": subscription.collection})
@@ -106,6 +108,8 @@ class RealtimeStream:
                         message = await self._message(subscription, change)
                         if message is not None:
                             yield message
+                    if missed:  # what was replayed may also be waiting in the queue
+                        replayed = position_order(missed[-1].position)
             expires = subscription.caller.expires
             while True:
                 wait = KEEP_ALIVE if expires is None else min(KEEP_ALIVE, expires - time.time())
@@ -122,6 +126,8 @@ class RealtimeStream:
                     reason = "this stream fell too far behind and was closed; reconnect"
                     yield _event(change.position, "error", {"reason": reason})
                     return
+                if replayed is not None and position_order(change.position) <= replayed:
+                    continue
                 message = await self._message(subscription, change)
                 if message is not None:
                     yield message
