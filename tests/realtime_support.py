@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import httpx
 import uvicorn
@@ -61,9 +62,13 @@ def free_port() -> int:
 
 
 @contextmanager
-def served_app(db_url: str) -> Iterator[tuple[str, App]]:
+def served_app(db_url: str, declaration: Path | None = None) -> Iterator[tuple[str, App]]:
+    """The test declaration (or the file `declaration`) served by uvicorn on 127.0.0.1."""
     engine = create_database_engine(db_url)
-    app = App.from_dict(DECLARATION, engine, admin_token=ADMIN_TOKEN)
+    if declaration is None:
+        app = App.from_dict(DECLARATION, engine, admin_token=ADMIN_TOKEN)
+    else:
+        app = App.from_file(declaration, engine, admin_token=ADMIN_TOKEN)
     app.store.metadata.create_all(engine)
     port = free_port()
     server = uvicorn.Server(

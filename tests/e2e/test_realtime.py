@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -158,3 +159,38 @@ def test_a_stream_ends_when_its_access_token_expires(sqlite_url):
             assert stream.next()["event"] == "closed"
         finally:
             stream.close()
+
+
+BLUEPRINTS = Path(__file__).resolve().parents[2] / "src" / "backforge" / "blueprints"
+
+
+def test_chat_messages_reach_only_the_conversations_participants(sqlite_url):
+    """The chat blueprint's rules go through relations (`any(conversation.participants, ...)`):
+    a participant is sent each new message of the conversation, an outsider nothing."""
+    with served_app(sqlite_url, BLUEPRINTS / "chat" / "backforge.yaml") as (url, _):
+        ann, bob, eve = (sign_up(url, name) for name in ("ann", "bob", "eve"))
+        bob_id = httpx.get(f"{url}/api/auth/me", headers={"Authorization": f"Bearer {bob}"})
+        talk = write(url, ann, "POST", "/api/conversations", {"title": "lunch"})
+        write(
+            url,
+            ann,
+            "POST",
+            "/api/participants",
+            {"conversation": talk["id"], "user": bob_id.json()["id"]},
+        )
+        filtered = {"collection": "messages", "filter": f'conversation = "{talk["id"]}"'}
+        bob_stream, eve_stream = (
+            Listener(url, filtered, bob),
+            Listener(url, {"collection": "messages"}, eve),
+        )
+        try:
+            bob_stream.next("ready"), eve_stream.next("ready")
+            said = write(
+                url, ann, "POST", "/api/messages", {"conversation": talk["id"], "body": "noon?"}
+            )
+            heard = bob_stream.next("create")["json"]["record"]
+            assert heard["id"] == said["id"] and heard["body"] == "noon?"
+            assert eve_stream.nothing_more() == []
+        finally:
+            bob_stream.close()
+            eve_stream.close()
