@@ -321,6 +321,14 @@ def serve(
             os.environ[DEV_VARIABLE] = "1"
         if workers > 1:
             say(yellow("reloading on changes serves with one worker"), err=True)
+    if workers > 1 and not reload and config.redis is None:
+        say(
+            yellow(
+                f"{workers} workers without REDIS_URL: a realtime stream hears only of the writes "
+                "its own worker answers (set REDIS_URL to carry them between processes)"
+            ),
+            err=True,
+        )
     _share_signing_key(spec)
     _print_panel(spec, path, host, port, reload)
     _exec_server(host, port, workers, int(config.shutdown_timeout), config.forwarded_allow_ips)
