@@ -23,6 +23,7 @@ from backforge.database import create_database_engine
 ADMIN_TOKEN = "realtime-admin-token-0123456789"
 DECLARATION = {
     "name": "notes",
+    "settings": {"token_cookie": "notes_token"},  # a browser may carry the token in a cookie
     "collections": {
         "users": {
             "auth": {"signup": "open", "login": ["email"]},

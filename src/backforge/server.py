@@ -138,6 +138,7 @@ def main(argv: list[str]) -> None:
         "backforge.server:app_from_environment",
         factory=True,
         http=HttpProtocol,
+        ws="wsproto",  # the WebSocket library of the core install
         host=host,
         port=int(port),
         workers=None if reload else int(workers),

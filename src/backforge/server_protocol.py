@@ -13,8 +13,9 @@ fifth of the CPU of a small GET. Here:
 - idle connections are closed by one sweep a second per server, not a timer per response;
 - a request body that has fully arrived is handed to `receive` without waiting.
 
-Not supported: WebSocket upgrades (backforge serves none: such a request is answered as plain
-HTTP, then the connection is closed; one that also declares a body is refused) and uvicorn's
+A WebSocket upgrade hands the connection to uvicorn's WebSocket protocol (wsproto), as uvicorn's
+own HTTP protocols do; an upgrade to any other protocol is answered as plain HTTP and the
+connection closed, and an upgrade that declares a body is refused. Not supported: uvicorn's
 `limit_concurrency`.
 """
 
@@ -126,6 +127,9 @@ class HttpProtocol(asyncio.Protocol):
         if not config.loaded:
             config.load()
         self.app = config.loaded_app
+        self.config = config
+        # uvicorn's WebSocket protocol (wsproto), handed the connection on an upgrade to it
+        self.ws_protocol_class = config.ws_protocol_class
         self.loop = _loop or asyncio.get_event_loop()
         self.root_path: str = config.root_path
         self.server_state = server_state
@@ -164,6 +168,7 @@ class HttpProtocol(asyncio.Protocol):
         self.url = b""
         self.headers: list[tuple[bytes, bytes]] = []
         self.expect_continue = False
+        self.websocket_head: bytes | None = None  # an upgrade to WebSocket, to hand over
 
     # -- connection
     def connection_made(self, transport) -> None:  # type: ignore[override]
@@ -194,8 +199,11 @@ class HttpProtocol(asyncio.Protocol):
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
-            # No upgrades here: the request is answered as plain HTTP, then the connection
-            # closes (what follows its head belongs to a protocol not spoken here).
+            if self.websocket_head is not None:
+                self._hand_over_to_websocket(self.websocket_head)
+                return
+            # Any other protocol is not spoken here: the request is answered as plain HTTP,
+            # then the connection closes (what follows its head belongs to that protocol).
             self.reading_done = True
         except httptools.HttpParserError as error:
             refused = error.__context__
@@ -214,6 +222,27 @@ class HttpProtocol(asyncio.Protocol):
                     if self.in_head
                     else _Refused(400, b"Chunk framing or trailers too large.")
                 )
+
+    def _websocket_wanted(self) -> bool:
+        if self.ws_protocol_class is None:
+            return False
+        return any(
+            name == b"upgrade" and value.strip().lower() == b"websocket"
+            for name, value in self.headers
+        )
+
+    def _hand_over_to_websocket(self, head: bytes) -> None:
+        """The connection becomes uvicorn's WebSocket protocol's, which reads the head again
+        (the handshake) and runs the app with a `websocket` scope, as uvicorn's own HTTP
+        protocols do."""
+        self.reading_done = True
+        self.server_state.connections.discard(self)
+        protocol = self.ws_protocol_class(  # type: ignore[misc]
+            config=self.config, server_state=self.server_state, app_state=self.app_state
+        )
+        protocol.connection_made(self.transport)
+        self.transport.set_protocol(protocol)
+        protocol.data_received(head)
 
     def _refuse(self, refused: _Refused) -> None:
         """Answer `refused` after the requests before it, and read nothing more. A request
@@ -323,6 +352,13 @@ class HttpProtocol(asyncio.Protocol):
             name in (b"content-length", b"transfer-encoding") for name, _ in self.headers
         ):
             raise _Refused(400, b"A request to switch protocols cannot carry a body.")
+        if upgrade and self._websocket_wanted():
+            if self.waiting or (self.exchange is not None and not self.exchange.complete):
+                raise _Refused(400, b"A WebSocket upgrade cannot follow an unanswered request.")
+            method = parser.get_method()
+            lines = [b"%s: %s\r\n" % header for header in self.headers]
+            self.websocket_head = b"%s %s HTTP/1.1\r\n%s\r\n" % (method, self.url, b"".join(lines))
+            return
         version = parser.get_http_version()
         url = httptools.parse_url(self.url)
         raw_path = url.path

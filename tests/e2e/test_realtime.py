@@ -4,6 +4,7 @@ Redis (a write in one reaches a subscriber of the other)."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -194,3 +195,74 @@ def test_chat_messages_reach_only_the_conversations_participants(sqlite_url):
         finally:
             bob_stream.close()
             eve_stream.close()
+
+
+def _socket(url: str, subscription: dict, headers: dict | None = None):
+    from websockets.sync.client import connect
+
+    socket = connect(url.replace("http://", "ws://") + "/api/realtime", additional_headers=headers)
+    socket.send(json.dumps(subscription))
+    return socket
+
+
+def _received(socket) -> dict:
+    return json.loads(socket.recv(timeout=10))
+
+
+def test_the_same_stream_over_websocket(base):
+    ann, bob = sign_up(base, "ann"), sign_up(base, "bob")
+    by_message = _socket(base, {"collection": "notes", "token": ann})
+    by_header = _socket(base, {"collection": "notes"}, {"Authorization": f"Bearer {bob}"})
+    with by_message, by_header:
+        assert _received(by_message)["event"] == "ready" == _received(by_header)["event"]
+        write(base, ann, "POST", "/api/notes", {"title": "mine", "draft": "secret"})
+        shared = write(base, ann, "POST", "/api/notes", {"title": "ours", "shared": True})
+        assert _received(by_message)["record"]["draft"] == "secret"
+        assert _received(by_message)["record"]["id"] == shared["id"]
+        seen = _received(by_header)
+        assert seen["event"] == "create" and seen["record"]["id"] == shared["id"]
+        assert seen["record"].get("draft") is None
+        write(base, ann, "PATCH", f"/api/notes/{shared['id']}", {"shared": False})
+        gone = _received(by_header)
+        assert (gone["event"], gone["id"]) == ("delete", shared["id"])
+        assert int(gone["position"]) > int(seen["position"])
+        last = _received(by_message)["position"]
+    # resuming over a new socket from the last position sent
+    missed = write(base, ann, "POST", "/api/notes", {"title": "while away"})
+    again = _socket(base, {"collection": "notes", "token": ann, "last_event_id": last})
+    with again:
+        assert _received(again)["event"] == "ready"
+        assert _received(again)["record"]["id"] == missed["id"]
+
+
+@pytest.mark.parametrize(
+    "subscription",
+    [
+        {"collection": "nothing", "token": "x"},
+        {"collection": "notes", "token": "not-a-token"},
+        {"collection": "audit_log"},  # anonymous: no rules, admins only
+    ],
+)
+def test_a_bad_websocket_subscription_is_told_and_closed(base, subscription):
+    from websockets.exceptions import ConnectionClosed
+
+    with _socket(base, subscription) as socket:
+        refused = _received(socket)
+        assert refused["event"] == "error" and refused["status"] in (400, 401, 403)
+        with pytest.raises(ConnectionClosed) as closed:
+            socket.recv(timeout=5)
+    assert closed.value.rcvd.code == 1008
+
+
+def test_a_websocket_ignores_cookies(base):
+    """A page of any site may open a WebSocket and the browser sends the cookies along: they
+    never authenticate it (the token must come in a header or the first message)."""
+    ann = sign_up(base, "ann")
+    mine = write(base, ann, "POST", "/api/notes", {"title": "mine"})
+    cookie = {"Cookie": f"notes_token={ann}"}
+    assert httpx.get(f"{base}/api/notes/{mine['id']}", headers=cookie).status_code == 200
+    with _socket(base, {"collection": "notes", "id": mine["id"]}, cookie) as socket:
+        assert _received(socket)["event"] == "ready"  # subscribed, but as nobody
+        write(base, ann, "PATCH", f"/api/notes/{mine['id']}", {"title": "changed"})
+        with pytest.raises(TimeoutError):
+            socket.recv(timeout=1.5)

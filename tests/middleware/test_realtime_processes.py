@@ -1,6 +1,7 @@
 """Realtime across processes: two `backforge serve` processes on one PostgreSQL and one Redis.
-A write answered by process B reaches a subscriber of process A, read there as that subscriber,
-and a client that reconnects to the other process resumes from its last event id."""
+A write answered by process B reaches a subscriber of process A (over Server-Sent Events and over
+a WebSocket), read there as that subscriber, and a client that reconnects to the other process
+resumes from its last event id."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import json
 
 import httpx
 import pytest
+from websockets.sync.client import connect
 
 from realtime_support import DECLARATION, Listener, sign_up, write
 
@@ -43,6 +45,13 @@ def test_a_write_in_one_process_reaches_a_subscriber_of_the_other(two_processes)
         assert got[0]["draft"] == "only mine"
         assert bob_on_a.next("create")["json"]["record"]["id"] == shared["id"]
         assert bob_on_a.nothing_more() == []
+        # the same over a WebSocket to process A (backforge's protocol hands it to wsproto)
+        with connect(f"ws{a[4:]}/api/realtime") as socket:
+            socket.send(json.dumps({"collection": "notes", "token": bob}))
+            assert json.loads(socket.recv(timeout=10))["event"] == "ready"
+            again = write(b, ann, "POST", "/api/notes", {"title": "again", "shared": True})
+            heard = json.loads(socket.recv(timeout=10))
+            assert (heard["event"], heard["record"]["id"]) == ("create", again["id"])
     finally:
         ann_on_a.close()
         bob_on_a.close()

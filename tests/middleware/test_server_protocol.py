@@ -17,7 +17,8 @@ import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response, StreamingResponse
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket
 from uvicorn.server import ServerState
 
 from backforge.server_protocol import HttpProtocol
@@ -127,9 +128,16 @@ class _BadContentLength:
         await send({"type": "http.response.body", "body": b"abc"})
 
 
+async def _echo_socket(websocket: WebSocket) -> None:
+    await websocket.accept()
+    await websocket.send_text("echo: " + await websocket.receive_text())
+    await websocket.close()
+
+
 def _app() -> Starlette:
     return Starlette(
         routes=[
+            WebSocketRoute("/socket", _echo_socket),
             Route("/small", _small),
             Route("/empty", _empty),
             Route("/slow", _slow),
@@ -160,6 +168,7 @@ def server():
         http=HttpProtocol,
         log_level="critical",
         timeout_keep_alive=1,
+        ws="wsproto",  # as `backforge serve` runs it
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
@@ -461,16 +470,32 @@ def test_a_request_to_switch_protocols_cannot_smuggle_a_request_in_its_body(serv
     assert received.count(b"HTTP/1.1 ") == 1
 
 
-def test_a_request_to_switch_protocols_is_answered_as_http_and_the_connection_closed(server):
+def test_a_request_to_switch_to_another_protocol_is_answered_as_http_and_closed(server):
     with _connect(server) as connection:
         connection.sendall(
-            b"GET /small HTTP/1.1\r\nHost: t\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n"
+            b"GET /small HTTP/1.1\r\nHost: t\r\nConnection: upgrade\r\nUpgrade: h2c\r\n\r\n"
             b"GET /small HTTP/1.1\r\nHost: t\r\n\r\n"
         )
         received = _read_until_closed(connection)
     head, _, body = received.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 200 ") and b"connection: close" in head
     assert body == b'{"ok":true}'  # and nothing after it
+
+
+def test_a_websocket_upgrade_is_handed_to_the_websocket_protocol(server):
+    from websockets.sync.client import connect
+
+    with connect(f"ws://127.0.0.1:{server}/socket") as websocket:
+        websocket.send("hello")
+        assert websocket.recv(timeout=5) == "echo: hello"
+    # a path that takes no WebSocket: the handshake is refused, nothing runs as HTTP
+    with _connect(server) as connection:
+        connection.sendall(
+            b"GET /small HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+            b"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+        )
+        received = _read_until_closed(connection)
+    assert received.startswith(b"HTTP/1.1 403 ") and b'{"ok":true}' not in received
 
 
 def test_chunked_trailers_never_become_request_headers(server):

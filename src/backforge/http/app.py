@@ -9,7 +9,7 @@ import orjson
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 
 from ..auth.components import AuthComponents
 from ..jobs.admin_routes import job_admin_routes
@@ -20,6 +20,7 @@ from ..store.records import RecordStore
 from .admin_routes import admin_routes
 from .auth_routes import AuthRoutes
 from .batch import batch_route, serves_batch
+from .callers import Callers
 from .custom import Endpoints, custom_routes
 from .declared import declared_routes
 from .docs_pages import docs_routes
@@ -40,6 +41,7 @@ def build_app(
     templates_folder: Path | None = None,
     realtime: Realtime | None = None,
 ) -> RecordRouter:
+    callers = caller_of if isinstance(caller_of, Callers) else None
     # Found once per request, whoever asks first (rate limiter, route, access log).
     caller_of = remembered(caller_of)
     openapi = orjson.dumps(build_openapi(store.spec, endpoints))
@@ -58,9 +60,9 @@ def build_app(
         *job_admin_routes(store, caller_of),
     ]
     if realtime is not None:
-        routes.append(
-            Route("/api/realtime", RealtimeStream(store, caller_of, realtime).open, methods=["GET"])
-        )
+        stream = RealtimeStream(store, caller_of, realtime, callers)
+        routes.append(Route("/api/realtime", stream.open, methods=["GET"]))
+        routes.append(WebSocketRoute("/api/realtime", stream.socket))
     # Declared routes and custom endpoints come first: a path they take is theirs.
     claimed = declared_routes(store, caller_of, auth)
     if endpoints is not None:

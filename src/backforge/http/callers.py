@@ -73,6 +73,11 @@ class Callers:
             return self._session(request, session)
         return ANONYMOUS
 
+    def for_credential(self, credential: str) -> Caller:
+        """The caller a bare credential names: the admin token, an API key or an access token
+        (what a WebSocket client sends in its first message)."""
+        return self._bearer(credential.strip())
+
     def _bearer(self, credential: str) -> Caller:
         if self._admin is not None and hmac.compare_digest(credential.encode(), self._admin):
             return ADMIN

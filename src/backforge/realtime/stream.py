@@ -20,14 +20,17 @@ queue overflows, or when its access token expires (a client reconnects with a fr
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 import orjson
 from starlette.requests import Request
 from starlette.responses import StreamingResponse
+from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from ..http.callers import Callers
 from ..http.offload import Offload
 from ..http.problems import ProblemError
 from ..rules.ast import Comparison, Path
@@ -42,6 +45,8 @@ from .hub import Change, Subscription, TooManyStreams, owner_of
 from .service import Realtime
 
 KEEP_ALIVE = 15.0  # seconds between comment lines on an idle stream
+SUBSCRIBE_WITHIN = 10.0  # seconds a WebSocket client has to send its subscription
+Event = tuple[str, str, dict[str, Any]]  # position, name, data
 PARAMETERS = frozenset({"collection", "filter", "id"})
 RECORD = "record"
 BY_ID = (Comparison(Path(("id",), 0), "=", Path(("params", RECORD), 0), 0),)
@@ -49,16 +54,89 @@ BY_ID = (Comparison(Path(("id",), 0), "=", Path(("params", RECORD), 0), 0),)
 
 class RealtimeStream:
     def __init__(
-        self, store: RecordStore, caller_of: Callable[[Request], Caller], realtime: Realtime
+        self,
+        store: RecordStore,
+        caller_of: Callable[[Request], Caller],
+        realtime: Realtime,
+        callers: Callers | None = None,
     ) -> None:
+        """`callers`: the app's own (not remembered per request), for WebSocket credentials."""
         self.store = store
         self.caller_of = caller_of
+        self.callers = callers
         self.realtime = realtime
         self.offload = Offload(store)
 
     async def open(self, request: Request) -> StreamingResponse:
-        caller = self.caller_of(request)
-        params = request.query_params
+        """The Server-Sent Events stream."""
+        address = request.client.host if request.client else ""
+        subscription = await self._subscribe(self.caller_of(request), request.query_params, address)
+        resume = request.headers.get("last-event-id")
+        return StreamingResponse(
+            _sse(self._events(subscription, resume)),
+            media_type="text/event-stream",
+            headers={"cache-control": "no-store", "x-accel-buffering": "no"},
+        )
+
+    async def socket(self, websocket: WebSocket) -> None:
+        """The WebSocket: the client's first message subscribes, `{"collection": …, "filter":
+        …, "id": …, "last_event_id": …, "token": …}`; each event is then one JSON message,
+        `{"event": "update", "position": "42", "action": "update", "record": {…}}`.
+        Credentials come from the Authorization or X-API-Key header, or the message's
+        `token`; never from cookies, which a browser would send for any site's page."""
+        await websocket.accept()
+        try:
+            asked = await asyncio.wait_for(websocket.receive_json(), SUBSCRIBE_WITHIN)
+            if not isinstance(asked, dict):
+                raise ValueError("not an object")
+            params = {k: str(v) for k, v in asked.items() if k in PARAMETERS and v is not None}
+            caller = self._socket_caller(websocket, asked.get("token"))
+            address = websocket.client.host if websocket.client else ""
+            subscription = await self._subscribe(caller, params, address)
+        except (TimeoutError, ValueError, KeyError, WebSocketDisconnect):
+            await _close(websocket, 1008, "send a subscription object first")
+            return
+        except ProblemError as problem:
+            await websocket.send_json(
+                {"event": "error", "status": problem.status, "detail": problem.detail}
+            )
+            await _close(websocket, 1008, problem.detail)
+            return
+        resume = asked.get("last_event_id")
+        events = self._events(subscription, str(resume) if resume is not None else None)
+
+        async def forward() -> None:
+            async for event in events:
+                if event is not None:
+                    position, name, data = event
+                    await websocket.send_json({"event": name, "position": position, **data})
+
+        async def hang_up() -> None:
+            while (await websocket.receive())["type"] != "websocket.disconnect":
+                pass  # the client has nothing more to say
+
+        try:
+            tasks = [asyncio.ensure_future(forward()), asyncio.ensure_future(hang_up())]
+            _, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)  # let go of the generator
+        finally:
+            await events.aclose()
+            self.realtime.hub.unsubscribe(subscription)
+        await _close(websocket, 1000, "stream ended")
+
+    def _socket_caller(self, websocket: WebSocket, token: Any) -> Caller:
+        if isinstance(token, str) and token and self.callers is not None:
+            return self.callers.for_credential(token)
+        # the headers alone, as a GET: cookies are left out (cross-site WebSocket hijacking)
+        headers = [(k, v) for k, v in websocket.scope["headers"] if k != b"cookie"]
+        scope = {**websocket.scope, "type": "http", "method": "GET", "headers": headers}
+        return (self.callers or self.caller_of)(Request(scope))
+
+    async def _subscribe(
+        self, caller: Caller, params: Mapping[str, str], address: str
+    ) -> Subscription:
         unknown = sorted(set(params) - PARAMETERS)
         if unknown:
             raise _bad(f"unknown query parameter '{unknown[0]}' (known: collection, filter, id)")
@@ -68,7 +146,7 @@ class RealtimeStream:
         subscription = Subscription(
             caller,
             collection,
-            owner_of(caller, request.client.host if request.client else ""),
+            owner_of(caller, address),
             params.get("filter") or None,
             params.get("id") or None,
         )
@@ -86,23 +164,22 @@ class RealtimeStream:
             self.realtime.hub.subscribe(subscription)
         except TooManyStreams as exc:
             raise ProblemError(429, "rate-limited", str(exc)) from None
-        resume = request.headers.get("last-event-id")
-        return StreamingResponse(
-            self._events(subscription, resume),
-            media_type="text/event-stream",
-            headers={"cache-control": "no-store", "x-accel-buffering": "no"},
-        )
+        return subscription
 
-    async def _events(self, subscription: Subscription, resume: str | None) -> AsyncIterator[bytes]:
+    async def _events(
+        self, subscription: Subscription, resume: str | None
+    ) -> AsyncIterator[Event | None]:
+        """The subscription's events, whatever carries them; None now and then on an idle
+        stream (a keep-alive)."""
         broker = self.realtime.broker
         replayed: tuple[int, int] | None = None
         try:
             start = broker.newest()
-            yield b"retry: 3000\n" + _event(start, "ready", {"collection": subscription.collection})
+            yield start, "ready", {"collection": subscription.collection}
             if resume is not None:
                 missed = await broker.since(resume)
                 if missed is None:
-                    yield _event(start, "reset", {"reason": "the changes since then are gone"})
+                    yield start, "reset", {"reason": "the changes since then are gone"}
                 else:
                     for change in missed:
                         message = await self._message(subscription, change)
@@ -115,16 +192,16 @@ class RealtimeStream:
                 wait = KEEP_ALIVE if expires is None else min(KEEP_ALIVE, expires - time.time())
                 if wait <= 0:
                     reason = "the credentials expired; reconnect with fresh ones"
-                    yield _event(broker.newest(), "error", {"reason": reason})
+                    yield broker.newest(), "error", {"reason": reason}
                     return
                 try:
                     change = await asyncio.wait_for(subscription.queue.get(), wait)
                 except TimeoutError:
-                    yield b": keep-alive\n\n"
+                    yield None
                     continue
                 if subscription.dropped:
                     reason = "this stream fell too far behind and was closed; reconnect"
-                    yield _event(change.position, "error", {"reason": reason})
+                    yield change.position, "error", {"reason": reason}
                     return
                 if replayed is not None and position_order(change.position) <= replayed:
                     continue
@@ -134,17 +211,16 @@ class RealtimeStream:
         finally:
             self.realtime.hub.unsubscribe(subscription)
 
-    async def _message(self, subscription: Subscription, change: Change) -> bytes | None:
+    async def _message(self, subscription: Subscription, change: Change) -> Event | None:
         """The event this subscriber is owed for `change`, read as it may see the record now."""
-        gone = _event(change.position, "delete", {"action": "delete", "id": change.record_id})
+        gone = (change.position, "delete", {"action": "delete", "id": change.record_id})
         if change.operation == "delete":
             return gone if subscription.forget(change.record_id) else None
         record = await self.offload.run(self._visible, subscription, change.record_id)
         if record is None:  # never the subscriber's to see, or it has just left its view
             return gone if subscription.forget(change.record_id) else None
         subscription.remember(change.record_id)
-        data = {"action": change.operation, "record": record}
-        return _event(change.position, change.operation, data)
+        return change.position, change.operation, {"action": change.operation, "record": record}
 
     def _visible(self, subscription: Subscription, record_id: str) -> dict[str, Any] | None:
         try:
@@ -165,12 +241,23 @@ class RealtimeStream:
         return page.items[0] if page.items else None
 
 
-def _event(position: str, name: str, data: Any) -> bytes:
-    return b"id: %s\nevent: %s\ndata: %s\n\n" % (
-        position.encode(),
-        name.encode(),
-        orjson.dumps(data),
-    )
+async def _sse(events: AsyncIterator[Event | None]) -> AsyncIterator[bytes]:
+    yield b"retry: 3000\n"
+    async for event in events:
+        if event is None:
+            yield b": keep-alive\n\n"
+            continue
+        position, name, data = event
+        yield b"id: %s\nevent: %s\ndata: %s\n\n" % (
+            position.encode(),
+            name.encode(),
+            orjson.dumps(data),
+        )
+
+
+async def _close(websocket: WebSocket, code: int, reason: str) -> None:
+    with contextlib.suppress(RuntimeError, WebSocketDisconnect):
+        await websocket.close(code=code, reason=reason[:120])
 
 
 def _bad(detail: str) -> ProblemError:
