@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
@@ -44,6 +45,7 @@ from .brokers import position_order
 from .hub import Change, Subscription, TooManyStreams, owner_of
 from .service import Realtime
 
+logger = logging.getLogger("backforge.realtime")
 KEEP_ALIVE = 15.0  # seconds between comment lines on an idle stream
 SUBSCRIBE_WITHIN = 10.0  # seconds a WebSocket client has to send its subscription
 Event = tuple[str, str, dict[str, Any]]  # position, name, data
@@ -117,10 +119,14 @@ class RealtimeStream:
 
         try:
             tasks = [asyncio.ensure_future(forward()), asyncio.ensure_future(hang_up())]
-            _, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)  # let go of the generator
+            for task in done:
+                failure = task.exception()
+                if failure is not None and not isinstance(failure, WebSocketDisconnect | OSError):
+                    logger.error("realtime: a WebSocket stream failed", exc_info=failure)
         finally:
             await events.aclose()
             self.realtime.hub.unsubscribe(subscription)
