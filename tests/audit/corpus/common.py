@@ -1,5 +1,6 @@
-"""What the corpus apps share and no audit check looks at: password hashing, a sliding-window
-rate limiter, and serving an ASGI or WSGI app on a free loopback port for the length of a test."""
+"""What the corpus apps share and no audit check looks at: pieces of hand-written OpenAPI
+documents, password hashing, a sliding-window rate limiter, and serving an ASGI or WSGI app on a
+free loopback port for the length of a test."""
 
 from __future__ import annotations
 
@@ -14,6 +15,29 @@ from typing import Any
 
 import uvicorn
 from werkzeug.serving import WSGIRequestHandler, make_server
+
+ID = {"type": "integer", "minimum": 1, "maximum": 1_000_000}
+
+
+def answers(
+    error: dict[str, Any], success: str, schema: dict[str, Any] | None, *errors: str
+) -> dict[str, Any]:
+    """An operation's responses: `success` with `schema` (None: no body), each of `errors`
+    with the app's `error` body (bind it once: `functools.partial(answers, ERROR)`)."""
+    ok: dict[str, Any] = {"description": "done"}
+    if schema is not None:
+        ok["content"] = {"application/json": {"schema": schema}}
+    refused = {"description": "refused", "content": {"application/json": {"schema": error}}}
+    return {success: ok, **{status: refused for status in errors}}
+
+
+def json_body(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"required": True, "content": {"application/json": {"schema": schema}}}
+
+
+def object_schema(required: list[str], *, strict: bool = True, **properties: Any) -> dict[str, Any]:
+    schema = {"type": "object", "required": required, "properties": properties}
+    return {**schema, "additionalProperties": False} if strict else schema
 
 
 def hash_password(password: str, salt: bytes | None = None, rounds: int = 10_000) -> str:

@@ -8,6 +8,7 @@ Members sign up and borrow books; staff keep the catalogue.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import secrets
@@ -22,7 +23,15 @@ from django.core.handlers.wsgi import WSGIHandler
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import path
 
-from .common import Limiter, check_password, hash_password
+from .common import (
+    ID,
+    Limiter,
+    answers,
+    check_password,
+    hash_password,
+    json_body,
+    object_schema,
+)
 from .common import serve_wsgi as serve  # noqa: F401 - the corpus interface
 
 ADMIN = ("staff", "staff-password-" + secrets.token_hex(8))
@@ -61,12 +70,12 @@ def _configure() -> None:
         django.setup()
 
 
-ID = {"type": "integer", "minimum": 1, "maximum": 1_000_000}
 ERROR = {
     "type": "object",
     "required": ["detail"],
     "properties": {"detail": {"type": "string"}},
 }
+_answers = functools.partial(answers, ERROR)
 MEMBER = {
     "type": "object",
     "required": ["id", "username", "is_staff"],
@@ -98,49 +107,38 @@ LOAN = {
 }
 
 
-def _object(required: list[str], **properties: Any) -> dict[str, Any]:
-    return {"type": "object", "required": required, "properties": properties}
-
-
-REGISTER = _object(
-    ["username", "password"],
+REGISTER = object_schema(
+    strict=False,
+    required=["username", "password"],
     username={"type": "string", "pattern": "^[a-z0-9_]{3,20}$"},
     email={"type": "string", "format": "email", "maxLength": 120},
     password={"type": "string", "minLength": 10, "maxLength": 128},
 )
-CREDENTIALS = _object(
-    ["username", "password"],
+CREDENTIALS = object_schema(
+    strict=False,
+    required=["username", "password"],
     username={"type": "string", "maxLength": 40},
     password={"type": "string", "maxLength": 128},
 )
-NEW_BOOK = _object(
-    ["title", "author"],
+NEW_BOOK = object_schema(
+    strict=False,
+    required=["title", "author"],
     title={"type": "string", "minLength": 1, "maxLength": 120},
     author={"type": "string", "minLength": 1, "maxLength": 80},
 )
-BOOK_CHANGE = _object(
-    [],
+BOOK_CHANGE = object_schema(
+    strict=False,
+    required=[],
     title={"type": "string", "minLength": 1, "maxLength": 120},
     author={"type": "string", "minLength": 1, "maxLength": 80},
 )
-NEW_LOAN = _object(
-    ["book_id", "days"],
+NEW_LOAN = object_schema(
+    strict=False,
+    required=["book_id", "days"],
     book_id=ID,
     days={"type": "integer", "minimum": 1, "maximum": 60},
 )
 TOKEN = [{"token": []}]
-
-
-def _answers(success: str, schema: dict[str, Any] | None, *errors: str) -> dict[str, Any]:
-    ok: dict[str, Any] = {"description": "done"}
-    if schema is not None:
-        ok["content"] = {"application/json": {"schema": schema}}
-    error = {"description": "refused", "content": {"application/json": {"schema": ERROR}}}
-    return {success: ok, **{status: error for status in errors}}
-
-
-def _body(schema: dict[str, Any]) -> dict[str, Any]:
-    return {"required": True, "content": {"application/json": {"schema": schema}}}
 
 
 def openapi_document() -> dict[str, Any]:
@@ -154,13 +152,13 @@ def openapi_document() -> dict[str, Any]:
         "paths": {
             "/api/register": {
                 "post": {
-                    "requestBody": _body(REGISTER),
+                    "requestBody": json_body(REGISTER),
                     "responses": _answers("201", MEMBER, "400", "409"),
                 }
             },
             "/api/auth/token": {
                 "post": {
-                    "requestBody": _body(CREDENTIALS),
+                    "requestBody": json_body(CREDENTIALS),
                     "responses": _answers(
                         "200",
                         {"type": "object", "properties": {"token": {"type": "string"}}},
@@ -174,7 +172,7 @@ def openapi_document() -> dict[str, Any]:
                 "get": {"responses": _answers("200", {"type": "array", "items": BOOK})},
                 "post": {
                     "security": TOKEN,
-                    "requestBody": _body(NEW_BOOK),
+                    "requestBody": json_body(NEW_BOOK),
                     "responses": _answers("201", BOOK, "400", "401", "403", "429"),
                 },
             },
@@ -183,7 +181,7 @@ def openapi_document() -> dict[str, Any]:
                 "patch": {
                     "security": TOKEN,
                     "parameters": item("book_id"),
-                    "requestBody": _body(BOOK_CHANGE),
+                    "requestBody": json_body(BOOK_CHANGE),
                     "responses": _answers("200", BOOK, "400", "401", "403", "404"),
                 },
             },
@@ -194,7 +192,7 @@ def openapi_document() -> dict[str, Any]:
                 },
                 "post": {
                     "security": TOKEN,
-                    "requestBody": _body(NEW_LOAN),
+                    "requestBody": json_body(NEW_LOAN),
                     "responses": _answers("201", LOAN, "400", "401", "404", "429"),
                 },
             },

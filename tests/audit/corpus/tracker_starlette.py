@@ -7,6 +7,7 @@ People sign up, create projects, add tasks with tags to them, and look up their 
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import secrets
@@ -22,7 +23,15 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .common import Limiter, check_password, hash_password
+from .common import (
+    ID,
+    Limiter,
+    answers,
+    check_password,
+    hash_password,
+    json_body,
+    object_schema,
+)
 from .common import serve_asgi as serve  # noqa: F401 - the corpus interface
 
 ADMIN = ("admin@tracker.test", "admin-password-" + secrets.token_hex(8))
@@ -39,12 +48,12 @@ FLAWS: dict[str, list[tuple[str, str, str]]] = {
 }
 CATASTROPHIC_TAG = re.compile(r"^([a-z0-9]+-?)*$")
 LINEAR_TAG = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
-ID = {"type": "integer", "minimum": 1, "maximum": 1_000_000}
 ERROR = {
     "type": "object",
     "required": ["error"],
     "properties": {"error": {"type": "string"}},
 }
+_answers = functools.partial(answers, ERROR)
 ACCOUNT = {
     "type": "object",
     "required": ["id", "email", "name"],
@@ -76,54 +85,33 @@ TASK = {
 }
 
 
-def _object(required: list[str], **properties: Any) -> dict[str, Any]:
-    return {
-        "type": "object",
-        "required": required,
-        "properties": properties,
-        "additionalProperties": False,
-    }
-
-
-NEW_ACCOUNT = _object(
+NEW_ACCOUNT = object_schema(
     ["email", "password", "name"],
     email={"type": "string", "format": "email", "maxLength": 120},
     password={"type": "string", "minLength": 10, "maxLength": 128},
     name={"type": "string", "minLength": 1, "maxLength": 60},
 )
-SESSION = _object(
+SESSION = object_schema(
     ["email", "password"],
     email={"type": "string", "maxLength": 120},
     password={"type": "string", "maxLength": 128},
 )
-NEW_PROJECT = _object(
+NEW_PROJECT = object_schema(
     ["name"],
     name={"type": "string", "minLength": 1, "maxLength": 80},
     description={"type": "string", "maxLength": 500},
 )
-PROJECT_CHANGE = _object(
+PROJECT_CHANGE = object_schema(
     [],
     name={"type": "string", "minLength": 1, "maxLength": 80},
     description={"type": "string", "maxLength": 500},
 )
-NEW_TASK = _object(
+NEW_TASK = object_schema(
     ["project_id", "title", "tag"],
     project_id=ID,
     title={"type": "string", "minLength": 1, "maxLength": 120},
     tag={"type": "string", "minLength": 1, "maxLength": 40},
 )
-
-
-def _answers(success: str, schema: dict[str, Any] | None, *errors: str) -> dict[str, Any]:
-    ok: dict[str, Any] = {"description": "done"}
-    if schema is not None:
-        ok["content"] = {"application/json": {"schema": schema}}
-    error = {"description": "refused", "content": {"application/json": {"schema": ERROR}}}
-    return {success: ok, **{status: error for status in errors}}
-
-
-def _body(schema: dict[str, Any]) -> dict[str, Any]:
-    return {"required": True, "content": {"application/json": {"schema": schema}}}
 
 
 COOKIE = [{"session": []}]
@@ -140,13 +128,13 @@ def openapi_document() -> dict[str, Any]:
         "paths": {
             "/api/accounts": {
                 "post": {
-                    "requestBody": _body(NEW_ACCOUNT),
+                    "requestBody": json_body(NEW_ACCOUNT),
                     "responses": _answers("201", ACCOUNT, "400", "409", "429"),
                 }
             },
             "/api/session": {
                 "post": {
-                    "requestBody": _body(SESSION),
+                    "requestBody": json_body(SESSION),
                     "responses": _answers("200", ACCOUNT, "400", "401", "429"),
                 },
                 "delete": {"security": COOKIE, "responses": _answers("204", None, "401")},
@@ -159,7 +147,7 @@ def openapi_document() -> dict[str, Any]:
                 },
                 "post": {
                     "security": COOKIE,
-                    "requestBody": _body(NEW_PROJECT),
+                    "requestBody": json_body(NEW_PROJECT),
                     "responses": _answers("201", PROJECT, "400", "401", "429"),
                 },
             },
@@ -172,7 +160,7 @@ def openapi_document() -> dict[str, Any]:
                 "patch": {
                     "security": COOKIE,
                     "parameters": [project_id],
-                    "requestBody": _body(PROJECT_CHANGE),
+                    "requestBody": json_body(PROJECT_CHANGE),
                     "responses": _answers("200", PROJECT, "400", "401", "404"),
                 },
             },
@@ -190,7 +178,7 @@ def openapi_document() -> dict[str, Any]:
                 },
                 "post": {
                     "security": COOKIE,
-                    "requestBody": _body(NEW_TASK),
+                    "requestBody": json_body(NEW_TASK),
                     "responses": _answers("201", TASK, "400", "401", "404", "429"),
                 },
             },
