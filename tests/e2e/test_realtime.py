@@ -5,6 +5,7 @@ Redis (a write in one reaches a subscriber of the other)."""
 from __future__ import annotations
 
 import json
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from backforge.store.caller import Caller
 from realtime_support import Listener, served, served_app, sign_up, write
 
 
@@ -266,3 +268,37 @@ def test_a_websocket_ignores_cookies(base):
         write(base, ann, "PATCH", f"/api/notes/{mine['id']}", {"title": "changed"})
         with pytest.raises(TimeoutError):
             socket.recv(timeout=1.5)
+
+
+def test_a_subscriber_that_stops_reading_is_dropped_and_writers_go_on(sqlite_url):
+    """A client that never reads (a 4 KB receive window): once the sockets' buffers are full the
+    stream can send nothing more, its queue fills, and it is dropped — while every write
+    completes, none waiting for it. When it reads again, the last event says why it ends."""
+    with served_app(sqlite_url) as (url, app):
+        ann = sign_up(url, "ann")
+        me = httpx.get(f"{url}/api/auth/me", headers={"Authorization": f"Bearer {ann}"})
+        writer = Caller(id=me.json()["id"], collection="users", method="token")
+        port = int(url.rsplit(":", 1)[1])
+        with socket.socket() as stalled:
+            stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            stalled.connect(("127.0.0.1", port))
+            stalled.sendall(
+                b"GET /api/realtime?collection=notes HTTP/1.1\r\nHost: t\r\n"
+                + f"Authorization: Bearer {ann}\r\n\r\n".encode()
+            )
+            deadline = time.monotonic() + 10
+            while app.realtime.hub.count == 0:
+                assert time.monotonic() < deadline, "the stream did not open"
+                time.sleep(0.05)
+            [subscription] = app.realtime.hub.subscriptions("notes")
+            written = 0
+            while not subscription.dropped and written < 100_000:
+                app.store.create("notes", writer, {"title": "x" * 200, "shared": True})
+                written += 1
+            assert subscription.dropped and written < 100_000
+            stalled.settimeout(10)
+            received = b""
+            while b"fell too far behind" not in received:
+                chunk = stalled.recv(1 << 20)
+                assert chunk, "the stream ended without saying why"
+                received += chunk

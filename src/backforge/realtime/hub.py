@@ -74,6 +74,9 @@ class Hub:
     def listening(self) -> bool:
         return any(self._by_collection.values())
 
+    def subscriptions(self, collection: str) -> list[Subscription]:
+        return list(self._by_collection.get(collection, ()))
+
     def subscribe(self, subscription: Subscription) -> None:
         key = subscription.owner
         if self._per_caller.get(key, 0) >= self.per_caller:
