@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
@@ -47,6 +48,7 @@ from .service import Realtime
 
 logger = logging.getLogger("backforge.realtime")
 KEEP_ALIVE = 15.0  # seconds between comment lines on an idle stream
+READS_KEPT = 4096  # recent (change, caller, filter) reads, shared by that caller's streams
 SUBSCRIBE_WITHIN = 10.0  # seconds a WebSocket client has to send its subscription
 Event = tuple[str, str, dict[str, Any]]  # position, name, data
 PARAMETERS = frozenset({"collection", "filter", "id"})
@@ -68,6 +70,7 @@ class RealtimeStream:
         self.callers = callers
         self.realtime = realtime
         self.offload = Offload(store)
+        self._reads: OrderedDict[tuple, dict[str, Any] | None] = OrderedDict()
 
     async def open(self, request: Request) -> StreamingResponse:
         """The Server-Sent Events stream."""
@@ -222,11 +225,25 @@ class RealtimeStream:
         gone = (change.position, "delete", {"action": "delete", "id": change.record_id})
         if change.operation == "delete":
             return gone if subscription.forget(change.record_id) else None
-        record = await self.offload.run(self._visible, subscription, change.record_id)
+        record = await self._seen_by(subscription, change)
         if record is None:  # never the subscriber's to see, or it has just left its view
             return gone if subscription.forget(change.record_id) else None
         subscription.remember(change.record_id)
         return change.position, change.operation, {"action": change.operation, "record": record}
+
+    async def _seen_by(self, subscription: Subscription, change: Change) -> dict[str, Any] | None:
+        """The record as this subscriber sees it, read once for all the streams of one caller
+        with one filter (an account with several tabs open, many subscribers of one change)."""
+        caller = subscription.caller
+        key = (change.position, caller.id, caller.collection, caller.is_admin, caller.scopes)
+        key += (change.collection, subscription.filter)
+        if key in self._reads:
+            return self._reads[key]
+        record = await self.offload.run(self._visible, subscription, change.record_id)
+        self._reads[key] = record
+        if len(self._reads) > READS_KEPT:
+            self._reads.popitem(last=False)
+        return record
 
     def _visible(self, subscription: Subscription, record_id: str) -> dict[str, Any] | None:
         try:
