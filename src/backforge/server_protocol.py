@@ -91,6 +91,13 @@ def _header_name(name: bytes) -> bytes:
     return lowered
 
 
+def _event_stream(exchange: _Exchange) -> bool:
+    return exchange.started and any(
+        name.lower() == b"content-type" and value.startswith(b"text/event-stream")
+        for name, value in exchange.response_headers
+    )
+
+
 class _IdleSweep:
     """Closes connections that waited on their client for longer than the keep-alive timeout
     (idle between requests, or a request head that never finishes arriving), once a second,
@@ -271,9 +278,11 @@ class HttpProtocol(asyncio.Protocol):
         self.transport.close()
 
     def shutdown(self) -> None:
-        """Graceful shutdown (called by uvicorn): close now if idle, else after this answer."""
+        """Graceful shutdown (called by uvicorn): close now if idle, else after this answer;
+        an event stream has no end to wait for, so it closes now too (its client reconnects,
+        to another process, with Last-Event-ID)."""
         exchange = self.exchange
-        if exchange is None or exchange.complete:
+        if exchange is None or exchange.complete or _event_stream(exchange):
             self.transport.close()
         else:
             exchange.keep_alive = False
@@ -470,6 +479,7 @@ class _Exchange:
         "more_body",
         "protocol",
         "remaining",
+        "response_headers",
         "scope",
         "started",
         "waiters",
@@ -478,6 +488,7 @@ class _Exchange:
     def __init__(self, protocol: HttpProtocol, scope: dict, keep_alive: bool, expect: bool):
         self.protocol = protocol
         self.scope = scope
+        self.response_headers: Any = ()
         self.keep_alive = keep_alive
         self.expect_continue = expect
         self.body = bytearray()
@@ -567,7 +578,8 @@ class _Exchange:
             if kind != "http.response.start":
                 raise RuntimeError(f"expected 'http.response.start', got {kind!r}")
             # A malformed head raises before anything is marked sent: a 500 can still go out.
-            self.head = self._head(message["status"], message.get("headers", ()))
+            self.response_headers = message.get("headers", ())
+            self.head = self._head(message["status"], self.response_headers)
             self.started = True
             return
         if self.complete or kind != "http.response.body":

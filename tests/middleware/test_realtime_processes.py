@@ -6,14 +6,14 @@ resumes from its last event id."""
 from __future__ import annotations
 
 import json
+import signal
+import time
 
 import httpx
 import pytest
 from websockets.sync.client import connect
 
 from realtime_support import DECLARATION, Listener, sign_up, write
-
-pytestmark = pytest.mark.postgres
 
 
 @pytest.fixture
@@ -31,6 +31,7 @@ def two_processes(tmp_path, make_server, postgres_url, redis_url, key_prefix):
     return first.url, second.url
 
 
+@pytest.mark.postgres
 def test_a_write_in_one_process_reaches_a_subscriber_of_the_other(two_processes):
     a, b = two_processes
     ann, bob = sign_up(a, "ann"), sign_up(b, "bob")
@@ -57,6 +58,7 @@ def test_a_write_in_one_process_reaches_a_subscriber_of_the_other(two_processes)
         bob_on_a.close()
 
 
+@pytest.mark.postgres
 def test_resuming_on_the_other_process_loses_nothing(two_processes):
     a, b = two_processes
     ann = sign_up(a, "ann")
@@ -74,3 +76,23 @@ def test_resuming_on_the_other_process_loses_nothing(two_processes):
     finally:
         again.close()
     assert httpx.get(f"{b}/healthz").status_code == 200
+
+
+def test_sigterm_closes_open_streams_instead_of_waiting_for_them(tmp_path, make_server):
+    """An event stream has no end: a graceful shutdown closes it at once (the client reconnects
+    elsewhere) rather than holding the process for the whole shutdown timeout."""
+    declaration = tmp_path / "notes.yaml"
+    declaration.write_text(json.dumps(DECLARATION), encoding="utf-8")
+    server = make_server(declaration, BACKFORGE_SHUTDOWN_TIMEOUT="120")
+    ann = sign_up(server.url, "ann")
+    stream = Listener(server.url, {"collection": "notes"}, ann)
+    try:
+        stream.next("ready")
+        started = time.monotonic()
+        server.process.send_signal(signal.SIGTERM)
+        assert stream.next("closed", timeout=60)["event"] == "closed"
+        server.process.wait(60)  # far less than the 120 s a request in flight would be given
+        assert time.monotonic() - started < 60
+        assert "graceful shutdown exceeded" not in server.log.read_text()
+    finally:
+        stream.close()
