@@ -302,3 +302,20 @@ def test_a_subscriber_that_stops_reading_is_dropped_and_writers_go_on(sqlite_url
                 chunk = stalled.recv(1 << 20)
                 assert chunk, "the stream ended without saying why"
                 received += chunk
+
+
+def test_a_stream_asked_for_while_redis_is_unreachable_gets_a_503(sqlite_url, monkeypatch):
+    """The broker between processes is down (nothing listens on port 9): a clear 503 problem
+    with Retry-After, not a 500 — and the app's other routes keep answering."""
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:9/0")
+    with served_app(sqlite_url) as (url, _):
+        ann = sign_up(url, "ann")
+        answer = httpx.get(
+            f"{url}/api/realtime",
+            params={"collection": "notes"},
+            headers={"Authorization": f"Bearer {ann}"},
+            timeout=30,
+        )
+        assert answer.status_code == 503 and answer.headers["retry-after"] == "5"
+        assert answer.headers["content-type"].startswith("application/problem+json")
+        assert write(url, ann, "POST", "/api/notes", {"title": "still written"})["id"]

@@ -24,7 +24,16 @@ class Realtime:
         store.events.on_records_committed(self.broker.publish)
 
     async def start(self) -> None:
-        """Once, on the first stream opened (the serving loop is running by then)."""
+        """Once, on the first stream opened (the serving loop is running by then); a start
+        that failed (Redis unreachable) is tried again by the next stream."""
         if self._started is None:
             self._started = asyncio.ensure_future(self.broker.start())
-        await asyncio.shield(self._started)
+        try:
+            await asyncio.shield(self._started)
+        except Exception as exc:
+            self._started = None
+            raise RealtimeUnavailable(f"realtime is unavailable: {type(exc).__name__}") from exc
+
+
+class RealtimeUnavailable(Exception):
+    """What carries changes between processes cannot be reached."""

@@ -44,7 +44,7 @@ from ..store.reads import Narrowing
 from ..store.records import RecordStore
 from .brokers import position_order
 from .hub import Change, Subscription, TooManyStreams, owner_of
-from .service import Realtime
+from .service import Realtime, RealtimeUnavailable
 
 logger = logging.getLogger("backforge.realtime")
 KEEP_ALIVE = 15.0  # seconds between comment lines on an idle stream
@@ -168,7 +168,10 @@ class RealtimeStream:
             raise _bad(str(exc)) from None
         except Forbidden as exc:
             raise ProblemError(403, "forbidden", str(exc)) from None
-        await self.realtime.start()
+        try:
+            await self.realtime.start()
+        except RealtimeUnavailable as exc:
+            raise ProblemError(503, "unavailable", str(exc), headers={"Retry-After": "5"}) from None
         try:
             self.realtime.hub.subscribe(subscription)
         except TooManyStreams as exc:
