@@ -277,10 +277,10 @@ class AuditContext:
             if op.path_params or op.path.rstrip("/").rsplit("/", 1)[-1] not in wanted:
                 continue
             key = op.path.rstrip("/")
-            if not self.known_ids.get(key):
+            if key not in self.known_ids:  # asked once, whatever it answers
                 exchange = self.call(op, identity=identity if op.security else None, check="setup")
-                if exchange.status == 200:
-                    self.known_ids[key] = list_ids(exchange.json())
+                ok = exchange.status == 200
+                self.known_ids[key] = list_ids(exchange.json()) if ok else []
             if self.known_ids.get(key):
                 return self.known_ids[key]
         return []

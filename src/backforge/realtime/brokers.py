@@ -44,9 +44,6 @@ class LocalBroker:
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
 
-    async def stop(self) -> None:
-        self._loop = None
-
     def publish(self, records: Records) -> None:
         loop = self._loop
         if loop is None:
@@ -94,14 +91,6 @@ class RedisBroker:
         last = await self._reader.xrevrange(self._key, count=1)
         self._newest = last[0][0].decode() if last else "0-0"
         self._task = asyncio.create_task(self._read(self._newest))
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        await self._reader.aclose()
-        self._writer.close()
 
     def publish(self, records: Records) -> None:
         """Handed to a thread of its own: the request that wrote never waits for Redis."""
