@@ -92,6 +92,7 @@ class App:
                 endpoints,
                 _templates(declaration_path),
                 self.realtime,
+                self.config.graphql,
             ),
             self.store,
             self.config,

@@ -12,9 +12,11 @@ from starlette.responses import Response
 from starlette.routing import Route, WebSocketRoute
 
 from ..auth.components import AuthComponents
+from ..graphql.endpoint import GraphQLEndpoint
 from ..jobs.admin_routes import job_admin_routes
 from ..realtime.service import Realtime
 from ..realtime.stream import RealtimeStream
+from ..spec.server import GraphQL as GraphQLSettings
 from ..store.caller import Caller
 from ..store.records import RecordStore
 from .admin_routes import admin_routes
@@ -40,6 +42,7 @@ def build_app(
     endpoints: Endpoints | None = None,
     templates_folder: Path | None = None,
     realtime: Realtime | None = None,
+    graphql: GraphQLSettings | None = None,
 ) -> RecordRouter:
     callers = caller_of if isinstance(caller_of, Callers) else None
     # Found once per request, whoever asks first (rate limiter, route, access log).
@@ -59,6 +62,8 @@ def build_app(
         *admin_routes(store, caller_of),
         *job_admin_routes(store, caller_of),
     ]
+    if graphql is not None and graphql.enabled:
+        routes += GraphQLEndpoint(store, caller_of, graphql).routes()
     if realtime is not None:
         stream = RealtimeStream(store, caller_of, realtime, callers)
         routes.append(Route("/api/realtime", stream.open, methods=["GET"]))

@@ -82,30 +82,35 @@ def problem_response(
     return Response(orjson.dumps(body), status, headers, media_type=PROBLEM_CONTENT_TYPE)
 
 
-def from_store_error(error: StoreError) -> Response:
+def store_problem(error: StoreError) -> tuple[int, str, dict[str, Any]]:
+    """The status, problem type and extra members that tell a client of a store error."""
     match error:
         case ValidationFailed(problems=problems):
             errors = [{"path": p.path, "message": p.message} for p in problems]
-            return problem_response(422, "validation", error.detail, errors=errors)
+            return 422, "validation", {"errors": errors}
         case InvalidQuery(parameter=parameter, position=position):
-            return problem_response(
-                400, "invalid-query", error.detail, parameter=parameter, position=position
-            )
+            return 400, "invalid-query", {"parameter": parameter, "position": position}
         case NotFound():
-            return problem_response(404, "not-found", error.detail)
+            return 404, "not-found", {}
         case Forbidden():
-            return problem_response(403, "forbidden", error.detail)
+            return 403, "forbidden", {}
         case Conflict(field=field):
-            return problem_response(409, "conflict", error.detail, field=field)
+            return 409, "conflict", {"field": field}
         case PreconditionFailed():
-            return problem_response(412, "precondition-failed", error.detail)
+            return 412, "precondition-failed", {}
         case Unavailable():
-            return problem_response(503, "unavailable", error.detail, {"Retry-After": "1"})
+            return 503, "unavailable", {}
         case Refused(status=status, field=field):
-            return problem_response(status, "refused", error.detail, field=field)
+            return status, "refused", {"field": field}
         case HookFailed():
-            return problem_response(500, "hook-failed", error.detail)
-    return problem_response(400, "bad-request", error.detail)
+            return 500, "hook-failed", {}
+    return 400, "bad-request", {}
+
+
+def from_store_error(error: StoreError) -> Response:
+    status, slug, extra = store_problem(error)
+    headers = {"Retry-After": "1"} if isinstance(error, Unavailable) else None
+    return problem_response(status, slug, error.detail, headers, **extra)
 
 
 async def handle_problem(_request: Request, exc: Exception) -> Response:

@@ -137,6 +137,20 @@ class Metrics(_Section):
     enabled: bool = True
 
 
+class GraphQL(_Section):
+    """GraphQL at /graphql: the collections, relations and rules of the REST API, with limits
+    on what one query may ask for (clear errors when crossed)."""
+
+    enabled: bool = True
+    # The schema for anyone who asks (GraphiQL needs it); the OpenAPI document is public too.
+    introspection: bool = True
+    max_depth: int = PydanticField(default=10, ge=1, le=100)
+    max_aliases: int = PydanticField(default=30, ge=0, le=1000)
+    # Fields a query may resolve, each counted once per record its lists may hold.
+    max_complexity: int = PydanticField(default=50_000, ge=1)
+    max_tokens: int = PydanticField(default=5_000, ge=100, le=1_000_000)
+
+
 class ServerSettings(_Section):
     """Everything between the client and the routes."""
 
@@ -148,6 +162,7 @@ class ServerSettings(_Section):
     compression: Compression = PydanticField(default_factory=Compression)
     log: Log = PydanticField(default_factory=Log)
     metrics: Metrics = PydanticField(default_factory=Metrics)
+    graphql: GraphQL = PydanticField(default_factory=GraphQL)
     shutdown_timeout: float = PydanticField(default=10.0, ge=0, le=3600)
     # Proxies (addresses or networks; "*" for any) whose X-Forwarded-For / X-Forwarded-Proto
     # are believed: the client's address and scheme then come from those headers. None by

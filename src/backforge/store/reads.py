@@ -23,6 +23,7 @@ from .errors import InvalidQuery, NotFound
 from .ids import is_valid_id
 from .listing import (
     ListRequest,
+    SortKey,
     after_cursor,
     compile_filter,
     cursor_parameters,
@@ -72,18 +73,10 @@ def list_page(
     """A page of records. A declared route adds `narrowing` (conditions with bound
     parameters) and a `shape` (its computed values come with the records, see
     Shapes.assemble); finding one record by a key reads under the `view` rule."""
-    declared = store.spec.collections[collection]
     table = store.tables[collection]
     store.access.check(collection, operation, caller, per_record=operation == "view")
     limit = request.limit or store.spec.settings.page_size
-    sort_shape = (collection, request.sort, caller.is_admin)
-    keys = store._sorts.get(sort_shape)
-    if keys is None:
-        sortable = frozenset(declared.fields) - store.access.hidden[collection]
-        if not caller.is_admin:
-            sortable -= store.guarded[collection]
-        keys = tuple(sort_keys(request.sort, declared, sortable))
-        store._sorts.put(sort_shape, keys)
+    keys = sort_keys_for(store, collection, request.sort, caller)
     only = _selection(store, collection, request.fields)
     shape_key = (
         collection,
@@ -158,6 +151,23 @@ def list_page(
         if request.expand:
             _expand(store, reader, collection, caller, rows, items, request.expand)
     return Page(items, cursor, total)
+
+
+def sort_keys_for(
+    store: RecordStore, collection: str, sort: str | None, caller: Caller
+) -> tuple[SortKey, ...]:
+    """The keys of a sort parameter, over the fields the caller may sort by (not hidden ones,
+    nor, but for admins, ones a read rule guards); remembered per parameter."""
+    sort_shape = (collection, sort, caller.is_admin)
+    keys = store._sorts.get(sort_shape)
+    if keys is None:
+        declared = store.spec.collections[collection]
+        sortable = frozenset(declared.fields) - store.access.hidden[collection]
+        if not caller.is_admin:
+            sortable -= store.guarded[collection]
+        keys = tuple(sort_keys(sort, declared, sortable))
+        store._sorts.put(sort_shape, keys)
+    return keys
 
 
 def find(

@@ -1,0 +1,218 @@
+"""Running a GraphQL request: parse (bounded in tokens), validate (introspection may be off),
+check the limits, then execute every field through the store as the caller — the same rules
+in the SQL, the same validation, hooks and versions as the REST routes. Store errors come back
+with the code and status of the REST problem they would be there."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from graphql import (
+    ExecutionResult,
+    GraphQLError,
+    GraphQLResolveInfo,
+    execute_sync,
+    get_operation_ast,
+    parse,
+    specified_rules,
+    validate,
+)
+from graphql.language import DocumentNode, OperationType
+from graphql.validation import NoSchemaIntrospectionCustomRule
+
+from ..http.problems import store_problem
+from ..rules.ast import Comparison, Path
+from ..spec.server import GraphQL as GraphQLSettings
+from ..store.caller import Caller
+from ..store.errors import InvalidQuery, NotFound, StoreError
+from ..store.listing import ListRequest
+from ..store.prepared import BoundedMap
+from ..store.reads import Narrowing
+from ..store.records import RecordStore
+from .limits import check_limits
+from .loading import Loader, resolve_related, selected
+from .schema import Graph, RootField, build_graph
+
+logger = logging.getLogger("backforge.graphql")
+DOCUMENTS_KEPT = 256
+KEY = "value"
+
+
+@dataclass
+class Answer:
+    status: int
+    body: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Context:
+    caller: Caller
+    loader: Loader
+
+
+class GraphQLService:
+    """The schema of one store's declaration and the execution of requests against it."""
+
+    def __init__(self, store: RecordStore, settings: GraphQLSettings):
+        self.store = store
+        self.settings = settings
+        self.graph: Graph = build_graph(store.spec, store.access.hidden, self)
+        self.rules = list(specified_rules)
+        if not settings.introspection:
+            self.rules.append(NoSchemaIntrospectionCustomRule)
+        # Parsed and validated documents by query text: most clients send the same few.
+        self._documents = BoundedMap(DOCUMENTS_KEPT)
+
+    related = staticmethod(resolve_related)
+
+    def execute(
+        self,
+        caller: Caller,
+        query: str,
+        variables: dict[str, Any] | None = None,
+        operation_name: str | None = None,
+        *,
+        mutations: bool = True,
+    ) -> Answer:
+        """`mutations`: whether the request may change data (not over GET)."""
+        document = self._document(query)
+        if isinstance(document, list):
+            return _refused(document)
+        operation = get_operation_ast(document, operation_name)
+        if operation is None:
+            message = (
+                f"no operation named '{operation_name}' in the query"
+                if operation_name
+                else "the query holds several operations: name one in operationName"
+            )
+            return _refused([GraphQLError(message)])
+        if operation.operation != OperationType.QUERY and not mutations:
+            message = f"a {operation.operation.value} is sent with POST, not GET"
+            return Answer(405, {"errors": [_formatted(GraphQLError(message))]})
+        variables = variables or {}
+        crossed = check_limits(
+            self.graph.schema,
+            document,
+            operation,
+            variables,
+            self.settings,
+            self.store.spec.settings.page_size,
+        )
+        if crossed:
+            return _refused(crossed)
+        result: ExecutionResult = execute_sync(
+            self.graph.schema,
+            document,
+            context_value=Context(caller, Loader(self.store, self.graph, caller)),
+            variable_values=variables,
+            operation_name=operation_name,
+        )
+        errors = [_formatted(e) for e in result.errors or ()]
+        if result.data is None and all(e.path is None for e in result.errors or ()):
+            return Answer(400, {"errors": errors})  # the variables did not fit the query
+        body: dict[str, Any] = {"data": result.data}
+        if errors:
+            body["errors"] = errors
+        return Answer(200, body)
+
+    def _document(self, query: str) -> DocumentNode | list[GraphQLError]:
+        known = self._documents.get(query)
+        if known is not None:
+            return known
+        try:
+            document = parse(query, max_tokens=self.settings.max_tokens)
+        except GraphQLError as error:
+            return [error]
+        errors = validate(self.graph.schema, document, self.rules)
+        found = errors or document
+        self._documents.put(query, found)
+        return found
+
+    # -- resolvers -------------------------------------------------------------------------
+
+    def root(self, _source: Any, info: GraphQLResolveInfo, **arguments: Any) -> Any:
+        """Every root field: the operation it names, through the store."""
+        what: RootField = self.graph.roots[(info.parent_type.name, info.field_name)]
+        context: Context = info.context
+        store, caller, name = self.store, context.caller, what.collection
+        if what.operation == "list":
+            return self._page(info, name, caller, arguments)
+        if what.operation == "view":
+            try:
+                if what.key is None:
+                    record = store.get(name, caller, arguments["id"])
+                else:
+                    record = store.find(name, caller, _by_key(name, what.key, arguments))
+            except NotFound:
+                return None
+            if record is not None:
+                context.loader.load(info, name, [record], info.field_nodes)
+            return record
+        versions = {arguments["version"]} if arguments.get("version") is not None else None
+        if what.operation == "delete":
+            store.delete(name, caller, arguments["id"], versions)
+            return arguments["id"]
+        data = arguments.get("data") or {}
+        if what.operation == "create":
+            record = store.create(name, caller, data)
+        else:
+            record = store.update(name, caller, arguments["id"], data, versions)
+        context.loader.load(info, name, [record], info.field_nodes)
+        return record
+
+    def _page(
+        self, info: GraphQLResolveInfo, name: str, caller: Caller, arguments: dict[str, Any]
+    ) -> dict[str, Any]:
+        first = arguments.get("first")
+        maximum = self.store.spec.settings.max_page_size
+        if first is not None and not 1 <= first <= maximum:
+            raise InvalidQuery(f"first must be from 1 to {maximum}", "first")
+        fields = selected(info, info.field_nodes)
+        request = ListRequest(
+            filter=arguments.get("filter"),
+            sort=arguments.get("sort"),
+            limit=first,
+            cursor=arguments.get("after") or None,
+            total=any(nodes[0].name.value == "total" for nodes in fields.values()),
+        )
+        page = self.store.list(name, caller, request)
+        items = [n for nodes in fields.values() for n in nodes if n.name.value == "items"]
+        info.context.loader.load(info, name, page.items, items)
+        return {"items": page.items, "next_cursor": page.next_cursor, "total": page.total}
+
+
+def _by_key(collection: str, key: str, arguments: dict[str, Any]) -> Narrowing:
+    condition = Comparison(Path((key,), 0), "=", Path(("params", KEY), 0), 0)
+    return Narrowing(("graphql", collection, key), (condition,), {KEY: arguments[key]})
+
+
+def _refused(errors: list[GraphQLError]) -> Answer:
+    return Answer(400, {"errors": [_formatted(e) for e in errors]})
+
+
+def _formatted(error: GraphQLError) -> dict[str, Any]:
+    """An error as the response carries it: a store error with its REST problem's code and
+    status; anything unexpected as an internal error, its details only in the log."""
+    body: dict[str, Any] = {"message": error.message}
+    if error.locations:
+        body["locations"] = [{"line": x.line, "column": x.column} for x in error.locations]
+    if error.path:
+        body["path"] = error.path
+    original = error.original_error
+    extensions: dict[str, Any] = {"code": "invalid-query", "status": 400}
+    if isinstance(original, StoreError):
+        status, code, extra = store_problem(original)
+        body["message"] = original.detail
+        extensions = {"code": code, "status": status}
+        extensions |= {k: v for k, v in extra.items() if v is not None}
+    elif error.path is not None:  # failed while resolving: not the client's doing
+        if original is not None and not isinstance(original, GraphQLError):
+            logger.error("graphql field %s failed", error.path, exc_info=original)
+            body["message"] = "internal error"
+        extensions = {"code": "internal", "status": 500}
+    elif error.extensions:
+        extensions = dict(error.extensions)
+    body["extensions"] = extensions
+    return body
