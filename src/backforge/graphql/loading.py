@@ -27,8 +27,9 @@ from .schema import Graph
 PREFIX = "@"
 
 
-def resolve_related(record: dict[str, Any], info: GraphQLResolveInfo) -> Any:
-    """Every relation field's resolver: what the loader put beside the record."""
+def resolve_related(record: dict[str, Any], info: GraphQLResolveInfo, **_arguments: Any) -> Any:
+    """Every relation field's resolver: what the loader put beside the record (its arguments
+    were the loader's)."""
     return record.get(PREFIX + str(info.path.key))
 
 
