@@ -21,6 +21,8 @@ else the admin of BACKFORGE_ADMIN_TOKEN (rules skipped); else rules opened to al
 
 from __future__ import annotations
 
+import json
+
 import functools
 import os
 import re
@@ -247,6 +249,8 @@ class Backforge(Server):
             "list-expand": Request("static", page + "&expand=writer"),
             "declared-list": Request("static", "/v1/posts"),
             "declared-get": Request("get", "/v1/posts/{id}"),
+            "graphql-list": Request("graphql", "/graphql", _graphql_page("")),
+            "graphql-expand": Request("graphql", "/graphql", _graphql_page("writer { id name }")),
             "create": Request("create", "/api/posts"),
         }
 
@@ -322,3 +326,11 @@ class BackforgePostgres(Backforge):
 
 
 __all__ = ["Backforge", "BackforgePostgres", "BackforgeTwoWorkers", "engine_source"]
+
+
+def _graphql_page(relation: str) -> str:
+    """The list workload's page through GraphQL: the same 20 newest posts, every field, the
+    total; with `relation`, the list-expand workload's writer of each."""
+    fields = f"id created updated version title body author status views writer_id {relation}"
+    query = f'{{ posts(first: 20, sort: "-created") {{ total items {{ {fields} }} }} }}'
+    return json.dumps({"query": query})

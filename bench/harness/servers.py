@@ -38,10 +38,14 @@ WORKLOADS = (
     "list-expand",
     "declared-list",
     "declared-get",
+    "graphql-list",
+    "graphql-expand",
     "create",
 )
 # Workloads that only some servers serve (the others are not run for them).
-OPTIONAL_WORKLOADS = frozenset({"list-expand", "declared-list", "declared-get"})
+OPTIONAL_WORKLOADS = frozenset(
+    {"list-expand", "declared-list", "declared-get", "graphql-list", "graphql-expand"}
+)
 FILTER_EXPR = 'status = "published" && views > 500'
 
 
@@ -155,6 +159,16 @@ class Server:
             items, total = self.page(data) if status == 200 else ([], None)
             if len(items) != 20 or total != exp["all"]:
                 raise AssertionError(f"{self.name} declared-list: HTTP {status}: {str(data)[:300]}")
+        for workload in ("graphql-list", "graphql-expand"):
+            if workload not in reqs:
+                continue
+            request = reqs[workload]
+            status, data = http(base_url + request.path, self.token, json.loads(request.body))
+            page = data.get("data", {}).get("posts", {}) if isinstance(data, dict) else {}
+            items, total = page.get("items", []), page.get("total")
+            expanded = workload != "graphql-expand" or all(i.get("writer") for i in items)
+            if len(items) != 20 or total != exp["all"] or not expanded:
+                raise AssertionError(f"{self.name} {workload}: HTTP {status}: {str(data)[:300]}")
         sample = self.ctx.sample_id
         for workload in ("get", "declared-get"):
             if workload not in reqs:

@@ -23,8 +23,9 @@ class WrkError(RuntimeError):
 class Request:
     """What one workload sends: a Lua script name and a path ("{id}" for a random id)."""
 
-    script: str  # static | get | create
+    script: str  # static | get | create | graphql
     path: str
+    body: str = ""  # what the graphql script POSTs
 
 
 @dataclass
@@ -99,6 +100,7 @@ def run_wrk(
         "BENCH_LUA_DIR": str(LUA_DIR),
         "BENCH_IDS": str(ids_file),
         "BENCH_PATH": request.path,
+        "BENCH_BODY": request.body,
     }
     proc = subprocess.Popen(
         argv,

@@ -517,6 +517,16 @@ def openapi(path: Path, output: Path | None) -> None:
     _print_or_write(json.dumps(build_openapi(spec, endpoints), indent=2) + "\n", output)
 
 
+@app.command("graphql-schema")
+@declaration_argument
+@output_option
+def graphql_schema(path: Path, output: Path | None) -> None:
+    """Print the GraphQL schema a declaration serves at /graphql (schema language)."""
+    from .graphql.schema import schema_text
+
+    _print_or_write(schema_text(_load(path)), output)
+
+
 @app.command()
 @output_option
 def schema(output: Path | None) -> None:

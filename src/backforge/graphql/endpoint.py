@@ -64,7 +64,9 @@ class GraphQLEndpoint:
             params = request.query_params
             if "query" not in params:
                 if "schema" in params:
-                    return Response(schema_text(self.service), media_type="text/plain")
+                    from .schema import printed
+
+                    return Response(printed(self.service.graph.schema), media_type="text/plain")
                 if "text/html" in request.headers.get("accept", ""):
                     return page("graphiql.html", GRAPHIQL_CSP)
                 raise ProblemError(
@@ -91,12 +93,6 @@ class GraphQLEndpoint:
         )
         headers = {"Allow": "POST"} if answer.status == 405 else None
         return json_response(answer.body, answer.status, headers)
-
-
-def schema_text(service: GraphQLService) -> str:
-    from graphql import print_schema
-
-    return print_schema(service.graph.schema) + "\n"
 
 
 def _posted(body: bytes) -> tuple[str, dict[str, Any] | None, str | None]:

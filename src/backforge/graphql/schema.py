@@ -40,10 +40,11 @@ from graphql import (
     GraphQLString,
 )
 from graphql.language import FloatValueNode, IntValueNode, StringValueNode, ValueNode
-from graphql.utilities import value_from_ast_untyped
+from graphql.utilities import print_schema, value_from_ast_untyped
 
 from ..spec.model import Collection, Field, Spec
 from ..spec.relations import Link, resolve_link
+from ..store.access import hidden_fields
 
 INT32 = (-(2**31), 2**31 - 1)
 # Marks a page type (items, next_cursor, total) in its extensions.
@@ -141,9 +142,24 @@ class Graph:
 
 
 def build_graph(spec: Spec, hidden: dict[str, frozenset[str]], resolvers: Any) -> Graph:
-    """The schema of `spec`; `resolvers` (see service.Resolvers) answers every root field and
-    every relation field."""
+    """The schema of `spec`; `resolvers` (see service.GraphQLService) answers every root field
+    (`root`) and every relation field (`related`)."""
     return _Builder(spec, hidden, resolvers).build()
+
+
+class _Unresolved:
+    """The resolvers of a schema that is only printed."""
+
+    root = related = None
+
+
+def schema_text(spec: Spec) -> str:
+    """The schema of a declaration in the GraphQL schema language."""
+    return printed(build_graph(spec, hidden_fields(spec), _Unresolved()).schema)
+
+
+def printed(schema: GraphQLSchema) -> str:
+    return print_schema(schema) + "\n"
 
 
 class _Builder:
