@@ -21,9 +21,8 @@ else the admin of BACKFORGE_ADMIN_TOKEN (rules skipped); else rules opened to al
 
 from __future__ import annotations
 
-import json
-
 import functools
+import json
 import os
 import re
 import shutil
