@@ -143,14 +143,14 @@ class Graph:
 
 def build_graph(spec: Spec, hidden: dict[str, frozenset[str]], resolvers: Any) -> Graph:
     """The schema of `spec`; `resolvers` (see service.GraphQLService) answers every root field
-    (`root`) and every relation field (`related`)."""
+    (`root`), every relation field (`related`) and every subscription's event (`change`)."""
     return _Builder(spec, hidden, resolvers).build()
 
 
 class _Unresolved:
     """The resolvers of a schema that is only printed."""
 
-    root = related = None
+    root = related = change = None
 
 
 def schema_text(spec: Spec) -> str:
@@ -194,7 +194,15 @@ class _Builder:
             )
         query = GraphQLObjectType("Query", queries)
         mutation = GraphQLObjectType("Mutation", mutations) if mutations else None
-        self.graph.schema = GraphQLSchema(query, mutation, types=list(self.objects.values()))
+        changes = {}
+        for name, collection in self.collections.items():
+            if collection.serves("view"):
+                changes[f"{name}_changes"] = self._changes(name)
+                self.graph.roots[("Subscription", f"{name}_changes")] = RootField("view", name)
+        subscription = GraphQLObjectType("Subscription", changes) if changes else None
+        self.graph.schema = GraphQLSchema(
+            query, mutation, subscription, types=list(self.objects.values())
+        )
         return self.graph
 
     # -- object types ------------------------------------------------------------------------
@@ -303,6 +311,38 @@ class _Builder:
                 extensions={PAGE: True},
             )
         return page
+
+    def _changes(self, name: str) -> GraphQLField:
+        """A subscription to a collection's changes (realtime's events, over the GraphQL
+        WebSocket): each event's record is read as the subscriber, as on /api/realtime."""
+        change = GraphQLObjectType(
+            self._name(f"{self.graph.type_names[name]}Change"),
+            {
+                "event": GraphQLField(
+                    GraphQLNonNull(GraphQLString),
+                    description="ready, create, update, delete, reset or error",
+                ),
+                "position": GraphQLField(
+                    GraphQLNonNull(GraphQLString), description="Resume after it: last_event_id"
+                ),
+                "id": GraphQLField(GraphQLID, description="The record's id"),
+                "record": GraphQLField(
+                    self.objects[name], description="On create and update: as you may see it"
+                ),
+                "reason": GraphQLField(GraphQLString, description="On reset and error"),
+            },
+        )
+        return GraphQLField(
+            GraphQLNonNull(change),
+            {
+                "filter": GraphQLArgument(GraphQLString, description="Only records it admits"),
+                "id": GraphQLArgument(GraphQLID, description="Only this record"),
+                "last_event_id": GraphQLArgument(
+                    GraphQLString, description="Resume after this position"
+                ),
+            },
+            resolve=self.resolvers.change,
+        )
 
     def _input(self, name: str) -> GraphQLInputObjectType | None:
         """The values a create or an update may send (which are required, which read-only, and

@@ -19,7 +19,17 @@ from graphql import (
     specified_rules,
     validate,
 )
-from graphql.language import DocumentNode, OperationType
+from graphql.language import (
+    DocumentNode,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    InlineFragmentNode,
+    OperationDefinitionNode,
+    OperationType,
+    SelectionSetNode,
+)
+from graphql.utilities import value_from_ast_untyped
 from graphql.validation import NoSchemaIntrospectionCustomRule
 
 from ..http.problems import store_problem
@@ -44,6 +54,14 @@ KEY = "value"
 class Answer:
     status: int
     body: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Prepared:
+    document: DocumentNode
+    operation: OperationDefinitionNode
+    variables: dict[str, Any]
+    operation_name: str | None
 
 
 @dataclass(frozen=True)
@@ -77,6 +95,21 @@ class GraphQLService:
         mutations: bool = True,
     ) -> Answer:
         """`mutations`: whether the request may change data (not over GET)."""
+        prepared = self.prepare(query, variables, operation_name, mutations=mutations)
+        if isinstance(prepared, Answer):
+            return prepared
+        return self.run(caller, prepared)
+
+    def prepare(
+        self,
+        query: str,
+        variables: dict[str, Any] | None,
+        operation_name: str | None,
+        *,
+        mutations: bool = True,
+        subscriptions: bool = False,
+    ) -> Prepared | Answer:
+        """The operation to run, parsed, validated and within the limits; or why not."""
         document = self._document(query)
         if isinstance(document, list):
             return _refused(document)
@@ -88,8 +121,12 @@ class GraphQLService:
                 else "the query holds several operations: name one in operationName"
             )
             return _refused([GraphQLError(message)])
-        if operation.operation != OperationType.QUERY and not mutations:
-            message = f"a {operation.operation.value} is sent with POST, not GET"
+        kind = operation.operation
+        if kind == OperationType.SUBSCRIPTION and not subscriptions:
+            message = "a subscription runs over the WebSocket at /graphql (graphql-transport-ws)"
+            return _refused([GraphQLError(message)])
+        if kind == OperationType.MUTATION and not mutations:
+            message = "a mutation is sent with POST, not GET"
             return Answer(405, {"errors": [_formatted(GraphQLError(message))]})
         variables = variables or {}
         crossed = check_limits(
@@ -102,12 +139,18 @@ class GraphQLService:
         )
         if crossed:
             return _refused(crossed)
+        return Prepared(document, operation, variables, operation_name)
+
+    def run(self, caller: Caller, prepared: Prepared, root: Any = None) -> Answer:
+        """Execute a prepared operation as the caller (a subscription's, once per event: the
+        event is its `root`)."""
         result: ExecutionResult = execute_sync(
             self.graph.schema,
-            document,
+            prepared.document,
+            root_value=root,
             context_value=Context(caller, Loader(self.store, self.graph, caller)),
-            variable_values=variables,
-            operation_name=operation_name,
+            variable_values=prepared.variables,
+            operation_name=prepared.operation_name,
         )
         errors = [_formatted(e) for e in result.errors or ()]
         if result.data is None and all(e.path is None for e in result.errors or ()):
@@ -116,6 +159,21 @@ class GraphQLService:
         if errors:
             body["errors"] = errors
         return Answer(200, body)
+
+    def subscribed(self, prepared: Prepared) -> tuple[dict[str, str], str | None]:
+        """What a subscription asks realtime for (collection, filter, id) and where it resumes."""
+        node = _root_field(prepared.document, prepared.operation)
+        what = self.graph.roots[("Subscription", node.name.value)]
+        # String and ID arguments: their values as written, or the variables' as sent
+        arguments = {
+            a.name.value: value
+            for a in node.arguments or ()
+            if isinstance(value := value_from_ast_untyped(a.value, prepared.variables), str | int)
+        }
+        params = {"collection": what.collection}
+        params |= {k: str(arguments[k]) for k in ("filter", "id") if arguments.get(k)}
+        resume = arguments.get("last_event_id")
+        return params, str(resume) if resume is not None else None
 
     def _document(self, query: str) -> DocumentNode | list[GraphQLError]:
         known = self._documents.get(query)
@@ -162,6 +220,18 @@ class GraphQLService:
         context.loader.load(info, name, [record], info.field_nodes)
         return record
 
+    def change(self, event: dict[str, Any], info: GraphQLResolveInfo, **_arguments: Any) -> Any:
+        """A subscription's field: the event (the root of this execution), its record's
+        relations read as the subscriber."""
+        record = event.get("record")
+        if record is not None:
+            record = dict(record)  # the read is shared by this caller's streams: not ours
+            name = self.graph.roots[("Subscription", info.field_name)].collection
+            fields = selected(info, info.field_nodes)
+            nodes = [n for found in fields.values() for n in found if n.name.value == "record"]
+            info.context.loader.load(info, name, [record], nodes)
+        return {**event, "record": record}
+
     def _page(
         self, info: GraphQLResolveInfo, name: str, caller: Caller, arguments: dict[str, Any]
     ) -> dict[str, Any]:
@@ -186,6 +256,31 @@ class GraphQLService:
 def _by_key(collection: str, key: str, arguments: dict[str, Any]) -> Narrowing:
     condition = Comparison(Path((key,), 0), "=", Path(("params", KEY), 0), 0)
     return Narrowing(("graphql", collection, key), (condition,), {KEY: arguments[key]})
+
+
+def _root_field(document: DocumentNode, operation: OperationDefinitionNode) -> FieldNode:
+    """A subscription's one root field (validation made sure there is exactly one)."""
+    fragments = {
+        d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
+    }
+
+    def first(selection_set: SelectionSetNode) -> FieldNode | None:
+        for selection in selection_set.selections:
+            if isinstance(selection, FieldNode):
+                return selection
+            if isinstance(selection, InlineFragmentNode):
+                found = first(selection.selection_set)
+            elif isinstance(selection, FragmentSpreadNode):
+                found = first(fragments[selection.name.value].selection_set)
+            else:
+                found = None
+            if found is not None:
+                return found
+        return None
+
+    found = first(operation.selection_set)
+    assert found is not None
+    return found
 
 
 def _refused(errors: list[GraphQLError]) -> Answer:

@@ -12,7 +12,8 @@ from starlette.responses import Response
 from starlette.routing import Route, WebSocketRoute
 
 from ..auth.components import AuthComponents
-from ..graphql.endpoint import GraphQLEndpoint
+from ..graphql.endpoint import PATH, GraphQLEndpoint
+from ..graphql.socket import GraphQLSocket
 from ..jobs.admin_routes import job_admin_routes
 from ..realtime.service import Realtime
 from ..realtime.stream import RealtimeStream
@@ -62,12 +63,16 @@ def build_app(
         *admin_routes(store, caller_of),
         *job_admin_routes(store, caller_of),
     ]
-    if graphql is not None and graphql.enabled:
-        routes += GraphQLEndpoint(store, caller_of, graphql).routes()
+    stream = None
     if realtime is not None:
         stream = RealtimeStream(store, caller_of, realtime, callers)
         routes.append(Route("/api/realtime", stream.open, methods=["GET"]))
         routes.append(WebSocketRoute("/api/realtime", stream.socket))
+    if graphql is not None and graphql.enabled:
+        endpoint = GraphQLEndpoint(store, caller_of, graphql)
+        routes += endpoint.routes()
+        if stream is not None:  # subscriptions are realtime streams
+            routes.append(WebSocketRoute(PATH, GraphQLSocket(endpoint, stream).handle))
     # Declared routes and custom endpoints come first: a path they take is theirs.
     claimed = declared_routes(store, caller_of, auth)
     if endpoints is not None:

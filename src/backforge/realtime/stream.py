@@ -75,10 +75,10 @@ class RealtimeStream:
     async def open(self, request: Request) -> StreamingResponse:
         """The Server-Sent Events stream."""
         address = request.client.host if request.client else ""
-        subscription = await self._subscribe(self.caller_of(request), request.query_params, address)
+        subscription = await self.subscribe(self.caller_of(request), request.query_params, address)
         resume = request.headers.get("last-event-id")
         return StreamingResponse(
-            _sse(self._events(subscription, resume)),
+            _sse(self.events(subscription, resume)),
             media_type="text/event-stream",
             headers={"cache-control": "no-store", "x-accel-buffering": "no"},
         )
@@ -95,9 +95,9 @@ class RealtimeStream:
             if not isinstance(asked, dict):
                 raise ValueError("not an object")
             params = {k: str(v) for k, v in asked.items() if k in PARAMETERS and v is not None}
-            caller = self._socket_caller(websocket, asked.get("token"))
+            caller = self.socket_caller(websocket, asked.get("token"))
             address = websocket.client.host if websocket.client else ""
-            subscription = await self._subscribe(caller, params, address)
+            subscription = await self.subscribe(caller, params, address)
         except (TimeoutError, ValueError, KeyError, WebSocketDisconnect):
             await _close(websocket, 1008, "send a subscription object first")
             return
@@ -108,7 +108,7 @@ class RealtimeStream:
             await _close(websocket, 1008, problem.detail)
             return
         resume = asked.get("last_event_id")
-        events = self._events(subscription, str(resume) if resume is not None else None)
+        events = self.events(subscription, str(resume) if resume is not None else None)
 
         async def forward() -> None:
             async for event in events:
@@ -135,7 +135,7 @@ class RealtimeStream:
             self.realtime.hub.unsubscribe(subscription)
         await _close(websocket, 1000, "stream ended")
 
-    def _socket_caller(self, websocket: WebSocket, token: Any) -> Caller:
+    def socket_caller(self, websocket: WebSocket, token: Any) -> Caller:
         if isinstance(token, str) and token and self.callers is not None:
             return self.callers.for_credential(token)
         # the headers alone, as a GET: cookies are left out (cross-site WebSocket hijacking)
@@ -143,7 +143,7 @@ class RealtimeStream:
         scope = {**websocket.scope, "type": "http", "method": "GET", "headers": headers}
         return (self.callers or self.caller_of)(Request(scope))
 
-    async def _subscribe(
+    async def subscribe(
         self, caller: Caller, params: Mapping[str, str], address: str
     ) -> Subscription:
         unknown = sorted(set(params) - PARAMETERS)
@@ -178,7 +178,7 @@ class RealtimeStream:
             raise ProblemError(429, "rate-limited", str(exc)) from None
         return subscription
 
-    async def _events(
+    async def events(
         self, subscription: Subscription, resume: str | None
     ) -> AsyncIterator[Event | None]:
         """The subscription's events, whatever carries them; None now and then on an idle
