@@ -16,18 +16,26 @@ from websockets.sync.client import connect
 from realtime_support import DECLARATION, Listener, sign_up, write
 
 
-@pytest.fixture
-def two_processes(tmp_path, make_server, postgres_url, redis_url, key_prefix):
+@pytest.fixture(params=["redis", "postgres"])
+def two_processes(request, tmp_path, make_server, postgres_url):
+    """Two processes on one PostgreSQL; changes carried by Redis, or (without REDIS_URL) by
+    PostgreSQL's LISTEN/NOTIFY and its log table."""
     declaration = tmp_path / "notes.yaml"
     declaration.write_text(json.dumps(DECLARATION), encoding="utf-8")  # JSON is YAML
     env = {
         "DATABASE_URL": postgres_url,
-        "REDIS_URL": redis_url,
-        "BACKFORGE_REDIS_KEY_PREFIX": key_prefix,
         "BACKFORGE_JWT_SECRET": "realtime-jwt-secret-" + "k" * 32,  # both processes trust it
     }
+    if request.param == "redis":
+        env["REDIS_URL"] = request.getfixturevalue("redis_url")
+        env["BACKFORGE_REDIS_KEY_PREFIX"] = request.getfixturevalue("key_prefix")
     first = make_server(declaration, **env)
     second = make_server(declaration, **env)
+    if request.param == "postgres":
+        # The first stream opened anywhere creates the log; writes before it are not announced.
+        first_stream = Listener(first.url, {"collection": "notes"}, None)
+        first_stream.next("ready")
+        first_stream.close()
     return first.url, second.url
 
 

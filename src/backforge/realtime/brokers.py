@@ -7,6 +7,9 @@ catches up.
   REPLAYABLE entries); every process reads the stream and hands what it reads to its own hub, so
   a write in process B reaches a subscriber of process A, and the stream's ids are the positions
   a reconnecting client resumes from, whichever process it reaches.
+- `PostgresBroker` (any number of processes on PostgreSQL without Redis): each change is a row
+  of a log table (`_bf_realtime`, its serial the position) and a NOTIFY that every process
+  LISTENs for; a reconnecting client is replayed from the table.
 
 `publish` is called after the commit from whatever thread committed and never waits: delivery
 happens on the event loop, and Redis is written by a thread of the broker's own.
@@ -147,6 +150,154 @@ class RedisBroker:
 
     def newest(self) -> str:
         return self._newest
+
+
+class PostgresBroker:
+    """Changes through PostgreSQL: a log table and LISTEN/NOTIFY. Rows are added, and notices
+    sent, under one advisory lock per batch, so positions arrive in the order they count.
+
+    A process publishes only while the log table exists: the first stream opened anywhere
+    creates it, and an app nobody subscribes to pays one existence check a second of writes."""
+
+    LOCK = 0x62667274  # the advisory lock of the log's writers ("bfrt")
+    CHECK_EVERY = 1.0  # seconds between checks that the log table exists, while it does not
+    TRIM_EVERY = 200  # batches between removals of what is no longer replayable
+
+    def __init__(self, deliver: Callable[[Change], None], engine: Any) -> None:
+        self._deliver = deliver
+        self._engine = engine
+        self._outbox: queue.SimpleQueue[Records] = queue.SimpleQueue()
+        self._sender: threading.Thread | None = None
+        self._starting = threading.Lock()
+        self._task: asyncio.Task[None] | None = None
+        self._newest = "0"
+        self._channel = ""
+
+    async def start(self) -> None:
+        self._channel, self._newest = await asyncio.to_thread(self._prepare)
+        listener = await _listener(self._engine)
+        await listener.execute(f"LISTEN {self._channel}")
+        self._task = asyncio.create_task(self._listen(listener))
+
+    def _prepare(self) -> tuple[str, str]:
+        with self._engine.begin() as connection:
+            connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({self.LOCK})")
+            connection.exec_driver_sql(
+                "CREATE TABLE IF NOT EXISTS _bf_realtime (position BIGSERIAL PRIMARY KEY, "
+                "collection TEXT NOT NULL, operation TEXT NOT NULL, record_id TEXT NOT NULL)"
+            )
+            newest = connection.exec_driver_sql("SELECT max(position) FROM _bf_realtime")
+            return _channel(connection), str(newest.scalar() or 0)
+
+    def publish(self, records: Records) -> None:
+        """Handed to a thread of its own: the request that wrote never waits for the log."""
+        if self._sender is None:
+            with self._starting:
+                if self._sender is None:
+                    self._sender = threading.Thread(
+                        target=self._send, name="backforge-realtime", daemon=True
+                    )
+                    self._sender.start()
+        self._outbox.put(records)
+
+    def _send(self) -> None:
+        import time
+
+        logged, checked, batches = False, 0.0, 0
+        while True:
+            batch = self._outbox.get()
+            with contextlib.suppress(queue.Empty):
+                while len(batch) < 500:
+                    batch = batch + self._outbox.get_nowait()
+            try:
+                if not logged and time.monotonic() - checked > self.CHECK_EVERY:
+                    logged, checked = self._logged(), time.monotonic()
+                if logged:
+                    batches += 1
+                    self._append(batch, trim=batches % self.TRIM_EVERY == 0)
+            except Exception:  # the writes are committed: a lost announcement is only logged
+                logged = False
+                logger.exception("realtime: could not log %d change(s)", len(batch))
+
+    def _logged(self) -> bool:
+        with self._engine.connect() as connection:
+            found = connection.exec_driver_sql("SELECT to_regclass('_bf_realtime')").scalar()
+        return found is not None
+
+    def _append(self, batch: Records, trim: bool) -> None:
+        with self._engine.begin() as connection:
+            channel = self._channel or _channel(connection)
+            connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({self.LOCK})")
+            for collection, operation, record_id in batch:
+                connection.exec_driver_sql(
+                    "WITH added AS (INSERT INTO _bf_realtime (collection, operation, record_id) "
+                    "VALUES (%(c)s, %(o)s, %(i)s) RETURNING position) "
+                    "SELECT pg_notify(%(channel)s, position || ' ' || %(c)s || ' ' || %(o)s "
+                    "|| ' ' || %(i)s) FROM added",
+                    {"c": collection, "o": operation, "i": record_id, "channel": channel},
+                )
+            if trim:
+                connection.exec_driver_sql(
+                    "DELETE FROM _bf_realtime WHERE position <= "
+                    f"(SELECT max(position) FROM _bf_realtime) - {REPLAYABLE}"
+                )
+
+    async def _listen(self, listener: Any) -> None:
+        while True:
+            try:
+                async for notice in listener.notifies():
+                    position, collection, operation, record_id = notice.payload.split(" ")
+                    self._newest = position
+                    self._deliver(Change(position, collection, operation, record_id))
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("realtime: listening on PostgreSQL failed; retrying")
+                await asyncio.sleep(1)
+                with contextlib.suppress(Exception):
+                    await listener.close()
+                with contextlib.suppress(Exception):
+                    listener = await _listener(self._engine)
+                    await listener.execute(f"LISTEN {self._channel}")
+
+    async def since(self, position: str) -> list[Change] | None:
+        """The changes after `position`, or None when they are no longer all kept."""
+        if not position.isdigit():
+            return None
+        return await asyncio.to_thread(self._since, int(position))
+
+    def _since(self, after: int) -> list[Change] | None:
+        with self._engine.connect() as connection:
+            oldest = connection.exec_driver_sql("SELECT min(position) FROM _bf_realtime").scalar()
+            if oldest is None:
+                return [] if after <= int(self._newest) else None
+            if after < oldest - 1:
+                return None
+            rows = connection.exec_driver_sql(
+                "SELECT position, collection, operation, record_id FROM _bf_realtime "
+                f"WHERE position > %(after)s ORDER BY position LIMIT {REPLAYABLE}",
+                {"after": after},
+            )
+            return [Change(str(row[0]), row[1], row[2], row[3]) for row in rows]
+
+    def newest(self) -> str:
+        return self._newest
+
+
+def _channel(connection: Any) -> str:
+    """The NOTIFY channel of this schema's log (channels are per database, not per schema)."""
+    import hashlib
+
+    schema = connection.exec_driver_sql("SELECT current_schema()").scalar() or ""
+    return "bf_realtime_" + hashlib.sha256(schema.encode()).hexdigest()[:16]
+
+
+async def _listener(engine: Any) -> Any:
+    """A connection of its own that only listens (autocommit, as LISTEN needs)."""
+    import psycopg
+
+    url = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    return await psycopg.AsyncConnection.connect(url, autocommit=True)
 
 
 def _deliver_all(deliver: Callable[[Change], None], changes: list[Change]) -> None:

@@ -1,12 +1,13 @@
 """Realtime for one app: the hub of this process, the broker between processes (Redis when the
-deployment has it, else this process alone), and the store listener that feeds them."""
+deployment has it, else PostgreSQL's LISTEN/NOTIFY on PostgreSQL, else this process alone), and
+the store listener that feeds them."""
 
 from __future__ import annotations
 
 import asyncio
 
 from ..store.records import RecordStore
-from .brokers import LocalBroker, RedisBroker
+from .brokers import LocalBroker, PostgresBroker, RedisBroker
 from .hub import Hub
 
 STREAMS_PER_CALLER = 20
@@ -15,9 +16,11 @@ STREAMS_PER_CALLER = 20
 class Realtime:
     def __init__(self, store: RecordStore, redis_url: str | None, key_prefix: str) -> None:
         self.hub = Hub(STREAMS_PER_CALLER)
-        self.broker: LocalBroker | RedisBroker
+        self.broker: LocalBroker | RedisBroker | PostgresBroker
         if redis_url:
             self.broker = RedisBroker(self.hub.deliver, redis_url, f"{key_prefix}realtime")
+        elif store.engine.dialect.name == "postgresql":
+            self.broker = PostgresBroker(self.hub.deliver, store.engine)
         else:
             self.broker = LocalBroker(self.hub.deliver, self.hub.listening)
         self._started: asyncio.Task[None] | None = None
