@@ -239,7 +239,8 @@ class PostgresBroker:
             if trim:
                 connection.exec_driver_sql(
                     "DELETE FROM _bf_realtime WHERE position <= "
-                    f"(SELECT max(position) FROM _bf_realtime) - {REPLAYABLE}"
+                    "(SELECT max(position) FROM _bf_realtime) - %(kept)s",
+                    {"kept": REPLAYABLE},
                 )
 
     async def _listen(self, listener: Any) -> None:
@@ -275,8 +276,8 @@ class PostgresBroker:
                 return None
             rows = connection.exec_driver_sql(
                 "SELECT position, collection, operation, record_id FROM _bf_realtime "
-                f"WHERE position > %(after)s ORDER BY position LIMIT {REPLAYABLE}",
-                {"after": after},
+                "WHERE position > %(after)s ORDER BY position LIMIT %(kept)s",
+                {"after": after, "kept": REPLAYABLE},
             )
             return [Change(str(row[0]), row[1], row[2], row[3]) for row in rows]
 
