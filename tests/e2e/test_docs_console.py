@@ -105,3 +105,50 @@ def test_the_console_authorizes_with_a_token_and_runs_a_request(make_server, adm
         assert resources and all(url.startswith(server.url) for url in resources)
     finally:
         browser.quit()
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_the_graphql_console_runs_a_query(make_server, admin, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ready
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    declaration = tmp_path / "console.yaml"
+    declaration.write_text(
+        "name: console\n"
+        "collections:\n"
+        "  notes:\n"
+        "    fields: {title: {type: text, required: true}}\n"
+        "    rules: {list: public, view: public}\n"
+    )
+    server = make_server("shop.yaml")
+    server.declaration = declaration
+    server.start("--dev")
+    made = httpx.post(f"{server.url}/api/notes", json={"title": "seen-in-graphiql"}, headers=admin)
+    assert made.status_code == 201, made.text
+
+    browser = _browser()
+    wait = WebDriverWait(browser, 30)
+    try:
+        browser.get(
+            f"{server.url}/graphql?query=%7B%20notes%20%7B%20items%20%7B%20title%20%7D%20%7D%20%7D"
+        )
+        wait.until(ready.element_to_be_clickable((By.CSS_SELECTOR, ".graphiql-execute-button")))
+        browser.find_element(By.CSS_SELECTOR, ".graphiql-execute-button").click()
+        wait.until(
+            ready.text_to_be_present_in_element(
+                (By.CSS_SELECTOR, ".graphiql-response"), "seen-in-graphiql"
+            )
+        )
+        problems = [
+            entry["message"]
+            for entry in browser.get_log("browser")
+            if entry["level"] == "SEVERE" or "Content Security Policy" in entry["message"]
+        ]
+        assert problems == []
+        resources = browser.execute_script(
+            "return performance.getEntriesByType('resource').map(e => e.name)"
+        )
+        assert resources and all(url.startswith(server.url) for url in resources)
+    finally:
+        browser.quit()

@@ -1,7 +1,8 @@
 """`/graphql` over HTTP: `POST` a JSON body (`query`, `variables`, `operationName`) for
 queries and mutations, `GET ?query=` for queries only (a GET never changes data, and so needs
 no CSRF token). A browser asking for HTML gets the GraphQL console (GraphiQL, shipped in the
-package); `GET /graphql?schema` gives the schema in the GraphQL language.
+package; `?query=` fills its editor); `GET /graphql?schema` gives the schema in the GraphQL
+language.
 
 The schema is built on the first request (importing graphql-core then), so an API nobody asks
 GraphQL of pays nothing for it."""
@@ -62,13 +63,13 @@ class GraphQLEndpoint:
     async def handle(self, request: Request) -> Response:
         if request.method == "GET":
             params = request.query_params
+            if "text/html" in request.headers.get("accept", ""):
+                return page("graphiql.html", GRAPHIQL_CSP)  # a browser: the console
             if "query" not in params:
                 if "schema" in params:
                     from .schema import printed
 
                     return Response(printed(self.service.graph.schema), media_type="text/plain")
-                if "text/html" in request.headers.get("accept", ""):
-                    return page("graphiql.html", GRAPHIQL_CSP)
                 raise ProblemError(
                     400,
                     "invalid-query",

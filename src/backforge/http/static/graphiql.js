@@ -14,9 +14,12 @@
       method: "POST", headers: headers, body: JSON.stringify(params), credentials: "same-origin",
     }).then(function (response) { return response.json(); });
   }
+  // /graphql?query=… opened in a browser: the console, with that query in its editor.
+  var asked = new URLSearchParams(location.search).get("query");
   var root = ReactDOM.createRoot(document.getElementById("graphiql"));
   root.render(React.createElement(GraphiQL, {
     fetcher: fetcher,
+    query: asked || undefined,
     defaultEditorToolsVisibility: true,
     shouldPersistHeaders: false,
   }));
