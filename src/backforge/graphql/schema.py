@@ -139,6 +139,8 @@ class Graph:
     roots: dict[tuple[str, str], RootField] = field(default_factory=dict)
     # collection -> its object type's name
     type_names: dict[str, str] = field(default_factory=dict)
+    # collection -> GraphQL field holding a relation field's id -> that relation field
+    relation_ids: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 def build_graph(spec: Spec, hidden: dict[str, frozenset[str]], resolvers: Any) -> Graph:
@@ -228,6 +230,7 @@ class _Builder:
                 relations[field_name] = RelationField("one", field_name, declared.to)
                 id_name = f"{field_name}_id"
                 if id_name not in collection.fields and id_name not in collection.relations:
+                    self.graph.relation_ids.setdefault(name, {})[id_name] = field_name
                     fields[id_name] = GraphQLField(
                         GraphQLID, resolve=_value_of(field_name), description=f"{field_name}'s id"
                     )

@@ -15,6 +15,7 @@ from graphql import (
     GraphQLResolveInfo,
     execute_sync,
     get_operation_ast,
+    located_error,
     parse,
     specified_rules,
     validate,
@@ -43,10 +44,12 @@ from ..store.reads import Narrowing
 from ..store.records import RecordStore
 from .limits import check_limits
 from .loading import Loader, resolve_related, selected
+from .projection import Info, NullInNonNull, Plan, arguments_of, plan, project, variables_of
 from .schema import Graph, RootField, build_graph
 
 logger = logging.getLogger("backforge.graphql")
 DOCUMENTS_KEPT = 256
+NO_PLAN = object()  # a document the projection does not cover, remembered as such
 KEY = "value"
 
 
@@ -62,6 +65,7 @@ class Prepared:
     operation: OperationDefinitionNode
     variables: dict[str, Any]
     operation_name: str | None
+    plan: Plan | None = None  # None: graphql-core executes it
 
 
 @dataclass(frozen=True)
@@ -82,6 +86,7 @@ class GraphQLService:
             self.rules.append(NoSchemaIntrospectionCustomRule)
         # Parsed and validated documents by query text: most clients send the same few.
         self._documents = BoundedMap(DOCUMENTS_KEPT)
+        self._plans = BoundedMap(DOCUMENTS_KEPT)
 
     related = staticmethod(resolve_related)
 
@@ -139,11 +144,20 @@ class GraphQLService:
         )
         if crossed:
             return _refused(crossed)
-        return Prepared(document, operation, variables, operation_name)
+        key = (query, operation_name)
+        planned = self._plans.get(key)
+        if planned is None:
+            planned = plan(self.graph, document, operation) or NO_PLAN
+            self._plans.put(key, planned)
+        return Prepared(
+            document, operation, variables, operation_name, None if planned is NO_PLAN else planned
+        )
 
     def run(self, caller: Caller, prepared: Prepared, root: Any = None) -> Answer:
         """Execute a prepared operation as the caller (a subscription's, once per event: the
         event is its `root`)."""
+        if prepared.plan is not None:
+            return self._projected(caller, prepared.plan, prepared.variables)
         result: ExecutionResult = execute_sync(
             self.graph.schema,
             prepared.document,
@@ -156,6 +170,44 @@ class GraphQLService:
         if result.data is None and all(e.path is None for e in result.errors or ()):
             return Answer(400, {"errors": errors})  # the variables did not fit the query
         body: dict[str, Any] = {"data": result.data}
+        if errors:
+            body["errors"] = errors
+        return Answer(200, body)
+
+    def _projected(self, caller: Caller, plan: Plan, inputs: dict[str, Any]) -> Answer:
+        """What graphql-core's executor would answer, with the same root resolvers and loader,
+        the selected fields copied out by the plan (see projection.py)."""
+        schema = self.graph.schema
+        variables = variables_of(schema, plan, inputs)
+        if isinstance(variables, list):
+            return _refused(variables)
+        context = Context(caller, Loader(self.store, self.graph, caller))
+        root_type = schema.get_root_type(plan.operation.operation)
+        assert root_type is not None
+        data: dict[str, Any] | None = {}
+        errors: list[dict[str, Any]] = []
+        for root in plan.roots:
+            nodes = list(root.nodes)
+            info = Info(
+                root.field_name, nodes, root_type, schema, plan.fragments, variables, context
+            )
+            try:
+                value = self.root(None, info, **arguments_of(root_type, root, variables))
+                value = project(value, root.part, [root.key])
+            except NullInNonNull as exc:
+                message = "Cannot return null for a non-nullable field"
+                errors.append(_formatted(GraphQLError(message, nodes, path=exc.path)))
+                value = None
+            except Exception as exc:  # as graphql-core does: the field's error, located
+                errors.append(_formatted(located_error(exc, nodes, [root.key])))
+                value = None
+            if value is None and root.part.non_null:
+                data = None  # a non-null root field failed: no data (as graphql-core answers)
+                if plan.operation.operation == OperationType.MUTATION:
+                    break  # and the mutations after it do not run
+            if data is not None:
+                data[root.key] = value
+        body: dict[str, Any] = {"data": data}
         if errors:
             body["errors"] = errors
         return Answer(200, body)

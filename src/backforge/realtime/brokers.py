@@ -157,7 +157,9 @@ class PostgresBroker:
     sent, under one advisory lock per batch, so positions arrive in the order they count.
 
     A process publishes only while the log table exists: the first stream opened anywhere
-    creates it, and an app nobody subscribes to pays one existence check a second of writes."""
+    creates it, and an app nobody subscribes to pays one existence check a second of writes.
+    The process that opens a stream logs its writes at once; another learns of the table within
+    a second (so only at a deployment's first stream ever may a change go unannounced)."""
 
     LOCK = 0x62667274  # the advisory lock of the log's writers ("bfrt")
     CHECK_EVERY = 1.0  # seconds between checks that the log table exists, while it does not
@@ -172,9 +174,11 @@ class PostgresBroker:
         self._task: asyncio.Task[None] | None = None
         self._newest = "0"
         self._channel = ""
+        self._logging = False  # whether the log table is known to exist
 
     async def start(self) -> None:
         self._channel, self._newest = await asyncio.to_thread(self._prepare)
+        self._logging = True  # this process's writes are logged from now on, whatever it knew
         listener = await _listener(self._engine)
         await listener.execute(f"LISTEN {self._channel}")
         self._task = asyncio.create_task(self._listen(listener))
@@ -203,20 +207,20 @@ class PostgresBroker:
     def _send(self) -> None:
         import time
 
-        logged, checked, batches = False, 0.0, 0
+        checked, batches = 0.0, 0
         while True:
             batch = self._outbox.get()
             with contextlib.suppress(queue.Empty):
                 while len(batch) < 500:
                     batch = batch + self._outbox.get_nowait()
             try:
-                if not logged and time.monotonic() - checked > self.CHECK_EVERY:
-                    logged, checked = self._logged(), time.monotonic()
-                if logged:
+                if not self._logging and time.monotonic() - checked > self.CHECK_EVERY:
+                    self._logging, checked = self._logged(), time.monotonic()
+                if self._logging:
                     batches += 1
                     self._append(batch, trim=batches % self.TRIM_EVERY == 0)
             except Exception:  # the writes are committed: a lost announcement is only logged
-                logged = False
+                self._logging = False
                 logger.exception("realtime: could not log %d change(s)", len(batch))
 
     def _logged(self) -> bool:
