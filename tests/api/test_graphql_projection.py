@@ -13,7 +13,8 @@ import pytest
 
 from backforge import App
 from backforge.database import create_database_engine
-from backforge.graphql.service import Answer, GraphQLService
+from backforge.graphql.answers import Answer
+from backforge.graphql.service import GraphQLService
 from backforge.spec.server import GraphQL
 from backforge.store.caller import ADMIN, ANONYMOUS, Caller
 

@@ -5,7 +5,6 @@ with the code and status of the REST problem they would be there."""
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,30 +32,23 @@ from graphql.language import (
 from graphql.utilities import value_from_ast_untyped
 from graphql.validation import NoSchemaIntrospectionCustomRule
 
-from ..http.problems import store_problem
 from ..rules.ast import Comparison, Path
 from ..spec.server import GraphQL as GraphQLSettings
 from ..store.caller import Caller
-from ..store.errors import InvalidQuery, NotFound, StoreError
+from ..store.errors import InvalidQuery, NotFound
 from ..store.listing import ListRequest
 from ..store.prepared import BoundedMap
 from ..store.reads import Narrowing
 from ..store.records import RecordStore
+from .answers import Answer, formatted, refused
 from .limits import check_limits
 from .loading import Loader, resolve_related, selected
 from .projection import Info, NullInNonNull, Plan, arguments_of, plan, project, variables_of
 from .schema import Graph, RootField, build_graph
 
-logger = logging.getLogger("backforge.graphql")
 DOCUMENTS_KEPT = 256
 NO_PLAN = object()  # a document the projection does not cover, remembered as such
 KEY = "value"
-
-
-@dataclass
-class Answer:
-    status: int
-    body: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -117,7 +109,7 @@ class GraphQLService:
         """The operation to run, parsed, validated and within the limits; or why not."""
         document = self._document(query)
         if isinstance(document, list):
-            return _refused(document)
+            return refused(document)
         operation = get_operation_ast(document, operation_name)
         if operation is None:
             message = (
@@ -125,14 +117,14 @@ class GraphQLService:
                 if operation_name
                 else "the query holds several operations: name one in operationName"
             )
-            return _refused([GraphQLError(message)])
+            return refused([GraphQLError(message)])
         kind = operation.operation
         if kind == OperationType.SUBSCRIPTION and not subscriptions:
             message = "a subscription runs over the WebSocket at /graphql (graphql-transport-ws)"
-            return _refused([GraphQLError(message)])
+            return refused([GraphQLError(message)])
         if kind == OperationType.MUTATION and not mutations:
             message = "a mutation is sent with POST, not GET"
-            return Answer(405, {"errors": [_formatted(GraphQLError(message))]})
+            return Answer(405, {"errors": [formatted(GraphQLError(message))]})
         variables = variables or {}
         crossed = check_limits(
             self.graph.schema,
@@ -143,7 +135,7 @@ class GraphQLService:
             self.store.spec.settings.page_size,
         )
         if crossed:
-            return _refused(crossed)
+            return refused(crossed)
         key = (query, operation_name)
         planned = self._plans.get(key)
         if planned is None:
@@ -166,7 +158,7 @@ class GraphQLService:
             variable_values=prepared.variables,
             operation_name=prepared.operation_name,
         )
-        errors = [_formatted(e) for e in result.errors or ()]
+        errors = [formatted(e) for e in result.errors or ()]
         if result.data is None and all(e.path is None for e in result.errors or ()):
             return Answer(400, {"errors": errors})  # the variables did not fit the query
         body: dict[str, Any] = {"data": result.data}
@@ -180,7 +172,7 @@ class GraphQLService:
         schema = self.graph.schema
         variables = variables_of(schema, plan, inputs)
         if isinstance(variables, list):
-            return _refused(variables)
+            return refused(variables)
         context = Context(caller, Loader(self.store, self.graph, caller))
         root_type = schema.get_root_type(plan.operation.operation)
         assert root_type is not None
@@ -196,10 +188,10 @@ class GraphQLService:
                 value = project(value, root.part, [root.key])
             except NullInNonNull as exc:
                 message = "Cannot return null for a non-nullable field"
-                errors.append(_formatted(GraphQLError(message, nodes, path=exc.path)))
+                errors.append(formatted(GraphQLError(message, nodes, path=exc.path)))
                 value = None
             except Exception as exc:  # as graphql-core does: the field's error, located
-                errors.append(_formatted(located_error(exc, nodes, [root.key])))
+                errors.append(formatted(located_error(exc, nodes, [root.key])))
                 value = None
             if value is None and root.part.non_null:
                 data = None  # a non-null root field failed: no data (as graphql-core answers)
@@ -333,33 +325,3 @@ def _root_field(document: DocumentNode, operation: OperationDefinitionNode) -> F
     found = first(operation.selection_set)
     assert found is not None
     return found
-
-
-def _refused(errors: list[GraphQLError]) -> Answer:
-    return Answer(400, {"errors": [_formatted(e) for e in errors]})
-
-
-def _formatted(error: GraphQLError) -> dict[str, Any]:
-    """An error as the response carries it: a store error with its REST problem's code and
-    status; anything unexpected as an internal error, its details only in the log."""
-    body: dict[str, Any] = {"message": error.message}
-    if error.locations:
-        body["locations"] = [{"line": x.line, "column": x.column} for x in error.locations]
-    if error.path:
-        body["path"] = error.path
-    original = error.original_error
-    extensions: dict[str, Any] = {"code": "invalid-query", "status": 400}
-    if isinstance(original, StoreError):
-        status, code, extra = store_problem(original)
-        body["message"] = original.detail
-        extensions = {"code": code, "status": status}
-        extensions |= {k: v for k, v in extra.items() if v is not None}
-    elif error.path is not None:  # failed while resolving: not the client's doing
-        if original is not None and not isinstance(original, GraphQLError):
-            logger.error("graphql field %s failed", error.path, exc_info=original)
-            body["message"] = "internal error"
-        extensions = {"code": "internal", "status": 500}
-    elif error.extensions:
-        extensions = dict(error.extensions)
-    body["extensions"] = extensions
-    return body

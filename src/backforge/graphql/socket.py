@@ -127,7 +127,7 @@ class GraphQLSocket:
         variables = payload.get("variables")
         if variables is not None and not isinstance(variables, dict):
             raise ProblemError(400, "invalid-query", "variables must be an object")
-        from .service import Answer  # graphql-core: imported once GraphQL is asked for
+        from .answers import Answer  # graphql-core: imported once GraphQL is asked for
 
         service = self.endpoint.service
         run = self.endpoint.offload.run
