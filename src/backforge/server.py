@@ -21,6 +21,10 @@ DEV_VARIABLE = "BACKFORGE_SERVE_DEV"
 RELOAD_PATTERNS = ["*.yaml", "*.yml", "*.py", "*.html", "*.jinja", "*.j2"]
 
 
+# The largest WebSocket message a client may send (a subscription, a GraphQL document).
+WS_MAX_MESSAGE = 1_048_576
+
+
 def app_from_environment() -> Any:
     """Build the app named by BACKFORGE_DECLARATION (set by `backforge serve` for its workers)."""
     path = os.environ[DECLARATION_VARIABLE]
@@ -139,6 +143,7 @@ def main(argv: list[str]) -> None:
         factory=True,
         http=HttpProtocol,
         ws="wsproto",  # the WebSocket library of the core install
+        ws_max_size=WS_MAX_MESSAGE,  # a realtime or GraphQL message is small; 16 MiB by default
         host=host,
         port=int(port),
         workers=None if reload else int(workers),

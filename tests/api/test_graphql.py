@@ -229,6 +229,22 @@ def test_limits_refuse_deep_wide_and_costly_queries_before_reading(shop):
     )
     answer = shop.post("/graphql", json={"query": costly, "variables": {"n": 100}}, headers=ADMIN)
     assert answer.json()["errors"][0]["extensions"]["code"] == "too-complex"
+    # a default the client leaves to the server counts as much as one it sends
+    costly = costly.replace("query($n: Int)", "query($n: Int = 100)")
+    answer = shop.post("/graphql", json={"query": costly}, headers=ADMIN)
+    assert answer.json()["errors"][0]["extensions"]["code"] == "too-complex"
+    # fragments spreading fragments are measured once each, not expanded: 2^30 spreads are
+    # counted (and refused) without being walked
+    bomb = "".join(f"fragment F{n} on Categories {{ ...F{n + 1} ...F{n + 1} }} " for n in range(30))
+    bomb += "fragment F30 on Categories { name } { categories { items { ...F0 } } }"
+    answer = shop.post("/graphql", json={"query": bomb}, headers=ADMIN)
+    assert answer.status_code == 400
+    assert answer.json()["errors"][0]["extensions"]["code"] == "too-complex"
+    # aliases inside introspection would multiply the schema's size: refused there
+    amplified = "{ __schema { " + " ".join(f"t{n}: types {{ name }}" for n in range(3)) + " } }"
+    answer = shop.post("/graphql", json={"query": amplified})
+    assert answer.status_code == 400
+    assert answer.json()["errors"][0]["extensions"]["code"] == "too-many-aliases"
     huge = "{ " + "categories { total } " * 3000 + "}"
     answer = shop.post("/graphql", json={"query": huge}, headers=ADMIN)
     assert answer.status_code == 400 and "token" in answer.json()["errors"][0]["message"]
@@ -258,6 +274,7 @@ def test_introspection_is_served_unless_switched_off(make_client):
     assert answer.status_code == 400
     assert "introspection" in answer.json()["errors"][0]["message"]
     assert gql(closed, "{ notes { total } }", headers={}) == {"data": {"notes": {"total": 0}}}
+    assert closed.get("/graphql?schema").status_code == 400  # nor printed
     off = make_client({**notes, "server": {"graphql": {"enabled": False}}})
     assert off.post("/graphql", json={"query": "{ notes { total } }"}).status_code == 404
 
@@ -297,3 +314,74 @@ def test_http_side(shop):
     )
     assert bad_token.status_code == 401
     assert bad_token.headers["content-type"] == "application/problem+json"
+
+
+GUARDED = {
+    "name": "guarded",
+    "collections": {
+        "people": {
+            "fields": {"name": {"type": "text", "required": True}},
+            "relations": {
+                "ghostwritten": {"to": "posts", "via": "ghost"},
+                "tagged": {
+                    "to": "tags",
+                    "through": "post_tags",
+                    "through_fields": ["person", "tag"],
+                },
+            },
+            "rules": {"list": "public", "view": "public"},
+        },
+        "invites": {  # anyone may open one by its id; nobody but admins may list them
+            "fields": {
+                "code": {"type": "text", "required": True, "unique": True},
+                "person": {"type": "relation", "to": "people"},
+            },
+            "rules": {"view": "public"},
+        },
+        "posts": {
+            "fields": {
+                "title": {"type": "text", "required": True},
+                "reviewer": {"type": "relation", "to": "people", "read": "auth.id = reviewer"},
+                "ghost": {"type": "relation", "to": "people", "hidden": True},
+            },
+            "rules": {"list": "public", "view": "public"},
+        },
+        "tags": {
+            "fields": {"name": {"type": "text", "required": True}},
+            "rules": {"list": "public", "view": "public"},
+        },
+        "post_tags": {
+            "fields": {
+                "person": {"type": "relation", "to": "people", "required": True},
+                "tag": {"type": "relation", "to": "tags", "required": True, "read": "false"},
+            },
+            "rules": {"list": "public", "view": "public"},
+        },
+    },
+}
+
+
+def test_relations_follow_only_links_the_caller_may_read_and_list(make_client):
+    client = make_client(GUARDED)
+    person = client.post("/api/people", json={"name": "alice"}, headers=ADMIN).json()["id"]
+    client.post("/api/invites", json={"code": "INV-1", "person": person}, headers=ADMIN)
+    body = {"title": "t", "reviewer": person, "ghost": person}
+    client.post("/api/posts", json=body, headers=ADMIN)
+    tag = client.post("/api/tags", json={"name": "secret"}, headers=ADMIN).json()["id"]
+    client.post("/api/post_tags", json={"person": person, "tag": tag}, headers=ADMIN)
+    assert client.get("/api/invites").status_code == 403  # listing is refused over REST...
+    query = (
+        "query($id: ID!) { people_by_id(id: $id) "
+        "{ invites { code } posts_by_reviewer: posts { id } tagged { name } } }"
+    )
+    seen = gql(client, query, headers={}, id=person)
+    # ...so through a relation too; the reviewer is hidden from this caller by its read rule,
+    # and the tag link by the through collection's
+    assert seen["data"]["people_by_id"] == {"invites": [], "posts_by_reviewer": [], "tagged": []}
+    assert gql(client, query, id=person)["data"]["people_by_id"]["tagged"] == [{"name": "secret"}]
+    schema = client.get("/graphql?schema").text
+    assert "ghostwritten" not in schema  # a relation through a hidden field is not offered
+    # A lookup by a unique field is a filtered list: refused where listing is.
+    probe = gql(client, '{ invites_by_code(code: "INV-1") { code } }', headers={})
+    assert probe["data"] == {"invites_by_code": None}
+    assert probe["errors"][0]["extensions"]["status"] == 403

@@ -308,3 +308,18 @@ def test_hidden_fields_are_not_in_the_schema_nor_any_answer(world):  # noqa: F81
     text = "\n".join(w.texts)
     for secret in ('password_hash":', "$argon2", PASSWORD, "another one here"):
         assert secret not in text, secret
+
+
+def test_a_query_may_follow_only_so_many_relations(world):  # noqa: F811
+    branch = (
+        "items { order { customer { orders(first: 1) { order_items(first: 1) "
+        "{ product { category { name } } order { id } } } } } product { category { id } } }"
+    )
+    one = f"{{ order_items {{ {branch} }} }}"
+    data, errors = gql(world, "admin", one)
+    assert errors == [] and data["order_items"]["items"]
+    # nine relations a root, thirty roots: more statements than one request may cost
+    many = "{ " + " ".join(f"r{n}: order_items {{ {branch} }}" for n in range(30)) + " }"
+    data, errors = gql(world, "admin", many)
+    assert errors and errors[0]["extensions"]["code"] == "invalid-query"
+    assert "follows relations more than" in errors[0]["message"]

@@ -129,3 +129,45 @@ def test_protocol_mistakes_close_the_socket_with_its_codes(base):
     # a subscription is not for POST
     answer = httpx.post(f"{base}/graphql", json={"query": CHANGES})
     assert answer.status_code == 400 and "WebSocket" in answer.json()["errors"][0]["message"]
+
+
+def test_operations_ended_and_reused_ids_leave_no_stream_behind(base):
+    ann = sign_up(base, "ann")
+    with _connect(base, {"token": ann}) as socket:
+        assert _received(socket)["type"] == "connection_ack"
+        for n in range(25):  # more than a caller may hold open at once
+            _subscribe(socket, f"x{n % 3}", CHANGES)
+            assert _change(socket, f"x{n % 3}")["event"] == "ready"
+            socket.send(json.dumps({"type": "complete", "id": f"x{n % 3}"}))
+            _subscribe(socket, f"x{n % 3}", CHANGES)
+            assert _change(socket, f"x{n % 3}")["event"] == "ready"
+            socket.send(json.dumps({"type": "complete", "id": f"x{n % 3}"}))
+    # every stream of that socket has ended: the caller may open new ones
+    with _connect(base, {"token": ann}) as again:
+        assert _received(again)["type"] == "connection_ack"
+        _subscribe(again, "1", CHANGES)
+        assert _change(again)["event"] == "ready"
+
+
+def test_a_revoked_key_runs_nothing_more_on_an_open_socket(base):
+    ann = sign_up(base, "ann")
+    made = httpx.post(
+        f"{base}/api/auth/keys",
+        json={"name": "socket", "scopes": ["*"]},
+        headers={"Authorization": f"Bearer {ann}"},
+    ).json()
+    with _connect(base, {"token": made["key"]}) as socket:
+        assert _received(socket)["type"] == "connection_ack"
+        _subscribe(socket, "a", "{ notes { total } }")
+        assert _received(socket)["payload"] == {"data": {"notes": {"total": 0}}}
+        _received(socket)  # complete
+        revoked = httpx.delete(
+            f"{base}/api/auth/keys/{made['id']}", headers={"Authorization": f"Bearer {ann}"}
+        )
+        assert revoked.status_code == 204
+        _subscribe(socket, "b", "{ notes { total } }")
+        from websockets.exceptions import ConnectionClosed
+
+        with pytest.raises(ConnectionClosed) as closed:
+            socket.recv(timeout=5)
+        assert closed.value.rcvd.code == 4403

@@ -319,3 +319,36 @@ def test_a_stream_asked_for_while_redis_is_unreachable_gets_a_503(sqlite_url, mo
         assert answer.status_code == 503 and answer.headers["retry-after"] == "5"
         assert answer.headers["content-type"].startswith("application/problem+json")
         assert write(url, ann, "POST", "/api/notes", {"title": "still written"})["id"]
+
+
+@pytest.mark.postgres
+def test_a_change_made_while_postgresql_listening_was_cut_still_arrives(postgres_url):
+    """Without Redis, PostgreSQL carries the changes (LISTEN/NOTIFY): when the listening
+    connection is cut, the changes committed before it is back are replayed from the log."""
+    from sqlalchemy import text
+
+    from backforge.database import create_database_engine
+
+    with served(postgres_url) as base:
+        ann = sign_up(base, "ann")
+        stream = Listener(base, {"collection": "notes"}, ann)
+        admin = create_database_engine(postgres_url)
+        try:
+            stream.next("ready")
+            with admin.connect() as connection:
+                cut = connection.execute(
+                    text(
+                        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                        "WHERE query LIKE 'LISTEN bf_realtime_%' AND pid <> pg_backend_pid() "
+                        "AND application_name = current_setting('application_name')"
+                    )
+                ).scalar()
+            assert cut == 1
+            during = write(base, ann, "POST", "/api/notes", {"title": "while cut"})
+            assert stream.next("create")["json"]["record"]["id"] == during["id"]
+            after = write(base, ann, "POST", "/api/notes", {"title": "after"})
+            assert stream.next("create")["json"]["record"]["id"] == after["id"]
+            assert stream.nothing_more() == []  # nothing twice
+        finally:
+            stream.close()
+            admin.dispose()

@@ -66,7 +66,7 @@ class GraphQLEndpoint:
             if "text/html" in request.headers.get("accept", ""):
                 return page("graphiql.html", GRAPHIQL_CSP)  # a browser: the console
             if "query" not in params:
-                if "schema" in params:
+                if "schema" in params and self.settings.introspection:
                     from .schema import printed
 
                     return Response(printed(self.service.graph.schema), media_type="text/plain")

@@ -18,10 +18,13 @@ from graphql.language import (
 )
 
 from ..store.caller import Caller
+from ..store.errors import InvalidQuery
 from ..store.records import RecordStore
 from ..store.related import page_size, records_of, records_where
 from .schema import Graph
 
+# Relations one request may follow (each a statement, whatever the number of records).
+MAX_RELATION_READS = 200
 # A record keeps what its relation field resolves to under this prefix and the response key
 # (no field name starts with it).
 PREFIX = "@"
@@ -64,6 +67,7 @@ class Loader:
         self.store = store
         self.graph = graph
         self.caller = caller
+        self.reads = 0
 
     def load(
         self,
@@ -83,6 +87,13 @@ class Loader:
             if relation is None:
                 continue
             slot = PREFIX + key
+            self.reads += 1
+            if self.reads > MAX_RELATION_READS:
+                raise InvalidQuery(
+                    f"the query follows relations more than {MAX_RELATION_READS} times (a "
+                    "statement each); ask for fewer at once",
+                    "query",
+                )
             if relation.kind == "one":
                 ids = {r[relation.name] for r in records if r.get(relation.name) is not None}
                 found = self._where(relation.to, "id", ids)

@@ -19,14 +19,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from graphql import (
-    GraphQLError,
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLOutputType,
     GraphQLSchema,
     get_named_type,
 )
-from graphql.execution.values import get_argument_values, get_variable_values
+from graphql.execution.values import get_argument_values
 from graphql.language import (
     DocumentNode,
     FieldNode,
@@ -39,7 +38,7 @@ from graphql.language import (
 )
 
 from .loading import PREFIX
-from .schema import Graph
+from .schema import PAGE, Graph
 
 
 @dataclass(frozen=True)
@@ -152,17 +151,12 @@ class _Planner:
             if child.startswith("__") or child not in named.fields:
                 raise Unplannable
             child_type = named.fields[child].type
-            # a relation's records lie where the loader put them; its id under the field's name
-            where = PREFIX + child_key if child in relations else ids.get(child, child)
+            # a relation's records (and a page's items) lie where they were put by response
+            # key; a relation's id under the relation field's name
+            beside = child in relations or (child == "items" and named.extensions.get(PAGE))
+            where = PREFIX + child_key if beside else ids.get(child, child)
             nested.append(self.part(child_key, child, child_type, child_nodes, where))
         return Part(key, source, non_null, tuple(nested))
-
-
-def variables_of(
-    schema: GraphQLSchema, plan: Plan, inputs: dict[str, Any]
-) -> Any | list[GraphQLError]:
-    """The variables coerced to their declared types, or why they cannot be."""
-    return get_variable_values(schema, plan.operation.variable_definitions or (), inputs)
 
 
 def arguments_of(root_type: GraphQLObjectType, root: RootPart, variables: Any) -> dict[str, Any]:

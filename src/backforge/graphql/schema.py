@@ -4,7 +4,7 @@ and delete mutations, for the operations each collection serves over REST.
 
     products(filter: String, sort: String, first: Int, after: String): ProductsPage!
     products_by_id(id: ID!): Products
-    products_by_sku(sku: String!): Products
+    products_by_sku(sku: String!): Products       (by a unique field, under the list rule)
     create_products(data: ProductsInput!): Products!
     update_products(id: ID!, data: ProductsInput!, version: Int): Products!
     delete_products(id: ID!, version: Int): ID!
@@ -125,7 +125,7 @@ class RelationField:
 class RootField:
     """What a root field does: an operation on a collection (by `key` for a unique field)."""
 
-    operation: Literal["list", "view", "create", "update", "delete"]
+    operation: Literal["list", "view", "find", "create", "update", "delete"]
     collection: str
     key: str | None = None
 
@@ -252,6 +252,8 @@ class _Builder:
                 )
                 continue
             link = resolve_link(self.spec, name, relation, relation_name)
+            if {link.near, link.far} & self.hidden[link.table]:
+                continue  # linked through a hidden field: not the caller's to follow
             relations[relation_name] = RelationField("many", relation_name, relation.to, link=link)
             fields[relation_name] = self._many(relation.to, relation.description)
         for field_name, link in self._pointing_at(name).items():
@@ -302,7 +304,8 @@ class _Builder:
                 self._name(f"{self.graph.type_names[name]}Page"),
                 {
                     "items": GraphQLField(
-                        GraphQLNonNull(GraphQLList(GraphQLNonNull(self.objects[name])))
+                        GraphQLNonNull(GraphQLList(GraphQLNonNull(self.objects[name]))),
+                        resolve=self.resolvers.related,  # each alias its own (see _page)
                     ),
                     "next_cursor": GraphQLField(
                         GraphQLString, description="Pass as `after` for the next page."
@@ -330,7 +333,9 @@ class _Builder:
                 ),
                 "id": GraphQLField(GraphQLID, description="The record's id"),
                 "record": GraphQLField(
-                    self.objects[name], description="On create and update: as you may see it"
+                    self.objects[name],
+                    description="On create and update: as you may see it",
+                    resolve=self.resolvers.related,
                 ),
                 "reason": GraphQLField(GraphQLString, description="On reset and error"),
             },
@@ -399,6 +404,7 @@ class _Builder:
                 self.objects[name], {"id": GraphQLArgument(GraphQLNonNull(GraphQLID))}, resolve
             )
             self.graph.roots[("Query", by_id)] = RootField("view", name)
+        if collection.serves("list"):  # found as a list filtered on the key would find it
             for field_name, declared in collection.fields.items():
                 if not declared.unique or field_name in self.hidden[name]:
                     continue
@@ -407,7 +413,7 @@ class _Builder:
                 by_key = f"{name}_by_{field_name}"
                 argument = GraphQLArgument(GraphQLNonNull(_input_type(declared)))
                 fields[by_key] = GraphQLField(self.objects[name], {field_name: argument}, resolve)
-                self.graph.roots[("Query", by_key)] = RootField("view", name, field_name)
+                self.graph.roots[("Query", by_key)] = RootField("find", name, field_name)
         return fields
 
     def _mutations(self, name: str, collection: Collection) -> dict[str, GraphQLField]:

@@ -19,6 +19,7 @@ from graphql import (
     specified_rules,
     validate,
 )
+from graphql.execution.values import get_variable_values
 from graphql.language import (
     DocumentNode,
     FieldNode,
@@ -42,11 +43,12 @@ from ..store.reads import Narrowing
 from ..store.records import RecordStore
 from .answers import Answer, formatted, refused
 from .limits import check_limits
-from .loading import Loader, resolve_related, selected
-from .projection import Info, NullInNonNull, Plan, arguments_of, plan, project, variables_of
+from .loading import PREFIX, Loader, resolve_related, selected
+from .projection import Info, NullInNonNull, Plan, arguments_of, plan, project
 from .schema import Graph, RootField, build_graph
 
 DOCUMENTS_KEPT = 256
+MAX_SOURCE_LENGTH = 100_000  # characters of one query document (256 kept: 25 MB at most)
 NO_PLAN = object()  # a document the projection does not cover, remembered as such
 KEY = "value"
 
@@ -55,8 +57,9 @@ KEY = "value"
 class Prepared:
     document: DocumentNode
     operation: OperationDefinitionNode
-    variables: dict[str, Any]
+    variables: dict[str, Any]  # as sent
     operation_name: str | None
+    coerced: Any  # the variables as their declarations have them (graphql-core's VariableValues)
     plan: Plan | None = None  # None: graphql-core executes it
 
 
@@ -126,11 +129,16 @@ class GraphQLService:
             message = "a mutation is sent with POST, not GET"
             return Answer(405, {"errors": [formatted(GraphQLError(message))]})
         variables = variables or {}
+        coerced = get_variable_values(
+            self.graph.schema, operation.variable_definitions or (), variables
+        )
+        if isinstance(coerced, list):
+            return refused(coerced)  # the variables do not fit their declarations
         crossed = check_limits(
             self.graph.schema,
             document,
             operation,
-            variables,
+            coerced.coerced,
             self.settings,
             self.store.spec.settings.page_size,
         )
@@ -142,14 +150,19 @@ class GraphQLService:
             planned = plan(self.graph, document, operation) or NO_PLAN
             self._plans.put(key, planned)
         return Prepared(
-            document, operation, variables, operation_name, None if planned is NO_PLAN else planned
+            document,
+            operation,
+            variables,
+            operation_name,
+            coerced,
+            None if planned is NO_PLAN else planned,
         )
 
     def run(self, caller: Caller, prepared: Prepared, root: Any = None) -> Answer:
         """Execute a prepared operation as the caller (a subscription's, once per event: the
         event is its `root`)."""
         if prepared.plan is not None:
-            return self._projected(caller, prepared.plan, prepared.variables)
+            return self._projected(caller, prepared.plan, prepared.coerced)
         result: ExecutionResult = execute_sync(
             self.graph.schema,
             prepared.document,
@@ -166,13 +179,10 @@ class GraphQLService:
             body["errors"] = errors
         return Answer(200, body)
 
-    def _projected(self, caller: Caller, plan: Plan, inputs: dict[str, Any]) -> Answer:
+    def _projected(self, caller: Caller, plan: Plan, variables: Any) -> Answer:
         """What graphql-core's executor would answer, with the same root resolvers and loader,
         the selected fields copied out by the plan (see projection.py)."""
         schema = self.graph.schema
-        variables = variables_of(schema, plan, inputs)
-        if isinstance(variables, list):
-            return refused(variables)
         context = Context(caller, Loader(self.store, self.graph, caller))
         root_type = schema.get_root_type(plan.operation.operation)
         assert root_type is not None
@@ -194,11 +204,9 @@ class GraphQLService:
                 errors.append(formatted(located_error(exc, nodes, [root.key])))
                 value = None
             if value is None and root.part.non_null:
-                data = None  # a non-null root field failed: no data (as graphql-core answers)
-                if plan.operation.operation == OperationType.MUTATION:
-                    break  # and the mutations after it do not run
-            if data is not None:
-                data[root.key] = value
+                data = None  # a non-null root field failed: no data, and nothing more runs
+                break
+            data[root.key] = value
         body: dict[str, Any] = {"data": data}
         if errors:
             body["errors"] = errors
@@ -224,7 +232,11 @@ class GraphQLService:
         if known is not None:
             return known
         try:
-            document = parse(query, max_tokens=self.settings.max_tokens)
+            document = parse(
+                query,
+                max_tokens=self.settings.max_tokens,
+                max_source_length=MAX_SOURCE_LENGTH,  # whitespace and strings are no tokens
+            )
         except GraphQLError as error:
             return [error]
         errors = validate(self.graph.schema, document, self.rules)
@@ -241,14 +253,8 @@ class GraphQLService:
         store, caller, name = self.store, context.caller, what.collection
         if what.operation == "list":
             return self._page(info, name, caller, arguments)
-        if what.operation == "view":
-            try:
-                if what.key is None:
-                    record = store.get(name, caller, arguments["id"])
-                else:
-                    record = store.find(name, caller, _by_key(name, what.key, arguments))
-            except NotFound:
-                return None
+        if what.operation in ("view", "find"):
+            record = self._one(name, caller, what.key, arguments)
             if record is not None:
                 context.loader.load(info, name, [record], info.field_nodes)
             return record
@@ -266,15 +272,32 @@ class GraphQLService:
 
     def change(self, event: dict[str, Any], info: GraphQLResolveInfo, **_arguments: Any) -> Any:
         """A subscription's field: the event (the root of this execution), its record's
-        relations read as the subscriber."""
+        relations read as the subscriber (the read is shared by this caller's streams, so
+        each selection of the record loads into a copy of its own)."""
+        change = dict(event)
         record = event.get("record")
-        if record is not None:
-            record = dict(record)  # the read is shared by this caller's streams: not ours
-            name = self.graph.roots[("Subscription", info.field_name)].collection
-            fields = selected(info, info.field_nodes)
-            nodes = [n for found in fields.values() for n in found if n.name.value == "record"]
-            info.context.loader.load(info, name, [record], nodes)
-        return {**event, "record": record}
+        name = self.graph.roots[("Subscription", info.field_name)].collection
+        for key, nodes in _each(info, "record").items():
+            copy = dict(record) if record is not None else None
+            if copy is not None:
+                info.context.loader.load(info, name, [copy], nodes)
+            change[PREFIX + key] = copy
+        return change
+
+    def _one(
+        self, name: str, caller: Caller, key: str | None, arguments: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        """A record by id (as GET /api/<name>/<id>), or by a unique field (as a list filtered
+        on it: the list rule decides), or None."""
+        if key is None:
+            try:
+                return self.store.get(name, caller, arguments["id"])
+            except NotFound:
+                return None
+        page = self.store.list(
+            name, caller, ListRequest(limit=1), narrowing=_by_key(name, key, arguments)
+        )
+        return page.items[0] if page.items else None
 
     def _page(
         self, info: GraphQLResolveInfo, name: str, caller: Caller, arguments: dict[str, Any]
@@ -283,18 +306,32 @@ class GraphQLService:
         maximum = self.store.spec.settings.max_page_size
         if first is not None and not 1 <= first <= maximum:
             raise InvalidQuery(f"first must be from 1 to {maximum}", "first")
-        fields = selected(info, info.field_nodes)
         request = ListRequest(
             filter=arguments.get("filter"),
             sort=arguments.get("sort"),
             limit=first,
             cursor=arguments.get("after") or None,
-            total=any(nodes[0].name.value == "total" for nodes in fields.values()),
+            total=bool(_each(info, "total")),
         )
         page = self.store.list(name, caller, request)
-        items = [n for nodes in fields.values() for n in nodes if n.name.value == "items"]
-        info.context.loader.load(info, name, page.items, items)
-        return {"items": page.items, "next_cursor": page.next_cursor, "total": page.total}
+        answer: dict[str, Any] = {"next_cursor": page.next_cursor, "total": page.total}
+        # Each alias of `items` gets records of its own: the loader puts relations beside them
+        # by response key, and two aliases may give one key different selections.
+        aliases = _each(info, "items")
+        copies = [page.items] + [[dict(r) for r in page.items] for _ in range(len(aliases) - 1)]
+        for (key, nodes), records in zip(aliases.items(), copies, strict=False):
+            info.context.loader.load(info, name, records, nodes)
+            answer[PREFIX + key] = records
+        return answer
+
+
+def _each(info: GraphQLResolveInfo, field: str) -> dict[str, list[FieldNode]]:
+    """The selections of `field` under the current one, by response key."""
+    return {
+        key: nodes
+        for key, nodes in selected(info, info.field_nodes).items()
+        if nodes[0].name.value == field
+    }
 
 
 def _by_key(collection: str, key: str, arguments: dict[str, Any]) -> Narrowing:

@@ -58,24 +58,30 @@ class GraphQLSocket:
         if not isinstance(init, dict) or init.get("type") != "connection_init":
             await _close(websocket, 4400, "send connection_init first")
             return
+        token = _token(init.get("payload"))
         try:
-            caller = self.stream.socket_caller(websocket, _token(init.get("payload")))
+            self.stream.socket_caller(websocket, token)  # refused now rather than later
         except ProblemError as problem:
             await _close(websocket, 4403, problem.detail)
             return
         await websocket.send_json({"type": "connection_ack"})
         running: dict[str, asyncio.Task] = {}
+        started: set[asyncio.Task] = set()  # every task, until it ends: all cancelled on close
         try:
-            await self._serve(websocket, caller, running)
+            await self._serve(websocket, token, running, started)
         except (WebSocketDisconnect, ValueError):
             pass
         finally:
-            for task in running.values():
+            for task in started:
                 task.cancel()
-            await asyncio.gather(*running.values(), return_exceptions=True)
+            await asyncio.gather(*started, return_exceptions=True)
 
     async def _serve(
-        self, websocket: WebSocket, caller: Caller, running: dict[str, asyncio.Task]
+        self,
+        websocket: WebSocket,
+        token: str | None,
+        running: dict[str, asyncio.Task],
+        started: set[asyncio.Task],
     ) -> None:
         while True:
             message = await websocket.receive_json()
@@ -89,14 +95,21 @@ class GraphQLSocket:
                 if key in running:
                     await _close(websocket, 4409, f"Subscriber for {key[:40]} already exists")
                     return
-                if len(running) >= MAX_OPERATIONS:
+                if len(started) >= MAX_OPERATIONS:
                     await _close(websocket, 4429, "too many operations on one socket")
+                    return
+                # The credentials again, each time: a token expires, an API key is revoked.
+                try:
+                    caller = self.stream.socket_caller(websocket, token)
+                except ProblemError as problem:
+                    await _close(websocket, 4403, problem.detail)
                     return
                 task = asyncio.ensure_future(
                     self._operation(websocket, caller, key, message.get("payload"))
                 )
                 running[key] = task
-                task.add_done_callback(lambda _, key=key: running.pop(key, None))
+                started.add(task)
+                task.add_done_callback(lambda done, key=key: _forget(running, started, key, done))
             elif kind == "complete" and isinstance(message.get("id"), str):
                 task = running.pop(message["id"], None)
                 if task is not None:
@@ -177,6 +190,16 @@ class GraphQLSocket:
         finally:
             await events.aclose()
             self.stream.realtime.hub.unsubscribe(subscription)
+
+
+def _forget(
+    running: dict[str, asyncio.Task], started: set[asyncio.Task], key: str, task: asyncio.Task
+) -> None:
+    """A finished task leaves; the id is free again only if it is still this task's (a
+    completed id may already name a new operation)."""
+    started.discard(task)
+    if running.get(key) is task:
+        del running[key]
 
 
 def _token(payload: Any) -> str | None:

@@ -177,21 +177,32 @@ class PostgresBroker:
         self._logging = False  # whether the log table is known to exist
 
     async def start(self) -> None:
-        self._channel, self._newest = await asyncio.to_thread(self._prepare)
+        self._channel = await asyncio.to_thread(self._prepare)
+        listener = await self._listening()
+        # Read after LISTEN: a change committed in between is heard, not skipped.
+        self._newest = str(await asyncio.to_thread(self._last))
         self._logging = True  # this process's writes are logged from now on, whatever it knew
-        listener = await _listener(self._engine)
-        await listener.execute(f"LISTEN {self._channel}")
         self._task = asyncio.create_task(self._listen(listener))
 
-    def _prepare(self) -> tuple[str, str]:
+    def _prepare(self) -> str:
         with self._engine.begin() as connection:
             connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({self.LOCK})")
             connection.exec_driver_sql(
                 "CREATE TABLE IF NOT EXISTS _bf_realtime (position BIGSERIAL PRIMARY KEY, "
                 "collection TEXT NOT NULL, operation TEXT NOT NULL, record_id TEXT NOT NULL)"
             )
-            newest = connection.exec_driver_sql("SELECT max(position) FROM _bf_realtime")
-            return _channel(connection), str(newest.scalar() or 0)
+            return _channel(connection)
+
+    def _last(self) -> int:
+        with self._engine.connect() as connection:
+            return (
+                connection.exec_driver_sql("SELECT max(position) FROM _bf_realtime").scalar() or 0
+            )
+
+    async def _listening(self) -> Any:
+        listener = await _listener(self._engine)
+        await listener.execute(f"LISTEN {self._channel}")
+        return listener
 
     def publish(self, records: Records) -> None:
         """Handed to a thread of its own: the request that wrote never waits for the log."""
@@ -230,7 +241,9 @@ class PostgresBroker:
 
     def _append(self, batch: Records, trim: bool) -> None:
         with self._engine.begin() as connection:
-            channel = self._channel or _channel(connection)
+            if not self._channel:  # a process that writes but has not opened a stream yet
+                self._channel = _channel(connection)
+            channel = self._channel
             connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({self.LOCK})")
             for collection, operation, record_id in batch:
                 connection.exec_driver_sql(
@@ -252,18 +265,29 @@ class PostgresBroker:
             try:
                 async for notice in listener.notifies():
                     position, collection, operation, record_id = notice.payload.split(" ")
-                    self._newest = position
-                    self._deliver(Change(position, collection, operation, record_id))
+                    self._take(Change(position, collection, operation, record_id))
             except asyncio.CancelledError:
                 raise
             except Exception:
-                logger.exception("realtime: listening on PostgreSQL failed; retrying")
+                logger.exception("realtime: listening on PostgreSQL failed; reconnecting")
                 await asyncio.sleep(1)
                 with contextlib.suppress(Exception):
                     await listener.close()
                 with contextlib.suppress(Exception):
-                    listener = await _listener(self._engine)
-                    await listener.execute(f"LISTEN {self._channel}")
+                    listener = await self._listening()
+                    # What was committed while nobody here listened comes from the log.
+                    missed = await asyncio.to_thread(self._since, int(self._newest))
+                    if missed is None:
+                        logger.warning("realtime: changes made while reconnecting are gone")
+                    for change in missed or ():
+                        self._take(change)
+
+    def _take(self, change: Change) -> None:
+        """Deliver a change once: one replayed after a reconnect may be heard as well."""
+        if int(change.position) <= int(self._newest):
+            return
+        self._newest = change.position
+        self._deliver(change)
 
     async def since(self, position: str) -> list[Change] | None:
         """The changes after `position`, or None when they are no longer all kept."""

@@ -46,28 +46,35 @@ def records_of(
     sort: str | None = None,
 ) -> dict[str, list[dict[str, Any]]]:
     """The first records a to-many relation (`link`, see spec.relations) reaches from each
-    owner (by id), that the caller may view and `filter` admits, in the `sort` order (by
+    owner (by id), that the caller may list (as `GET /api/<to>?filter=<near> = "<owner>"`
+    would: the link collection's list rule too) and `filter` admits, in the `sort` order (by
     default the order of a list, or the order members were added to a relation kept by
     backforge)."""
     found: dict[str, list[dict[str, Any]]] = {owner: [] for owner in owners}
     to = link.to
-    if not owners or not caller.may(to, "view"):
+    if not owners or not caller.may(to, "list"):
         return found
+    access = store.access
     table = store.tables[to]
-    conditions = [store.access.where(to, "view", caller)]
+    conditions = [access.where(to, "list", caller)]
     if filter:
-        scope = store.access.scope(to, caller)
+        scope = access.scope(to, caller)
         conditions.append(compile_filter(filter, scope, store.spec.settings.max_filter_length))
     ordering = order_by(table, sort_keys_for(store, to, sort, caller))
     query = select_for(store, to, caller)
+    # The fields linking a record to its owner, as the caller may read them: a link the read
+    # rule hides from the caller links nothing for it.
     if link.far is None:  # one-to-many: the related records point at their owner
-        owner = table.c[link.near]
+        owner = access.column(to, link.near, caller)
     else:
+        if not caller.may(link.table, "list"):
+            return found
         rows = store.tables[link.table]
-        owner = rows.c[link.near]
-        query = query.join_from(table, rows, rows.c[link.far] == table.c.id)
+        owner = access.column(link.table, link.near, caller)
+        far = access.column(link.table, link.far, caller)
+        query = query.join_from(table, rows, far == table.c.id)
         if store.spec.collections[link.table].link_of is None:
-            conditions.append(store.access.where(link.table, "view", caller, table=rows))
+            conditions.append(access.where(link.table, "list", caller, table=rows))
         elif sort is None:
             ordering = [rows.c.created, rows.c.id]
     rank = func.row_number().over(partition_by=owner, order_by=ordering)

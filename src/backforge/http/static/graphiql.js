@@ -14,8 +14,10 @@
       method: "POST", headers: headers, body: JSON.stringify(params), credentials: "same-origin",
     }).then(function (response) { return response.json(); });
   }
-  // /graphql?query=… opened in a browser: the console, with that query in its editor.
+  // /graphql?query=… opened in a browser: the console, with that query in its editor — not a
+  // mutation, which a link from elsewhere would have one click run with this session's rights.
   var asked = new URLSearchParams(location.search).get("query");
+  if (asked && /\bmutation\b/.test(asked)) asked = null;
   var root = ReactDOM.createRoot(document.getElementById("graphiql"));
   root.render(React.createElement(GraphiQL, {
     fetcher: fetcher,
