@@ -365,8 +365,8 @@ def test_relations_follow_only_links_the_caller_may_read_and_list(make_client):
     client = make_client(GUARDED)
     person = client.post("/api/people", json={"name": "alice"}, headers=ADMIN).json()["id"]
     client.post("/api/invites", json={"code": "INV-1", "person": person}, headers=ADMIN)
-    body = {"title": "t", "reviewer": person, "ghost": person}
-    client.post("/api/posts", json=body, headers=ADMIN)
+    made = client.post("/api/posts", json={"title": "t", "reviewer": person}, headers=ADMIN)
+    assert made.status_code == 201, made.text
     tag = client.post("/api/tags", json={"name": "secret"}, headers=ADMIN).json()["id"]
     client.post("/api/post_tags", json={"person": person, "tag": tag}, headers=ADMIN)
     assert client.get("/api/invites").status_code == 403  # listing is refused over REST...
@@ -378,10 +378,25 @@ def test_relations_follow_only_links_the_caller_may_read_and_list(make_client):
     # ...so through a relation too; the reviewer is hidden from this caller by its read rule,
     # and the tag link by the through collection's
     assert seen["data"]["people_by_id"] == {"invites": [], "posts_by_reviewer": [], "tagged": []}
-    assert gql(client, query, id=person)["data"]["people_by_id"]["tagged"] == [{"name": "secret"}]
+    as_admin = gql(client, query, id=person)["data"]["people_by_id"]
+    assert as_admin["tagged"] == [{"name": "secret"}] and len(as_admin["posts_by_reviewer"]) == 1
     schema = client.get("/graphql?schema").text
     assert "ghostwritten" not in schema  # a relation through a hidden field is not offered
     # A lookup by a unique field is a filtered list: refused where listing is.
     probe = gql(client, '{ invites_by_code(code: "INV-1") { code } }', headers={})
     assert probe["data"] == {"invites_by_code": None}
     assert probe["errors"][0]["extensions"]["status"] == 403
+
+
+def test_rest_filters_follow_only_links_the_caller_may_read(make_client):
+    """The same links through REST's filter language: a path through a relation field its read
+    rule hides, and any() over a relation through a hidden field, find nothing for the caller."""
+    client = make_client(GUARDED)
+    person = client.post("/api/people", json={"name": "alice"}, headers=ADMIN).json()["id"]
+    made = client.post("/api/posts", json={"title": "t", "reviewer": person}, headers=ADMIN)
+    assert made.status_code == 201, made.text
+    by_reviewer = {"filter": 'reviewer.name = "alice"'}
+    assert client.get("/api/posts", params=by_reviewer).json()["items"] == []
+    assert len(client.get("/api/posts", params=by_reviewer, headers=ADMIN).json()["items"]) == 1
+    ghost = client.get("/api/people", params={"filter": "any(ghostwritten, id != null)"})
+    assert ghost.status_code == 400

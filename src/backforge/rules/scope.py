@@ -181,7 +181,15 @@ class RecordScope:
             return _nothing_related(node.function)
         link = resolve_link(self.spec, self.collection, relation, name)
         rows = self.tables[link.table].alias()
-        conditions: list[ColumnElement] = [rows.c[link.near] == self.table.c.id]
+        if self.column_guard is not None and {link.near, link.far} & self.hidden.get(
+            link.table, frozenset()
+        ):  # a client's filter may not follow a link it may not read
+            raise ExpressionError(
+                f"'{name}' is not a to-many relation of {self.collection} a filter may use",
+                node.path.position,
+            )
+        near = self._guarded(link.table, link.near, rows)
+        conditions: list[ColumnElement] = [near == self.table.c.id]
         if link.far is None:  # one-to-many: the rows are the related records
             child = self._child(relation.to, rows)
             source: FromClause = rows
@@ -189,7 +197,7 @@ class RecordScope:
         else:
             target = self.tables[relation.to].alias()
             child = self._child(relation.to, target)
-            source = rows.join(target, target.c.id == rows.c[link.far])
+            source = rows.join(target, target.c.id == self._guarded(link.table, link.far, rows))
             if self.spec.collections[link.table].link_of is None:  # a declared collection
                 conditions += self._visible_rows(link.table, rows)
             if node.function in AGGREGATES or _reads_beyond_id(node, self.known):
@@ -227,8 +235,18 @@ class RecordScope:
         target = self.spec.collections[self.collection].fields[name].to
         assert target is not None
         alias = self.tables[target].alias()
-        value = self.record.get(name) if self.record is not None else self.table.c[name]
+        if self.record is not None:
+            value = self.record.get(name)
+        else:  # as the caller may read it: a link its read rule hides leads nowhere
+            value = self._guarded(self.collection, name, self.table)
         return self._child(target, alias), alias.c.id == value
+
+    def _guarded(self, collection: str, name: str, table: FromClause) -> ColumnElement:
+        """A column of `table` as the caller may read it (rules read every column as is)."""
+        column = table.c[name]
+        if self.column_guard is None:
+            return column
+        return self.column_guard(collection, name, column)
 
     def _child(self, collection: str, table: FromClause) -> RecordScope:
         return RecordScope(
