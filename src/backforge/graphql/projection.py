@@ -55,7 +55,6 @@ class RootPart:
     key: str
     field_name: str
     nodes: tuple[FieldNode, ...]
-    return_type: GraphQLOutputType
     part: Part
 
 
@@ -100,7 +99,7 @@ def plan(graph: Graph, document: DocumentNode, operation: OperationDefinitionNod
                 raise Unplannable
             definition = root_type.fields[name]
             part = planner.part(key, name, definition.type, nodes, name)
-            roots.append(RootPart(key, name, tuple(nodes), definition.type, part))
+            roots.append(RootPart(key, name, tuple(nodes), part))
     except Unplannable:
         return None
     return Plan(operation, fragments, tuple(roots))
