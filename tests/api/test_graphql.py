@@ -3,6 +3,7 @@ their rules, limits, paging, and the HTTP side (GET, POST, the console, the sche
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -400,3 +401,25 @@ def test_rest_filters_follow_only_links_the_caller_may_read(make_client):
     assert len(client.get("/api/posts", params=by_reviewer, headers=ADMIN).json()["items"]) == 1
     ghost = client.get("/api/people", params={"filter": "any(ghostwritten, id != null)"})
     assert ghost.status_code == 400
+
+
+def test_persisted_queries_run_by_their_hash_once_known(shop):
+    import hashlib
+
+    query = "{ categories { total } }"
+    digest = hashlib.sha256(query.encode()).hexdigest()
+    persisted = {"persistedQuery": {"version": 1, "sha256Hash": digest}}
+    unknown = shop.post("/graphql", json={"extensions": persisted})
+    assert unknown.status_code == 200
+    assert unknown.json()["errors"][0]["extensions"]["code"] == "PERSISTED_QUERY_NOT_FOUND"
+    sent = shop.post("/graphql", json={"query": query, "extensions": persisted})
+    assert sent.json() == {"data": {"categories": {"total": 0}}}
+    # now the hash alone, also as a short GET
+    assert shop.post("/graphql", json={"extensions": persisted}).json() == sent.json()
+    by_get = shop.get("/graphql", params={"extensions": json.dumps(persisted)})
+    assert by_get.json() == sent.json()
+    wrong = {"persistedQuery": {"version": 1, "sha256Hash": "0" * 64}}
+    mismatch = shop.post("/graphql", json={"query": query, "extensions": wrong})
+    assert mismatch.status_code == 400
+    malformed = shop.post("/graphql", json={"extensions": {"persistedQuery": "x"}})
+    assert malformed.status_code == 400

@@ -26,6 +26,7 @@ from ..http.records import json_response
 from ..spec.server import GraphQL as GraphQLSettings
 from ..store.caller import Caller
 from ..store.records import RecordStore
+from .persisted import NOT_FOUND, PersistedQueries
 
 if TYPE_CHECKING:
     from .service import GraphQLService
@@ -45,6 +46,7 @@ class GraphQLEndpoint:
         self.settings = settings
         self.offload = Offload(store)
         self._service: GraphQLService | None = None
+        self.persisted = PersistedQueries()
         self._building = threading.Lock()
 
     def routes(self) -> list[Route]:
@@ -65,7 +67,7 @@ class GraphQLEndpoint:
             params = request.query_params
             if "text/html" in request.headers.get("accept", ""):
                 return page("graphiql.html", GRAPHIQL_CSP)  # a browser: the console
-            if "query" not in params:
+            if "query" not in params and "extensions" not in params:
                 if "schema" in params and self.settings.introspection:
                     from .schema import printed
 
@@ -75,14 +77,15 @@ class GraphQLEndpoint:
                     "invalid-query",
                     'send a query: POST {"query": "..."} as JSON, or GET ?query=...',
                 )
-            query, variables, operation = (
-                params["query"],
-                _variables(params.get("variables")),
-                params.get("operationName") or None,
-            )
+            query, extensions = params.get("query"), _object(params.get("extensions"), "extensions")
+            variables = _object(params.get("variables"), "variables")
+            operation = params.get("operationName") or None
         else:
             body = await read_json_body(request, self.store.spec.settings.max_body_bytes)
-            query, variables, operation = _posted(body)
+            query, variables, operation, extensions = _posted(body)
+        query = self.persisted.query(query, extensions)
+        if query is None:
+            return json_response(NOT_FOUND)
         caller = self.caller_of(request)
         answer = await self.offload.run(
             self.service.execute,
@@ -96,7 +99,9 @@ class GraphQLEndpoint:
         return json_response(answer.body, answer.status, headers)
 
 
-def _posted(body: bytes) -> tuple[str, dict[str, Any] | None, str | None]:
+def _posted(
+    body: bytes,
+) -> tuple[str | None, dict[str, Any] | None, str | None, dict[str, Any] | None]:
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError:
@@ -104,24 +109,26 @@ def _posted(body: bytes) -> tuple[str, dict[str, Any] | None, str | None]:
     if not isinstance(data, dict):
         raise ProblemError(400, "invalid-query", 'send an object: {"query": "..."}')
     query = data.get("query")
-    if not isinstance(query, str) or not query.strip():
+    if query is not None and (not isinstance(query, str) or not query.strip()):
         raise ProblemError(400, "invalid-query", "query must be a GraphQL document (a string)")
-    variables = data.get("variables")
-    if variables is not None and not isinstance(variables, dict):
-        raise ProblemError(400, "invalid-query", "variables must be an object")
+    variables, extensions = data.get("variables"), data.get("extensions")
+    for name, value in (("variables", variables), ("extensions", extensions)):
+        if value is not None and not isinstance(value, dict):
+            raise ProblemError(400, "invalid-query", f"{name} must be an object")
     operation = data.get("operationName")
     if operation is not None and not isinstance(operation, str):
         raise ProblemError(400, "invalid-query", "operationName must be a string")
-    return query, variables, operation or None
+    return query, variables, operation or None, extensions
 
 
-def _variables(text: str | None) -> dict[str, Any] | None:
+def _object(text: str | None, name: str) -> dict[str, Any] | None:
+    """A JSON object sent in a query parameter (variables, extensions)."""
     if not text:
         return None
     try:
-        variables = orjson.loads(text)
+        value = orjson.loads(text)
     except orjson.JSONDecodeError:
-        raise ProblemError(400, "invalid-query", "variables must be a JSON object") from None
-    if not isinstance(variables, dict):
-        raise ProblemError(400, "invalid-query", "variables must be a JSON object")
-    return variables
+        raise ProblemError(400, "invalid-query", f"{name} must be a JSON object") from None
+    if not isinstance(value, dict):
+        raise ProblemError(400, "invalid-query", f"{name} must be a JSON object")
+    return value
