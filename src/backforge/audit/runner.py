@@ -15,7 +15,7 @@ from .client import AuditClient, BudgetExhausted, Exchange
 from .context import AuditContext, AuditOptions
 from .exclusions import is_dangerous, parse_exclusion, without_excluded
 from .findings import Finding, sort_findings
-from .openapi import load_document
+from .openapi import ApiDocument, DocumentNotFound, load_document
 
 
 @dataclass
@@ -91,9 +91,20 @@ def run_audit(
     done: list[str] = []
     try:
         progress.check("discovery")
-        doc = load_document(client, openapi)
+        try:
+            doc = load_document(client, openapi)
+        except DocumentNotFound as exc:
+            if openapi:
+                raise  # the one named could not be read
+            # A GraphQL-only API, say: the checks that need no document still run.
+            doc = ApiDocument({}, "none", [], {})
+            missing = str(exc)
+        else:
+            missing = None
         doc.operations, doc.excluded, unused = without_excluded(doc.operations, exclusions)
         ctx = AuditContext(client, doc, options)
+        if missing is not None:
+            ctx.note(missing + "; only the checks that need none ran (GraphQL, headers, CORS)")
         if doc.excluded:
             keys = ", ".join(op.key for op in doc.excluded)
             ctx.note(f"excluded by --exclude, never requested: {keys}")

@@ -130,7 +130,10 @@ class GraphQLService:
             return Answer(405, {"errors": [formatted(GraphQLError(message))]})
         variables = variables or {}
         coerced = get_variable_values(
-            self.graph.schema, operation.variable_definitions or (), variables
+            self.graph.schema,
+            operation.variable_definitions or (),
+            variables,
+            hide_suggestions=not self.settings.introspection,
         )
         if isinstance(coerced, list):
             return refused(coerced)  # the variables do not fit their declarations
@@ -170,6 +173,7 @@ class GraphQLService:
             context_value=Context(caller, Loader(self.store, self.graph, caller)),
             variable_values=prepared.variables,
             operation_name=prepared.operation_name,
+            hide_suggestions=not self.settings.introspection,
         )
         errors = [formatted(e) for e in result.errors or ()]
         if result.data is None and all(e.path is None for e in result.errors or ()):
@@ -239,7 +243,9 @@ class GraphQLService:
             )
         except GraphQLError as error:
             return [error]
-        errors = validate(self.graph.schema, document, self.rules)
+        # Without introspection, no "Did you mean …" either: it would spell the schema out.
+        hide = not self.settings.introspection
+        errors = validate(self.graph.schema, document, self.rules, hide_suggestions=hide)
         found = errors or document
         self._documents.put(query, found)
         return found
