@@ -28,25 +28,47 @@ def _browser():
     return webdriver.Chrome(service=Service(driver), options=options)
 
 
-@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
-def test_the_console_authorizes_with_a_token_and_runs_a_request(make_server, admin, tmp_path):
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions as ready
-    from selenium.webdriver.support.ui import WebDriverWait
-
+def _notes_server(make_server, admin, tmp_path, rules: str, title: str):
+    """`backforge serve --dev` of a declaration with one collection of notes (under `rules`),
+    holding one note with `title`."""
     declaration = tmp_path / "console.yaml"
     declaration.write_text(
         "name: console\n"
         "collections:\n"
         "  notes:\n"
         "    fields: {title: {type: text, required: true}}\n"
-        "    rules: {view: public}\n"  # listing is for admins only
+        f"    rules: {rules}\n"
     )
     server = make_server("shop.yaml")  # its environment; the declaration is ours
     server.declaration = declaration
     server.start("--dev")
-    made = httpx.post(f"{server.url}/api/notes", json={"title": "seen-by-admins"}, headers=admin)
+    made = httpx.post(f"{server.url}/api/notes", json={"title": title}, headers=admin)
     assert made.status_code == 201, made.text
+    return server
+
+
+def _only_this_server(browser, url: str) -> None:
+    """Nothing was fetched from anywhere but this server, and the page's CSP held."""
+    problems = [
+        entry["message"]
+        for entry in browser.get_log("browser")
+        if entry["level"] == "SEVERE" or "Content Security Policy" in entry["message"]
+    ]
+    assert problems == []
+    resources = browser.execute_script(
+        "return performance.getEntriesByType('resource').map(e => e.name)"
+    )
+    assert resources and all(resource.startswith(url) for resource in resources)
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_the_console_authorizes_with_a_token_and_runs_a_request(make_server, admin, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ready
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    # listing is for admins only
+    server = _notes_server(make_server, admin, tmp_path, "{view: public}", "seen-by-admins")
 
     browser = _browser()
     wait = WebDriverWait(browser, 30)
@@ -92,17 +114,7 @@ def test_the_console_authorizes_with_a_token_and_runs_a_request(make_server, adm
             By.CSS_SELECTOR, "#operations-admin-list_notes .live-responses-table .microlight"
         ).text
         assert "seen-by-admins" in body
-        # Nothing was fetched from anywhere but this server, and the page's CSP held.
-        problems = [
-            entry["message"]
-            for entry in browser.get_log("browser")
-            if entry["level"] == "SEVERE" or "Content Security Policy" in entry["message"]
-        ]
-        assert problems == []
-        resources = browser.execute_script(
-            "return performance.getEntriesByType('resource').map(e => e.name)"
-        )
-        assert resources and all(url.startswith(server.url) for url in resources)
+        _only_this_server(browser, server.url)
     finally:
         browser.quit()
 
@@ -113,19 +125,8 @@ def test_the_graphql_console_runs_a_query(make_server, admin, tmp_path):
     from selenium.webdriver.support import expected_conditions as ready
     from selenium.webdriver.support.ui import WebDriverWait
 
-    declaration = tmp_path / "console.yaml"
-    declaration.write_text(
-        "name: console\n"
-        "collections:\n"
-        "  notes:\n"
-        "    fields: {title: {type: text, required: true}}\n"
-        "    rules: {list: public, view: public}\n"
-    )
-    server = make_server("shop.yaml")
-    server.declaration = declaration
-    server.start("--dev")
-    made = httpx.post(f"{server.url}/api/notes", json={"title": "seen-in-graphiql"}, headers=admin)
-    assert made.status_code == 201, made.text
+    rules = "{list: public, view: public}"
+    server = _notes_server(make_server, admin, tmp_path, rules, "seen-in-graphiql")
 
     browser = _browser()
     wait = WebDriverWait(browser, 30)
@@ -140,15 +141,6 @@ def test_the_graphql_console_runs_a_query(make_server, admin, tmp_path):
                 (By.CSS_SELECTOR, ".graphiql-response"), "seen-in-graphiql"
             )
         )
-        problems = [
-            entry["message"]
-            for entry in browser.get_log("browser")
-            if entry["level"] == "SEVERE" or "Content Security Policy" in entry["message"]
-        ]
-        assert problems == []
-        resources = browser.execute_script(
-            "return performance.getEntriesByType('resource').map(e => e.name)"
-        )
-        assert resources and all(url.startswith(server.url) for url in resources)
+        _only_this_server(browser, server.url)
     finally:
         browser.quit()

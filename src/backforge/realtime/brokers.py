@@ -23,6 +23,7 @@ import itertools
 import logging
 import queue
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -32,6 +33,35 @@ from .hub import Change
 REPLAYABLE = 10_000  # changes a reconnecting client can still be sent
 logger = logging.getLogger("backforge.realtime")
 Records = list[tuple[str, str, str]]
+
+
+class Sender:
+    """A thread of its own that hands what was committed, in batches of up to 500 changes, to
+    `write`: the request that wrote never waits for Redis or the database log."""
+
+    def __init__(self, write: Callable[[Records], None]) -> None:
+        self._write = write
+        self._outbox: queue.SimpleQueue[Records] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._starting = threading.Lock()
+
+    def put(self, records: Records) -> None:
+        if self._thread is None:
+            with self._starting:
+                if self._thread is None:
+                    self._thread = threading.Thread(
+                        target=self._run, name="backforge-realtime", daemon=True
+                    )
+                    self._thread.start()
+        self._outbox.put(records)
+
+    def _run(self) -> None:
+        while True:
+            batch = self._outbox.get()
+            with contextlib.suppress(queue.Empty):
+                while len(batch) < 500:
+                    batch = batch + self._outbox.get_nowait()
+            self._write(batch)
 
 
 class LocalBroker:
@@ -84,9 +114,7 @@ class RedisBroker:
         self._key = key
         self._writer = redis.Redis.from_url(url)  # used by the sending thread alone
         self._reader = redis.asyncio.Redis.from_url(url)
-        self._outbox: queue.SimpleQueue[Records] = queue.SimpleQueue()
-        self._sender: threading.Thread | None = None
-        self._starting = threading.Lock()
+        self._sender = Sender(self._write)
         self._task: asyncio.Task[None] | None = None
         self._newest = "0"
 
@@ -96,30 +124,18 @@ class RedisBroker:
         self._task = asyncio.create_task(self._read(self._newest))
 
     def publish(self, records: Records) -> None:
-        """Handed to a thread of its own: the request that wrote never waits for Redis."""
-        if self._sender is None:
-            with self._starting:
-                if self._sender is None:
-                    self._sender = threading.Thread(
-                        target=self._send, name="backforge-realtime", daemon=True
-                    )
-                    self._sender.start()
-        self._outbox.put(records)
+        """Handed to the sender thread: the request that wrote never waits for Redis."""
+        self._sender.put(records)
 
-    def _send(self) -> None:
-        while True:
-            batch = self._outbox.get()
-            with contextlib.suppress(queue.Empty):
-                while len(batch) < 500:
-                    batch = batch + self._outbox.get_nowait()
-            try:
-                with self._writer.pipeline(transaction=False) as pipe:
-                    for collection, operation, record_id in batch:
-                        fields = {"c": collection, "o": operation, "i": record_id}
-                        pipe.xadd(self._key, fields, maxlen=REPLAYABLE, approximate=True)
-                    pipe.execute()
-            except Exception:  # the writes are committed: a lost announcement is only logged
-                logger.exception("realtime: could not publish %d change(s) to Redis", len(batch))
+    def _write(self, batch: Records) -> None:
+        try:
+            with self._writer.pipeline(transaction=False) as pipe:
+                for collection, operation, record_id in batch:
+                    fields = {"c": collection, "o": operation, "i": record_id}
+                    pipe.xadd(self._key, fields, maxlen=REPLAYABLE, approximate=True)
+                pipe.execute()
+        except Exception:  # the writes are committed: a lost announcement is only logged
+            logger.exception("realtime: could not publish %d change(s) to Redis", len(batch))
 
     async def _read(self, position: str) -> None:
         while True:
@@ -168,9 +184,9 @@ class PostgresBroker:
     def __init__(self, deliver: Callable[[Change], None], engine: Any) -> None:
         self._deliver = deliver
         self._engine = engine
-        self._outbox: queue.SimpleQueue[Records] = queue.SimpleQueue()
-        self._sender: threading.Thread | None = None
-        self._starting = threading.Lock()
+        self._sender = Sender(self._write)
+        self._checked = 0.0  # when the sender last looked for the log table
+        self._batches = 0
         self._task: asyncio.Task[None] | None = None
         self._newest = "0"
         self._channel = ""
@@ -205,34 +221,20 @@ class PostgresBroker:
         return listener
 
     def publish(self, records: Records) -> None:
-        """Handed to a thread of its own: the request that wrote never waits for the log."""
-        if self._sender is None:
-            with self._starting:
-                if self._sender is None:
-                    self._sender = threading.Thread(
-                        target=self._send, name="backforge-realtime", daemon=True
-                    )
-                    self._sender.start()
-        self._outbox.put(records)
+        """Handed to the sender thread: the request that wrote never waits for the log."""
+        self._sender.put(records)
 
-    def _send(self) -> None:
-        import time
-
-        checked, batches = 0.0, 0
-        while True:
-            batch = self._outbox.get()
-            with contextlib.suppress(queue.Empty):
-                while len(batch) < 500:
-                    batch = batch + self._outbox.get_nowait()
-            try:
-                if not self._logging and time.monotonic() - checked > self.CHECK_EVERY:
-                    self._logging, checked = self._logged(), time.monotonic()
-                if self._logging:
-                    batches += 1
-                    self._append(batch, trim=batches % self.TRIM_EVERY == 0)
-            except Exception:  # the writes are committed: a lost announcement is only logged
-                self._logging = False
-                logger.exception("realtime: could not log %d change(s)", len(batch))
+    def _write(self, batch: Records) -> None:
+        try:
+            now = time.monotonic()
+            if not self._logging and now - self._checked > self.CHECK_EVERY:
+                self._logging, self._checked = self._logged(), now
+            if self._logging:
+                self._batches += 1
+                self._append(batch, trim=self._batches % self.TRIM_EVERY == 0)
+        except Exception:  # the writes are committed: a lost announcement is only logged
+            self._logging = False
+            logger.exception("realtime: could not log %d change(s)", len(batch))
 
     def _logged(self) -> bool:
         with self._engine.connect() as connection:
