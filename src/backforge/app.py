@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
 
@@ -23,6 +23,10 @@ from .spec import DeclarationError, Spec, load_dict, load_file
 from .store.access import check_rules
 from .store.hooks import Hooks
 from .store.records import RecordStore
+
+if TYPE_CHECKING:
+    from .files.service import FileService
+    from .spec.server import Files as FilesSettings
 from .user_code import load_hooks_module, user_code_problems
 
 
@@ -83,6 +87,8 @@ class App:
             token_header=spec.settings.token_header,
             token_cookie=spec.settings.token_cookie,
         )
+        if any(self.store.file_fields.values()):
+            self.store.files = _file_service(spec, self.config.files, declaration_path)
         self.realtime = Realtime(self.store, self.config.redis, self.config.redis_key_prefix)
         self.asgi = build_middleware(
             build_app(
@@ -93,6 +99,7 @@ class App:
                 _templates(declaration_path),
                 self.realtime,
                 self.config.graphql,
+                self.config.files,
             ),
             self.store,
             self.config,
@@ -117,3 +124,19 @@ class App:
 def _templates(declaration_path: str | Path | None) -> Path | None:
     """`templates/` beside the declaration: where custom endpoints' HTML templates live."""
     return Path(declaration_path).resolve().parent / "templates" if declaration_path else None
+
+
+def _file_service(
+    spec: Spec, settings: FilesSettings, declaration_path: str | Path | None
+) -> FileService:
+    """The storage of file fields' files: `<name>-files` beside the declaration by default;
+    links signed with the token key (made for this process when none is configured)."""
+    from .auth.tokens import KeyRing
+    from .files.links import FileLinks
+    from .files.service import FileService
+    from .files.storage import open_storage
+
+    folder = Path(declaration_path).resolve().parent if declaration_path else Path.cwd()
+    storage = open_storage(settings, folder / f"{spec.name}-files")
+    keys = KeyRing.from_environment() or KeyRing.ephemeral()
+    return FileService(spec, storage, FileLinks(keys))

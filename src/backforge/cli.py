@@ -481,12 +481,13 @@ def _share_signing_key(spec: Spec) -> None:
     from .auth.tokens import KeyRing
 
     has_auth = any(c.auth_options is not None for c in spec.collections.values())
-    if has_auth and KeyRing.from_environment() is None:
+    has_files = any(f.type == "file" for c in spec.collections.values() for f in c.fields.values())
+    if (has_auth or has_files) and KeyRing.from_environment() is None:
         os.environ["BACKFORGE_JWT_SECRET"] = secrets.token_urlsafe(48)
         say(
             yellow(
-                "no BACKFORGE_JWT_SECRET set: tokens are signed with a key made for this run and "
-                "end when the server stops"
+                "no BACKFORGE_JWT_SECRET set: tokens and file links are signed with a key made "
+                "for this run and end when the server stops"
             ),
             err=True,
         )

@@ -1,7 +1,8 @@
 """Optional parts of the install: what a feature needs beyond the core (SQLite) install, and
 the message that names the extra to add when it is missing.
 
-    pip install 'backforge[postgres]'   # or [redis], [jobs], [oauth], [audit], [mcp], [all]
+    pip install 'backforge[postgres]'   # or [redis], [jobs], [oauth], [audit], [mcp], [s3],
+                                        # [images], [all]
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ EXTRAS = {
     "oauth": ("authlib", "cryptography", "httpx"),
     "audit": ("httpx", "rich", "schemathesis"),
     "mcp": ("mcp", "httpx"),
+    "s3": ("boto3",),
+    "images": ("PIL",),
 }
 
 
@@ -48,4 +51,12 @@ def declaration_problems(spec: Spec) -> list[Problem]:
         if options is not None and options.oauth and missing("oauth"):
             text = "OAuth login providers need the 'oauth' extra: pip install 'backforge[oauth]'"
             problems.append(Problem(("collections", name, "auth", "oauth"), text))
+        for field_name, field in collection.fields.items():
+            if field.thumbs and missing("images"):
+                text = "thumbnails need the 'images' extra: pip install 'backforge[images]'"
+                place = ("collections", name, "fields", field_name, "thumbs")
+                problems.append(Problem(place, text))
+    if spec.server.files.storage == "s3" and missing("s3"):
+        text = "storage: s3 needs the 's3' extra: pip install 'backforge[s3]'"
+        problems.append(Problem(("server", "files", "storage"), text))
     return problems

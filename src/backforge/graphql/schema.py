@@ -462,12 +462,16 @@ def _value_of(name: str):
 
 
 def _output_type(declared: Field) -> GraphQLOutputType:
+    if declared.type == "file" and declared.multiple:  # stored names
+        return GraphQLList(GraphQLNonNull(GraphQLString))
     return _scalar(declared)  # type: ignore[return-value]
 
 
 def _input_type(declared: Field) -> GraphQLInputType:
     if declared.type == "relation":
         return GraphQLID
+    if declared.type == "file" and declared.multiple:  # names to keep: files come over REST
+        return GraphQLList(GraphQLNonNull(GraphQLString))
     return _scalar(declared)  # type: ignore[return-value]
 
 

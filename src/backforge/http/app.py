@@ -17,6 +17,7 @@ from ..graphql.socket import GraphQLSocket
 from ..jobs.admin_routes import job_admin_routes
 from ..realtime.service import Realtime
 from ..realtime.stream import RealtimeStream
+from ..spec.server import Files as FilesSettings
 from ..spec.server import GraphQL as GraphQLSettings
 from ..store.caller import Caller
 from ..store.records import RecordStore
@@ -28,6 +29,7 @@ from .custom import Endpoints, custom_routes
 from .declared import declared_routes
 from .docs_pages import docs_routes
 from .error_shapes import ErrorFormat
+from .file_routes import FileRoutes
 from .middleware.context import remembered
 from .oauth_routes import OAuthRoutes
 from .openapi import build_openapi
@@ -44,6 +46,7 @@ def build_app(
     templates_folder: Path | None = None,
     realtime: Realtime | None = None,
     graphql: GraphQLSettings | None = None,
+    files: FilesSettings | None = None,
 ) -> RecordRouter:
     callers = caller_of if isinstance(caller_of, Callers) else None
     # Found once per request, whoever asks first (rate limiter, route, access log).
@@ -63,6 +66,8 @@ def build_app(
         *admin_routes(store, caller_of),
         *job_admin_routes(store, caller_of),
     ]
+    if store.files is not None:
+        routes += FileRoutes(store, store.files, caller_of, files or FilesSettings()).routes()
     stream = None
     if realtime is not None:
         stream = RealtimeStream(store, caller_of, realtime, callers)

@@ -18,8 +18,26 @@ async def read_json_body(request: Request, max_bytes: int) -> bytes:
     return await read_body_bytes(request, max_bytes)
 
 
-async def read_body_bytes(request: Request, max_bytes: int) -> bytes:
-    """The whole body, whatever its type; 413 past `max_bytes`."""
+def limited(request: Request, max_bytes: int) -> Request:
+    """The request with its body refused (413) once more than `max_bytes` have arrived: for
+    bodies parsed as they stream in (multipart), which the request limits do not read first."""
+    _check_declared_length(request, max_bytes)
+    receive = request.receive
+    received = 0
+
+    async def limited_receive():
+        nonlocal received
+        message = await receive()
+        if message["type"] == "http.request":
+            received += len(message.get("body", b""))
+            if received > max_bytes:
+                raise ProblemError(413, "too-large", f"the body is larger than {max_bytes} bytes")
+        return message
+
+    return Request(request.scope, limited_receive)
+
+
+def _check_declared_length(request: Request, max_bytes: int) -> None:
     declared = request.headers.get("content-length")
     # ASCII digits only (a latin-1 header may hold '³', which isdigit() admits and int() refuses);
     # a length too long to convert is larger than any limit.
@@ -30,6 +48,11 @@ async def read_body_bytes(request: Request, max_bytes: int) -> bytes:
         and (len(declared) > 18 or int(declared) > max_bytes)
     ):
         raise ProblemError(413, "too-large", f"the body is larger than {max_bytes} bytes")
+
+
+async def read_body_bytes(request: Request, max_bytes: int) -> bytes:
+    """The whole body, whatever its type; 413 past `max_bytes`."""
+    _check_declared_length(request, max_bytes)
     chunks = []
     size = 0
     async for chunk in request.stream():

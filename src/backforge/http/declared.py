@@ -40,6 +40,7 @@ from .body import etag, if_match_versions, read_json_body
 from .error_shapes import SHAPED, ErrorFormat, shaped
 from .offload import Offload
 from .problems import ProblemError, problem_for
+from .record_body import MULTIPART, RecordBody, read_record_body
 from .records import json_response
 
 PARENT = "_parent"
@@ -215,14 +216,25 @@ class DeclaredRoute:
         return self._answer(record)
 
     async def _create(self, request, caller, params, query) -> Response:
-        body = await self._body(request, caller)
-        presets = None
-        if self.declaration.parent is not None:
-            (field,) = self.server_set
-            presets = {field: params[PARENT]}
-        created = await self._write(
-            self.store.create, self.collection, caller, body, presets=presets
-        )
+        received = await self._uploaded(request)
+        try:
+            body = await self._body(request, caller, sent=received)
+            presets = None
+            if self.declaration.parent is not None:
+                (field,) = self.server_set
+                presets = {field: params[PARENT]}
+            created = await self._write(
+                self.store.create,
+                self.collection,
+                caller,
+                body,
+                presets=presets,
+                uploads=received.uploads if received else None,
+            )
+        except Exception:
+            if received is not None:
+                await received.discard()
+            raise
         headers = None
         if self.location is not None and created.get(self.location[2]) is not None:
             before, after, field = self.location
@@ -230,12 +242,24 @@ class DeclaredRoute:
         return self._answer(await self._reread(caller, created, params), headers)
 
     async def _update(self, request, caller, params, query) -> Response:
-        body = await self._body(request, caller, params=params)
-        versions = if_match_versions(request)
-        found = await self._run(self._find, caller, params, None)
-        updated = await self._write(
-            self.store.update, self.collection, caller, found["id"], body, versions
-        )
+        received = await self._uploaded(request)
+        try:
+            body = await self._body(request, caller, params=params, sent=received)
+            versions = if_match_versions(request)
+            found = await self._run(self._find, caller, params, None)
+            updated = await self._write(
+                self.store.update,
+                self.collection,
+                caller,
+                found["id"],
+                body,
+                versions,
+                uploads=received.uploads if received else None,
+            )
+        except Exception:
+            if received is not None:
+                await received.discard()
+            raise
         return self._answer(await self._reread(caller, updated, params))
 
     async def _delete(self, request, caller, params, query) -> Response:
@@ -438,18 +462,32 @@ class DeclaredRoute:
             raise _AsSent([FieldProblem("", "the body is not valid JSON")]) from None
         return raw
 
+    async def _uploaded(self, request: Request) -> RecordBody | None:
+        """A multipart body with files for a collection with file fields (None for JSON); its
+        parts are named as the body's fields are (renamed by the shape)."""
+        media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if media != MULTIPART or not self.store.file_fields[self.collection]:
+            return None
+        inputs = self.input_plan.inputs if self.input_plan is not None else {}
+        return await read_record_body(request, self.store, self.collection, self.max_body, inputs)
+
     async def _body(
         self,
         request: Request,
         caller: Caller,
         extra: tuple[str, ...] = (),
         params: dict[str, Any] | None = None,
+        sent: RecordBody | None = None,
     ) -> bytes:
         """The record in the body: unwrapped from its envelope, renamed to field names. A key
-        read from the body goes into `params`, not into the values written."""
-        data = orjson.loads(await self._raw_body(request))
+        read from the body goes into `params`, not into the values written. `sent`: a multipart
+        body's values (never in an envelope)."""
+        if sent is not None:
+            data: Any = sent.body
+        else:
+            data = orjson.loads(await self._raw_body(request))
         prefix = ""
-        if self.envelope is not None:
+        if self.envelope is not None and sent is None:
             if not isinstance(data, dict):
                 raise _AsSent([FieldProblem("", "the body must be a JSON object")])
             prefix = f"/{self.envelope}"

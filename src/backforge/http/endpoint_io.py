@@ -17,7 +17,7 @@ from starlette.responses import PlainTextResponse, Response
 
 from ..store.errors import FieldProblem, ValidationFailed
 from ..store.validation import validation_failed
-from .body import read_body_bytes, read_json_body
+from .body import limited, read_body_bytes, read_json_body
 from .problems import ProblemError, ResponseInvalid
 
 BodyKind = Literal["json", "form", "multipart", "text", "bytes"]
@@ -81,15 +81,15 @@ async def read_body(
             return Body(raw.decode(_charset(request)))
         except (UnicodeDecodeError, LookupError):
             raise ValidationFailed([FieldProblem("", "the body is not text")]) from None
-    return await _form(request, kind, model)
+    return await _form(request, kind, model, max_bytes)
 
 
-async def _form(request: Request, kind: str, model: type[BaseModel] | None) -> Body:
+async def _form(request: Request, kind: str, model: type[BaseModel] | None, max_bytes: int) -> Body:
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media != FORM_TYPES[kind]:
         raise ProblemError(415, "unsupported-media-type", f"send the body as {FORM_TYPES[kind]}")
     try:
-        form = await request.form(max_files=MAX_PARTS, max_fields=MAX_PARTS)
+        form = await limited(request, max_bytes).form(max_files=MAX_PARTS, max_fields=MAX_PARTS)
     except (MultiPartException, HTTPException) as exc:  # Starlette wraps the first in the second
         reason = getattr(exc, "message", None) or getattr(exc, "detail", "")
         raise ProblemError(400, "invalid-body", f"the form cannot be read: {reason}") from None

@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 from .. import __version__
+from ..files.names import STORED_NAME
 from ..rules.parser import MAX_DEPTH
 from ..spec.model import Collection, Field, Relation, Spec
 from ..spec.semantics import CALLER_DEFAULT
@@ -16,6 +17,7 @@ from .batch import serves_batch
 from .custom import Endpoints
 from .openapi_auth import auth_paths, security_schemes
 from .openapi_custom import custom_paths
+from .openapi_files import file_paths, multipart_content
 from .openapi_routes import RouteDocument
 from .openapi_tags import document_tags, tag_operation
 
@@ -81,6 +83,9 @@ def value_schema(field: Field, *, for_input: bool) -> dict[str, Any]:
             schema = {"type": "string", "enum": list(field.values or [])}
         case "relation":
             schema = dict(ID_SCHEMA)
+        case "file":  # the stored names; files themselves come in multipart bodies
+            name = {"type": "string", "pattern": STORED_NAME.pattern}
+            schema = {"type": "array", "items": name} if field.multiple else name
         case _:
             schema = {}
     if field.description:
@@ -137,7 +142,13 @@ def write_schema(spec: Spec, collection: Collection, *, partial: bool) -> dict[s
             continue  # never writable (read-only fields: by admins only)
         schema = value_schema(field, for_input=True)
         properties[name] = schema if field.required else _nullable(schema)
-        if field.required and field.default is None and not field.slug_from and not partial:
+        if (
+            field.required
+            and field.default is None
+            and not field.slug_from
+            and field.type != "file"  # uploaded in a multipart body
+            and not partial
+        ):
             required.append(name)
         if field.default is not None and field.default != CALLER_DEFAULT:
             properties[name] = {**properties[name], "default": field.default}
@@ -275,7 +286,8 @@ def build_openapi(spec: Spec, endpoints: Endpoints | None = None) -> dict[str, A
                     "content": {
                         "application/json": {
                             "schema": {"$ref": f"#/components/schemas/{title}Create"}
-                        }
+                        },
+                        **multipart_content(collection, partial=False),
                     },
                 },
                 "responses": {
@@ -303,7 +315,8 @@ def build_openapi(spec: Spec, endpoints: Endpoints | None = None) -> dict[str, A
                     "content": {
                         "application/json": {
                             "schema": {"$ref": f"#/components/schemas/{title}Update"}
-                        }
+                        },
+                        **multipart_content(collection, partial=True),
                     },
                 },
                 "responses": {
@@ -341,6 +354,8 @@ def build_openapi(spec: Spec, endpoints: Endpoints | None = None) -> dict[str, A
             }
             if served:
                 paths[path] = served
+        if collection.serves("view"):
+            paths.update(file_paths(name, collection))
 
     def record_ref(collection: str) -> str:
         title = _title(collection)

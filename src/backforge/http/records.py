@@ -17,6 +17,7 @@ from ..store.records import RecordStore
 from .body import etag, if_match_versions, read_json_body
 from .offload import Offload
 from .problems import ProblemError
+from .record_body import read_record_body
 
 JSON = "application/json"
 LIST_REQUESTS_KEPT = 256
@@ -55,6 +56,7 @@ class RecordRoutes:
         self.store = store
         self.caller_of = caller_of
         self.settings = store.spec.settings
+        self.max_body = self.settings.max_body_bytes
         offload = Offload(store)
         self._run = offload.run
         self._write = offload.write
@@ -97,7 +99,7 @@ class RecordRoutes:
         query = request.scope["query_string"]
         list_request = self._list_requests.get(query)
         if list_request is None:  # parsed once per query string
-            list_request = ListRequest.from_params(_single_valued(request), self.settings)
+            list_request = ListRequest.from_params(single_valued(request), self.settings)
             if list_request.cursor is None:  # every next page differs: not worth keeping
                 self._list_requests.put(query, list_request)
         page = await self._run(self.store.list, name, self.caller_of(request), list_request)
@@ -109,7 +111,7 @@ class RecordRoutes:
     async def get(self, request: Request, name: str, record_id: str) -> Response:
         fields, expand = None, ()
         if request.scope["query_string"]:
-            params = _single_valued(request, SINGLE_PARAMETERS)
+            params = single_valued(request, SINGLE_PARAMETERS)
             asked = ListRequest.from_params(params, self.settings)
             fields, expand = asked.fields, asked.expand
         caller = self.caller_of(request)
@@ -118,29 +120,51 @@ class RecordRoutes:
         return json_response(record, headers=headers)
 
     async def create(self, request: Request, name: str) -> Response:
-        _single_valued(request, frozenset())
-        body = await read_json_body(request, self.settings.max_body_bytes)
-        record = await self._write(self.store.create, name, self.caller_of(request), body)
+        single_valued(request, frozenset())
+        caller = self.caller_of(request)
+        if self.store.file_fields[name]:
+            received = await read_record_body(request, self.store, name, self.max_body)
+            try:
+                record = await self._write(
+                    self.store.create, name, caller, received.body, uploads=received.uploads
+                )
+            except Exception:
+                await received.discard()
+                raise
+        else:
+            body = await read_json_body(request, self.max_body)
+            record = await self._write(self.store.create, name, caller, body)
         headers = {"ETag": etag(record["version"]), "Location": f"/api/{name}/{record['id']}"}
         return json_response(record, 201, headers)
 
     async def update(self, request: Request, name: str, record_id: str) -> Response:
-        _single_valued(request, frozenset())
-        body = await read_json_body(request, self.settings.max_body_bytes)
+        single_valued(request, frozenset())
         versions = if_match_versions(request)
-        record = await self._write(
-            self.store.update, name, self.caller_of(request), record_id, body, versions
-        )
+        caller = self.caller_of(request)
+        received = await read_record_body(request, self.store, name, self.max_body)
+        try:
+            record = await self._write(
+                self.store.update,
+                name,
+                caller,
+                record_id,
+                received.body,
+                versions,
+                uploads=received.uploads,
+            )
+        except Exception:
+            await received.discard()
+            raise
         return json_response(record, headers={"ETag": etag(record["version"])})
 
     async def delete(self, request: Request, name: str, record_id: str) -> Response:
-        _single_valued(request, frozenset())
+        single_valued(request, frozenset())
         versions = if_match_versions(request)
         await self._write(self.store.delete, name, self.caller_of(request), record_id, versions)
         return Response(status_code=204)
 
 
-def _single_valued(request: Request, allowed: frozenset[str] | None = None) -> dict[str, str]:
+def single_valued(request: Request, allowed: frozenset[str] | None = None) -> dict[str, str]:
     """Query parameters as a dict; a repeated or (when `allowed` is given) unknown one is a 400."""
     params: dict[str, str] = {}
     if not request.scope["query_string"]:

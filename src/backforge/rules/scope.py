@@ -308,7 +308,7 @@ class RecordScope:
         )
         if len(path.parts) == 2:
             values = tuple(field.values) if field.values else None
-            return ColumnRef(own, field.type, path.dotted, values, name == ACCOUNT_EMAIL)
+            return ColumnRef(own, field.kind, path.dotted, values, name == ACCOUNT_EMAIL)
         if field.type != "relation" or field.to is None:
             raise ExpressionError(f"auth.{name} is not a relation", path.position)
         target = self.tables[field.to].alias()
@@ -332,7 +332,7 @@ class RecordScope:
         if self.column_guard is not None:
             column = self.column_guard(collection, name, column)
         folded = declared.auth_options is not None and name == ACCOUNT_EMAIL
-        return ColumnRef(column, field.type, name, values, folded)
+        return ColumnRef(column, field.kind, name, values, folded)
 
 
 # Functions over a field of the related records (count and any take none).

@@ -64,6 +64,8 @@ def column_type(field: Field) -> TypeEngine:
             return JSON().with_variant(JSONB(), "postgresql")
         case "relation":
             return String(ID_LENGTH)
+        case "file":  # the stored name, or a list of them
+            return JSON().with_variant(JSONB(), "postgresql") if field.multiple else Text()
     raise ValueError(f"no column type for {field.type}")
 
 

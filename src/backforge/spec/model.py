@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal
-from typing import Any, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, PrivateAttr
+from pydantic import BaseModel, BeforeValidator, ConfigDict, PrivateAttr
 from pydantic import Field as PydanticField
 
 from .jobs import CronDeclaration, JobDeclaration, WebhookDeclaration
@@ -26,6 +26,7 @@ FieldType = Literal[
     "json",
     "select",
     "relation",
+    "file",
 ]
 FIELD_TYPES: tuple[str, ...] = get_args(FieldType)
 OnDelete = Literal["restrict", "cascade", "set null"]
@@ -37,6 +38,20 @@ AUTH_FIELDS = ("email", "username", "verified", "admin", "password_hash", "totp_
 IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 TEXT_TYPES = frozenset({"text", "email", "url"})
 NUMBER_TYPES = frozenset({"int", "float", "decimal"})
+
+
+_BYTE_UNITS = {"": 1, "B": 1, "KB": 1000, "MB": 1000**2, "GB": 1000**3}
+_BYTE_UNITS |= {"KIB": 1024, "MIB": 1024**2, "GIB": 1024**3}
+
+
+def byte_count(value: Any) -> Any:
+    """A size as bytes: 5000000, "5MB", "5 MiB", "200KB" (decimal or binary units)."""
+    if not isinstance(value, str):
+        return value
+    match = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([A-Za-z]*)\s*", value)
+    if match is None or match.group(2).upper() not in _BYTE_UNITS:
+        raise ValueError(f"'{value}' is not a size such as 5000000, '5MB' or '5MiB'")
+    return int(Decimal(match.group(1)) * _BYTE_UNITS[match.group(2).upper()])
 
 
 class _Strict(BaseModel):
@@ -77,10 +92,27 @@ class Field(_Strict):
     readonly: bool = False
     read: str | None = None
     write: str | None = None
+    # File fields: the record holds the stored file's name (or a list of names with
+    # `multiple`); each file at most `max_size` bytes ("5MB" reads too), of a media type
+    # `accept` admits as its content shows it ("image/*", "application/pdf"), images with the
+    # thumbnail sizes `thumbs` lists ("100x100" cropped, "200x0" by width, "300x300f" fitted).
+    multiple: bool | None = None
+    max_files: int | None = PydanticField(default=None, ge=1, le=1000)
+    max_size: Annotated[int, BeforeValidator(byte_count)] | None = PydanticField(default=None, ge=1)
+    accept: list[str] | None = None
+    thumbs: list[str] | None = None
 
     @property
     def is_text(self) -> bool:
         return self.type in TEXT_TYPES
+
+    @property
+    def kind(self) -> str:
+        """The kind of value the column holds, as filters and sorts see it: a file field is
+        text (its stored name), or a JSON list of names with `multiple`."""
+        if self.type == "file":
+            return "json" if self.multiple else "text"
+        return self.type
 
 
 class Rules(_Strict):

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from decimal import Decimal, InvalidOperation
 
 from .errors import Problem, did_you_mean
+from .file_fields import file_field_problems
 from .model import IDENTIFIER, NUMBER_TYPES, SYSTEM_FIELDS, TEXT_TYPES, Collection, Field, Spec
 from .relations import check_relations
 from .route_checks import check_routes
@@ -25,6 +26,11 @@ _OPTION_TYPES = {
     "pattern": TEXT_TYPES,
     "values": {"select"},
     "to": {"relation"},
+    "multiple": {"file"},
+    "max_files": {"file"},
+    "max_size": {"file"},
+    "accept": {"file"},
+    "thumbs": {"file"},
 }
 
 
@@ -136,6 +142,8 @@ def _check_field(spec: Spec, field: Field, path: tuple) -> Iterator[Problem]:
             yield Problem((*path, "default"), problem)
     if field.unique and field.type == "json":
         yield Problem((*path, "unique"), "a json field cannot be unique")
+    if field.type == "file":
+        yield from file_field_problems(field, path)
     if field.default == CALLER_DEFAULT and field.type == "relation":
         target = spec.collections.get(field.to or "")
         if target is not None and target.auth_options is None:
@@ -144,6 +152,8 @@ def _check_field(spec: Spec, field: Field, path: tuple) -> Iterator[Problem]:
 
 def _default_problem(field: Field) -> str | None:
     value = field.default
+    if field.type == "file":
+        return "a file field has no default: its files are uploaded"
     if field.type == "relation":
         if value == CALLER_DEFAULT:
             return None

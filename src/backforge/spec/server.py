@@ -151,6 +151,30 @@ class GraphQL(_Section):
     max_tokens: int = PydanticField(default=5_000, ge=100, le=1_000_000)
 
 
+class Files(_Section):
+    """Where the files of file fields are kept, and how long a signed download link lasts.
+
+    `local`: a directory (`path`; default `<name>-files` beside the declaration). `s3`: a bucket
+    of any S3-compatible store (`endpoint_url` for one that is not AWS); its credentials come
+    from the environment as boto3 reads them (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, ...).
+    """
+
+    storage: Literal["local", "s3"] = "local"
+    path: str | None = None
+    bucket: str | None = None
+    endpoint_url: str | None = None
+    region: str | None = None
+    prefix: str = PydanticField(default="", pattern=r"^([A-Za-z0-9_.-]+/)*$")
+    link_ttl: int = PydanticField(default=3600, ge=1)
+    max_link_ttl: int = PydanticField(default=7 * 86400, ge=1)
+
+    @model_validator(mode="after")
+    def _bucket_for_s3(self) -> Files:
+        if self.storage == "s3" and not self.bucket:
+            raise ValueError("storage: s3 needs a bucket (server.files.bucket)")
+        return self
+
+
 class ServerSettings(_Section):
     """Everything between the client and the routes."""
 
@@ -163,6 +187,7 @@ class ServerSettings(_Section):
     log: Log = PydanticField(default_factory=Log)
     metrics: Metrics = PydanticField(default_factory=Metrics)
     graphql: GraphQL = PydanticField(default_factory=GraphQL)
+    files: Files = PydanticField(default_factory=Files)
     shutdown_timeout: float = PydanticField(default=10.0, ge=0, le=3600)
     # Proxies (addresses or networks; "*" for any) whose X-Forwarded-For / X-Forwarded-Proto
     # are believed: the client's address and scheme then come from those headers. None by

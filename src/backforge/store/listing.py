@@ -110,9 +110,9 @@ def sort_keys(text: str | None, collection: Collection, visible: frozenset[str])
             keys.append(SortKey(name, "id", descending, nullable=False))
         elif name in collection.fields and name in visible:
             field = collection.fields[name]
-            if field.type == "json":
-                raise InvalidQuery(f"cannot sort by '{name}': it is a json field", "sort")
-            keys.append(SortKey(name, field.type, descending, nullable=not field.required))
+            if field.kind == "json":
+                raise InvalidQuery(f"cannot sort by '{name}': it holds a list or object", "sort")
+            keys.append(SortKey(name, field.kind, descending, nullable=not field.required))
         else:
             sortable = ", ".join(["id", "created", "updated", *sorted(visible)])
             raise InvalidQuery(f"cannot sort by '{name}' (sortable: {sortable})", "sort")

@@ -17,6 +17,8 @@ pays no delegating call on the hot paths.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from sqlalchemy import Engine, Table
 
 from ..schema.tables import SERIALS_TABLE, build_metadata
@@ -33,6 +35,9 @@ from .serialize import RowSerializer
 from .shapes import Shapes
 from .validation import BodyValidator
 from .writes import EXACT_ROUND_TRIP
+
+if TYPE_CHECKING:
+    from ..files.service import FileService
 
 __all__ = ["Narrowing", "Page", "RecordStore"]
 
@@ -85,6 +90,17 @@ class RecordStore:
             for name, collection in spec.collections.items()
         }
         self._counters: Table | None = self.metadata.tables.get(SERIALS_TABLE)
+        # File fields, the storage their files live in (set by the app; None: no uploads),
+        # and which deletes take files with them (their own, or by cascade).
+        self.file_fields = {
+            name: {n: f for n, f in collection.fields.items() if f.type == "file"}
+            for name, collection in spec.collections.items()
+        }
+        self.files: FileService | None = None
+        self.cascades = _cascades(spec)
+        self.deletes_files = {
+            name: _reaches_files(name, self.cascades, self.file_fields) for name in spec.collections
+        }
         for name, collection in spec.collections.items():
             options = collection.auth_options
             minimum = options.min_password_length if options else None
@@ -121,3 +137,28 @@ class RecordStore:
     reading = transactions.reading
     writing = transactions.writing
     transaction = transactions.transaction
+
+
+def _cascades(spec: Spec) -> dict[str, list[tuple[str, str]]]:
+    """(collection, relation field) deleted with a record of each collection."""
+    cascades: dict[str, list[tuple[str, str]]] = {}
+    for name, collection in spec.collections.items():
+        for field_name, field in collection.fields.items():
+            if field.type == "relation" and field.on_delete == "cascade" and field.to:
+                cascades.setdefault(field.to, []).append((name, field_name))
+    return cascades
+
+
+def _reaches_files(
+    collection: str, cascades: dict[str, list[tuple[str, str]]], file_fields: dict[str, dict]
+) -> bool:
+    pending, seen = [collection], set()
+    while pending:
+        name = pending.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        if file_fields.get(name):
+            return True
+        pending += [child for child, _field in cascades.get(name, ())]
+    return False

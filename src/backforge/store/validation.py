@@ -22,8 +22,10 @@ from pydantic import (
     Field as PydanticField,
 )
 
+from ..files.names import STORED_NAME
 from ..rules.parser import is_storable_text
 from ..spec.auth_fields import ACCOUNT_EMAIL, account_email
+from ..spec.file_fields import max_files
 from ..spec.model import Collection, Field
 from ..spec.semantics import CALLER_DEFAULT
 from .errors import FieldProblem, ValidationFailed
@@ -151,6 +153,12 @@ def python_type(field: Field) -> Any:
             return Literal[tuple(field.values or ())]
         case "relation":
             return Annotated[str, PydanticField(pattern=ID_PATTERN.pattern)]
+        case "file":
+            # Names the record holds, to keep or drop: files come as uploads (store.file_values).
+            name = Annotated[str, PydanticField(pattern=STORED_NAME.pattern)]
+            if field.multiple:
+                return Annotated[list[name], PydanticField(max_length=max_files(field))]
+            return name
     raise ValueError(f"no validator for {field.type}")
 
 
@@ -210,7 +218,7 @@ class BodyValidator:
         definitions: dict[str, Any] = dict(extra)
         for field_name, field in fields.items():
             value_type = python_type(field)
-            if field.required and not partial:
+            if field.required and not partial and field.type != "file":
                 # Omitted: the declared default, a slug made by the store, a read-only value
                 # a hook fills (checked after it: missing_required), or "required"; an
                 # explicit null: refused.

@@ -26,6 +26,14 @@ from ..spec.relations import resolve_link
 from .caller import Caller
 from .errors import Conflict, FieldProblem, InvalidQuery, NotFound, ValidationFailed
 from .events import WriteEvent, current_transaction
+from .file_values import (
+    Uploads,
+    cascaded_files,
+    check_uploads,
+    held_files,
+    remove_after_commit,
+    settle,
+)
 from .hooks import SYSTEM
 from .ids import is_valid_id, new_id
 from .prepared import ConnectionReader
@@ -65,16 +73,23 @@ def create(
     *,
     trusted: bool = False,
     presets: Mapping[str, Any] | None = None,
+    uploads: Uploads | None = None,
 ) -> dict:
     """`trusted` skips the create rule (sign-up is governed by the auth options instead);
     validation, read-only fields, presets and field write rules still apply. `presets`:
     values the server sets (a declared route's parent), which the body may not hold; they
-    are checked like any value (a related record must exist and be visible)."""
+    are checked like any value (a related record must exist and be visible). `uploads`:
+    the stored names of the files uploaded for each file field (`files.FileService.stage`)."""
     if not trusted:
         store.access.check(collection, "create", caller)
     table = store.tables[collection]
     validator = _validator(store, collection, caller)
     values, sent = validator.for_create(_plain(body), frozenset(presets or ()))
+    declared_files = store.file_fields[collection]
+    if declared_files:
+        check_uploads(store, collection, validator, uploads)
+        settle(declared_files, values, uploads, None)
+        sent |= frozenset(uploads or ())
     values.update(presets or {})
     links = store.links.take(collection, values)
     _hash_password(values)
@@ -113,16 +128,21 @@ def update(
     record_id: str,
     body: bytes | Mapping[str, Any],
     if_match: set[int] | None = None,
+    uploads: Uploads | None = None,
 ) -> dict:
     store.access.check(collection, "update", caller, per_record=True)
     table = store.tables[collection]
-    values = _validator(store, collection, caller).for_update(_plain(body))
+    validator = _validator(store, collection, caller)
+    values = validator.for_update(_plain(body))
+    declared_files = store.file_fields[collection]
+    if declared_files:
+        check_uploads(store, collection, validator, uploads)
     links = store.links.take(collection, values)
     _hash_password(values)
     if not is_valid_id(record_id):
         raise NotFound(f"no record '{record_id}' in {collection}")
     conditions = [table.c.id == record_id, *visible_and(store, collection, "update", caller)]
-    for name in values:
+    for name in dict.fromkeys([*values, *(uploads or ())]):  # an upload writes its field
         rule = store.access.write_rule(collection, name, caller)
         if rule is not None:
             conditions.append(rule)
@@ -136,6 +156,10 @@ def update(
             # it at all), read it, let before-hooks adjust the values, then write.
             hold_row(store, connection, table, conditions, collection, caller, record_id, if_match)
             event.old = _system_record(store, connection, collection, record_id)
+        if declared_files and (uploads or any(name in values for name in declared_files)):
+            old = held_files(store, connection, collection, record_id)
+            removed = settle(declared_files, values, uploads, old)
+            remove_after_commit(store, {collection: removed})
         check_relations(store, connection, collection, caller, values)
         if observed:
             checked = relation_values(store, collection, values)
@@ -226,6 +250,8 @@ def delete(
             hold_row(store, connection, table, conditions, collection, caller, record_id, if_match)
             event.old = _system_record(store, connection, collection, record_id)
             store.hooks.run("before", event, store)
+        if store.deletes_files[collection]:
+            remove_after_commit(store, cascaded_files(store, connection, collection, record_id))
         try:
             result = connection.execute(delete_rows(table).where(*conditions))
         except IntegrityError:

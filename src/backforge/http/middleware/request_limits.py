@@ -1,7 +1,9 @@
 """Request limits: query string length, body size, JSON nesting depth, time to send the body.
 
 Each broken limit is a problem response sent before the routes run (414, 413, 400, 408);
-the body is read here once, checked, and replayed to the app.
+the body is read here once, checked, and replayed to the app. Multipart bodies (uploads) are
+the exception: they stream through to the route, which limits their size as they arrive
+(`body.limited`), each part of them due within the request timeout.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import asyncio
 import re
 
 from ...spec.server import Limits
+from ..problems import ProblemError
 from .problems import send_problem
 
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -61,12 +64,17 @@ class RequestLimitsMiddleware:
             return
         declared = None
         is_json = False
+        streamed = False
         for key, value in scope["headers"]:
             if key == b"content-length":
                 declared = value
             elif key == b"content-type":
                 media = value.split(b";", 1)[0].strip().lower()
                 is_json = media == b"application/json" or media.endswith(b"+json")
+                streamed = media == b"multipart/form-data"
+        if streamed:
+            await self.app(scope, self._timed(receive), send)
+            return
         # bytes.isdigit() is ASCII only; a length too long for int() is larger than any limit.
         if (
             declared is not None
@@ -112,6 +120,20 @@ class RequestLimitsMiddleware:
             return await receive()  # after the body: wait for the disconnect
 
         await self.app(scope, replay, send)
+
+    def _timed(self, receive):
+        """`receive`, each message of the body due within the request timeout."""
+        timeout = self.timeout
+
+        async def timed():
+            try:
+                async with asyncio.timeout(timeout):
+                    return await receive()
+            except TimeoutError:
+                message = f"the request body stalled for {timeout:g} seconds"
+                raise ProblemError(408, "request-timeout", message) from None
+
+        return timed
 
     async def _read(self, receive) -> bytes:
         chunks = []

@@ -1,0 +1,144 @@
+"""File fields in writes: what a record's file fields hold after a write, given the files
+uploaded with it, and which stored files the write lets go (deleted once it commits).
+
+An upload arrives as a stored name made by `files.FileService.stage`; a body may only keep,
+reorder or drop names the record already holds (or this request uploaded): a client can never
+point a field at a file it did not upload there."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Connection, select
+
+from ..spec.file_fields import max_files
+from ..spec.model import Field
+from .errors import FieldProblem, ValidationFailed
+from .events import current_transaction
+
+if TYPE_CHECKING:
+    from .records import RecordStore
+    from .validation import BodyValidator
+
+Uploads = Mapping[str, list[str]]
+
+
+def check_uploads(
+    store: RecordStore, collection: str, validator: BodyValidator, uploads: Uploads | None
+) -> dict[str, Field]:
+    """The collection's file fields, after checking that every upload names one the caller
+    may write; an upload's field joins the write (its write rule applies)."""
+    declared = store.file_fields[collection]
+    problems = []
+    for name in uploads or {}:
+        if name not in declared:
+            problems.append(FieldProblem(f"/{name}", "not a file field: it takes no upload"))
+        elif name not in validator.fields:
+            problems.append(FieldProblem(f"/{name}", "this field is read-only"))
+    if problems:
+        raise ValidationFailed(problems)
+    return declared
+
+
+def settle(
+    declared: Mapping[str, Field],
+    values: dict[str, Any],
+    uploads: Uploads | None,
+    old: Mapping[str, Any] | None,
+) -> list[str]:
+    """Set each written file field's value in `values`; the names the record no longer holds."""
+    uploads = uploads or {}
+    old = old or {}
+    problems: list[FieldProblem] = []
+    removed: list[str] = []
+    for name, field in declared.items():
+        if name not in values and name not in uploads:
+            continue
+        held = _names(old.get(name))
+        new = uploads.get(name, [])
+        sent = values.get(name) if name in values else None
+        if field.multiple:
+            kept = _names(sent) if name in values else held
+            value: Any = [*dict.fromkeys([*kept, *new])]
+            limit = max_files(field)
+            if len(value) > limit:
+                problems.append(FieldProblem(f"/{name}", f"at most {limit} files"))
+        else:
+            if len(new) > 1:
+                problems.append(FieldProblem(f"/{name}", "one file only"))
+            kept = _names(sent)
+            value = new[0] if new else sent
+        strangers = [n for n in kept if n not in held and n not in new]
+        if strangers:
+            problems.append(
+                FieldProblem(
+                    f"/{name}",
+                    f"'{strangers[0]}' is not a file of this record: "
+                    "upload files in a multipart/form-data body",
+                )
+            )
+        values[name] = value
+        removed += [n for n in held if n not in _names(value)]
+    if problems:
+        raise ValidationFailed(problems)
+    return removed
+
+
+def held_files(
+    store: RecordStore, connection: Connection, collection: str, record_id: str
+) -> dict[str, Any]:
+    """The file fields' values of one record (inside the write's transaction)."""
+    table = store.tables[collection]
+    columns = [table.c[name] for name in store.file_fields[collection]]
+    row = connection.execute(select(*columns).where(table.c.id == record_id)).mappings().first()
+    return dict(row) if row is not None else {}
+
+
+def cascaded_files(
+    store: RecordStore, connection: Connection, collection: str, record_id: str
+) -> dict[str, list[str]]:
+    """The files of a record about to be deleted and of the records its deletion cascades to
+    (relations with `on_delete: cascade`, at any depth), by collection."""
+    found: dict[str, list[str]] = {}
+    pending: list[tuple[str, list[str]]] = [(collection, [record_id])]
+    seen: set[tuple[str, str]] = set()
+    while pending:
+        name, ids = pending.pop()
+        ids = [i for i in ids if (name, i) not in seen]
+        if not ids:
+            continue
+        seen.update((name, i) for i in ids)
+        table = store.tables[name]
+        columns = [table.c[f] for f in store.file_fields[name]]
+        if columns:
+            rows = connection.execute(select(*columns).where(table.c.id.in_(ids)))
+            for row in rows:
+                found.setdefault(name, []).extend(n for value in row for n in _names(value))
+        for child, field in store.cascades.get(name, ()):
+            child_table = store.tables[child]
+            rows = connection.execute(select(child_table.c.id).where(child_table.c[field].in_(ids)))
+            pending.append((child, [row[0] for row in rows]))
+    return found
+
+
+def remove_after_commit(store: RecordStore, removed: Mapping[str, list[str]]) -> None:
+    """Delete these files once the open transaction commits (never after a rollback)."""
+    service = store.files
+    if service is None or not any(removed.values()):
+        return
+    transaction = current_transaction.get()
+    assert transaction is not None
+    for collection, names in removed.items():
+        if names:
+            transaction.on_commit.append(
+                lambda c=collection, n=list(names): service.remove(c, n)  # type: ignore[misc]
+            )
+
+
+def _names(value: Any) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, list):
+        return [v for v in value if isinstance(v, str)]
+    return [value] if isinstance(value, str) else []
