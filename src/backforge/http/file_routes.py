@@ -136,7 +136,10 @@ class FileRoutes:
         missing = NotFound(f"no file '{name}' in {collection}/{record_id}")
         if not is_stored_name(name):
             raise missing
-        fields = self.store.file_fields[collection]
+        # A hidden field's files are never served (as its value is never shown).
+        fields = {n: f for n, f in self.store.file_fields[collection].items() if not f.hidden}
+        if not fields:
+            raise missing
         record: dict[str, Any] = await self._run(
             self.store.get, collection, caller, record_id, tuple(fields)
         )

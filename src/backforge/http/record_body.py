@@ -80,7 +80,7 @@ async def _multipart(
 ) -> RecordBody:
     files = store.file_fields[collection]
     allowance = max_bytes + sum(
-        (max_size(f) + PART_OVERHEAD) * max_files(f) for f in files.values()
+        (max_size(f) + PART_OVERHEAD) * max_files(f) for f in files.values() if not f.hidden
     )
     try:
         form = await limited(request, allowance).form(max_files=MAX_PARTS, max_fields=MAX_PARTS)
@@ -132,6 +132,8 @@ def _add_value(
 ) -> None:
     """A text part as the value the JSON body would hold."""
     field = declared.fields.get(name)
+    if field is not None and field.type == "file" and text == "":
+        return  # a file input left empty, as browsers send it: no change
     listed = name in lists or (field is not None and field.type == "file" and field.multiple)
     value = _value(field, text, listed)
     if listed:
