@@ -100,6 +100,8 @@ class App:
                 self.realtime,
                 self.config.graphql,
                 self.config.files,
+                self.config.dashboard,
+                _migrations(declaration_path),
             ),
             self.store,
             self.config,
@@ -119,6 +121,11 @@ class App:
 
     async def __call__(self, scope, receive, send) -> None:
         await self.asgi(scope, receive, send)
+
+
+def _migrations(declaration_path: str | Path | None) -> Path | None:
+    """`migrations/` beside the declaration: the reviewed plans `backforge migrate` writes."""
+    return Path(declaration_path).resolve().parent / "migrations" if declaration_path else None
 
 
 def _templates(declaration_path: str | Path | None) -> Path | None:

@@ -17,6 +17,7 @@ from ..graphql.socket import GraphQLSocket
 from ..jobs.admin_routes import job_admin_routes
 from ..realtime.service import Realtime
 from ..realtime.stream import RealtimeStream
+from ..spec.server import Dashboard as DashboardSettings
 from ..spec.server import Files as FilesSettings
 from ..spec.server import GraphQL as GraphQLSettings
 from ..store.caller import Caller
@@ -26,6 +27,7 @@ from .auth_routes import AuthRoutes
 from .batch import batch_route, serves_batch
 from .callers import Callers
 from .custom import Endpoints, custom_routes
+from .dashboard import dashboard_routes
 from .declared import declared_routes
 from .docs_pages import docs_routes
 from .error_shapes import ErrorFormat
@@ -47,6 +49,8 @@ def build_app(
     realtime: Realtime | None = None,
     graphql: GraphQLSettings | None = None,
     files: FilesSettings | None = None,
+    dashboard: DashboardSettings | None = None,
+    migrations_dir: Path | None = None,
 ) -> RecordRouter:
     callers = caller_of if isinstance(caller_of, Callers) else None
     # Found once per request, whoever asks first (rate limiter, route, access log).
@@ -66,6 +70,9 @@ def build_app(
         *admin_routes(store, caller_of),
         *job_admin_routes(store, caller_of),
     ]
+    routes += dashboard_routes(
+        store, caller_of, auth, dashboard or DashboardSettings(), migrations_dir
+    )
     if store.files is not None:
         routes += FileRoutes(store, store.files, caller_of, files or FilesSettings()).routes()
     stream = None

@@ -64,13 +64,18 @@ def docs_routes() -> list[Route]:
             return RedirectResponse("../docs", status_code=308)
         if name not in _ASSETS:
             raise HTTPException(404)
-        return Response(_read(name), media_type=_ASSETS[name])
+        return static_file(name, _ASSETS[name])
 
     return [
         Route("/docs", console, methods=["GET"]),
         Route("/docs/reference", reference, methods=["GET"]),
         Route("/docs/{name:path}", asset, methods=["GET"]),
     ]
+
+
+def static_file(name: str, media_type: str) -> Response:
+    """A file of the package's static files (read once)."""
+    return Response(_read(name), media_type=media_type)
 
 
 def page(name: str, policy: str) -> Response:

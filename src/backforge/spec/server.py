@@ -175,6 +175,13 @@ class Files(_Section):
         return self
 
 
+class Dashboard(_Section):
+    """The admin dashboard: a page for admins only (the admin token or an admin account)."""
+
+    enabled: bool = True
+    path: str = PydanticField(default="/_/", pattern=r"^/([A-Za-z0-9_-]+/)+$")
+
+
 class ServerSettings(_Section):
     """Everything between the client and the routes."""
 
@@ -188,6 +195,7 @@ class ServerSettings(_Section):
     metrics: Metrics = PydanticField(default_factory=Metrics)
     graphql: GraphQL = PydanticField(default_factory=GraphQL)
     files: Files = PydanticField(default_factory=Files)
+    dashboard: Dashboard = PydanticField(default_factory=Dashboard)
     shutdown_timeout: float = PydanticField(default=10.0, ge=0, le=3600)
     # Proxies (addresses or networks; "*" for any) whose X-Forwarded-For / X-Forwarded-Proto
     # are believed: the client's address and scheme then come from those headers. None by
