@@ -3,29 +3,11 @@ request leaving 127.0.0.1, authorizes with a bearer token and runs a request."""
 
 from __future__ import annotations
 
-import os
-import shutil
-
 import httpx
 import pytest
 
-
-def _browser():
-    chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
-    if chromium is None or driver is None:
-        reason = "chromium and chromium-driver are not installed (apt-get install chromium-driver)"
-        if os.environ.get("BACKFORGE_REQUIRE_SERVICES") == "1":
-            pytest.fail(reason + " and BACKFORGE_REQUIRE_SERVICES=1")
-        pytest.skip(reason)
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"):
-        options.add_argument(argument)
-    options.binary_location = chromium
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    return webdriver.Chrome(service=Service(driver), options=options)
+from browser_support import browser as chromium
+from browser_support import only_this_server
 
 
 def _notes_server(make_server, admin, tmp_path, rules: str, title: str):
@@ -47,20 +29,6 @@ def _notes_server(make_server, admin, tmp_path, rules: str, title: str):
     return server
 
 
-def _only_this_server(browser, url: str) -> None:
-    """Nothing was fetched from anywhere but this server, and the page's CSP held."""
-    problems = [
-        entry["message"]
-        for entry in browser.get_log("browser")
-        if entry["level"] == "SEVERE" or "Content Security Policy" in entry["message"]
-    ]
-    assert problems == []
-    resources = browser.execute_script(
-        "return performance.getEntriesByType('resource').map(e => e.name)"
-    )
-    assert resources and all(resource.startswith(url) for resource in resources)
-
-
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def test_the_console_authorizes_with_a_token_and_runs_a_request(make_server, admin, tmp_path):
     from selenium.webdriver.common.by import By
@@ -70,7 +38,7 @@ def test_the_console_authorizes_with_a_token_and_runs_a_request(make_server, adm
     # listing is for admins only
     server = _notes_server(make_server, admin, tmp_path, "{view: public}", "seen-by-admins")
 
-    browser = _browser()
+    browser = chromium()
     wait = WebDriverWait(browser, 30)
     try:
         browser.get(f"{server.url}/docs")
@@ -114,7 +82,7 @@ def test_the_console_authorizes_with_a_token_and_runs_a_request(make_server, adm
             By.CSS_SELECTOR, "#operations-admin-list_notes .live-responses-table .microlight"
         ).text
         assert "seen-by-admins" in body
-        _only_this_server(browser, server.url)
+        only_this_server(browser, server.url)
     finally:
         browser.quit()
 
@@ -128,7 +96,7 @@ def test_the_graphql_console_runs_a_query(make_server, admin, tmp_path):
     rules = "{list: public, view: public}"
     server = _notes_server(make_server, admin, tmp_path, rules, "seen-in-graphiql")
 
-    browser = _browser()
+    browser = chromium()
     wait = WebDriverWait(browser, 30)
     try:
         browser.get(
@@ -141,6 +109,6 @@ def test_the_graphql_console_runs_a_query(make_server, admin, tmp_path):
                 (By.CSS_SELECTOR, ".graphiql-response"), "seen-in-graphiql"
             )
         )
-        _only_this_server(browser, server.url)
+        only_this_server(browser, server.url)
     finally:
         browser.quit()

@@ -21,6 +21,7 @@ from starlette.routing import Route
 from ..auth.components import AuthComponents
 from ..schema.migrations.api import migration_status, pending_changes
 from ..spec.model import Collection
+from ..spec.semantics import CALLER_DEFAULT
 from ..spec.server import Dashboard as DashboardSettings
 from ..store.caller import Caller
 from ..store.records import RecordStore
@@ -174,6 +175,8 @@ def _collection(name: str, collection: Collection) -> dict[str, Any]:
             value = getattr(field, option)
             if value not in (None, False):
                 described[option] = value
+        if field.default is not None and field.default != CALLER_DEFAULT:
+            described["default"] = field.default
         if field.serial:
             described["serial"] = True  # numbered by the store, never written
         fields.append(described)

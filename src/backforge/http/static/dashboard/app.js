@@ -416,7 +416,7 @@
         { class: "field", "data-field": field.name },
         h("label", { for: `field-${field.name}` }, field.name),
         field.type === "file" ? filesOf(collection, record, field, kept[field.name]) : null,
-        field.serial ? h("div", { class: "mono" }, cell(field, record && record[field.name])) : inputFor(field, record ? record[field.name] : undefined),
+        field.serial ? h("div", { class: "mono" }, cell(field, record && record[field.name])) : inputFor(field, record ? record[field.name] : field.default),
         h("div", { class: "hint" }, field.description ? `${hint} — ${field.description}` : hint),
         h("div", { class: "error" }),
       );
@@ -498,7 +498,7 @@
         const value = valueOf(field, input);
         const before = record ? record[field.name] ?? null : null;
         if (record && JSON.stringify(value) === JSON.stringify(before)) continue;
-        if (!record && (value === null || (field.type === "bool" && value === false && !field.required))) continue;
+        if (!record && value === null) continue; // the field's default, if it has one
         values[field.name] = value;
       }
       for (const relation of collection.relations.filter((r) => r.stored)) {
