@@ -60,6 +60,8 @@ class Operation:
     raw: dict[str, Any] = field(repr=False, default_factory=dict)
     # status key -> {JSON media type -> schema}, where a status documents several
     media_schemas: dict[str, dict[str, dict[str, Any]]] = field(repr=False, default_factory=dict)
+    # The multipart/form-data body's schema, where the operation takes one (uploads).
+    upload_schema: dict[str, Any] | None = field(repr=False, default=None)
 
     @property
     def key(self) -> str:
@@ -206,6 +208,7 @@ def build_document(raw: dict[str, Any], source: str) -> ApiDocument:
                     body_required=required,
                     responses=_responses(resolver, op),
                     media_schemas=_media_schemas(resolver, op),
+                    upload_schema=_upload_schema(resolver, op),
                     security=op.get("security", doc_security) or [],
                     raw=op,
                 )
@@ -249,6 +252,14 @@ def _request_body(
         if "json" in media or media == "application/x-www-form-urlencoded":
             return resolver.deep(spec.get("schema") or {}), media, bool(body.get("required"))
     return None, None, False
+
+
+def _upload_schema(resolver: References, op: dict[str, Any]) -> dict[str, Any] | None:
+    body = resolver.resolve(op.get("requestBody") or {})
+    spec = (body.get("content") or {}).get("multipart/form-data")
+    if not isinstance(spec, dict) or not isinstance(spec.get("schema"), dict):
+        return None
+    return resolver.deep(spec["schema"])
 
 
 def _responses(resolver: References, op: dict[str, Any]) -> dict[str, dict[str, Any] | None]:

@@ -24,6 +24,7 @@ from . import (
     redos,
     resource_consumption,
     sensitive_data,
+    uploads,
     user_enumeration,
 )
 
@@ -37,6 +38,7 @@ ALL_CHECKS: list[ModuleType] = [
     mass_assignment,
     input_validation,
     injection,
+    uploads,
     graphql,
     redos,
     resource_consumption,
