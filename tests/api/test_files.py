@@ -322,3 +322,71 @@ def test_the_openapi_document_describes_uploads_and_downloads(client):
     assert thumb["schema"]["enum"] == ["100x0", "40x40f", "50x50"]
     assert "/api/photos/{id}/files/{file}/link" in document["paths"]
     assert "/api/albums/{id}/files/{file}" not in document["paths"]
+
+
+def test_declared_routes_take_uploads_under_their_contract_names(make_client, files_settings):
+    spec = declaration(files_settings)
+    spec["shapes"] = {
+        "photo": {
+            "collection": "photos",
+            "fields": {"name": "title", "picture": "image", "visible": "public"},
+        }
+    }
+    spec["routes"] = {
+        "POST /v1/photos": {
+            "create": "photos",
+            "request": {"shape": "photo"},
+            "response": {"shape": "photo"},
+        },
+        "PATCH /v1/photos/{title}": {
+            "update": "photos",
+            "key": "title",
+            "request": {"shape": "photo"},
+            "response": {"shape": "photo"},
+        },
+    }
+    client = make_client(spec)
+    made = client.post(
+        "/v1/photos",
+        data={"name": "contract", "visible": "true"},
+        files={"picture": ("c.png", image(), "image/png")},
+    )
+    assert made.status_code == 201, made.text
+    body = made.json()
+    assert body["name"] == "contract" and body["visible"] is True
+    assert f"photos/{body['picture']}" in stored(client)
+    replaced = client.patch(
+        "/v1/photos/contract", files={"picture": ("d.png", image(20, 20), "image/png")}
+    )
+    assert replaced.status_code == 200, replaced.text
+    assert replaced.json()["picture"] != body["picture"]
+    assert f"photos/{body['picture']}" not in stored(client)
+    refused = client.post(
+        "/v1/photos", data={"name": "bad"}, files={"picture": ("x.png", PROGRAM, "image/png")}
+    )
+    assert refused.status_code in (400, 422)
+    assert stored(client) == {f"photos/{replaced.json()['picture']}"}
+
+
+def test_graphql_reads_file_fields_as_their_stored_names(client):
+    record = create(
+        client,
+        image=("g.png", image(), "image/png"),
+        attachments=("a.txt", b"a", "text/plain"),
+    )
+    answer = client.post(
+        "/graphql", json={"query": "{ photos { items { id image attachments } } }"}
+    ).json()
+    assert answer == {
+        "data": {
+            "photos": {
+                "items": [
+                    {
+                        "id": record["id"],
+                        "image": record["image"],
+                        "attachments": record["attachments"],
+                    }
+                ]
+            }
+        }
+    }

@@ -97,7 +97,8 @@ async def _multipart(
                 if item.filename or item.size:  # a form's empty file input sends an empty part
                     parts.append((renamed.get(name, name), item))
             else:
-                _add_value(received.body, declared, lists, name, item)  # type: ignore[arg-type]
+                field_name = renamed.get(name, name)
+                _add_value(received.body, declared, lists, name, field_name, item)  # type: ignore[arg-type]
         problems = []
         for name, part in parts:
             if name not in files:
@@ -128,13 +129,19 @@ async def _multipart(
 
 
 def _add_value(
-    values: dict[str, Any], declared: Collection, lists: set[str], name: str, text: str
+    values: dict[str, Any],
+    declared: Collection,
+    lists: set[str],
+    name: str,
+    field_name: str,
+    text: str,
 ) -> None:
-    """A text part as the value the JSON body would hold."""
-    field = declared.fields.get(name)
+    """A text part as the value the JSON body would hold (`field_name`: the field the part's
+    name stands for)."""
+    field = declared.fields.get(field_name)
     if field is not None and field.type == "file" and text == "":
         return  # a file input left empty, as browsers send it: no change
-    listed = name in lists or (field is not None and field.type == "file" and field.multiple)
+    listed = field_name in lists or (field is not None and field.type == "file" and field.multiple)
     value = _value(field, text, listed)
     if listed:
         if text == "":
