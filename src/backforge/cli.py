@@ -44,6 +44,11 @@ def rules_app() -> None:
     """Inspect access rules."""
 
 
+@app.group("files", no_args_is_help=True)
+def files_app() -> None:
+    """Stored files of file fields."""
+
+
 @app.group("import", no_args_is_help=True)
 def import_app() -> None:
     """Draft a declaration from another description of an API."""
@@ -499,6 +504,35 @@ def _print_or_write(text: str, output: Path | None, written: str = "") -> None:
         say(f"{green('wrote')} {output}{written}")
     else:
         sys.stdout.write(text)
+
+
+@files_app.command("prune")
+@declaration_argument
+@click.option(
+    "--older-than",
+    default=3600,
+    show_default=True,
+    help="Seconds: younger files may belong to a write in progress.",
+)
+@click.option("--delete", is_flag=True, help="Delete them (without it: only list them).")
+def files_prune(path: Path, older_than: int, delete: bool) -> None:
+    """List (or delete) stored files that no record holds."""
+    from .app import App
+    from .files.prune import orphans
+
+    app = App.from_file(path)
+    if app.store.files is None:
+        raise _fail("the declaration has no file fields")
+    found = list(orphans(app.store, app.store.files, older_than))
+    for key in found:
+        say(f"  {key}")
+    if delete and found:
+        app.store.files.storage.delete(found)
+        say(green(f"deleted {len(found)} files no record holds"))
+    elif found:
+        say(yellow(f"{len(found)} files no record holds; delete them with --delete"))
+    else:
+        say(green("every stored file belongs to a record"))
 
 
 @app.command()

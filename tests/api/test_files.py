@@ -15,6 +15,8 @@ import pytest
 from moto.server import ThreadedMotoServer
 from PIL import Image
 
+from backforge.files.prune import orphans
+
 ADMIN = {"Authorization": "Bearer test-admin-token-0123456789"}
 # A Windows program's first bytes: what filetype knows as application/x-msdownload.
 PROGRAM = b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff" + b"\x00" * 200
@@ -94,7 +96,7 @@ def client(make_client, files_settings):
 
 def stored(client) -> set[str]:
     """Every key in the storage of the app behind `client`."""
-    return set(client.app.store.files.storage.keys("photos/"))
+    return {key for key, _written in client.app.store.files.storage.entries("photos/")}
 
 
 def create(client, title: str = "sunset", public: bool = True, **files) -> dict:
@@ -390,3 +392,13 @@ def test_graphql_reads_file_fields_as_their_stored_names(client):
             }
         }
     }
+
+
+def test_prune_finds_only_files_no_record_holds(client):
+    record = create(client)
+    client.get(f"/api/photos/{record['id']}/files/{record['image']}?thumb=50x50")
+    service = client.app.store.files
+    service.storage.put("photos/left-behind_abcdefghij.png", io.BytesIO(image()), "image/png")
+    found = set(orphans(client.app.store, service, older_than=0))
+    assert found == {"photos/left-behind_abcdefghij.png"}
+    assert set(orphans(client.app.store, service, older_than=3600)) == set()  # too young

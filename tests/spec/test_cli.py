@@ -181,3 +181,24 @@ def test_required_relations_no_first_record_can_satisfy_are_warned(tmp_path):
     )
     output = runner.invoke(app, ["check", str(declaration)]).output
     assert "created first" not in output  # users.team optional: the cycle can start
+
+
+def test_files_prune_lists_then_deletes_what_no_record_holds(tmp_path):
+    from backforge import App
+
+    declaration = tmp_path / "album.yaml"
+    declaration.write_text(
+        "name: album\ncollections:\n  photos:\n    fields:\n      image: {type: file}\n"
+    )
+    App.from_file(declaration).store.metadata.create_all(App.from_file(declaration).engine)
+    orphan = tmp_path / "album-files" / "photos" / "lost_abcdefghij.png"
+    orphan.parent.mkdir(parents=True)
+    orphan.write_bytes(b"\x89PNG\r\n\x1a\n")
+    listed = runner.invoke(app, ["files", "prune", str(declaration), "--older-than", "0"])
+    assert listed.exit_code == 0, listed.output
+    assert "photos/lost_abcdefghij.png" in listed.output and orphan.exists()
+    deleted = runner.invoke(
+        app, ["files", "prune", str(declaration), "--older-than", "0", "--delete"]
+    )
+    assert deleted.exit_code == 0 and "deleted 1 files" in deleted.output
+    assert not orphan.exists()

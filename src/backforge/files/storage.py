@@ -38,7 +38,9 @@ class Storage(Protocol):
 
     def delete(self, keys: Iterable[str]) -> None: ...
 
-    def keys(self, prefix: str) -> Iterator[str]: ...
+    def entries(self, prefix: str) -> Iterator[tuple[str, float]]:
+        """Every key starting with `prefix`, with when it was written (UNIX time)."""
+        ...
 
 
 class LocalStorage:
@@ -77,14 +79,18 @@ class LocalStorage:
         for key in keys:
             self._path(key).unlink(missing_ok=True)
 
-    def keys(self, prefix: str) -> Iterator[str]:
+    def entries(self, prefix: str) -> Iterator[tuple[str, float]]:
         base = self._path(prefix.rstrip("/")) if prefix else self.root
         if not base.is_dir():
             return
         for folder, _subfolders, names in os.walk(base):
             for name in names:
-                if not name.startswith(".upload-"):
-                    yield (Path(folder) / name).relative_to(self.root).as_posix()
+                path = Path(folder) / name
+                try:
+                    modified = path.stat().st_mtime
+                except FileNotFoundError:  # deleted meanwhile
+                    continue
+                yield path.relative_to(self.root).as_posix(), modified
 
 
 class S3Storage:
@@ -127,13 +133,13 @@ class S3Storage:
             batch = names[start : start + 1000]
             self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True})
 
-    def keys(self, prefix: str) -> Iterator[str]:
+    def entries(self, prefix: str) -> Iterator[tuple[str, float]]:
         pages = self.client.get_paginator("list_objects_v2").paginate(
             Bucket=self.bucket, Prefix=self.prefix + prefix
         )
         for page in pages:
             for item in page.get("Contents", ()):
-                yield item["Key"][len(self.prefix) :]
+                yield item["Key"][len(self.prefix) :], item["LastModified"].timestamp()
 
 
 def open_storage(settings: FilesSettings, default_root: Path) -> Storage:
