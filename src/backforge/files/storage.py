@@ -100,9 +100,14 @@ class S3Storage:
     def __init__(self, settings: FilesSettings):
         require("s3", "storage: s3")
         import boto3
+        from boto3.s3.transfer import TransferConfig
         from botocore.config import Config
 
         assert settings.bucket is not None
+        # Parts of 8 MiB, two at a time and two read ahead: an upload holds at most about
+        # 32 MiB in memory (boto3's defaults, ten of each, would hold 80 MiB or more).
+        self.transfer = TransferConfig(multipart_chunksize=8 * CHUNK, max_concurrency=2)
+        self.transfer.max_in_memory_upload_chunks = 2  # s3transfer's, not in boto3's arguments
         self.bucket = settings.bucket
         self.prefix = settings.prefix
         self.client = boto3.client(
@@ -114,7 +119,11 @@ class S3Storage:
 
     def put(self, key: str, source: IO[bytes], media_type: str) -> None:
         self.client.upload_fileobj(
-            source, self.bucket, self.prefix + key, ExtraArgs={"ContentType": media_type}
+            source,
+            self.bucket,
+            self.prefix + key,
+            ExtraArgs={"ContentType": media_type},
+            Config=self.transfer,
         )
 
     def get(self, key: str) -> StoredFile | None:
