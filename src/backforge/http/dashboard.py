@@ -74,7 +74,10 @@ def dashboard_routes(
         return RedirectResponse(base, status_code=308)
 
     def admin_only(request: Request) -> None:
-        if not caller_of(request).is_admin:
+        caller = caller_of(request)
+        if caller.is_anonymous:
+            raise ProblemError(401, "unauthorized", "sign in as an admin")
+        if not caller.is_admin:
             raise ProblemError(403, "forbidden", "the dashboard is for admins")
 
     async def shape(request: Request) -> Response:
