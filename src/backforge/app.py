@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,11 +24,13 @@ from .spec import DeclarationError, Spec, load_dict, load_file
 from .store.access import check_rules
 from .store.hooks import Hooks
 from .store.records import RecordStore
+from .user_code import load_hooks_module, user_code_problems
 
 if TYPE_CHECKING:
     from .files.service import FileService
     from .spec.server import Files as FilesSettings
-from .user_code import load_hooks_module, user_code_problems
+
+logger = logging.getLogger("backforge.files")
 
 
 class App:
@@ -88,7 +91,7 @@ class App:
             token_cookie=spec.settings.token_cookie,
         )
         if any(self.store.file_fields.values()):
-            self.store.files = _file_service(spec, self.config.files, declaration_path)
+            self.store.files = _file_service(self.store, self.config.files, declaration_path)
         self.realtime = Realtime(self.store, self.config.redis, self.config.redis_key_prefix)
         self.asgi = build_middleware(
             build_app(
@@ -134,7 +137,7 @@ def _templates(declaration_path: str | Path | None) -> Path | None:
 
 
 def _file_service(
-    spec: Spec, settings: FilesSettings, declaration_path: str | Path | None
+    store: RecordStore, settings: FilesSettings, declaration_path: str | Path | None
 ) -> FileService:
     """The storage of file fields' files: `<name>-files` beside the declaration by default;
     links signed with the token key (made for this process when none is configured)."""
@@ -144,6 +147,12 @@ def _file_service(
     from .files.storage import open_storage
 
     folder = Path(declaration_path).resolve().parent if declaration_path else Path.cwd()
-    storage = open_storage(settings, folder / f"{spec.name}-files")
-    keys = KeyRing.from_environment() or KeyRing.ephemeral()
-    return FileService(spec, storage, FileLinks(keys))
+    storage = open_storage(settings, folder / f"{store.spec.name}-files")
+    keys = KeyRing.from_environment()
+    if keys is None:
+        logger.warning(
+            "no BACKFORGE_JWT_SECRET: signed file links end with this process, and another "
+            "process does not accept them"
+        )
+        keys = KeyRing.ephemeral()
+    return FileService(store.file_fields, storage, FileLinks(keys))

@@ -6,8 +6,10 @@ the view rule or a signed link, thumbnails, and files deleted after the commit t
 from __future__ import annotations
 
 import io
+import struct
 import time
 import uuid
+import zlib
 from collections.abc import Iterator
 
 import boto3
@@ -96,7 +98,9 @@ def client(make_client, files_settings):
 
 def stored(client) -> set[str]:
     """Every key in the storage of the app behind `client`."""
-    return {key for key, _written in client.app.store.files.storage.entries("photos/")}
+    service = client.app.store.files
+    service.wait_for_removals()  # a remote store deletes in a thread of its own
+    return {key for key, _written in service.storage.entries("photos/")}
 
 
 def create(client, title: str = "sunset", public: bool = True, **files) -> dict:
@@ -242,7 +246,9 @@ def test_multiple_files_are_added_kept_and_dropped(client):
     names = added.json()["attachments"]
     assert names[0] == first and names[1].endswith(".csv") and len(names) == 2
     download = client.get(f"{url}/files/{names[1]}")
-    assert download.headers["content-type"].startswith("text/csv")
+    assert download.content == b"a,b\n1,2"
+    # Not a type shown inline: an attachment, of a type no page can load as a script or style
+    assert download.headers["content-type"] == "application/octet-stream"
     assert download.headers["content-disposition"].startswith("attachment")
     too_many = client.patch(
         url, files=[("attachments", (f"{i}.txt", b"x", "text/plain")) for i in range(2)]
@@ -367,6 +373,15 @@ def test_declared_routes_take_uploads_under_their_contract_names(make_client, fi
         "/v1/photos", data={"name": "bad"}, files={"picture": ("x.png", PROGRAM, "image/png")}
     )
     assert refused.status_code in (400, 422)
+    outside = client.post(
+        "/v1/photos",
+        data={"name": "outside", "visible": "true"},
+        files={
+            "picture": ("e.png", image(), "image/png"),
+            "attachments": ("a.txt", b"not in the contract", "text/plain"),
+        },
+    )
+    assert outside.status_code in (400, 422)
     assert stored(client) == {f"photos/{replaced.json()['picture']}"}
 
 
@@ -402,3 +417,97 @@ def test_prune_finds_only_files_no_record_holds(client):
     found = set(orphans(client.app.store, service, older_than=0))
     assert found == {"photos/left-behind_abcdefghij.png"}
     assert set(orphans(client.app.store, service, older_than=3600)) == set()  # too young
+
+
+def test_a_failing_after_commit_hook_leaves_the_committed_record_its_files(client):
+    hooks = client.app.store.hooks
+
+    @hooks.after_commit_create("photos")
+    @hooks.after_commit_update("photos")
+    def fails(ctx):
+        raise RuntimeError("a follow-up failed after the commit")
+
+    response = client.post(
+        "/api/photos",
+        data={"title": "kept", "public": "true"},
+        files={"image": ("k.png", image(), "image/png")},
+    )
+    assert response.status_code == 500  # the follow-up failed; the write itself committed
+    (record,) = client.get("/api/photos", params={"filter": 'title = "kept"'}).json()["items"]
+    assert stored(client) == {f"photos/{record['image']}"}
+    url = f"/api/photos/{record['id']}"
+    assert client.get(f"{url}/files/{record['image']}").status_code == 200
+    replaced = client.patch(url, files={"image": ("n.png", image(), "image/png")})
+    assert replaced.status_code == 500
+    (after,) = client.get("/api/photos", params={"filter": 'title = "kept"'}).json()["items"]
+    # the committed replacement holds its new file; the old one went as the commit decided
+    assert after["image"] != record["image"]
+    assert stored(client) == {f"photos/{after['image']}"}
+
+
+def test_nothing_is_stored_for_a_caller_who_may_not_write(make_client, files_settings):
+    spec = declaration(files_settings)
+    spec["collections"]["photos"]["rules"]["create"] = "auth.id != null"
+    client = make_client(spec)
+    refused = client.post(
+        "/api/photos",
+        data={"title": "anonymous", "public": "true"},
+        files={"image": ("a.png", image(), "image/png")},
+    )
+    assert refused.status_code in (401, 403)
+    assert stored(client) == set()
+
+
+def test_thumbnails_of_hostile_or_unusual_images_answer_clearly(client):
+    # PNGs whose headers claim 8000 x 8000 and 20000 x 20000 pixels: refused before anything
+    # is decoded (the second by Pillow's own guard).
+    for side in (8000, 20000):
+        chunk = b"IHDR" + struct.pack(">IIBBBBB", side, side, 8, 2, 0, 0, 0)
+        bomb = b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + chunk
+        bomb += struct.pack(">I", zlib.crc32(chunk)) + b"\x00\x00\x00\x00IEND\xaeB`\x82"
+        record = create(client, title=f"bomb {side}", image=("bomb.png", bomb, "image/png"))
+        refused = client.get(f"/api/photos/{record['id']}/files/{record['image']}?thumb=50x50")
+        assert refused.status_code == 400 and "too large" in refused.json()["detail"]
+    # A 32-bit greyscale TIFF: Pillow cannot write that mode as PNG until it is converted.
+    buffer = io.BytesIO()
+    Image.new("I", (64, 48), 1000).save(buffer, "TIFF")
+    tiff = create(client, title="tiff", image=("depth.tif", buffer.getvalue(), "image/tiff"))
+    thumb = client.get(f"/api/photos/{tiff['id']}/files/{tiff['image']}?thumb=50x50")
+    assert thumb.status_code == 200 and thumb.headers["content-type"] == "image/png"
+    assert Image.open(io.BytesIO(thumb.content)).size == (50, 50)
+
+
+def test_multipart_bodies_drop_files_with_null_and_empty_lists(client):
+    record = create(
+        client,
+        image=("a.png", image(), "image/png"),
+        attachments=("one.txt", b"one", "text/plain"),
+    )
+    url = f"/api/photos/{record['id']}"
+    cleared = client.patch(
+        url, data={"attachments": "[]"}, files={"image": ("b.png", image(), "image/png")}
+    )
+    assert cleared.status_code == 200, cleared.text
+    assert cleared.json()["attachments"] == []
+    assert stored(client) == {f"photos/{cleared.json()['image']}"}
+    required = client.patch(
+        url, data={"image": "null"}, files={"attachments": ("c.txt", b"c", "text/plain")}
+    )
+    assert required.status_code == 422  # a required file cannot be dropped
+
+
+def test_a_required_multiple_field_keeps_at_least_one_file(make_client, files_settings):
+    spec = declaration(files_settings)
+    fields = spec["collections"]["photos"]["fields"]
+    fields["attachments"] = {"type": "file", "multiple": True, "required": True}
+    client = make_client(spec)
+    record = create(
+        client,
+        image=("a.png", image(), "image/png"),
+        attachments=("one.txt", b"one", "text/plain"),
+    )
+    emptied = client.patch(f"/api/photos/{record['id']}", json={"attachments": []})
+    assert emptied.status_code == 422
+    assert emptied.json()["errors"] == [
+        {"path": "/attachments", "message": "this field is required"}
+    ]

@@ -7,30 +7,36 @@ import logging
 import tempfile
 import threading
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from typing import IO
 
 from ..spec.file_fields import Thumb, accepts, max_size
-from ..spec.model import Field, Spec
+from ..spec.model import Field
 from .links import FileLinks
 from .names import stored_name
 from .sniff import HEAD_BYTES, FileRefused, sniff
-from .storage import Storage, StoredFile
+from .storage import LocalStorage, Storage, StoredFile
 from .thumbs import make_thumb
 
 logger = logging.getLogger("backforge.files")
 
 
+# Thumbnails made at once, whatever their images: each may hold a large decoded image.
+THUMBS_AT_ONCE = 2
+
+
 class FileService:
-    def __init__(self, spec: Spec, storage: Storage, links: FileLinks):
+    def __init__(self, fields: dict[str, dict[str, Field]], storage: Storage, links: FileLinks):
+        """`fields`: the file fields of each collection (`RecordStore.file_fields`)."""
         self.storage = storage
         self.links = links
-        self.fields: dict[str, dict[str, Field]] = {
-            name: {n: f for n, f in collection.fields.items() if f.type == "file"}
-            for name, collection in spec.collections.items()
-        }
+        self.fields = fields
         self._making: dict[str, threading.Lock] = {}
         self._making_lock = threading.Lock()
+        self._thumbs_at_once = threading.BoundedSemaphore(THUMBS_AT_ONCE)
+        self._remover: ThreadPoolExecutor | None = None
+        self._removals: set[Future] = set()
 
     @staticmethod
     def key(collection: str, name: str) -> str:
@@ -64,7 +70,9 @@ class FileService:
 
     def remove(self, collection: str, names: Iterable[str]) -> None:
         """Delete files and their thumbnails; a failure is logged, never raised (the write that
-        let them go stands; `backforge files prune` finds what is left)."""
+        let them go stands; `backforge files prune` finds what is left). A local directory
+        deletes at once; a remote store in a thread of its own, so that no request (nor, on
+        SQLite, the event loop running the group commit) waits for it."""
         sizes = {size for field in self.fields[collection].values() for size in field.thumbs or ()}
         keys = []
         for name in names:
@@ -72,10 +80,26 @@ class FileService:
             keys += [self.thumb_key(collection, size, name) for size in sizes]
         if not keys:
             return
+        if isinstance(self.storage, LocalStorage):
+            self._delete(keys)
+            return
+        with self._making_lock:
+            if self._remover is None:
+                self._remover = ThreadPoolExecutor(1, thread_name_prefix="backforge-files")
+            self._removals = {f for f in self._removals if not f.done()}
+            self._removals.add(self._remover.submit(self._delete, keys))
+
+    def wait_for_removals(self, timeout: float = 30) -> None:
+        """Return once the deletions handed to the remover thread are done (tests, shutdown)."""
+        with self._making_lock:
+            pending = list(self._removals)
+        wait(pending, timeout)
+
+    def _delete(self, keys: list[str]) -> None:
         try:
             self.storage.delete(keys)
         except Exception:
-            logger.exception("files of %s could not be deleted: %s", collection, keys)
+            logger.exception("files could not be deleted: %s", keys)
 
     def thumb(self, collection: str, name: str, size: str) -> StoredFile | None:
         """The thumbnail of an image, made once (one maker per thumbnail at a time); None when
@@ -96,7 +120,7 @@ class FileService:
                     return None
                 thumb = Thumb.parse(size)
                 assert thumb is not None  # sizes are checked against the declaration
-                with _readable(original) as source:
+                with self._thumbs_at_once, _readable(original) as source:
                     image, media_type = make_thumb(source, thumb)
                 self.storage.put(key, image, media_type)
             finally:

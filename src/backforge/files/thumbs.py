@@ -10,12 +10,14 @@ from ..spec.file_fields import Thumb
 
 # Formats kept as they are; any other image becomes a PNG thumbnail.
 KEPT_FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp", "GIF": "image/gif"}
-# Larger images are refused rather than decoded (a small file may unpack to gigabytes).
-MAX_PIXELS = 50_000_000
+# Larger images are refused before they are decoded (a small file may unpack to gigabytes).
+MAX_PIXELS = 40_000_000
+# Modes every kept format writes; others (16-bit, CMYK, ...) are converted first.
+_WRITABLE_MODES = frozenset({"RGB", "RGBA", "L", "LA", "P"})
 
 
-class NotAnImage(ValueError):
-    """The file cannot be read as an image."""
+class NotAnImage(Exception):
+    """The file cannot be made into a thumbnail; the message says why."""
 
 
 def make_thumb(source: IO[bytes], thumb: Thumb) -> tuple[io.BytesIO, str]:
@@ -23,19 +25,28 @@ def make_thumb(source: IO[bytes], thumb: Thumb) -> tuple[io.BytesIO, str]:
     require("images", "thumbnails")
     from PIL import Image, ImageOps, UnidentifiedImageError
 
-    Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+    failures = (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError)
+    output = io.BytesIO()
     try:
-        image = Image.open(source)
-        kept = image.format in KEPT_FORMATS
-        image_format = image.format if kept else "PNG"
+        image = Image.open(source)  # reads the header only
+        width, height = image.size
+        if width * height > MAX_PIXELS:
+            raise Image.DecompressionBombError(f"{width}x{height}")
+        image_format = image.format if image.format in KEPT_FORMATS else "PNG"
+        if image.format == "JPEG":
+            image.draft("RGB", (max(thumb.width, 1) * 2, max(thumb.height, 1) * 2))
         image = ImageOps.exif_transpose(image)
+        if image.mode not in _WRITABLE_MODES:
+            image = image.convert("RGBA" if "A" in image.getbands() else "RGB")
         if image_format == "JPEG" and image.mode not in ("RGB", "L"):
             image = image.convert("RGB")
-        image = _resized(image, thumb)
-    except (UnidentifiedImageError, Image.DecompressionBombError, OSError) as exc:
-        raise NotAnImage(str(exc)) from None
-    output = io.BytesIO()
-    image.save(output, format=image_format)
+        _resized(image, thumb).save(output, format=image_format)
+    except Image.DecompressionBombError:
+        message = f"the image has over {MAX_PIXELS:,} pixels: too large for a thumbnail"
+        raise NotAnImage(message) from None
+    except failures:
+        # Pillow's own words may name server paths: not for the client.
+        raise NotAnImage("this file cannot be read as an image: it has no thumbnails") from None
     output.seek(0)
     return output, KEPT_FORMATS[image_format]
 

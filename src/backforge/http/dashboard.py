@@ -26,6 +26,7 @@ from ..spec.server import Dashboard as DashboardSettings
 from ..store.caller import Caller
 from ..store.records import RecordStore
 from .docs_pages import page, static_file
+from .offload import Offload
 from .problems import ProblemError
 from .records import json_response
 
@@ -58,6 +59,7 @@ def dashboard_routes(
     if not settings.enabled:
         return []
     base = settings.path
+    run = Offload(store).run
 
     async def index(_request: Request) -> Response:
         response = page("dashboard/index.html", DASHBOARD_CSP)
@@ -89,7 +91,7 @@ def dashboard_routes(
         """GET /api/admin/migrations: applied and pending plans, and what the database lacks."""
         admin_only(request)
         if migrations_dir is not None and migrations_dir.is_dir():
-            status = migration_status(store.engine, store.spec, migrations_dir)
+            status = await run(migration_status, store.engine, store.spec, migrations_dir)
             return json_response(
                 {
                     "up_to_date": status.up_to_date,
@@ -102,7 +104,8 @@ def dashboard_routes(
                     "drift": [str(change) for change in status.drift],
                 }
             )
-        drift = [str(change) for change in pending_changes(store.engine, store.spec)]
+        changes = await run(pending_changes, store.engine, store.spec)
+        drift = [str(change) for change in changes]
         return json_response(
             {"up_to_date": not drift, "applied": [], "pending": [], "modified": [], "drift": drift}
         )
@@ -122,6 +125,8 @@ def dashboard_routes(
 def _account_routes(
     store: RecordStore, auth: AuthComponents, admin_only: Callable[[Request], None]
 ) -> list[Route]:
+    run = Offload(store).run
+
     def account(request: Request) -> Caller:
         admin_only(request)
         collection = request.path_params["collection"]
@@ -132,16 +137,20 @@ def _account_routes(
     async def revoke_logins(request: Request) -> Response:
         """POST /api/admin/accounts/{collection}/{id}/logout: end every login of the account."""
         who = account(request)
-        with auth.service.writing() as connection:
-            auth.service.revoke_all(connection, str(who.collection), str(who.id))
+
+        def revoke() -> None:
+            with auth.service.writing() as connection:
+                auth.service.revoke_all(connection, str(who.collection), str(who.id))
+
+        await run(revoke)
         return Response(status_code=204)
 
     async def keys(request: Request) -> Response:
         """GET /api/admin/accounts/{collection}/{id}/keys: the account's live API keys."""
-        return json_response({"items": auth.api_keys.list(account(request))})
+        return json_response({"items": await run(auth.api_keys.list, account(request))})
 
     async def revoke_key(request: Request) -> Response:
-        if not auth.api_keys.revoke(account(request), request.path_params["key"]):
+        if not await run(auth.api_keys.revoke, account(request), request.path_params["key"]):
             raise ProblemError(404, "not-found", "no such API key")
         return Response(status_code=204)
 

@@ -40,7 +40,7 @@ from .body import etag, if_match_versions, read_json_body
 from .error_shapes import SHAPED, ErrorFormat, shaped
 from .offload import Offload
 from .problems import ProblemError, problem_for
-from .record_body import MULTIPART, RecordBody, read_record_body
+from .record_body import MULTIPART, RecordBody, discarded_on_failure, read_record_body
 from .records import json_response
 
 PARENT = "_parent"
@@ -216,25 +216,21 @@ class DeclaredRoute:
         return self._answer(record)
 
     async def _create(self, request, caller, params, query) -> Response:
-        received = await self._uploaded(request)
-        try:
+        received = await self._uploaded(request, caller, "create")
+        async with discarded_on_failure(received):
             body = await self._body(request, caller, sent=received)
             presets = None
             if self.declaration.parent is not None:
                 (field,) = self.server_set
                 presets = {field: params[PARENT]}
-            created = await self._write(
-                self.store.create,
-                self.collection,
-                caller,
-                body,
-                presets=presets,
-                uploads=received.uploads if received else None,
-            )
-        except Exception:
-            if received is not None:
-                await received.discard()
-            raise
+        created = await self._write(
+            self.store.create,
+            self.collection,
+            caller,
+            body,
+            presets=presets,
+            uploads=received.uploads if received else None,
+        )
         headers = None
         if self.location is not None and created.get(self.location[2]) is not None:
             before, after, field = self.location
@@ -242,24 +238,20 @@ class DeclaredRoute:
         return self._answer(await self._reread(caller, created, params), headers)
 
     async def _update(self, request, caller, params, query) -> Response:
-        received = await self._uploaded(request)
-        try:
+        received = await self._uploaded(request, caller, "update")
+        async with discarded_on_failure(received):
             body = await self._body(request, caller, params=params, sent=received)
             versions = if_match_versions(request)
             found = await self._run(self._find, caller, params, None)
-            updated = await self._write(
-                self.store.update,
-                self.collection,
-                caller,
-                found["id"],
-                body,
-                versions,
-                uploads=received.uploads if received else None,
-            )
-        except Exception:
-            if received is not None:
-                await received.discard()
-            raise
+        updated = await self._write(
+            self.store.update,
+            self.collection,
+            caller,
+            found["id"],
+            body,
+            versions,
+            uploads=received.uploads if received else None,
+        )
         return self._answer(await self._reread(caller, updated, params))
 
     async def _delete(self, request, caller, params, query) -> Response:
@@ -462,13 +454,19 @@ class DeclaredRoute:
             raise _AsSent([FieldProblem("", "the body is not valid JSON")]) from None
         return raw
 
-    async def _uploaded(self, request: Request) -> RecordBody | None:
-        """A multipart body with files for a collection with file fields (None for JSON); its
-        parts are named as the body's fields are (renamed by the shape)."""
+    async def _uploaded(
+        self, request: Request, caller: Caller, operation: str
+    ) -> RecordBody | None:
+        """A multipart body with files for a collection with file fields (None for JSON), read
+        once the caller may write at all; its parts are named as the body's fields are (the
+        request shape's names, when it has one: no other file part is taken)."""
         media = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if media != MULTIPART or not self.store.file_fields[self.collection]:
             return None
-        inputs = self.input_plan.inputs if self.input_plan is not None else {}
+        self.store.access.check(
+            self.collection, operation, caller, per_record=operation == "update"
+        )
+        inputs = self.input_plan.inputs if self.input_plan is not None else None
         return await read_record_body(request, self.store, self.collection, self.max_body, inputs)
 
     async def _body(

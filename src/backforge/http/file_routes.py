@@ -4,8 +4,10 @@
 the field holding that name (the view rule, field read rules, hidden fields: as a GET of the
 record), or when the query carries a valid, unexpired signature from
 `POST /api/<collection>/<id>/files/<name>/link`. `?thumb=WxH` answers a declared thumbnail of
-an image. Files are sent with a sandboxing CSP, as attachments unless their type is one a
-browser shows without running anything (images but SVG, PDF, audio, video, plain text)."""
+an image. Files are sent with a sandboxing CSP; a type a browser shows without running anything
+(images but SVG, PDF, audio, video, plain text) as itself, inline, any other as an
+`application/octet-stream` attachment — so no upload can serve as a page, a script or a style
+of the API's origin."""
 
 from __future__ import annotations
 
@@ -98,9 +100,8 @@ class FileRoutes:
                 raise ProblemError(400, "invalid-query", message, parameter="thumb")
             try:
                 stored = await anyio.to_thread.run_sync(self.service.thumb, collection, name, size)
-            except NotAnImage:
-                message = "this file is not an image: it has no thumbnails"
-                raise ProblemError(400, "invalid-query", message, parameter="thumb") from None
+            except NotAnImage as refused:
+                raise ProblemError(400, "invalid-query", str(refused), parameter="thumb") from None
             media_type = _thumb_type(media_type)
         else:
             key = self.service.key(collection, name)
@@ -108,6 +109,9 @@ class FileRoutes:
         if stored is None:
             raise ProblemError(404, "not-found", f"the file '{name}' is missing from storage")
         inline = params.get("download") not in ("1", "true") and _shown_inline(media_type)
+        if not _shown_inline(media_type):
+            # Never a type a page could load as a script or a style (nosniff holds it to that).
+            media_type = "application/octet-stream"
         headers = {
             "Content-Security-Policy": SANDBOX,
             "Content-Disposition": f'{"inline" if inline else "attachment"}; filename="{name}"',

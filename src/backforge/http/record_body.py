@@ -8,7 +8,8 @@ does not happen (`RecordBody.discard`)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,17 +37,43 @@ _JSON_PARTS = frozenset({"int", "float", "bool", "json"})
 
 
 @dataclass
-class RecordBody:
-    body: bytes | dict[str, Any]
-    uploads: dict[str, list[str]] | None = None
-    store: RecordStore | None = None
-    collection: str = ""
-    staged: list[str] = field(default_factory=list)
+class Staged:
+    """Files stored for a write that has not reached the store yet."""
+
+    store: RecordStore
+    collection: str
+    names: list[str] = field(default_factory=list)
 
     async def discard(self) -> None:
-        """Delete the files stored for a write that did not happen."""
-        if self.staged and self.store is not None and self.store.files is not None:
-            await anyio.to_thread.run_sync(self.store.files.remove, self.collection, self.staged)
+        if self.names and self.store.files is not None:
+            await anyio.to_thread.run_sync(self.store.files.remove, self.collection, self.names)
+
+
+@dataclass
+class RecordBody:
+    """A write's body: JSON as it came, or a multipart body's values and the stored names of
+    its files by field (`uploads`). Once the store is called with them, the store owns the
+    files (`store.file_values.UploadClaim`); until then `discard` takes them back."""
+
+    body: bytes | dict[str, Any]
+    uploads: dict[str, list[str]] | None = None
+    staged: Staged | None = None
+
+    async def discard(self) -> None:
+        if self.staged is not None:
+            await self.staged.discard()
+
+
+@asynccontextmanager
+async def discarded_on_failure(received: RecordBody | None) -> AsyncIterator[None]:
+    """Around what comes between reading a body and calling the store: a failure there takes
+    the uploads back."""
+    try:
+        yield
+    except BaseException:
+        if received is not None:
+            await received.discard()
+        raise
 
 
 async def read_record_body(
@@ -56,11 +83,12 @@ async def read_record_body(
     max_bytes: int,
     renamed: Mapping[str, str] | None = None,
 ) -> RecordBody:
-    """`renamed`: the field each part name stands for, where a declared route's shape renames
-    fields (text parts keep their names: the route renames them with a JSON body's)."""
+    """`renamed`: where a declared route's request shape names the fields, the field each name
+    stands for (a file part under any other name is refused; text parts keep their names: the
+    route renames them as it does a JSON body's)."""
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media == MULTIPART and store.file_fields[collection] and store.files is not None:
-        return await _multipart(request, store, collection, max_bytes, renamed or {})
+        return await _multipart(request, store, collection, max_bytes, renamed)
     if media == MULTIPART:
         message = "send the body as application/json (this collection has no file fields)"
         raise ProblemError(415, "unsupported-media-type", message)
@@ -76,39 +104,50 @@ async def _multipart(
     store: RecordStore,
     collection: str,
     max_bytes: int,
-    renamed: Mapping[str, str],
+    renamed: Mapping[str, str] | None,
 ) -> RecordBody:
     files = store.file_fields[collection]
     allowance = max_bytes + sum(
         (max_size(f) + PART_OVERHEAD) * max_files(f) for f in files.values() if not f.hidden
     )
+    declared = store.spec.collections[collection]
+    lists = set(store.links.stored[collection])
+    # Text parts are held in memory: at most one per field (and a few more), each within the
+    # JSON body's limit, all of them together too.
+    max_fields = len(declared.fields) + len(lists) + 8
     try:
-        form = await limited(request, allowance).form(max_files=MAX_PARTS, max_fields=MAX_PARTS)
+        form = await limited(request, allowance).form(
+            max_files=MAX_PARTS, max_fields=max_fields, max_part_size=max_bytes
+        )
     except (MultiPartException, HTTPException) as exc:  # Starlette wraps the first in the second
         reason = getattr(exc, "message", None) or getattr(exc, "detail", "")
         raise ProblemError(400, "invalid-body", f"the form cannot be read: {reason}") from None
-    received = RecordBody({}, {}, store, collection)
+    staged = Staged(store, collection)
+    received = RecordBody({}, {}, staged)
     try:
-        declared = store.spec.collections[collection]
-        lists = set(store.links.stored[collection])
         parts: list[tuple[str, UploadFile]] = []
+        text_bytes = 0
         for name, item in form.multi_items():
             if isinstance(item, UploadFile):
-                if item.filename or item.size:  # a form's empty file input sends an empty part
-                    parts.append((renamed.get(name, name), item))
-            else:
-                field_name = renamed.get(name, name)
-                _add_value(received.body, declared, lists, name, field_name, item)  # type: ignore[arg-type]
+                if item.filename or item.size:  # an empty file input may come as an empty part
+                    parts.append((name, item))
+                continue
+            text_bytes += len(item)
+            if text_bytes > max_bytes:
+                raise ProblemError(413, "too-large", f"the text parts exceed {max_bytes} bytes")
+            field_name = name if renamed is None else renamed.get(name, name)
+            _add_value(received.body, declared, lists, name, field_name, item)  # type: ignore[arg-type]
         problems = []
         for name, part in parts:
-            if name not in files:
+            field_name = name if renamed is None else renamed.get(name)
+            if field_name not in files:
                 problems.append(FieldProblem(f"/{name}", "not a file field: it takes no upload"))
                 continue
             try:
                 stored = await anyio.to_thread.run_sync(
                     store.files.stage,  # type: ignore[union-attr]
                     collection,
-                    name,
+                    field_name,
                     part.filename,
                     part.file,
                     part.size or 0,
@@ -116,8 +155,8 @@ async def _multipart(
             except FileRefused as refused:
                 problems.append(FieldProblem(f"/{name}", str(refused)))
                 continue
-            received.staged.append(stored)
-            received.uploads.setdefault(name, []).append(stored)  # type: ignore[union-attr]
+            staged.names.append(stored)
+            received.uploads.setdefault(field_name, []).append(stored)  # type: ignore[union-attr]
         if problems:
             raise ValidationFailed(problems)
     except BaseException:
@@ -140,14 +179,13 @@ def _add_value(
     name stands for)."""
     field = declared.fields.get(field_name)
     if field is not None and field.type == "file" and text == "":
-        return  # a file input left empty, as browsers send it: no change
+        return  # a file input left empty: Starlette reads it as an empty text part
     listed = field_name in lists or (field is not None and field.type == "file" and field.multiple)
     value = _value(field, text, listed)
     if listed:
-        if text == "":
-            values.setdefault(name, [])
-            return
         current = values.setdefault(name, [])
+        if text == "" or value is None:  # an empty list
+            return
         if isinstance(value, list):
             current.extend(value)
         else:
@@ -159,6 +197,8 @@ def _add_value(
 
 
 def _value(field: Field | None, text: str, listed: bool) -> Any:
+    if field is not None and field.type == "file" and text == "null":
+        return None  # drops the file
     if listed and text.startswith("["):
         try:
             return orjson.loads(text)

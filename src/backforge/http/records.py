@@ -123,14 +123,11 @@ class RecordRoutes:
         single_valued(request, frozenset())
         caller = self.caller_of(request)
         if self.store.file_fields[name]:
+            self.store.access.check(name, "create", caller)  # before any upload is stored
             received = await read_record_body(request, self.store, name, self.max_body)
-            try:
-                record = await self._write(
-                    self.store.create, name, caller, received.body, uploads=received.uploads
-                )
-            except Exception:
-                await received.discard()
-                raise
+            record = await self._write(
+                self.store.create, name, caller, received.body, uploads=received.uploads
+            )
         else:
             body = await read_json_body(request, self.max_body)
             record = await self._write(self.store.create, name, caller, body)
@@ -141,20 +138,18 @@ class RecordRoutes:
         single_valued(request, frozenset())
         versions = if_match_versions(request)
         caller = self.caller_of(request)
+        if self.store.file_fields[name]:
+            self.store.access.check(name, "update", caller, per_record=True)  # before uploads
         received = await read_record_body(request, self.store, name, self.max_body)
-        try:
-            record = await self._write(
-                self.store.update,
-                name,
-                caller,
-                record_id,
-                received.body,
-                versions,
-                uploads=received.uploads,
-            )
-        except Exception:
-            await received.discard()
-            raise
+        record = await self._write(
+            self.store.update,
+            name,
+            caller,
+            record_id,
+            received.body,
+            versions,
+            uploads=received.uploads,
+        )
         return json_response(record, headers={"ETag": etag(record["version"])})
 
     async def delete(self, request: Request, name: str, record_id: str) -> Response:

@@ -181,6 +181,13 @@ class Dashboard(_Section):
     enabled: bool = True
     path: str = PydanticField(default="/_/", pattern=r"^/([A-Za-z0-9_-]+/)+$")
 
+    @field_validator("path")
+    @classmethod
+    def _not_the_apis(cls, path: str) -> str:
+        if path.split("/")[1] in ("api", "docs", "graphql", "metrics", "healthz", "readyz"):
+            raise ValueError(f"{path} is the API's own: choose another path, e.g. /_/ or /admin/")
+        return path
+
 
 class ServerSettings(_Section):
     """Everything between the client and the routes."""

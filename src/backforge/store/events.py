@@ -48,13 +48,23 @@ class Transaction:
     # (collection, operation, record id) of every write, kept only while someone listens
     # (`StoreEvents.on_records_committed`): realtime subscribers hear of them after the commit.
     records: list[tuple[str, WriteOperation, str]] = field(default_factory=list)
+    # Run once the transaction has rolled back, its connection given back: undoing effects
+    # outside the database that only a commit would keep (files uploaded for its writes).
+    on_rollback: list[Callable[[], None]] = field(default_factory=list)
 
     def ended(self) -> None:
-        for work in self.after_end:
-            try:
-                work()
-            except Exception:  # never hides the outcome of the transaction itself
-                logger.exception("work after a transaction failed")
+        _run_all(self.after_end, "work after a transaction failed")
+
+    def rolled_back(self) -> None:
+        _run_all(self.on_rollback, "work after a rollback failed")
+
+
+def _run_all(work: list[Callable[[], None]], failure: str) -> None:
+    for item in work:
+        try:
+            item()
+        except Exception:  # never hides the outcome of the transaction itself
+            logger.exception(failure)
 
 
 current_transaction: ContextVar[Transaction | None] = ContextVar(

@@ -64,6 +64,8 @@ def settle(
             limit = max_files(field)
             if len(value) > limit:
                 problems.append(FieldProblem(f"/{name}", f"at most {limit} files"))
+            elif not value and field.required:
+                problems.append(FieldProblem(f"/{name}", "this field is required"))
         else:
             if len(new) > 1:
                 problems.append(FieldProblem(f"/{name}", "one file only"))
@@ -91,7 +93,10 @@ def held_files(
     """The file fields' values of one record (inside the write's transaction)."""
     table = store.tables[collection]
     columns = [table.c[name] for name in store.file_fields[collection]]
-    row = connection.execute(select(*columns).where(table.c.id == record_id)).mappings().first()
+    # Locked (PostgreSQL; SQLite's writers take turns anyway): a concurrent update must not
+    # change the names between this read and the UPDATE, or a file still held could be deleted.
+    query = select(*columns).where(table.c.id == record_id).with_for_update()
+    row = connection.execute(query).mappings().first()
     return dict(row) if row is not None else {}
 
 
@@ -120,6 +125,38 @@ def cascaded_files(
             rows = connection.execute(select(child_table.c.id).where(child_table.c[field].in_(ids)))
             pending.append((child, [row[0] for row in rows]))
     return found
+
+
+class UploadClaim:
+    """The files uploaded for one write, deleted again unless its transaction commits: at once
+    when the write fails before its transaction takes them (`hand_over`), else when that
+    transaction rolls back — the request's own, or the custom endpoint's or batch's it joined.
+    Once committed they are the record's, whatever fails afterwards (an after-commit hook)."""
+
+    def __init__(self, store: RecordStore, collection: str, uploads: Uploads | None):
+        self.store = store
+        self.collection = collection
+        self.names = [name for names in (uploads or {}).values() for name in names]
+        self.taken = False
+
+    def hand_over(self) -> None:
+        """Inside the write's transaction: a rollback of it takes the files back."""
+        if self.names and not self.taken:
+            transaction = current_transaction.get()
+            assert transaction is not None
+            transaction.on_rollback.append(self._remove)
+            self.taken = True
+
+    def __enter__(self) -> UploadClaim:
+        return self
+
+    def __exit__(self, kind: type | None, error: BaseException | None, traceback: Any) -> None:
+        if error is not None and self.names and not self.taken:
+            self._remove()
+
+    def _remove(self) -> None:
+        if self.store.files is not None:
+            self.store.files.remove(self.collection, self.names)
 
 
 def remove_after_commit(store: RecordStore, removed: Mapping[str, list[str]]) -> None:

@@ -75,13 +75,18 @@ def writing(store: RecordStore, table: Table | None) -> Iterator[Connection]:
     if member is not None:
         yield from _writing_in_group(store, member, table)
         return
+    transaction: Transaction | None = None
     try:
         with ending(), store.engine.connect() as connection:
             begin_immediate(connection)
             with connection.begin(), published(connection) as transaction:
                 yield connection
     except DBAPIError as exc:
+        _rolled_back(transaction)
         raise _translated(exc, table) from None
+    except BaseException:
+        _rolled_back(transaction)
+        raise
     _committed(store, transaction, table.name if table is not None else None)
 
 
@@ -103,7 +108,11 @@ def _writing_in_group(
         ):
             yield connection
     except DBAPIError as exc:
+        _rolled_back(transaction)
         raise _translated(exc, table) from None
+    except BaseException:
+        _rolled_back(transaction)
+        raise
 
 
 @contextmanager
@@ -117,21 +126,28 @@ def transaction(store: RecordStore) -> Iterator[Connection]:
 def _committed(store: RecordStore, transaction: Transaction, collection: str | None) -> None:
     events = store.events
     written = transaction.collections | ({collection} if collection is not None else set())
-    for name in written:
-        for listener in events.changed:
-            listener(name)
-    if transaction.records:
-        for records_listener in events.records:
-            records_listener(transaction.records)
-    for event in transaction.committed:
-        store.hooks.run("after_commit", event, store)
-        for listener in events.committed:
-            listener(event)
-    for work in transaction.on_commit:
-        try:
-            work()
-        except Exception:  # the write stands whatever its follow-up does
-            logger.exception("work after a commit failed")
+    try:
+        for name in written:
+            for listener in events.changed:
+                listener(name)
+        if transaction.records:
+            for records_listener in events.records:
+                records_listener(transaction.records)
+        for event in transaction.committed:
+            store.hooks.run("after_commit", event, store)
+            for listener in events.committed:
+                listener(event)
+    finally:  # an after-commit hook that fails does not undo what the commit decided
+        for work in transaction.on_commit:
+            try:
+                work()
+            except Exception:  # the write stands whatever its follow-up does
+                logger.exception("work after a commit failed")
+
+
+def _rolled_back(transaction: Transaction | None) -> None:
+    if transaction is not None:
+        transaction.rolled_back()
 
 
 class _TranslatedErrors:

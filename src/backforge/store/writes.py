@@ -27,6 +27,7 @@ from .caller import Caller
 from .errors import Conflict, FieldProblem, InvalidQuery, NotFound, ValidationFailed
 from .events import WriteEvent, current_transaction
 from .file_values import (
+    UploadClaim,
     Uploads,
     cascaded_files,
     check_uploads,
@@ -80,45 +81,47 @@ def create(
     values the server sets (a declared route's parent), which the body may not hold; they
     are checked like any value (a related record must exist and be visible). `uploads`:
     the stored names of the files uploaded for each file field (`files.FileService.stage`)."""
-    if not trusted:
-        store.access.check(collection, "create", caller)
-    table = store.tables[collection]
-    validator = _validator(store, collection, caller)
-    values, sent = validator.for_create(_plain(body), frozenset(presets or ()))
-    declared_files = store.file_fields[collection]
-    if declared_files:
-        check_uploads(store, collection, validator, uploads)
-        settle(declared_files, values, uploads, None)
-        sent |= frozenset(uploads or ())
-    values.update(presets or {})
-    links = store.links.take(collection, values)
-    _hash_password(values)
-    apply_presets(store, collection, caller, values)
-    now = clock.now()
-    row = {**values, "id": new_id(), "created": now, "updated": now, "version": 1}
-    with store.writing(table) as connection:
-        # Related records are checked before hooks, which may rely on them existing.
-        check_relations(store, connection, collection, caller, row)
-        for name, field in store._slugs[collection]:
-            if row.get(name) is None:
-                room = (field.max_length or MAX_SLUG) - 8  # for a suffix such as -2
-                source = row.get(field.slug_from or "")
-                row[name] = unique_slug(connection, table, name, source, min(room, MAX_SLUG))
-        for name in store._serials[collection]:
-            row[name] = next_serial(connection, store._counters, table, name)
-        event = WriteEvent(collection, "create", caller, values=row, record_id=row["id"])
-        checked = relation_values(store, collection, row)
-        store.hooks.run("before", event, store)
-        check_hook_relations(store, connection, collection, checked, row)
-        validator.missing_required(row)  # a read-only field a hook was to fill
-        check_create_rules(store, connection, collection, caller, row, sent, trusted)
-        _insert(store, connection, collection, row)
-        if links:
-            store.links.write(connection, collection, caller, row["id"], links, replace=False)
-        _after(store, connection, event)
-        if _stored_as_sent(store, collection, caller):
-            return store.serializers[collection](store._blank[collection] | row)
-        return _read_back(store, connection, collection, caller, row["id"])
+    with UploadClaim(store, collection, uploads) as claim:
+        if not trusted:
+            store.access.check(collection, "create", caller)
+        table = store.tables[collection]
+        validator = _validator(store, collection, caller)
+        values, sent = validator.for_create(_plain(body), frozenset(presets or ()))
+        declared_files = store.file_fields[collection]
+        if declared_files:
+            check_uploads(store, collection, validator, uploads)
+            settle(declared_files, values, uploads, None)
+            sent |= frozenset(uploads or ())
+        values.update(presets or {})
+        links = store.links.take(collection, values)
+        _hash_password(values)
+        apply_presets(store, collection, caller, values)
+        now = clock.now()
+        row = {**values, "id": new_id(), "created": now, "updated": now, "version": 1}
+        with store.writing(table) as connection:
+            claim.hand_over()  # a rollback takes the uploads back
+            # Related records are checked before hooks, which may rely on them existing.
+            check_relations(store, connection, collection, caller, row)
+            for name, field in store._slugs[collection]:
+                if row.get(name) is None:
+                    room = (field.max_length or MAX_SLUG) - 8  # for a suffix such as -2
+                    source = row.get(field.slug_from or "")
+                    row[name] = unique_slug(connection, table, name, source, min(room, MAX_SLUG))
+            for name in store._serials[collection]:
+                row[name] = next_serial(connection, store._counters, table, name)
+            event = WriteEvent(collection, "create", caller, values=row, record_id=row["id"])
+            checked = relation_values(store, collection, row)
+            store.hooks.run("before", event, store)
+            check_hook_relations(store, connection, collection, checked, row)
+            validator.missing_required(row)  # a read-only field a hook was to fill
+            check_create_rules(store, connection, collection, caller, row, sent, trusted)
+            _insert(store, connection, collection, row)
+            if links:
+                store.links.write(connection, collection, caller, row["id"], links, replace=False)
+            _after(store, connection, event)
+            if _stored_as_sent(store, collection, caller):
+                return store.serializers[collection](store._blank[collection] | row)
+            return _read_back(store, connection, collection, caller, row["id"])
 
 
 def update(
@@ -130,56 +133,61 @@ def update(
     if_match: set[int] | None = None,
     uploads: Uploads | None = None,
 ) -> dict:
-    store.access.check(collection, "update", caller, per_record=True)
-    table = store.tables[collection]
-    validator = _validator(store, collection, caller)
-    values = validator.for_update(_plain(body))
-    declared_files = store.file_fields[collection]
-    if declared_files:
-        check_uploads(store, collection, validator, uploads)
-    links = store.links.take(collection, values)
-    _hash_password(values)
-    if not is_valid_id(record_id):
-        raise NotFound(f"no record '{record_id}' in {collection}")
-    conditions = [table.c.id == record_id, *visible_and(store, collection, "update", caller)]
-    for name in dict.fromkeys([*values, *(uploads or ())]):  # an upload writes its field
-        rule = store.access.write_rule(collection, name, caller)
-        if rule is not None:
-            conditions.append(rule)
-    if if_match is not None:
-        conditions.append(table.c.version.in_(if_match))
-    with store.writing(table) as connection:
-        event = WriteEvent(collection, "update", caller, values=values, record_id=record_id)
-        observed = _observed(store, "update", collection)
-        if observed:
-            # Hooks see the record before the change: lock it (if the caller may change
-            # it at all), read it, let before-hooks adjust the values, then write.
-            hold_row(store, connection, table, conditions, collection, caller, record_id, if_match)
-            event.old = _system_record(store, connection, collection, record_id)
-        if declared_files and (uploads or any(name in values for name in declared_files)):
-            old = held_files(store, connection, collection, record_id)
-            removed = settle(declared_files, values, uploads, old)
+    with UploadClaim(store, collection, uploads) as claim:
+        store.access.check(collection, "update", caller, per_record=True)
+        table = store.tables[collection]
+        validator = _validator(store, collection, caller)
+        values = validator.for_update(_plain(body))
+        declared_files = store.file_fields[collection]
+        if declared_files:
+            check_uploads(store, collection, validator, uploads)
+        links = store.links.take(collection, values)
+        _hash_password(values)
+        if not is_valid_id(record_id):
+            raise NotFound(f"no record '{record_id}' in {collection}")
+        conditions = [table.c.id == record_id, *visible_and(store, collection, "update", caller)]
+        for name in dict.fromkeys([*values, *(uploads or ())]):  # an upload writes its field
+            rule = store.access.write_rule(collection, name, caller)
+            if rule is not None:
+                conditions.append(rule)
+        if if_match is not None:
+            conditions.append(table.c.version.in_(if_match))
+        with store.writing(table) as connection:
+            claim.hand_over()  # a rollback takes the uploads back
+            event = WriteEvent(collection, "update", caller, values=values, record_id=record_id)
+            observed = _observed(store, "update", collection)
+            if observed:
+                # Hooks see the record before the change: lock it (if the caller may change
+                # it at all), read it, let before-hooks adjust the values, then write.
+                hold_row(
+                    store, connection, table, conditions, collection, caller, record_id, if_match
+                )
+                event.old = _system_record(store, connection, collection, record_id)
+            removed: list[str] = []
+            if declared_files and (uploads or any(name in values for name in declared_files)):
+                old = held_files(store, connection, collection, record_id)
+                removed = settle(declared_files, values, uploads, old)
+            check_relations(store, connection, collection, caller, values)
+            if observed:
+                checked = relation_values(store, collection, values)
+                store.hooks.run("before", event, store)
+                check_hook_relations(store, connection, collection, checked, values)
+            if "password_hash" in values:
+                # In the UPDATE's transaction: if the UPDATE is refused, its rollback undoes this.
+                for listener in store.events.password_set:
+                    listener(connection, collection, record_id)
+            statement = (
+                update_rows(table)
+                .where(*conditions)
+                .values(**values, updated=clock.now(), version=table.c.version + 1)
+            )
+            if connection.execute(statement).rowcount == 0:
+                explain_miss(store, connection, collection, caller, record_id, if_match, "update")
             remove_after_commit(store, {collection: removed})
-        check_relations(store, connection, collection, caller, values)
-        if observed:
-            checked = relation_values(store, collection, values)
-            store.hooks.run("before", event, store)
-            check_hook_relations(store, connection, collection, checked, values)
-        if "password_hash" in values:
-            # In the UPDATE's transaction: if the UPDATE is refused, its rollback undoes this.
-            for listener in store.events.password_set:
-                listener(connection, collection, record_id)
-        statement = (
-            update_rows(table)
-            .where(*conditions)
-            .values(**values, updated=clock.now(), version=table.c.version + 1)
-        )
-        if connection.execute(statement).rowcount == 0:
-            explain_miss(store, connection, collection, caller, record_id, if_match, "update")
-        if links:
-            store.links.write(connection, collection, caller, record_id, links, replace=True)
-        _after(store, connection, event)
-        return _read_back(store, connection, collection, caller, record_id)
+            if links:
+                store.links.write(connection, collection, caller, record_id, links, replace=True)
+            _after(store, connection, event)
+            return _read_back(store, connection, collection, caller, record_id)
 
 
 def increment(
@@ -250,14 +258,18 @@ def delete(
             hold_row(store, connection, table, conditions, collection, caller, record_id, if_match)
             event.old = _system_record(store, connection, collection, record_id)
             store.hooks.run("before", event, store)
+        going: dict[
+            str, list[str]
+        ] = {}  # read before the rows (and those the deletion cascades to) are gone
         if store.deletes_files[collection]:
-            remove_after_commit(store, cascaded_files(store, connection, collection, record_id))
+            going = cascaded_files(store, connection, collection, record_id)
         try:
             result = connection.execute(delete_rows(table).where(*conditions))
         except IntegrityError:
             raise _still_referenced(store, collection) from None
         if result.rowcount == 0:
             explain_miss(store, connection, collection, caller, record_id, if_match, "delete")
+        remove_after_commit(store, going)
         _after(store, connection, event)
 
 

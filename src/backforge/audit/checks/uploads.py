@@ -20,7 +20,7 @@ import secrets
 import uuid
 from typing import Any
 
-from ..client import Exchange, WriteNotAllowed
+from ..client import Exchange, HostNotAllowed, WriteNotAllowed
 from ..context import AuditContext, list_items, object_id_of
 from ..findings import Severity
 from ..openapi import Operation
@@ -75,7 +75,10 @@ def _probe(ctx: AuditContext, op: Operation, part: str) -> None:
     if not 200 <= page.status < 300:
         return
     for url in _served_at(ctx, op, page):
-        served = ctx.client.send("GET", url, identity=ctx.identity_for(op), check=NAME)
+        try:
+            served = ctx.client.send("GET", url, identity=ctx.identity_for(op), check=NAME)
+        except HostNotAllowed:  # a link to another host: not the API's origin, not followed
+            continue
         if served.status == 200 and _runs_as_html(served):
             ctx.report(
                 id="upload-served-as-html",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 
 from ...spec.server import Limits
 from ..problems import ProblemError
@@ -19,6 +20,8 @@ _BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # A JSON string (with escapes) or one bracket; strings are skipped so "[[[" inside them is text.
 _JSON_TOKENS = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]', re.DOTALL)
 _OPENING = frozenset(b"[{")
+# Bytes a second a streamed (multipart) body must average once its first timeout has passed.
+MIN_STREAM_RATE = 32 * 1024
 
 
 def json_depth_exceeds(body: bytes, max_depth: int) -> bool:
@@ -122,16 +125,31 @@ class RequestLimitsMiddleware:
         await self.app(scope, replay, send)
 
     def _timed(self, receive):
-        """`receive`, each message of the body due within the request timeout."""
+        """`receive` for a streamed body: each message due within the request timeout, and
+        the whole body at an average of MIN_STREAM_RATE past the first timeout (a client
+        trickling a byte just in time cannot hold the connection for ever)."""
         timeout = self.timeout
+        started = time.monotonic()
+        received = 0
+        complete = False
 
         async def timed():
+            nonlocal received, complete
+            if complete:  # after the body: waiting for the disconnect is not limited
+                return await receive()
+            left = timeout + received / MIN_STREAM_RATE - (time.monotonic() - started)
             try:
-                async with asyncio.timeout(timeout):
-                    return await receive()
+                if left <= 0:
+                    raise TimeoutError
+                async with asyncio.timeout(min(timeout, left)):
+                    message = await receive()
             except TimeoutError:
-                message = f"the request body stalled for {timeout:g} seconds"
+                message = "the request body arrives too slowly (or stalled)"
                 raise ProblemError(408, "request-timeout", message) from None
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                complete = not message.get("more_body", False)
+            return message
 
         return timed
 

@@ -359,10 +359,18 @@
     }
   }
 
-  async function fileLink(collection, recordId, name, thumb) {
+  // An image's bytes for an <img> (which runs nothing), as a blob: URL freed once shown.
+  async function imageSource(collection, recordId, name, thumb) {
     const query = thumb ? `?thumb=${encodeURIComponent(thumb)}` : "";
     const response = await api("GET", `/api/${collection}/${recordId}/files/${name}${query}`, { raw: true });
     return URL.createObjectURL(await response.blob());
+  }
+
+  // A file opens through a signed link: the server's own headers (attachment unless shown
+  // inline, a sandboxing CSP) then govern it, never a blob: page of this origin.
+  async function openFile(collection, recordId, name) {
+    const link = await api("POST", `/api/${collection}/${recordId}/files/${name}/link?expires_in=60`);
+    window.open(link.url, "_blank", "noopener");
   }
 
   function filesOf(collection, record, field, kept) {
@@ -376,14 +384,16 @@
         const isImage = /\.(png|jpe?g|gif|webp|bmp)$/i.test(name);
         const open = h("a", { href: "#", onclick: async (event) => {
           event.preventDefault();
-          window.open(await fileLink(collection.name, record.id, name), "_blank", "noopener");
+          await openFile(collection.name, record.id, name);
         } }, name);
         const keep = h("input", { type: "checkbox", checked: true, "aria-label": `Keep ${name}`, onchange: (event) => { if (event.target.checked) kept.add(name); else kept.delete(name); } });
         kept.add(name);
         box.append(open, h("label", {}, keep, " keep"));
         if (isImage) {
           const thumb = (field.thumbs || [])[0];
-          fileLink(collection.name, record.id, name, thumb).then((url) => box.prepend(h("img", { src: url, alt: name }))).catch(() => {});
+          imageSource(collection.name, record.id, name, thumb)
+            .then((url) => box.prepend(h("img", { src: url, alt: name, onload: () => URL.revokeObjectURL(url) })))
+            .catch(() => {});
         }
         return box;
       }),
