@@ -2,9 +2,10 @@
 multipart/form-data body whose file parts are checked and stored before the write
 (`files.FileService.stage`) and whose other parts are the record's values.
 
-Uploads stream to disk as they arrive (python-multipart spools parts past 1 MiB), the body is
-refused past the collection's allowance, and every stored upload is deleted again when the write
-does not happen (`RecordBody.discard`)."""
+Uploads stream to disk as they arrive (python-multipart spools parts past 1 MiB) and the body is
+refused past the collection's allowance. A stored upload belongs to the request until the store
+is called with it (`RecordBody.discard` takes it back if that never happens), then to the write
+(`store.file_values.UploadClaim`)."""
 
 from __future__ import annotations
 

@@ -26,9 +26,9 @@ Uploads = Mapping[str, list[str]]
 
 def check_uploads(
     store: RecordStore, collection: str, validator: BodyValidator, uploads: Uploads | None
-) -> dict[str, Field]:
-    """The collection's file fields, after checking that every upload names one the caller
-    may write; an upload's field joins the write (its write rule applies)."""
+) -> None:
+    """Every upload names a file field the caller may write (its write rule then applies as
+    to any value written)."""
     declared = store.file_fields[collection]
     problems = []
     for name in uploads or {}:
@@ -38,7 +38,6 @@ def check_uploads(
             problems.append(FieldProblem(f"/{name}", "this field is read-only"))
     if problems:
         raise ValidationFailed(problems)
-    return declared
 
 
 def settle(
