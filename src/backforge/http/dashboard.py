@@ -19,7 +19,6 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from ..auth.components import AuthComponents
-from ..schema.migrations.api import migration_status, pending_changes
 from ..spec.model import Collection
 from ..spec.semantics import CALLER_DEFAULT
 from ..spec.server import Dashboard as DashboardSettings
@@ -90,6 +89,9 @@ def dashboard_routes(
     async def migrations(request: Request) -> Response:
         """GET /api/admin/migrations: applied and pending plans, and what the database lacks."""
         admin_only(request)
+        # The migration planner (Alembic) is loaded when asked for, not by every served app.
+        from ..schema.migrations.api import migration_status, pending_changes
+
         if migrations_dir is not None and migrations_dir.is_dir():
             status = await run(migration_status, store.engine, store.spec, migrations_dir)
             return json_response(
