@@ -511,3 +511,11 @@ def test_a_required_multiple_field_keeps_at_least_one_file(make_client, files_se
     assert emptied.json()["errors"] == [
         {"path": "/attachments", "message": "this field is required"}
     ]
+
+
+def test_a_signature_of_any_characters_is_refused_not_crashed_on(client):
+    record = create(client)
+    url = f"/api/photos/{record['id']}/files/{record['image']}"
+    for signature in ("%07%40%F2%AB", "k%C3%BC.x", "%C3%BC%F2%83.%C3%B5", ""):
+        response = client.get(f"{url}?expires=9999999999&signature={signature}")
+        assert response.status_code == 403, (signature, response.text)

@@ -37,7 +37,7 @@ def _schemathesis(server, *extra: str) -> subprocess.CompletedProcess:
     return subprocess.run(command, capture_output=True, text=True, timeout=600)
 
 
-@pytest.mark.parametrize("example", ["shop.yaml", "blog.yaml"])
+@pytest.mark.parametrize("example", ["shop.yaml", "blog.yaml", "album.yaml"])
 def test_schemathesis_finds_nothing(make_server, admin, example):
     server = make_server(example)
     # The fuzzer sends thousands of requests from one address: lift the limits so that the

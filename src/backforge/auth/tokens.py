@@ -71,8 +71,9 @@ class KeyRing:
         return self.keys[0]
 
     def secret(self, kid: str) -> bytes | None:
+        wanted = kid.encode("utf-8", "surrogatepass")  # compare_digest refuses non-ASCII str
         for key_id, secret in self.keys:
-            if hmac.compare_digest(key_id, kid):
+            if hmac.compare_digest(key_id.encode(), wanted):
                 return secret
         return None
 

@@ -33,7 +33,7 @@ class FileLinks:
         if secret is None:
             return False
         expected = self._mac(secret, collection, record_id, name, expires)
-        return hmac.compare_digest(expected, mac)
+        return hmac.compare_digest(expected.encode(), mac.encode("utf-8", "surrogatepass"))
 
     @staticmethod
     def _mac(secret: bytes, collection: str, record_id: str, name: str, expires: int) -> str:

@@ -40,7 +40,10 @@ def verify(
         return False
     if abs(time.time() - int(timestamp)) > tolerance:
         return False
-    return hmac.compare_digest(sign(secret, timestamp, body), signature)
+    # As bytes: compare_digest refuses a str with non-ASCII characters (a forged header).
+    return hmac.compare_digest(
+        sign(secret, timestamp, body).encode(), signature.encode("utf-8", "surrogatepass")
+    )
 
 
 def deliver(
