@@ -578,3 +578,15 @@ def test_tokens_from_a_declared_header_or_cookie_and_renamed_session_cookies(mak
     schemes = client.get("/api/openapi.json").json()["components"]["securitySchemes"]
     assert schemes["session"]["name"] == "sid"
     assert schemes["tokenHeader"] == {"type": "apiKey", "in": "header", "name": "X-Access-Token"}
+
+
+def test_a_token_whose_key_id_is_not_ascii_is_refused_not_crashed_on(shop):
+    import base64
+    import json
+
+    def part(data: dict) -> str:
+        return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+    forged = ".".join([part({"alg": "HS256", "kid": "ü"}), part({"sub": "x"}), "c2ln"])
+    response = shop.get("/api/auth/me", headers={"Authorization": f"Bearer {forged}"})
+    assert response.status_code == 401
