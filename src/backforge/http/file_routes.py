@@ -5,7 +5,7 @@ the field holding that name (the view rule, field read rules, hidden fields: as 
 record), or when the query carries a valid, unexpired signature from
 `POST /api/<collection>/<id>/files/<name>/link`. `?thumb=WxH` answers a declared thumbnail of
 an image. Files are sent with a sandboxing CSP; a type a browser shows without running anything
-(images but SVG, PDF, audio, video, plain text) as itself, inline, any other as an
+(images except SVG, PDF, audio, video, plain text) as itself, inline, any other as an
 `application/octet-stream` attachment — so no upload can serve as a page, a script or a style
 of the API's origin."""
 
