@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from .files.service import FileService
     from .spec.server import Files as FilesSettings
 
-logger = logging.getLogger("backforge.files")
+logger = logging.getLogger("backforge.app")
 
 
 class App:

@@ -445,17 +445,23 @@ def test_a_failing_after_commit_hook_leaves_the_committed_record_its_files(clien
     assert stored(client) == {f"photos/{after['image']}"}
 
 
-def test_nothing_is_stored_for_a_caller_who_may_not_write(make_client, files_settings):
+def test_nothing_is_stored_for_a_caller_who_may_not_write(make_client, files_settings, monkeypatch):
     spec = declaration(files_settings)
     spec["collections"]["photos"]["rules"]["create"] = "auth.id != null"
+    spec["collections"]["photos"]["rules"]["update"] = "auth.id != null"
     client = make_client(spec)
-    refused = client.post(
-        "/api/photos",
-        data={"title": "anonymous", "public": "true"},
-        files={"image": ("a.png", image(), "image/png")},
-    )
-    assert refused.status_code in (401, 403)
-    assert stored(client) == set()
+    service = client.app.store.files
+    staged = []
+    stage = service.stage
+    monkeypatch.setattr(service, "stage", lambda *args: staged.append(args) or stage(*args))
+    upload = {"image": ("a.png", image(), "image/png")}
+    refused = client.post("/api/photos", data={"title": "anonymous"}, files=upload)
+    assert refused.status_code == 403
+    refused = client.patch("/api/photos/aaaaaaaaaaaaaaa", files=upload)
+    assert refused.status_code == 403
+    assert staged == []  # refused before any upload was stored, not stored and taken back
+    made = client.post("/api/photos", data={"title": "by an admin"}, files=upload, headers=ADMIN)
+    assert made.status_code == 201 and len(staged) == 1
 
 
 def test_thumbnails_of_hostile_or_unusual_images_answer_clearly(client):

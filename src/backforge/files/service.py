@@ -22,19 +22,15 @@ from .thumbs import make_thumb
 logger = logging.getLogger("backforge.files")
 
 
-# Thumbnails made at once, whatever their images: each may hold a large decoded image.
-THUMBS_AT_ONCE = 2
-
-
 class FileService:
     def __init__(self, fields: dict[str, dict[str, Field]], storage: Storage, links: FileLinks):
         """`fields`: the file fields of each collection (`RecordStore.file_fields`)."""
         self.storage = storage
         self.links = links
         self.fields = fields
+        # The service's bookkeeping: thumbnails being made, deletions handed to the remover.
+        self._lock = threading.Lock()
         self._making: dict[str, threading.Lock] = {}
-        self._making_lock = threading.Lock()
-        self._thumbs_at_once = threading.BoundedSemaphore(THUMBS_AT_ONCE)
         self._remover: ThreadPoolExecutor | None = None
         self._removals: set[Future] = set()
 
@@ -83,15 +79,15 @@ class FileService:
         if isinstance(self.storage, LocalStorage):
             self._delete(keys)
             return
-        with self._making_lock:
+        with self._lock:
             if self._remover is None:
                 self._remover = ThreadPoolExecutor(1, thread_name_prefix="backforge-files")
             self._removals = {f for f in self._removals if not f.done()}
             self._removals.add(self._remover.submit(self._delete, keys))
 
     def wait_for_removals(self, timeout: float = 30) -> None:
-        """Return once the deletions handed to the remover thread are done (tests, shutdown)."""
-        with self._making_lock:
+        """Return once the deletions handed to the remover thread are done."""
+        with self._lock:
             pending = list(self._removals)
         wait(pending, timeout)
 
@@ -101,16 +97,18 @@ class FileService:
         except Exception:
             logger.exception("files could not be deleted: %s", keys)
 
-    def thumb(self, collection: str, name: str, size: str) -> StoredFile | None:
-        """The thumbnail of an image, made once (one maker per thumbnail at a time); None when
-        the original is gone. Raises NotAnImage for a file that is not one."""
+    def cached_thumb(self, collection: str, name: str, size: str) -> StoredFile | None:
+        """The thumbnail already made, if it was."""
+        return self.storage.get(self.thumb_key(collection, size, name))
+
+    def make_thumb(self, collection: str, name: str, size: str) -> StoredFile | None:
+        """Make the thumbnail of an image (one maker per thumbnail at a time: the others wait
+        and read what it made); None when the original is gone. Raises NotAnImage for a file
+        that has no thumbnail. Callers limit how many are made at once."""
         key = self.thumb_key(collection, size, name)
-        found = self.storage.get(key)
-        if found is not None:
-            return found
-        with self._making_lock:
-            lock = self._making.setdefault(key, threading.Lock())
-        with lock:
+        with self._lock:
+            making = self._making.setdefault(key, threading.Lock())
+        with making:
             try:
                 found = self.storage.get(key)
                 if found is not None:
@@ -120,11 +118,11 @@ class FileService:
                     return None
                 thumb = Thumb.parse(size)
                 assert thumb is not None  # sizes are checked against the declaration
-                with self._thumbs_at_once, _readable(original) as source:
+                with _readable(original) as source:
                     image, media_type = make_thumb(source, thumb)
                 self.storage.put(key, image, media_type)
             finally:
-                with self._making_lock:
+                with self._lock:
                     self._making.pop(key, None)
         return self.storage.get(key)
 

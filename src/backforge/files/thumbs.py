@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import struct
 from typing import IO
 
 from ..extras import require
@@ -25,7 +26,16 @@ def make_thumb(source: IO[bytes], thumb: Thumb) -> tuple[io.BytesIO, str]:
     require("images", "thumbnails")
     from PIL import Image, ImageOps, UnidentifiedImageError
 
-    failures = (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError)
+    # What Pillow raises on a file it cannot decode (its own fuzzers expect these).
+    failures = (
+        UnidentifiedImageError,
+        OSError,
+        ValueError,
+        SyntaxError,
+        EOFError,
+        struct.error,
+        MemoryError,
+    )
     output = io.BytesIO()
     try:
         image = Image.open(source)  # reads the header only

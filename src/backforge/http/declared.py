@@ -5,7 +5,7 @@ hooks and events all happen in the store, as for the record routes."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 from urllib.parse import quote
 
 import orjson
@@ -455,7 +455,7 @@ class DeclaredRoute:
         return raw
 
     async def _uploaded(
-        self, request: Request, caller: Caller, operation: str
+        self, request: Request, caller: Caller, operation: Literal["create", "update"]
     ) -> RecordBody | None:
         """A multipart body with files for a collection with file fields (None for JSON), read
         once the caller may write at all; its parts are named as the body's fields are (the
@@ -463,11 +463,11 @@ class DeclaredRoute:
         media = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if media != MULTIPART or not self.store.file_fields[self.collection]:
             return None
-        self.store.access.check(
-            self.collection, operation, caller, per_record=operation == "update"
-        )
         inputs = self.input_plan.inputs if self.input_plan is not None else None
-        return await read_record_body(request, self.store, self.collection, self.max_body, inputs)
+        writer = (caller, operation)
+        return await read_record_body(
+            request, self.store, self.collection, self.max_body, writer, inputs
+        )
 
     async def _body(
         self,

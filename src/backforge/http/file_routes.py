@@ -37,6 +37,8 @@ from .problems import ProblemError
 from .records import json_response, single_valued
 
 SANDBOX = "default-src 'none'; style-src 'unsafe-inline'; sandbox"
+# Thumbnails made at once: each may hold a large decoded image.
+THUMB_MAKERS = 2
 _INLINE_PREFIXES = ("image/", "audio/", "video/")
 _INLINE_TYPES = frozenset({"application/pdf", "text/plain"})
 _DOWNLOAD_PARAMETERS = frozenset({"expires", "signature", "thumb", "download"})
@@ -55,6 +57,7 @@ class FileRoutes:
         self.caller_of = caller_of
         self.settings = settings
         self._run = Offload(store).run
+        self._makers: anyio.CapacityLimiter | None = None  # made on the event loop
 
     def routes(self) -> list[Route]:
         routes = []
@@ -99,7 +102,7 @@ class FileRoutes:
                 message = f"no thumbnail size '{size}' for this field (sizes: {sizes})"
                 raise ProblemError(400, "invalid-query", message, parameter="thumb")
             try:
-                stored = await anyio.to_thread.run_sync(self.service.thumb, collection, name, size)
+                stored = await self._thumb(collection, name, size)
             except NotAnImage as refused:
                 raise ProblemError(400, "invalid-query", str(refused), parameter="thumb") from None
             media_type = _thumb_type(media_type)
@@ -118,6 +121,19 @@ class FileRoutes:
             "Cache-Control": "private, max-age=0, must-revalidate",
         }
         return _response(stored, media_type, headers)
+
+    async def _thumb(self, collection: str, name: str, size: str) -> StoredFile | None:
+        """A thumbnail, made if it was not; at most THUMB_MAKERS are made at once, the others
+        waiting on the event loop (not in a worker thread the database calls need)."""
+        service = self.service
+        stored = await anyio.to_thread.run_sync(service.cached_thumb, collection, name, size)
+        if stored is not None:
+            return stored
+        if self._makers is None:
+            self._makers = anyio.CapacityLimiter(THUMB_MAKERS)
+        return await anyio.to_thread.run_sync(
+            service.make_thumb, collection, name, size, limiter=self._makers
+        )
 
     async def link(self, request: Request, collection: str) -> Response:
         record_id, name = request.path_params["id"], request.path_params["file"]

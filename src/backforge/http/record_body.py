@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import anyio.to_thread
 import orjson
@@ -24,7 +24,8 @@ from starlette.requests import Request
 from ..files.sniff import FileRefused
 from ..spec.file_fields import max_files, max_size
 from ..spec.model import Collection, Field
-from ..store.errors import FieldProblem, ValidationFailed
+from ..store.caller import Caller
+from ..store.errors import FieldProblem, Forbidden, ValidationFailed
 from ..store.records import RecordStore
 from .body import limited, read_json_body
 from .endpoint_io import MAX_PARTS
@@ -47,7 +48,8 @@ class Staged:
 
     async def discard(self) -> None:
         if self.names and self.store.files is not None:
-            await anyio.to_thread.run_sync(self.store.files.remove, self.collection, self.names)
+            with anyio.CancelScope(shield=True):  # also when the request is being cancelled
+                await anyio.to_thread.run_sync(self.store.files.remove, self.collection, self.names)
 
 
 @dataclass
@@ -82,13 +84,19 @@ async def read_record_body(
     store: RecordStore,
     collection: str,
     max_bytes: int,
+    writer: tuple[Caller, Literal["create", "update"]],
     renamed: Mapping[str, str] | None = None,
 ) -> RecordBody:
-    """`renamed`: where a declared route's request shape names the fields, the field each name
-    stands for (a file part under any other name is refused; text parts keep their names: the
-    route renames them as it does a JSON body's)."""
+    """`writer`: who writes, and how; a caller the rules refuse whatever the record gets no
+    upload stored. `renamed`: where a declared route's request shape names the fields, the
+    field each name stands for (a file part under any other name is refused; text parts keep
+    their names: the route renames them as it does a JSON body's)."""
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media == MULTIPART and store.file_fields[collection] and store.files is not None:
+        caller, operation = writer
+        store.access.check(collection, operation, caller)
+        if store.access.admits_nobody(collection, operation, caller):
+            raise Forbidden(f"you may not {operation} records in {collection}")
         return await _multipart(request, store, collection, max_bytes, renamed)
     if media == MULTIPART:
         message = "send the body as application/json (this collection has no file fields)"
@@ -133,7 +141,7 @@ async def _multipart(
                 if item.filename or item.size:  # an empty file input may come as an empty part
                     parts.append((name, item))
                 continue
-            text_bytes += len(item)
+            text_bytes += len(item.encode("utf-8", "surrogatepass"))
             if text_bytes > max_bytes:
                 raise ProblemError(413, "too-large", f"the text parts exceed {max_bytes} bytes")
             field_name = name if renamed is None else renamed.get(name, name)

@@ -123,8 +123,8 @@ class RecordRoutes:
         single_valued(request, frozenset())
         caller = self.caller_of(request)
         if self.store.file_fields[name]:
-            self.store.access.check(name, "create", caller)  # before any upload is stored
-            received = await read_record_body(request, self.store, name, self.max_body)
+            writer = (caller, "create")
+            received = await read_record_body(request, self.store, name, self.max_body, writer)
             record = await self._write(
                 self.store.create, name, caller, received.body, uploads=received.uploads
             )
@@ -138,9 +138,8 @@ class RecordRoutes:
         single_valued(request, frozenset())
         versions = if_match_versions(request)
         caller = self.caller_of(request)
-        if self.store.file_fields[name]:
-            self.store.access.check(name, "update", caller, per_record=True)  # before uploads
-        received = await read_record_body(request, self.store, name, self.max_body)
+        writer = (caller, "update")
+        received = await read_record_body(request, self.store, name, self.max_body, writer)
         record = await self._write(
             self.store.update,
             name,

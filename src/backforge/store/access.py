@@ -62,6 +62,18 @@ class Access:
         """True when no row can ever pass: admins-only and the caller is no admin."""
         return not caller.is_admin and self._rules[(collection, operation)] is ADMINS_ONLY
 
+    def admits_nobody(self, collection: str, operation: Operation, caller: Caller) -> bool:
+        """True when the rule can admit no record for this caller, whatever the record: it is
+        admins-only, or depends on the caller alone and is false for this one (`auth.id !=
+        null` for an anonymous caller). What an upload is refused by before it is stored."""
+        if caller.is_admin:
+            return False
+        if self._rules[(collection, operation)] is ADMINS_ONLY:
+            return True
+        if (collection, operation) not in self._caller_only:
+            return False
+        return isinstance(self.where(collection, operation, caller), False_)
+
     def check(
         self, collection: str, operation: Operation, caller: Caller, per_record: bool = False
     ) -> None:

@@ -48,8 +48,9 @@ class Transaction:
     # (collection, operation, record id) of every write, kept only while someone listens
     # (`StoreEvents.on_records_committed`): realtime subscribers hear of them after the commit.
     records: list[tuple[str, WriteOperation, str]] = field(default_factory=list)
-    # Run once the transaction has rolled back, its connection given back: undoing effects
-    # outside the database that only a commit would keep (files uploaded for its writes).
+    # Run once the transaction has rolled back for certain (its work failed before the COMMIT
+    # was sent), its connection given back: undoing effects outside the database that only a
+    # commit would keep (files uploaded for its writes).
     on_rollback: list[Callable[[], None]] = field(default_factory=list)
 
     def ended(self) -> None:

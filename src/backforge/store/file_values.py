@@ -127,10 +127,12 @@ def cascaded_files(
 
 
 class UploadClaim:
-    """The files uploaded for one write, deleted again unless its transaction commits: at once
-    when the write fails before its transaction takes them (`hand_over`), else when that
-    transaction rolls back — the request's own, or the custom endpoint's or batch's it joined.
-    Once committed they are the record's, whatever fails afterwards (an after-commit hook)."""
+    """The files uploaded for one write, deleted again when the write does not happen: at once
+    when it fails before its transaction takes them (`hand_over`), else when that transaction
+    rolls back for certain — the request's own, or the custom endpoint's or batch's it joined.
+    Once committed they are the record's, whatever fails afterwards (an after-commit hook);
+    when the COMMIT itself fails, whether it took effect may be unknown, so they stay, and
+    `backforge files prune` deletes them if no record holds them."""
 
     def __init__(self, store: RecordStore, collection: str, uploads: Uploads | None):
         self.store = store

@@ -5,7 +5,9 @@ record routes' writes join the group commit of their event-loop turn instead) an
 in `events.current_transaction`: hooks, custom endpoints, the batch endpoint and the auth
 service join it, and reads made inside it see its writes. After the commit come the
 `after_commit` hooks and the store's after-commit listeners (`events.StoreEvents`), never
-after a rollback. A database error leaves as the store's own error (`database_errors.translate`).
+after a rollback; after a rollback that is certain (the work failed before its COMMIT was
+sent), the transaction's `on_rollback` work (files uploaded for its writes taken back). A
+database error leaves as the store's own error (`database_errors.translate`).
 
 These are RecordStore's methods (`reader`, `reading`, `writing`, `transaction`), written as
 functions taking the store.
@@ -76,16 +78,18 @@ def writing(store: RecordStore, table: Table | None) -> Iterator[Connection]:
         yield from _writing_in_group(store, member, table)
         return
     transaction: Transaction | None = None
+    committing = False
     try:
         with ending(), store.engine.connect() as connection:
             begin_immediate(connection)
             with connection.begin(), published(connection) as transaction:
                 yield connection
+                committing = True
     except DBAPIError as exc:
-        _rolled_back(transaction)
+        _rolled_back(transaction, committing)
         raise _translated(exc, table) from None
     except BaseException:
-        _rolled_back(transaction)
+        _rolled_back(transaction, committing)
         raise
     _committed(store, transaction, table.name if table is not None else None)
 
@@ -100,6 +104,7 @@ def _writing_in_group(
         _committed(store, transaction, table.name if table is not None else None)
 
     assert store.group is not None
+    committing = False
     try:
         with (
             ending(),  # after the savepoint: a connection taken then commits the group first
@@ -107,11 +112,12 @@ def _writing_in_group(
             published(connection) as transaction,
         ):
             yield connection
+            committing = True
     except DBAPIError as exc:
-        _rolled_back(transaction)
+        _rolled_back(transaction, committing)
         raise _translated(exc, table) from None
     except BaseException:
-        _rolled_back(transaction)
+        _rolled_back(transaction, committing)
         raise
 
 
@@ -145,8 +151,11 @@ def _committed(store: RecordStore, transaction: Transaction, collection: str | N
                 logger.exception("work after a commit failed")
 
 
-def _rolled_back(transaction: Transaction | None) -> None:
-    if transaction is not None:
+def _rolled_back(transaction: Transaction | None, committing: bool) -> None:
+    """Undo what only a commit keeps — when the rollback is certain: the work failed before
+    its COMMIT (or savepoint release) was sent. A COMMIT that fails may still have taken
+    effect (a connection lost on the way): its files stay, for `backforge files prune`."""
+    if transaction is not None and not committing:
         transaction.rolled_back()
 
 

@@ -258,9 +258,8 @@ def delete(
             hold_row(store, connection, table, conditions, collection, caller, record_id, if_match)
             event.old = _system_record(store, connection, collection, record_id)
             store.hooks.run("before", event, store)
-        going: dict[
-            str, list[str]
-        ] = {}  # read before the rows (and those the deletion cascades to) are gone
+        # Their files are read before the rows (and those the deletion cascades to) are gone.
+        going: dict[str, list[str]] = {}
         if store.deletes_files[collection]:
             going = cascaded_files(store, connection, collection, record_id)
         try:

@@ -3,7 +3,8 @@
 Each broken limit is a problem response sent before the routes run (414, 413, 400, 408);
 the body is read here once, checked, and replayed to the app. Multipart bodies (uploads) are
 the exception: they stream through to the route, which limits their size as they arrive
-(`body.limited`), each part of them due within the request timeout.
+(`body.limited`), each message of them due within the request timeout and the whole arriving
+at MIN_STREAM_RATE on average once that timeout has passed.
 """
 
 from __future__ import annotations
