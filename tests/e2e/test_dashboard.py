@@ -32,6 +32,8 @@ collections:
       in_stock: {type: bool, default: true}
       photo: {type: file, accept: ["image/*"], thumbs: ["100x100"]}
     rules: {list: "true", view: "true"}
+webhooks:
+  product_made: {on: products.create, url_env: DASH_WEBHOOK_URL, secret_env: DASH_WEBHOOK_SECRET}
 """
 
 
@@ -41,6 +43,9 @@ def _serve(make_server, tmp_path: Path):
     server = make_server("shop.yaml")  # its environment; the declaration is ours
     server.declaration = declaration
     server.environment["BACKFORGE_JWT_SECRET"] = "a-test-secret-of-at-least-32-bytes-long!"
+    # No worker runs: the webhook's deliveries wait in the outbox, as the jobs page shows.
+    server.environment["DASH_WEBHOOK_URL"] = "http://127.0.0.1:9/hook"
+    server.environment["DASH_WEBHOOK_SECRET"] = "a-webhook-secret-of-32-bytes-or-more!"
     return server.start("--dev", "--no-reload")
 
 
@@ -153,7 +158,13 @@ def test_an_admin_manages_records_in_the_dashboard(make_server, admin, tmp_path)
         gone = httpx.get(f"{server.url}/api/products/{record_id}")
         assert gone.status_code == 404
 
-        # System pages.
+        # System pages: each create queued a webhook delivery (no worker runs here).
+        browser.find_element(By.ID, "nav-jobs").click()
+        wait.until(ready.text_to_be_present_in_element((By.ID, "jobs"), "product_made"))
+        assert "pending: 4" in browser.find_element(By.ID, "main").text
+        browser.save_screenshot(str(shots / "dashboard-jobs.png"))
+        browser.find_element(By.ID, "nav-webhooks").click()
+        wait.until(ready.text_to_be_present_in_element((By.ID, "main"), "No deliveries yet"))
         browser.find_element(By.ID, "nav-migrations").click()
         wait.until(ready.text_to_be_present_in_element((By.ID, "migration-status"), "matches"))
         browser.find_element(By.ID, "nav-rules").click()
