@@ -525,3 +525,58 @@ def test_a_signature_of_any_characters_is_refused_not_crashed_on(client):
     for signature in ("%07%40%F2%AB", "k%C3%BC.x", "%C3%BC%F2%83.%C3%B5", ""):
         response = client.get(f"{url}?expires=9999999999&signature={signature}")
         assert response.status_code == 403, (signature, response.text)
+
+
+IMPORT_HOOKS = """
+from backforge.hooks import Endpoints
+
+endpoints = Endpoints()
+
+
+@endpoints.post("/import", body="multipart", status=201)
+def import_photo(ctx):
+    (picture,) = ctx.files["picture"]
+    made = ctx.store.create(
+        "photos",
+        {"title": ctx.body["title"], "public": True},
+        files={"image": picture, "attachments": [("notes.txt", b"made in Python")]},
+    )
+    if ctx.body.get("then") == "fail":
+        raise RuntimeError("the endpoint fails after the write: its transaction rolls back")
+    return made
+"""
+
+
+def test_python_hands_files_to_the_store_with_the_same_checks(
+    make_client, files_settings, tmp_path
+):
+    import json
+
+    (tmp_path / "import_hooks.py").write_text(IMPORT_HOOKS)
+    spec = {**declaration(files_settings), "hooks": "import_hooks.py"}
+    path = tmp_path / "album.yaml"
+    path.write_text(json.dumps(spec))
+    client = make_client(path)
+    made = client.post(
+        "/import", data={"title": "imported"}, files={"picture": ("p.png", image(), "image/png")}
+    )
+    assert made.status_code == 201, made.text
+    record = made.json()
+    assert record["image"].endswith(".png") and record["attachments"][0].startswith("notes_")
+    assert stored(client) == {f"photos/{record['image']}", f"photos/{record['attachments'][0]}"}
+    # Refused as an upload would be: a program as the image; nothing is kept.
+    refused = client.post(
+        "/import", data={"title": "bad"}, files={"picture": ("p.png", PROGRAM, "image/png")}
+    )
+    assert refused.status_code == 422
+    # The endpoint's transaction rolls back after the write: its files go with it.
+    failed = client.post(
+        "/import",
+        data={"title": "rolled back", "then": "fail"},
+        files={"picture": ("p.png", image(), "image/png")},
+    )
+    assert failed.status_code == 500
+    assert len(stored(client)) == 2
+    assert (
+        client.get("/api/photos", params={"filter": 'title = "rolled back"'}).json()["items"] == []
+    )

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from ..rules import ExpressionError, parse
 from .caller import Caller
 from .errors import InvalidQuery
+from .file_values import GivenFiles, stage_given
 from .listing import ListRequest
 
 if TYPE_CHECKING:
@@ -140,11 +141,24 @@ class BoundStore:
 
     # -- writing ---------------------------------------------------------------------------
 
-    def create(self, collection: str, values: Mapping[str, Any]) -> dict[str, Any]:
-        return self._store.create(collection, self.caller, values)
+    def create(
+        self, collection: str, values: Mapping[str, Any], files: GivenFiles | None = None
+    ) -> dict[str, Any]:
+        """`files`: for file fields, by field name, a file of `ctx.files` or a
+        `(filename, bytes or binary file)` pair, or a list of them; checked and stored as an
+        upload is, and taken back if the write does not happen."""
+        uploads = stage_given(self._store, collection, "create", self.caller, files)
+        return self._store.create(collection, self.caller, values, uploads=uploads)
 
-    def update(self, collection: str, record_id: str, values: Mapping[str, Any]) -> dict[str, Any]:
-        return self._store.update(collection, self.caller, record_id, values)
+    def update(
+        self,
+        collection: str,
+        record_id: str,
+        values: Mapping[str, Any],
+        files: GivenFiles | None = None,
+    ) -> dict[str, Any]:
+        uploads = stage_given(self._store, collection, "update", self.caller, files)
+        return self._store.update(collection, self.caller, record_id, values, uploads=uploads)
 
     def increment(
         self, collection: str, record_id: str, field: str, by: int | float = 1

@@ -7,14 +7,17 @@ point a field at a file it did not upload there."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+import io
+from collections.abc import Iterator, Mapping
+from typing import IO, TYPE_CHECKING, Any, Literal
 
 from sqlalchemy import Connection, select
 
+from ..files.sniff import FileRefused
 from ..spec.file_fields import max_files
 from ..spec.model import Field
-from .errors import FieldProblem, ValidationFailed
+from .caller import Caller
+from .errors import FieldProblem, Forbidden, ValidationFailed
 from .events import current_transaction
 
 if TYPE_CHECKING:
@@ -22,6 +25,9 @@ if TYPE_CHECKING:
     from .validation import BodyValidator
 
 Uploads = Mapping[str, list[str]]
+# Files handed to the store from Python: per field, an uploaded file (`.filename`, `.file`,
+# `.size`: `ctx.files`' own), a (filename, bytes or binary file) pair, or a list of them.
+GivenFiles = Mapping[str, Any]
 
 
 def check_uploads(
@@ -124,6 +130,67 @@ def cascaded_files(
             rows = connection.execute(select(child_table.c.id).where(child_table.c[field].in_(ids)))
             pending.append((child, [row[0] for row in rows]))
     return found
+
+
+def stage_given(
+    store: RecordStore,
+    collection: str,
+    operation: Literal["create", "update"],
+    caller: Caller,
+    files: GivenFiles | None,
+) -> dict[str, list[str]] | None:
+    """Files given in Python (`ctx.store.create(..., files=...)`) checked and stored as an
+    upload over HTTP is; the stored names by field, for the write to take over."""
+    if not files:
+        return None
+    store.access.check(collection, operation, caller)
+    if store.access.admits_nobody(collection, operation, caller):
+        raise Forbidden(f"you may not {operation} records in {collection}")
+    service = store.files
+    declared = store.file_fields[collection]
+    unknown = [name for name in files if name not in declared]
+    if unknown or service is None:
+        message = "not a file field: it takes no upload"
+        raise ValidationFailed([FieldProblem(f"/{name}", message) for name in unknown or files])
+    staged: dict[str, list[str]] = {}
+    problems = []
+    try:
+        for name, given in files.items():
+            for filename, source in _each_file(given):
+                size = _size(source)
+                try:
+                    stored = service.stage(collection, name, filename, source, size)
+                except FileRefused as refused:
+                    problems.append(FieldProblem(f"/{name}", str(refused)))
+                    continue
+                staged.setdefault(name, []).append(stored)
+        if problems:
+            raise ValidationFailed(problems)
+    except BaseException:
+        service.remove(collection, [n for names in staged.values() for n in names])
+        raise
+    return staged
+
+
+def _each_file(given: Any) -> Iterator[tuple[str | None, IO[bytes]]]:
+    items = given if isinstance(given, list) else [given]
+    for item in items:
+        if isinstance(item, tuple) and len(item) == 2:
+            filename, content = item
+            yield filename, io.BytesIO(content) if isinstance(content, bytes) else content
+        elif hasattr(item, "file"):  # an uploaded file of a multipart body
+            yield getattr(item, "filename", None), item.file
+        else:
+            raise TypeError(
+                "a file is an uploaded file (ctx.files) or a (filename, bytes or binary file) pair"
+            )
+
+
+def _size(source: IO[bytes]) -> int:
+    source.seek(0, io.SEEK_END)
+    size = source.tell()
+    source.seek(0)
+    return size
 
 
 class UploadClaim:
