@@ -145,9 +145,11 @@ def _upload_and_download(server, tmp_path: Path, storage: str) -> None:
         if storage == "local":
             stored = tmp_path / "vault-files" / "documents" / record["file"]
             assert stored.stat().st_size == SIZE
-        # Flat: the peak grows by far less than the file (measured: +4 MiB with a local
-        # directory; +31 MiB with S3, whose upload holds two 8 MiB parts sent and two read ahead).
-        assert after_upload - before < 40 * 1024, (before, after_upload)
-        assert after_download - before < 40 * 1024, (before, after_download)
+        # Flat: the peak grows by far less than the file: a local directory by about 4 MiB (1 MiB
+        # chunks, spooling past 1 MiB); S3 by 25-45 MiB measured (parts of 5 MiB sent two at a
+        # time and two read ahead, with botocore's buffers), whatever the file's size.
+        bound = (40 if storage == "local" else 64) * 1024
+        assert after_upload - before < bound, (before, after_upload)
+        assert after_download - before < bound, (before, after_download)
     finally:
         server.stop()

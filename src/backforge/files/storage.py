@@ -104,9 +104,9 @@ class S3Storage:
         from botocore.config import Config
 
         assert settings.bucket is not None
-        # Parts of 8 MiB, two at a time and two read ahead: an upload holds at most about
-        # 32 MiB in memory (boto3's defaults, ten of each, would hold 80 MiB or more).
-        self.transfer = TransferConfig(multipart_chunksize=8 * CHUNK, max_concurrency=2)
+        # Parts of 5 MiB (S3's smallest), two at a time and two read ahead: an upload holds
+        # about 20 MiB in memory (boto3's defaults, ten of 8 MiB each, would hold 80 MiB).
+        self.transfer = TransferConfig(multipart_chunksize=5 * CHUNK, max_concurrency=2)
         self.transfer.max_in_memory_upload_chunks = 2  # s3transfer's, not in boto3's arguments
         self.bucket = settings.bucket
         self.prefix = settings.prefix
