@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,8 +28,6 @@ from .user_code import load_hooks_module, user_code_problems
 if TYPE_CHECKING:
     from .files.service import FileService
     from .spec.server import Files as FilesSettings
-
-logger = logging.getLogger("backforge.app")
 
 
 class App:
@@ -148,11 +145,5 @@ def _file_service(
 
     folder = Path(declaration_path).resolve().parent if declaration_path else Path.cwd()
     storage = open_storage(settings, folder / f"{store.spec.name}-files")
-    keys = KeyRing.from_environment()
-    if keys is None:
-        logger.warning(
-            "no BACKFORGE_JWT_SECRET: signed file links end with this process, and another "
-            "process does not accept them"
-        )
-        keys = KeyRing.ephemeral()
+    keys = KeyRing.configured_or_ephemeral("signed file links")
     return FileService(store.file_fields, storage, FileLinks(keys))

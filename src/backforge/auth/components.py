@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -17,8 +16,6 @@ from .totp import Totp
 
 if TYPE_CHECKING:
     from .oauth import OAuthLogin
-
-logger = logging.getLogger("backforge.auth")
 
 
 @dataclass
@@ -36,13 +33,7 @@ def build_auth(store: RecordStore, mailer: Mailer | None = None) -> AuthComponen
     """None when the declaration has no auth collection."""
     if not any(c.auth_options is not None for c in store.spec.collections.values()):
         return None
-    keys = KeyRing.from_environment()
-    if keys is None:
-        logger.warning(
-            "no BACKFORGE_JWT_SECRET/BACKFORGE_JWT_KEYS set: using a random signing key, "
-            "so tokens end when this process stops"
-        )
-        keys = KeyRing.ephemeral()
+    keys = KeyRing.configured_or_ephemeral("tokens")
     issuer = TokenIssuer(keys, audience=store.spec.name)
     service = AuthService(store, issuer, mailer or Mailer.from_environment())
     public_url = os.environ.get("BACKFORGE_PUBLIC_URL", "http://127.0.0.1:8000")

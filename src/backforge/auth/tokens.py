@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import os
 import secrets
 import time
@@ -31,6 +32,9 @@ class InvalidToken(Exception):
 
 class KeyConfigurationError(ValueError):
     pass
+
+
+logger = logging.getLogger("backforge.auth")
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,20 @@ class KeyRing:
                 )
             keys.append((kid, secret.encode()))
         return cls(tuple(keys))
+
+    @classmethod
+    def configured_or_ephemeral(cls, what: str) -> KeyRing:
+        """The configured keys, else a random one for this process, with a warning that `what`
+        (tokens, file links) ends when the process does and is not accepted by another."""
+        keys = cls.from_environment()
+        if keys is None:
+            logger.warning(
+                "no BACKFORGE_JWT_SECRET/BACKFORGE_JWT_KEYS set: using a random signing key, "
+                "so %s end when this process stops (and another process does not accept them)",
+                what,
+            )
+            keys = cls.ephemeral()
+        return keys
 
     @classmethod
     def ephemeral(cls) -> KeyRing:
