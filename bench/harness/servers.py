@@ -363,6 +363,46 @@ class FastAPIPeer(_SqlitePeer):
         return _py_requests()
 
 
+class FastAPIPostgresPeer(Server):
+    """The FastAPI peer on the machine's PostgreSQL through asyncpg (SQLAlchemy's async
+    engine, its default pool), in a database of its own (`fastapi_bench`), loaded afresh
+    each round. PostgreSQL is not pinned, as for backforge-pg."""
+
+    def __init__(self):
+        super().__init__(name="fastapi-pg", label="FastAPI + SQLAlchemy async (asyncpg) + pydantic")
+        self.url = ""
+
+    def prepare(self, ctx: Context) -> None:
+        from .postgres import recreate_database
+
+        super().prepare(ctx)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        backforge_python = Path(os.environ.get("BACKFORGE_VENV", REPO_DIR / ".venv")) / "bin"
+        try:
+            user = recreate_database(backforge_python / "python", "fastapi_bench")
+        except RuntimeError as exc:
+            raise ServerUnavailable(str(exc)) from None
+        self.url = f"postgresql+asyncpg://{user}@127.0.0.1:5432/fastapi_bench"
+        self.token = make_token()
+
+    def restore(self) -> None:
+        assert self.ctx is not None
+        _run(
+            [str(self.ctx.peers_python), "fastapi_app.py", "load", self.url, str(self.ctx.dataset)],
+            cwd=PEERS_DIR,
+        )
+
+    def command(self, port):
+        assert self.ctx is not None
+        argv = [str(self.ctx.peers_python), "-m", "uvicorn", "fastapi_app:app"]
+        argv += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
+        env = {"BENCH_DATABASE_URL": self.url, "BENCH_JWT_SECRET": BENCH_SECRET}
+        return argv, env, PEERS_DIR
+
+    def requests(self):
+        return _py_requests()
+
+
 class DRFPeer(_SqlitePeer):
     """Django REST Framework ModelViewSet under gunicorn gthread.
 
@@ -542,6 +582,7 @@ ALL = {
     "backforge-pg": BackforgePostgres,
     "pocketbase": PocketBase,
     "fastapi": FastAPIPeer,
+    "fastapi-pg": FastAPIPostgresPeer,
     "drf": DRFPeer,
     "ceiling": Ceiling,
 }

@@ -1,11 +1,14 @@
 """The hand-written FastAPI peer, written the way the FastAPI documentation teaches.
 
-SQLAlchemy 2 async ORM over aiosqlite (one engine, one connection pool, a session per
-request as a dependency), pydantic models for input and output, an HTTPBearer
-dependency that verifies the JWT with PyJWT, and indexes for the queries it serves.
+SQLAlchemy 2 async ORM over aiosqlite, or over asyncpg when BENCH_DATABASE_URL names a
+PostgreSQL database (one engine, one connection pool, a session per request as a
+dependency), pydantic models for input and output, an HTTPBearer dependency that verifies
+the JWT with PyJWT, and indexes for the queries it serves.
 
     BENCH_DB=posts.db BENCH_JWT_SECRET=... uvicorn fastapi_app:app
+    BENCH_DATABASE_URL=postgresql+asyncpg://.../db BENCH_JWT_SECRET=... uvicorn fastapi_app:app
     python fastapi_app.py load posts.db dataset.json
+    python fastapi_app.py load postgresql+asyncpg://.../db dataset.json
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 SECRET = os.environ.get("BENCH_JWT_SECRET", "")
 DB_PATH = os.environ.get("BENCH_DB", "posts.db")
+DATABASE_URL = os.environ.get("BENCH_DATABASE_URL") or f"sqlite+aiosqlite:///{DB_PATH}"
 Status = Literal["draft", "published", "archived"]
 
 
@@ -74,15 +78,18 @@ class Page(BaseModel):
     total: int | None = None
 
 
-engine = create_async_engine(f"sqlite+aiosqlite:///{DB_PATH}")
+engine = create_async_engine(DATABASE_URL)
 
 
-@event.listens_for(engine.sync_engine, "connect")
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+if DATABASE_URL.startswith("sqlite"):
+    event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
 
 
 SessionLocal = async_sessionmaker(engine, expire_on_commit=False)
@@ -157,18 +164,40 @@ async def create_post(data: PostIn, session: SessionDep, user: UserDep) -> Post:
     return post
 
 
-def load(db_path: str, data_path: str) -> None:
-    """Create the schema and bulk-insert the data set (synchronously, once)."""
+def _posts(data_path: str) -> list[dict]:
     import json
 
-    from sqlalchemy import create_engine, insert
-
-    sync_engine = create_engine(f"sqlite:///{db_path}")
-    Base.metadata.create_all(sync_engine)
     with open(data_path) as f:
         posts = json.load(f)
     for p in posts:
         p["created"] = datetime.fromisoformat(p["created"]).replace(tzinfo=None)
+    return posts
+
+
+async def load_postgres(url: str, data_path: str) -> None:
+    """Make the schema afresh and insert the data set (every round starts from it)."""
+    from sqlalchemy import insert
+
+    target = create_async_engine(url)
+    async with target.begin() as conn:
+        await conn.run_sync(Base.metadata.drop_all)
+        await conn.run_sync(Base.metadata.create_all)
+        await conn.execute(insert(Post), _posts(data_path))
+    await target.dispose()
+
+
+def load(db_path: str, data_path: str) -> None:
+    """Create the schema and bulk-insert the data set (synchronously, once)."""
+    from sqlalchemy import create_engine, insert
+
+    if db_path.startswith("postgresql"):
+        import asyncio
+
+        asyncio.run(load_postgres(db_path, data_path))
+        return
+    sync_engine = create_engine(f"sqlite:///{db_path}")
+    Base.metadata.create_all(sync_engine)
+    posts = _posts(data_path)
     with sync_engine.begin() as conn:
         conn.exec_driver_sql("PRAGMA journal_mode=WAL")
         conn.execute(insert(Post), posts)

@@ -14,7 +14,7 @@ from .spec.model import Spec
 
 # extra -> the modules it installs
 EXTRAS = {
-    "postgres": ("psycopg",),
+    "postgres": ("psycopg", "asyncpg", "greenlet"),
     "redis": ("redis",),
     "jobs": ("huey", "httpx"),
     "oauth": ("authlib", "cryptography", "httpx"),

@@ -87,7 +87,7 @@ class GraphQLEndpoint:
         if query is None:
             return json_response(NOT_FOUND)
         caller = self.caller_of(request)
-        answer = await self.offload.run(
+        answer = await self.offload.store(
             self.service.execute,
             caller,
             query,

@@ -143,7 +143,7 @@ class GraphQLSocket:
         from .answers import Answer  # graphql-core: imported once GraphQL is asked for
 
         service = self.endpoint.service
-        run = self.endpoint.offload.run
+        run = self.endpoint.offload.store
         prepared = await run(
             service.prepare,
             payload["query"],
@@ -183,7 +183,7 @@ class GraphQLSocket:
                     "record": record,
                     "reason": data.get("reason"),
                 }
-                answer = await self.endpoint.offload.run(service.run, caller, prepared, root)
+                answer = await self.endpoint.offload.store(service.run, caller, prepared, root)
                 await websocket.send_json({"type": "next", "id": key, "payload": answer.body})
                 if name == "error":
                     return

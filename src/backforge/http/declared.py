@@ -78,6 +78,7 @@ class DeclaredRoute:
         self.max_body = spec.settings.max_body_bytes
         offload = Offload(store)
         self._run = offload.run
+        self._read = offload.store
         self._write = offload.write
         response = declaration.response
         self.plan: ShapePlan | None = store.shapes.plans.get(response.shape or "")
@@ -189,7 +190,7 @@ class DeclaredRoute:
             )
             return page, self._shaped(caller, page.items, params)
 
-        page, items = await self._run(read)
+        page, items = await self._read(read)
         response = self.declaration.response
         if response.pluck is not None:
             items = [item.get(response.pluck) for item in items]
@@ -206,11 +207,12 @@ class DeclaredRoute:
     async def _count(self, request, caller, params, query) -> Response:
         asked = ListRequest(limit=1, total=True)
         narrowing = self._narrowing(params, query)
-        page = await self._run(self.store.list, self.collection, caller, asked, narrowing=narrowing)
+        store = self.store
+        page = await self._read(store.list, self.collection, caller, asked, narrowing=narrowing)
         return self._answer(page.total)
 
     async def _get(self, request, caller, params, query) -> Response:
-        record = await self._run(self._find, caller, params, self.plan)
+        record = await self._read(self._find, caller, params, self.plan)
         if self.plan is None:  # the record as it is: its version tells it apart, as on get
             return self._answer(record, {"ETag": etag(record["version"])})
         return self._answer(record)
@@ -242,7 +244,7 @@ class DeclaredRoute:
         async with discarded_on_failure(received):
             body = await self._body(request, caller, params=params, sent=received)
             versions = if_match_versions(request)
-            found = await self._run(self._find, caller, params, None)
+            found = await self._read(self._find, caller, params, None)
         updated = await self._write(
             self.store.update,
             self.collection,
@@ -256,14 +258,14 @@ class DeclaredRoute:
 
     async def _delete(self, request, caller, params, query) -> Response:
         versions = if_match_versions(request)
-        found = await self._run(self._find, caller, params, None)
+        found = await self._read(self._find, caller, params, None)
         await self._write(self.store.delete, self.collection, caller, found["id"], versions)
         return Response(status_code=self.status)
 
     async def _link(self, request, caller, params, query, add: bool = True) -> Response:
         if caller.id is None or caller.is_anonymous:
             raise ProblemError(401, "unauthorized", "log in first")
-        found = await self._run(self._find, caller, params, None)
+        found = await self._read(self._find, caller, params, None)
         await self._write(
             self.store.link, self.collection, caller, found["id"], self.relation, caller.id, add
         )
@@ -308,7 +310,7 @@ class DeclaredRoute:
     async def _me(self, request, caller, params, query) -> Response:
         self._own_account(caller)
         session = {"access_token": _bearer(request, self.store.spec.settings.auth_scheme)}
-        record = await self._run(self._record_by_id, caller, str(caller.id), params, session)
+        record = await self._read(self._record_by_id, caller, str(caller.id), params, session)
         return self._answer(record)
 
     async def _update_me(self, request, caller, params, query) -> Response:
@@ -327,7 +329,7 @@ class DeclaredRoute:
 
         await self._run(change)
         session = {"access_token": _bearer(request, self.store.spec.settings.auth_scheme)}
-        record = await self._run(self._record_by_id, caller, str(caller.id), params, session)
+        record = await self._read(self._record_by_id, caller, str(caller.id), params, session)
         return self._answer(record)
 
     def _own_account(self, caller: Caller) -> None:
@@ -344,7 +346,7 @@ class DeclaredRoute:
             "expires_in": tokens.expires_in,
             "token_type": "Bearer",
         }
-        record = await self._run(self._record_by_id, account, tokens.account_id, params, session)
+        record = await self._read(self._record_by_id, account, tokens.account_id, params, session)
         return self._answer(record)
 
     def _refresh_token(self, data: Any) -> str:
@@ -381,7 +383,7 @@ class DeclaredRoute:
     async def _reread(self, caller: Caller, record: dict, params: Mapping[str, Any]) -> Any:
         if self.plan is None:
             return record
-        return await self._run(self._record_by_id, caller, record["id"], params)
+        return await self._read(self._record_by_id, caller, record["id"], params)
 
     def _shaped(self, caller: Caller, items: list[dict], params: Mapping[str, Any]) -> list:
         if self.plan is None:
@@ -406,7 +408,7 @@ class DeclaredRoute:
                 raise NotFound(f"no such record in {parent.collection}")
             return page.items[0]["id"]
 
-        return await self._run(find)
+        return await self._read(find)
 
     def _narrowing(self, params: Mapping[str, Any], query: Mapping[str, Any]) -> Narrowing:
         present = tuple(name for name in self.query if name in query)

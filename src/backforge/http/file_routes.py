@@ -56,7 +56,7 @@ class FileRoutes:
         self.service = service
         self.caller_of = caller_of
         self.settings = settings
-        self._run = Offload(store).run
+        self._run = Offload(store).store
         self._makers: anyio.CapacityLimiter | None = None  # made on the event loop
 
     def routes(self) -> list[Route]:

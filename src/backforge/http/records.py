@@ -58,7 +58,7 @@ class RecordRoutes:
         self.settings = store.spec.settings
         self.max_body = self.settings.max_body_bytes
         offload = Offload(store)
-        self._run = offload.run
+        self._read = offload.store
         self._write = offload.write
         # List requests by raw query string: most clients ask the same few pages.
         self._list_requests = BoundedMap(LIST_REQUESTS_KEPT)
@@ -102,7 +102,7 @@ class RecordRoutes:
             list_request = ListRequest.from_params(single_valued(request), self.settings)
             if list_request.cursor is None:  # every next page differs: not worth keeping
                 self._list_requests.put(query, list_request)
-        page = await self._run(self.store.list, name, self.caller_of(request), list_request)
+        page = await self._read(self.store.list, name, self.caller_of(request), list_request)
         body: dict[str, Any] = {"items": page.items, "next_cursor": page.next_cursor}
         if page.total is not None:
             body["total"] = page.total
@@ -115,7 +115,7 @@ class RecordRoutes:
             asked = ListRequest.from_params(params, self.settings)
             fields, expand = asked.fields, asked.expand
         caller = self.caller_of(request)
-        record = await self._run(self.store.get, name, caller, record_id, fields, expand)
+        record = await self._read(self.store.get, name, caller, record_id, fields, expand)
         headers = {"ETag": etag(record["version"])} if "version" in record else None
         return json_response(record, headers=headers)
 

@@ -163,7 +163,7 @@ class RealtimeStream:
             self.store.access.check(collection, "view", caller)
             # The statement is built for this caller and filter once, before any change: an
             # invalid filter is refused here, not on the first change.
-            await self.offload.run(self._read, subscription, new_id())
+            await self.offload.store(self._read, subscription, new_id())
         except InvalidQuery as exc:
             raise _bad(str(exc)) from None
         except Forbidden as exc:
@@ -242,7 +242,7 @@ class RealtimeStream:
         key += (change.collection, subscription.filter)
         if key in self._reads:
             return self._reads[key]
-        record = await self.offload.run(self._visible, subscription, change.record_id)
+        record = await self.offload.store(self._visible, subscription, change.record_id)
         self._reads[key] = record
         if len(self._reads) > READS_KEPT:
             self._reads.popitem(last=False)

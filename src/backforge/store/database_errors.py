@@ -23,7 +23,7 @@ def translate(exc: DBAPIError, table: Table | None) -> StoreError | None:
 
 def _integrity(exc: IntegrityError, table: Table | None) -> StoreError:
     message = str(exc.orig)
-    constraint = getattr(getattr(exc.orig, "diag", None), "constraint_name", None) or ""
+    constraint = _constraint_name(exc.orig)
     match = _SQLITE_UNIQUE.search(message)
     fields = [part.split(".")[-1] for part in match.group(1).split(", ")] if match else []
     if not fields and table is not None:
@@ -39,6 +39,17 @@ def _integrity(exc: IntegrityError, table: Table | None) -> StoreError:
     if "FOREIGN KEY" in message or "foreign key" in message:
         return Conflict("the record is referenced by, or refers to, a record that prevents this")
     return Conflict("the change conflicts with a constraint of the database")
+
+
+def _constraint_name(error: BaseException | None) -> str:
+    """The constraint PostgreSQL names: psycopg's `diag`, or asyncpg's error (the cause of
+    SQLAlchemy's adapted one)."""
+    for source in (error, getattr(error, "__cause__", None)):
+        diag = getattr(source, "diag", None)
+        name = getattr(diag, "constraint_name", None) or getattr(source, "constraint_name", None)
+        if name:
+            return name
+    return ""
 
 
 def _constraint_columns(table: Table, name: str) -> list[str]:

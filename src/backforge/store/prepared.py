@@ -1,4 +1,5 @@
-"""Statements compiled once per shape and, on SQLite, run on the database driver directly.
+"""Statements compiled once per shape and run on the database driver directly: on SQLite, and
+on PostgreSQL for reads from the event loop (`postgres_loop.py`, asyncpg).
 
 Building a SQLAlchemy statement and executing it through a `Connection` costs several times
 what the query itself costs on SQLite. The store names each statement by a key holding
@@ -19,7 +20,7 @@ from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, Date, DateTime, Engine
+from sqlalchemy import Connection, Date, DateTime, Engine, Float
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql import Executable, Select
 
@@ -34,6 +35,9 @@ _serials = itertools.count()
 # SQLite stores these as ISO text, which the serializer turns into JSON directly: parsing it
 # into a datetime only to format it again cost a tenth of a list request.
 KEPT_AS_TEXT = (DateTime, Date)
+# PostgreSQL's type codes for float8 and numeric: asyncpg's number types choose their result
+# processor by the code of the column read (the one a declared column of the type has).
+FLOAT8, NUMERIC = 701, 1700
 
 
 @dataclass(frozen=True)
@@ -51,7 +55,7 @@ class DriverSql:
     def compile(cls, statement: Executable, dialect: Dialect) -> DriverSql:
         compiled = statement.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
         if not compiled.positional:
-            raise ValueError("driver-level statements need a positional paramstyle (SQLite)")
+            raise ValueError("driver-level statements need a positional paramstyle")
         values = compiled.construct_params()
         bound = []
         for name in compiled.positiontup or ():
@@ -66,9 +70,7 @@ class DriverSql:
         # Plain str: SQLAlchemy names may be a str subclass, which orjson refuses as a key.
         columns = tuple(str(column.key) for column in selected)
         decoders = tuple(
-            None
-            if isinstance(column.type, KEPT_AS_TEXT)
-            else column.type.dialect_impl(dialect).result_processor(dialect, None)
+            None if isinstance(column.type, KEPT_AS_TEXT) else _result_processor(column, dialect)
             for column in selected
         )
         plain = not any(decoders)
@@ -90,6 +92,15 @@ class DriverSql:
         }
 
 
+def _result_processor(column: Any, dialect: Dialect) -> Decoder:
+    implementation = column.type.dialect_impl(dialect)
+    try:
+        return implementation.result_processor(dialect, None)
+    except TypeError:  # asyncpg's numbers want the column's type code
+        code = FLOAT8 if isinstance(column.type, Float) else NUMERIC
+        return implementation.result_processor(dialect, code)
+
+
 @dataclass(frozen=True)
 class Prepared:
     """A statement built once; `driver` is its driver-level form where reads use one."""
@@ -99,11 +110,13 @@ class Prepared:
     # Where parameters of the statement's expressions are bound (rules.params): each run
     # passes their values as runtime parameters.
     slots: tuple[Slot, ...] = ()
+    # Writes run on the driver too (SQLite); on PostgreSQL they go through SQLAlchemy.
+    writes_on_driver: bool = False
 
     def execute(self, connection: Connection, runtime: Mapping[str, Any]) -> None:
         """Run a write inside the transaction `connection` holds (its own sqlite3 connection
-        when there is a driver-level form)."""
-        if self.driver is None:
+        when writes run on the driver)."""
+        if not self.writes_on_driver:
             connection.execute(self.statement, dict(runtime))
             return
         dbapi = connection.connection.dbapi_connection
@@ -135,11 +148,12 @@ class BoundedMap:
 
 
 class PreparedCache:
-    """Prepared statements by key, built on first use; the oldest goes when it is full."""
+    """Prepared statements by key, built on first use; the oldest goes when it is full.
+    `driver_dialect`: the dialect of the driver that runs them directly (None: none does)."""
 
-    def __init__(self, dialect: Dialect, driver_level: bool, size: int = CACHE_SIZE):
-        self.dialect = dialect
-        self.driver_level = driver_level
+    def __init__(self, driver_dialect: Dialect | None, size: int = CACHE_SIZE):
+        self.dialect = driver_dialect
+        self.writes_on_driver = driver_dialect is not None and driver_dialect.name == "sqlite"
         self._entries = BoundedMap(size)
 
     def get(
@@ -153,8 +167,9 @@ class PreparedCache:
         if prepared is None:
             built = build()
             statement, slots = built if isinstance(built, tuple) else (built, ())
-            driver = DriverSql.compile(statement, self.dialect) if self.driver_level else None
-            prepared = Prepared(statement, driver, slots)
+            dialect = self.dialect
+            driver = DriverSql.compile(statement, dialect) if dialect is not None else None
+            prepared = Prepared(statement, driver, slots, self.writes_on_driver)
             if key is not None:
                 self._entries.put(key, prepared)
         return prepared

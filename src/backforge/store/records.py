@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Engine, Table
+from sqlalchemy import Connection, Engine, Table
 
 from ..schema.tables import SERIALS_TABLE, build_metadata
 from ..spec.model import Spec
@@ -38,6 +38,7 @@ from .writes import EXACT_ROUND_TRIP
 
 if TYPE_CHECKING:
     from ..files.service import FileService
+    from .postgres_loop import DirectPostgres, LoopEngines
 
 __all__ = ["Narrowing", "Page", "RecordStore"]
 
@@ -54,9 +55,19 @@ class RecordStore:
         self.metadata = build_metadata(spec)
         self.tables: dict[str, Table] = {n: self.metadata.tables[n] for n in spec.collections}
         self.access = Access(spec, self.tables)
-        self.prepared = PreparedCache(engine.dialect, driver_level=engine.dialect.name == "sqlite")
+        sqlite = engine.dialect.name == "sqlite"
+        # On PostgreSQL, calls from the event loop run there, through asyncpg (postgres_loop).
+        self.loop: LoopEngines | None = None
+        self._direct_postgres: DirectPostgres | None = None
+        if engine.dialect.name == "postgresql":  # asyncpg and greenlet come with [postgres]
+            from .postgres_loop import DirectPostgres, LoopEngines
+
+            self.loop = LoopEngines.for_engine(engine)
+            self._direct_postgres = DirectPostgres(self.loop) if self.loop else None
+        driver_dialect = engine.dialect if sqlite else self.loop.dialect if self.loop else None
+        self.prepared = PreparedCache(driver_dialect)
         # Reads on SQLite go straight to the driver, on a connection kept per thread.
-        self._direct = DirectSqlite(engine) if engine.dialect.name == "sqlite" else None
+        self._direct = DirectSqlite(engine) if sqlite else None
         # Record writes from the event loop commit together per turn of the loop (SQLite).
         self.group = GroupCommit(engine) if engine.dialect.name == "sqlite" else None
         # Totals by count statement, with the database version they were counted at.
@@ -117,6 +128,12 @@ class RecordStore:
             )
             self.serializers[name] = RowSerializer(collection, self.access.hidden[name])
             self.guarded[name] = frozenset(n for n, f in collection.fields.items() if f.read)
+
+    def connect(self) -> Connection:
+        """A connection for where this runs: a greenlet on the event loop (PostgreSQL through
+        asyncpg, see postgres_loop) or anywhere else (the engine's own driver)."""
+        engine = self.loop.current() if self.loop is not None else None
+        return (engine or self.engine).connect()
 
     # -- reading (reads.py) -------------------------------------------------------------------
     list = reads.list_page

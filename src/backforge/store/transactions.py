@@ -30,6 +30,7 @@ from .group_commit import GroupMember
 from .prepared import ConnectionReader, DirectRead, Reader
 
 if TYPE_CHECKING:
+    from .postgres_loop import PostgresRead
     from .records import RecordStore
 
 logger = logging.getLogger("backforge.store")
@@ -37,10 +38,17 @@ logger = logging.getLogger("backforge.store")
 
 def reader(store: RecordStore, statements: int = 1) -> AbstractContextManager[Reader]:
     """Prepared statements for one read: inside the write transaction when one is open,
-    else on this thread's own SQLite connection, else on a pooled connection."""
-    if store._direct is None or current_transaction.get() is not None:
+    else on this thread's own SQLite connection, else on PostgreSQL's driver from the event
+    loop, else on a pooled connection."""
+    if current_transaction.get() is not None:
         return _connection_reader(store)
-    return _TranslatedErrors(store._direct.reading(statements))
+    if store._direct is not None:
+        return _TranslatedErrors(store._direct.reading(statements))
+    if store._direct_postgres is not None:
+        read = store._direct_postgres.reading(statements)
+        if read is not None:
+            return _TranslatedErrors(read)
+    return _connection_reader(store)
 
 
 @contextmanager
@@ -58,7 +66,7 @@ def reading(store: RecordStore) -> Iterator[Connection]:
         yield transaction.connection  # inside a hook: see the transaction's own writes
         return
     try:
-        with store.engine.connect() as connection:
+        with store.connect() as connection:
             yield connection
     except DBAPIError as exc:
         raise _translated(exc, None) from None
@@ -80,7 +88,7 @@ def writing(store: RecordStore, table: Table | None) -> Iterator[Connection]:
     transaction: Transaction | None = None
     committing = False
     try:
-        with ending(), store.engine.connect() as connection:
+        with ending(), store.connect() as connection:
             begin_immediate(connection)
             with connection.begin(), published(connection) as transaction:
                 yield connection
@@ -164,7 +172,7 @@ class _TranslatedErrors:
 
     __slots__ = ("read",)
 
-    def __init__(self, read: DirectRead):
+    def __init__(self, read: DirectRead | PostgresRead):
         self.read = read
 
     def __enter__(self) -> Reader:

@@ -1,0 +1,247 @@
+"""PostgreSQL from the event loop: the store's calls from requests run in a greenlet on the loop.
+
+The store's code is synchronous. On SQLite it runs inline on the event loop; on PostgreSQL it
+ran in a worker thread per call through psycopg, and the thread hand-offs, GIL contention
+and SQLAlchemy's execution path cost a read by id about 600 µs of the server's CPU. Here the
+same synchronous code runs in a greenlet (SQLAlchemy's `greenlet_spawn`, as its asyncio
+extension does) and each wait on the database is handed to the event loop through asyncpg:
+about 240 µs through SQLAlchemy (writes, and reads inside a write's transaction), and about
+35 µs for a read outside one, run as a prepared statement on the driver (`DirectPostgres`),
+like SQLite's reads (bench/README.md has the measurements).
+
+Code that runs outside such a greenlet — worker threads, user code, the CLI — keeps the
+psycopg engine; `LoopEngines.current()` says which applies. asyncpg's connections belong to
+the event loop that made them, so each loop gets an engine of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shlex
+from typing import Any
+
+import orjson
+from sqlalchemy import Engine, event
+from sqlalchemy.engine import URL
+from sqlalchemy.exc import DBAPIError, DisconnectionError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.util import await_
+from sqlalchemy.util.concurrency import in_greenlet
+
+logger = logging.getLogger("backforge.store")
+
+# Connections per process and event loop. Measured with 32 concurrent clients on one core
+# (bench/README.md): 10 served as many reads as 20 and more than 4.
+POOL_SIZE = 10
+POOL_OVERFLOW = 10
+# Connection parameters of a libpq URL that asyncpg is given another way.
+_SERVER_SETTINGS = ("application_name",)
+
+
+def asyncpg_connection(url: URL) -> tuple[URL, dict[str, Any]] | None:
+    """The asyncpg URL and connect arguments for a psycopg URL, or None when the URL has a
+    parameter asyncpg cannot be given (then the store keeps psycopg in worker threads)."""
+    settings: dict[str, str] = {}
+    arguments: dict[str, Any] = {}
+    for name, value in url.query.items():
+        if isinstance(value, tuple):
+            return None
+        if name in _SERVER_SETTINGS:
+            settings[name] = value
+        elif name == "options":
+            parsed = _server_options(value)
+            if parsed is None:
+                return None
+            settings |= parsed
+        elif name == "sslmode":
+            arguments["ssl"] = value
+        elif name == "connect_timeout":
+            arguments["timeout"] = float(value)
+        else:
+            return None
+    if settings:
+        arguments["server_settings"] = settings
+    return url.set(drivername="postgresql+asyncpg", query={}), arguments
+
+
+def _server_options(options: str) -> dict[str, str] | None:
+    """`-c name=value` pairs of libpq's `options` parameter."""
+    found: dict[str, str] = {}
+    words = iter(shlex.split(options))
+    for word in words:
+        if word == "-c":
+            word = next(words, "")
+        elif word.startswith("-c"):
+            word = word[2:]
+        else:
+            return None
+        name, equals, value = word.partition("=")
+        if not equals or not name:
+            return None
+        found[name.replace("-", "_")] = value
+    return found
+
+
+class LoopEngines:
+    """One asyncpg engine per event loop, for the greenlets that run on it."""
+
+    def __init__(self, url: URL, arguments: dict[str, Any]):
+        self.url = url
+        self.arguments = arguments
+        self._engines: dict[asyncio.AbstractEventLoop, AsyncEngine] = {}
+        # What statements run on the driver are compiled for (an engine connects on first use).
+        self.dialect = create_async_engine(url).sync_engine.dialect
+
+    @classmethod
+    def for_engine(cls, engine: Engine) -> LoopEngines | None:
+        """For a PostgreSQL engine whose URL asyncpg can use; None otherwise."""
+        if engine.dialect.name != "postgresql":
+            return None
+        found = asyncpg_connection(engine.url)
+        if found is None:
+            logger.warning(
+                "DATABASE_URL has connection parameters asyncpg cannot take; "
+                "PostgreSQL calls run in worker threads through psycopg"
+            )
+            return None
+        return cls(*found)
+
+    def current(self) -> Engine | None:
+        """The engine for the running greenlet's event loop; None outside such a greenlet."""
+        if not in_greenlet():
+            return None
+        loop = asyncio.get_running_loop()
+        engine = self._engines.get(loop)
+        if engine is None:
+            # Engines of loops that have ended cannot be disposed of on them; let them go.
+            for ended in [known for known in self._engines if known.is_closed()]:
+                del self._engines[ended]
+            engine = self._engines[loop] = self._create()
+        return engine.sync_engine
+
+    def _create(self) -> AsyncEngine:
+        dbapi = self.dialect.loaded_dbapi
+        _, parameters = self.dialect.create_connect_args(self.url)
+        parameters |= self.arguments
+
+        async def connect() -> Any:
+            import asyncpg
+
+            try:
+                return await asyncpg.connect(**parameters)
+            except OSError as exc:  # refused, unreachable, timed out: a database error too
+                raise dbapi.OperationalError(f"could not connect to the database: {exc}") from exc
+
+        engine = create_async_engine(
+            self.url,
+            async_creator=connect,
+            pool_size=POOL_SIZE,
+            max_overflow=POOL_OVERFLOW,
+            json_deserializer=orjson.loads,
+        )
+        event.listen(engine.sync_engine, "checkout", _still_open)
+        return engine
+
+    async def dispose(self) -> None:
+        """Close the connections of the running loop's engine (at shutdown)."""
+        engine = self._engines.pop(asyncio.get_running_loop(), None)
+        if engine is not None:
+            await engine.dispose()
+
+
+def _still_open(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+    """A pessimistic check that costs nothing: asyncpg notices a connection the server
+    closed (a restart, an idle timeout) as soon as the loop reads its end of the socket.
+    The pool then replaces it instead of handing it to a request."""
+    if dbapi_connection.driver_connection.is_closed():
+        raise DisconnectionError("the connection was closed by the server")
+
+
+class DirectPostgres:
+    """Reads outside a write transaction, on the driver: a pooled asyncpg connection runs
+    each statement's driver-level SQL (asyncpg prepares it once per connection) with no
+    transaction around it."""
+
+    def __init__(self, engines: LoopEngines):
+        self.engines = engines
+
+    def reading(self, statements: int) -> PostgresRead | None:
+        """A context giving a reader, or None outside a greenlet on the loop."""
+        engine = self.engines.current()
+        return PostgresRead(engine) if engine is not None else None
+
+
+class PostgresRead:
+    __slots__ = ("engine", "proxy")
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+
+    def __enter__(self) -> PostgresReader:
+        dbapi = self.engine.dialect.loaded_dbapi
+        try:
+            self.proxy = self.engine.raw_connection()
+        except dbapi.Error as exc:  # as Engine.connect() would raise it
+            raise DBAPIError.instance(
+                None, None, exc, dbapi.Error, dialect=self.engine.dialect
+            ) from exc
+        return PostgresReader(self.proxy.dbapi_connection, self.engine)
+
+    def __exit__(self, kind: type | None, _exc: object, _traceback: object) -> None:
+        if kind is not None:
+            # Cancelled or failed mid-statement: the connection may still be busy with it.
+            self.proxy.invalidate()
+        self.proxy.close()
+
+
+class PostgresReader:
+    """Runs prepared statements for one read (see prepared.Reader)."""
+
+    __slots__ = ("adapted", "driver", "engine")
+
+    def __init__(self, adapted: Any, engine: Engine):
+        self.adapted = adapted  # SQLAlchemy's adapted connection: it translates asyncpg's errors
+        self.driver = adapted.driver_connection
+        self.engine = engine
+
+    def execute(self, sql: str, params: tuple) -> list:
+        try:
+            return await_(self.driver.fetch(sql, *params))
+        except Exception as error:
+            raise self._translated(sql, params, error) from error
+
+    def _translated(self, sql: str, params: tuple, error: Exception) -> DBAPIError:
+        dbapi = self.engine.dialect.loaded_dbapi
+        try:
+            self.adapted._handle_exception(error)
+        except dbapi.Error as translated:
+            return DBAPIError.instance(
+                sql,
+                params,
+                translated,
+                dbapi.Error,
+                connection_invalidated=self.driver.is_closed(),
+                dialect=self.engine.dialect,
+            )
+        raise AssertionError("unreachable: _handle_exception always raises")
+
+    def rows(self, prepared: Any, runtime: Any = None) -> list[dict[str, Any]]:
+        driver = prepared.driver
+        found = self.execute(driver.sql, driver.parameters(runtime))
+        if driver.plain:
+            columns = driver.columns
+            return [dict(zip(columns, row, strict=True)) for row in found]
+        decode = driver.decode
+        return [decode(tuple(row)) for row in found]
+
+    def scalar(self, prepared: Any, runtime: Any = None) -> Any:
+        driver = prepared.driver
+        found = self.execute(driver.sql, driver.parameters(runtime))
+        return found[0][0] if found else None
+
+    def data_version(self) -> str:
+        """The database's snapshot: equal snapshots see exactly the same commits (a
+        transaction that commits leaves the in-progress list or moves xmax), so a total
+        counted at one still holds at the other, whichever process wrote."""
+        return self.execute("SELECT pg_current_snapshot()::text", ())[0][0]
