@@ -65,7 +65,9 @@ class App:
             raise DeclarationError(str(declaration_path or "<declaration>"), problems)
         endpoints = getattr(module, "endpoints", None)
         self.hooks_module = module
-        self.store = RecordStore(spec, self.engine, getattr(module, "hooks", None) or Hooks())
+        self.config = load_config(spec.server)
+        hooks = getattr(module, "hooks", None) or Hooks()
+        self.store = RecordStore(spec, self.engine, hooks, self.config.database)
         problems = check_declared(self.store)
         if problems:
             raise DeclarationError(str(declaration_path or "<declaration>"), problems)
@@ -76,7 +78,6 @@ class App:
             self.jobs = JobSystem(spec, self.store, declaration_path, module)
             self.jobs.attach()
         token = admin_token if admin_token is not None else os.environ.get("BACKFORGE_ADMIN_TOKEN")
-        self.config = load_config(spec.server)
         self.auth = build_auth(self.store, mailer)
         callers = Callers(
             token,

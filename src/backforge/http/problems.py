@@ -8,6 +8,7 @@ from typing import Any
 
 import orjson
 from pydantic import ValidationError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -143,6 +144,14 @@ async def handle_http_exception(request: Request, exc: Exception) -> Response:
     return problem_response(exc.status_code, "http-error", str(exc.detail), exc.headers)
 
 
+async def handle_pool_timeout(_request: Request, _exc: Exception) -> Response:
+    # Every pooled database connection stayed busy for server.database.pool_timeout seconds.
+    logger.warning("no database connection came free in time: raise server.database.pool_size?")
+    return from_store_error(
+        Unavailable("the database is busy; nothing was written, try again shortly")
+    )
+
+
 async def handle_unexpected(request: Request, exc: Exception) -> Response:
     # The trace goes to the server log only; the client learns nothing about internals.
     logger.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
@@ -181,6 +190,7 @@ HANDLERS: dict[type[Exception], Callable[[Request, Exception], Awaitable[Respons
     HTTPException: handle_http_exception,
     ResponseInvalid: handle_response_invalid,
     ValidationError: handle_validation_error,
+    PoolTimeout: handle_pool_timeout,
     Exception: handle_unexpected,
 }
 

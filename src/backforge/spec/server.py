@@ -189,6 +189,16 @@ class Dashboard(_Section):
         return path
 
 
+class Database(_Section):
+    """How each server process talks to PostgreSQL (SQLite needs no settings)."""
+
+    # Connections per process kept for requests (asyncpg, on the event loop); requests
+    # beyond them wait for one. 10 served 32 concurrent clients within 5-8% of 20 on one core
+    # (bench/README.md); processes x pool_size must stay under PostgreSQL's max_connections.
+    pool_size: int = PydanticField(default=10, ge=1, le=1000)
+    pool_timeout: float = PydanticField(default=30.0, gt=0, le=3600)
+
+
 class ServerSettings(_Section):
     """Everything between the client and the routes."""
 
@@ -203,6 +213,7 @@ class ServerSettings(_Section):
     graphql: GraphQL = PydanticField(default_factory=GraphQL)
     files: Files = PydanticField(default_factory=Files)
     dashboard: Dashboard = PydanticField(default_factory=Dashboard)
+    database: Database = PydanticField(default_factory=Database)
     shutdown_timeout: float = PydanticField(default=10.0, ge=0, le=3600)
     # Proxies (addresses or networks; "*" for any) whose X-Forwarded-For / X-Forwarded-Proto
     # are believed: the client's address and scheme then come from those headers. None by

@@ -29,12 +29,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.util import await_
 from sqlalchemy.util.concurrency import in_greenlet
 
+from ..spec.server import Database
+
 logger = logging.getLogger("backforge.store")
 
-# Connections per process and event loop. Measured with 32 concurrent clients on one core
-# (bench/README.md): 10 served as many reads as 20 and more than 4.
-POOL_SIZE = 10
-POOL_OVERFLOW = 10
 # Connection parameters of a libpq URL that asyncpg is given another way.
 _SERVER_SETTINGS = ("application_name",)
 
@@ -86,15 +84,16 @@ def _server_options(options: str) -> dict[str, str] | None:
 class LoopEngines:
     """One asyncpg engine per event loop, for the greenlets that run on it."""
 
-    def __init__(self, url: URL, arguments: dict[str, Any]):
+    def __init__(self, url: URL, arguments: dict[str, Any], pool: Database):
         self.url = url
         self.arguments = arguments
+        self.pool = pool
         self._engines: dict[asyncio.AbstractEventLoop, AsyncEngine] = {}
         # What statements run on the driver are compiled for (an engine connects on first use).
         self.dialect = create_async_engine(url).sync_engine.dialect
 
     @classmethod
-    def for_engine(cls, engine: Engine) -> LoopEngines | None:
+    def for_engine(cls, engine: Engine, pool: Database) -> LoopEngines | None:
         """For a PostgreSQL engine whose URL asyncpg can use; None otherwise."""
         if engine.dialect.name != "postgresql":
             return None
@@ -105,7 +104,7 @@ class LoopEngines:
                 "PostgreSQL calls run in worker threads through psycopg"
             )
             return None
-        return cls(*found)
+        return cls(*found, pool)
 
     def current(self) -> Engine | None:
         """The engine for the running greenlet's event loop; None outside such a greenlet."""
@@ -136,8 +135,11 @@ class LoopEngines:
         engine = create_async_engine(
             self.url,
             async_creator=connect,
-            pool_size=POOL_SIZE,
-            max_overflow=POOL_OVERFLOW,
+            # A fixed pool: connections opened past it would be closed again at check-in,
+            # and under steady load that churn (each a TLS handshake) cost a third of a read.
+            pool_size=self.pool.pool_size,
+            max_overflow=0,
+            pool_timeout=self.pool.pool_timeout,
             json_deserializer=orjson.loads,
         )
         event.listen(engine.sync_engine, "checkout", _still_open)

@@ -23,6 +23,7 @@ from sqlalchemy import Connection, Engine, Table
 
 from ..schema.tables import SERIALS_TABLE, build_metadata
 from ..spec.model import Spec
+from ..spec.server import Database
 from . import reads, transactions, writes
 from .access import Access
 from .events import StoreEvents
@@ -46,7 +47,14 @@ __all__ = ["Narrowing", "Page", "RecordStore"]
 class RecordStore:
     """Record operations for every collection of one declaration, on one database."""
 
-    def __init__(self, spec: Spec, engine: Engine, hooks: Hooks | None = None):
+    def __init__(
+        self,
+        spec: Spec,
+        engine: Engine,
+        hooks: Hooks | None = None,
+        database: Database | None = None,
+    ):
+        """`database`: the PostgreSQL pool settings (the declaration's by default)."""
         self.spec = spec
         self.engine = engine
         self.hooks = hooks or Hooks()
@@ -62,7 +70,7 @@ class RecordStore:
         if engine.dialect.name == "postgresql":  # asyncpg and greenlet come with [postgres]
             from .postgres_loop import DirectPostgres, LoopEngines
 
-            self.loop = LoopEngines.for_engine(engine)
+            self.loop = LoopEngines.for_engine(engine, database or spec.server.database)
             self._direct_postgres = DirectPostgres(self.loop) if self.loop else None
         driver_dialect = engine.dialect if sqlite else self.loop.dialect if self.loop else None
         self.prepared = PreparedCache(driver_dialect)
