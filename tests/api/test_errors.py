@@ -159,7 +159,7 @@ def test_database_gone_is_503_not_500(shop, admin, db_url):
     # Requests' own calls go through asyncpg on the event loop: their engine is made anew
     # (the old one is dropped), for a port where no server listens.
     store.loop.url = store.loop.url.set(port=1)
-    store.loop._engines.clear()
+    store.loop._loops.clear()
     body = _assert_problem(shop.get("/api/categories"), 503, "unavailable")
     assert shop.get("/api/categories").headers.get("retry-after") == "1"
     assert "nothing was written" in body["detail"]

@@ -19,12 +19,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import shlex
+from collections import deque
 from typing import Any
 
 import orjson
 from sqlalchemy import Engine, event
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError, DisconnectionError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.util import await_
 from sqlalchemy.util.concurrency import in_greenlet
@@ -82,13 +84,14 @@ def _server_options(options: str) -> dict[str, str] | None:
 
 
 class LoopEngines:
-    """One asyncpg engine per event loop, for the greenlets that run on it."""
+    """Per event loop: an asyncpg engine for the greenlets that run on it, and the
+    connections its reads outside a transaction take (`ReadConnections`)."""
 
     def __init__(self, url: URL, arguments: dict[str, Any], pool: Database):
         self.url = url
         self.arguments = arguments
         self.pool = pool
-        self._engines: dict[asyncio.AbstractEventLoop, AsyncEngine] = {}
+        self._loops: dict[asyncio.AbstractEventLoop, LoopDatabase] = {}
         # What statements run on the driver are compiled for (an engine connects on first use).
         self.dialect = create_async_engine(url).sync_engine.dialect
 
@@ -106,18 +109,18 @@ class LoopEngines:
             return None
         return cls(*found, pool)
 
-    def current(self) -> Engine | None:
-        """The engine for the running greenlet's event loop; None outside such a greenlet."""
+    def current(self) -> LoopDatabase | None:
+        """The running greenlet's event loop's; None outside such a greenlet."""
         if not in_greenlet():
             return None
         loop = asyncio.get_running_loop()
-        engine = self._engines.get(loop)
-        if engine is None:
-            # Engines of loops that have ended cannot be disposed of on them; let them go.
-            for ended in [known for known in self._engines if known.is_closed()]:
-                del self._engines[ended]
-            engine = self._engines[loop] = self._create()
-        return engine.sync_engine
+        found = self._loops.get(loop)
+        if found is None:
+            # What belonged to loops that have ended cannot be closed on them; let it go.
+            for ended in [known for known in self._loops if known.is_closed()]:
+                del self._loops[ended]
+            found = self._loops[loop] = LoopDatabase(self._create(), self.pool, loop)
+        return found
 
     def _create(self) -> AsyncEngine:
         dbapi = self.dialect.loaded_dbapi
@@ -145,12 +148,6 @@ class LoopEngines:
         event.listen(engine.sync_engine, "checkout", _still_open)
         return engine
 
-    async def dispose(self) -> None:
-        """Close the connections of the running loop's engine (at shutdown)."""
-        engine = self._engines.pop(asyncio.get_running_loop(), None)
-        if engine is not None:
-            await engine.dispose()
-
 
 def _still_open(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
     """A pessimistic check that costs nothing: asyncpg notices a connection the server
@@ -160,9 +157,81 @@ def _still_open(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
         raise DisconnectionError("the connection was closed by the server")
 
 
+class LoopDatabase:
+    """One event loop's engine (SQLAlchemy's pool: writes, reads inside them) and read
+    connections."""
+
+    def __init__(self, engine: AsyncEngine, pool: Database, loop: asyncio.AbstractEventLoop):
+        self.async_engine = engine  # kept: the sync engine is its facade
+        self.engine = engine.sync_engine
+        self.reads = ReadConnections(self.engine, pool, loop)
+
+
+class ReadConnections:
+    """Up to `pool_size` connections for reads outside a transaction, beside the engine's
+    pool. A read takes one and gives it back without a round trip or a timer: SQLAlchemy's
+    pool check-out and check-in (an asyncio queue read under a timeout, a reset) cost about
+    a tenth of a read by id. They come from the engine, so they are configured as its own
+    are (asyncpg's JSON codecs), then leave its pool."""
+
+    def __init__(self, engine: Engine, pool: Database, loop: asyncio.AbstractEventLoop):
+        self.engine = engine
+        self.size = pool.pool_size
+        self.timeout = pool.pool_timeout
+        self.loop = loop
+        self.idle: list[Any] = []
+        self.opened = 0
+        self.waiting: deque[asyncio.Future] = deque()
+
+    def take(self) -> Any:
+        """A connection (SQLAlchemy's adapted one), waiting for one when all are in use."""
+        while self.idle:
+            adapted = self.idle.pop()
+            if not adapted.driver_connection.is_closed():
+                return adapted
+            self.opened -= 1  # closed by the server while idle
+        if self.opened >= self.size:
+            waiter = self.loop.create_future()
+            self.waiting.append(waiter)
+            try:
+                adapted = await_(asyncio.wait_for(waiter, self.timeout))
+            except TimeoutError:
+                raise PoolTimeout(
+                    f"no read connection came free in {self.timeout:g} s "
+                    f"(server.database.pool_size is {self.size})"
+                ) from None
+            except BaseException:  # cancelled: pass on what was handed over meanwhile
+                if waiter.done() and not waiter.cancelled():
+                    self.give_back(waiter.result(), broken=False)
+                raise
+            if adapted is not None:
+                return adapted
+        self.opened += 1  # a place was free, or one was handed back broken
+        try:
+            proxy = self.engine.raw_connection()
+        except BaseException:
+            self.opened -= 1
+            raise
+        proxy.detach()
+        return proxy.dbapi_connection
+
+    def give_back(self, adapted: Any, broken: bool) -> None:
+        if broken or adapted.driver_connection.is_closed():
+            self.opened -= 1
+            adapted.driver_connection.terminate()
+            adapted = None  # a waiter opens a new one in its place
+        while self.waiting:
+            waiter = self.waiting.popleft()
+            if not waiter.done():
+                waiter.set_result(adapted)
+                return
+        if adapted is not None:
+            self.idle.append(adapted)
+
+
 class DirectPostgres:
-    """Reads outside a write transaction, on the driver: a pooled asyncpg connection runs
-    each statement's driver-level SQL (asyncpg prepares it once per connection) with no
+    """Reads outside a write transaction, on the driver: an asyncpg connection runs each
+    statement's driver-level SQL (asyncpg prepares it once per connection) with no
     transaction around it."""
 
     def __init__(self, engines: LoopEngines):
@@ -170,31 +239,28 @@ class DirectPostgres:
 
     def reading(self, statements: int) -> PostgresRead | None:
         """A context giving a reader, or None outside a greenlet on the loop."""
-        engine = self.engines.current()
-        return PostgresRead(engine) if engine is not None else None
+        found = self.engines.current()
+        return PostgresRead(found) if found is not None else None
 
 
 class PostgresRead:
-    __slots__ = ("engine", "proxy")
+    __slots__ = ("adapted", "database")
 
-    def __init__(self, engine: Engine):
-        self.engine = engine
+    def __init__(self, database: LoopDatabase):
+        self.database = database
 
     def __enter__(self) -> PostgresReader:
-        dbapi = self.engine.dialect.loaded_dbapi
+        engine = self.database.engine
+        dbapi = engine.dialect.loaded_dbapi
         try:
-            self.proxy = self.engine.raw_connection()
+            self.adapted = self.database.reads.take()
         except dbapi.Error as exc:  # as Engine.connect() would raise it
-            raise DBAPIError.instance(
-                None, None, exc, dbapi.Error, dialect=self.engine.dialect
-            ) from exc
-        return PostgresReader(self.proxy.dbapi_connection, self.engine)
+            raise DBAPIError.instance(None, None, exc, dbapi.Error, dialect=engine.dialect) from exc
+        return PostgresReader(self.adapted, engine)
 
     def __exit__(self, kind: type | None, _exc: object, _traceback: object) -> None:
-        if kind is not None:
-            # Cancelled or failed mid-statement: the connection may still be busy with it.
-            self.proxy.invalidate()
-        self.proxy.close()
+        # Cancelled or failed mid-statement: the connection may still be busy with it.
+        self.database.reads.give_back(self.adapted, broken=kind is not None)
 
 
 class PostgresReader:

@@ -140,8 +140,8 @@ class RecordStore:
     def connect(self) -> Connection:
         """A connection for where this runs: a greenlet on the event loop (PostgreSQL through
         asyncpg, see postgres_loop) or anywhere else (the engine's own driver)."""
-        engine = self.loop.current() if self.loop is not None else None
-        return (engine or self.engine).connect()
+        found = self.loop.current() if self.loop is not None else None
+        return (found.engine if found is not None else self.engine).connect()
 
     # -- reading (reads.py) -------------------------------------------------------------------
     list = reads.list_page
