@@ -49,6 +49,8 @@ from .wrk import Request
 
 DECLARATION = BENCH_DIR / "posts.yaml"
 ADMIN_TOKEN_ENV = "BACKFORGE_ADMIN_TOKEN"
+# What `backforge serve` runs in each worker (it names the declaration in the environment).
+FACTORY = "backforge.server:app_from_environment"
 USER = {"email": "bench@example.com", "password": "bench-password-0123", "name": "Bench"}
 
 
@@ -265,6 +267,44 @@ class BackforgeTwoWorkers(Backforge):
         self.cpu_list = "all"
 
 
+class BackforgeUvicorn(Backforge):
+    """The same app under uvicorn's stock HTTP/1.1 protocol (httptools) instead of the
+    engine's own (`server_protocol.py`): the factory `backforge serve` runs, started by
+    uvicorn's CLI with the options `serve` gives it."""
+
+    def __init__(self):
+        super().__init__(name="backforge-uvicorn", label="backforge (SQLite), uvicorn httptools")
+
+    def command(self, port):
+        argv = [str(self.venv_bin / "python"), "-m", "uvicorn", "--factory", FACTORY]
+        argv += ["--host", "127.0.0.1", "--port", str(port), "--http", "httptools"]
+        argv += ["--loop", "uvloop", "--ws", "wsproto", "--no-access-log", "--no-server-header"]
+        argv += ["--log-level", "warning"]
+        env = {**self._env(self.live_url), "BACKFORGE_DECLARATION": str(self.declaration)}
+        return argv, env, self.dir
+
+
+class BackforgeGranian(Backforge):
+    """The same app under granian (Rust HTTP server, one worker, single-threaded runtime,
+    uvloop), when granian is installed in backforge's virtualenv."""
+
+    def __init__(self):
+        super().__init__(name="backforge-granian", label="backforge (SQLite) under granian")
+
+    def prepare(self, ctx: Context) -> None:
+        if not (self.venv_bin / "granian").exists():
+            raise ServerUnavailable(f"no granian: {self.venv_bin}/pip install granian")
+        super().prepare(ctx)
+
+    def command(self, port):
+        argv = [str(self.venv_bin / "granian"), "--interface", "asgi", "--factory"]
+        argv += ["--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
+        argv += ["--runtime-mode", "st", "--loop", "uvloop", "--no-ws", "--log-level", "warning"]
+        argv += [FACTORY]
+        env = {**self._env(self.live_url), "BACKFORGE_DECLARATION": str(self.declaration)}
+        return argv, env, self.dir
+
+
 class BackforgePostgres(Backforge):
     """backforge on the PostgreSQL server of the machine (not pinned, shared with others).
 
@@ -276,6 +316,7 @@ class BackforgePostgres(Backforge):
     def __init__(self):
         super().__init__(name="backforge-pg", label="backforge (PostgreSQL, unpinned)")
         self.url = os.environ.get("BENCH_POSTGRES_URL", "")
+        self.database = "backforge_bench"  # when BENCH_POSTGRES_URL names none
 
     @property
     def snapshot_url(self) -> str:
@@ -293,7 +334,7 @@ class BackforgePostgres(Backforge):
 
     def _recreate_database(self) -> None:
         given = bool(self.url)
-        name = self.url.rsplit("/", 1)[-1] if given else "backforge_bench"
+        name = self.url.rsplit("/", 1)[-1] if given else self.database
         try:
             user = recreate_database(self.venv_bin / "python", name)
         except RuntimeError as exc:
@@ -305,7 +346,29 @@ class BackforgePostgres(Backforge):
         self._load(self.url, "--truncate")
 
 
-__all__ = ["Backforge", "BackforgePostgres", "BackforgeTwoWorkers", "engine_source"]
+class BackforgePostgresTwoWorkers(BackforgePostgres):
+    """`--workers 2` on PostgreSQL, not pinned (as backforge-2w): beside backforge-pg, what a
+    second process adds when the database is the shared one."""
+
+    workers = 2
+
+    def __init__(self):
+        super().__init__()
+        self.name, self.label = "backforge-pg-2w", "backforge (PostgreSQL), 2 workers on 2 cores"
+        self.url = os.environ.get("BENCH_POSTGRES_URL_2W", "")
+        self.database = "backforge_bench_2w"  # its own, beside backforge-pg's
+        self.cpu_list = "all"
+
+
+__all__ = [
+    "Backforge",
+    "BackforgeGranian",
+    "BackforgePostgres",
+    "BackforgePostgresTwoWorkers",
+    "BackforgeTwoWorkers",
+    "BackforgeUvicorn",
+    "engine_source",
+]
 
 
 def _graphql_page(relation: str) -> str:

@@ -12,7 +12,9 @@ from . import priority, procstat
 from .dataset import expected_counts, write_dataset
 from .servers import (
     ALL,
+    FULL,
     OPTIONAL_WORKLOADS,
+    QUICK,
     WORKLOADS,
     Context,
     Running,
@@ -256,10 +258,10 @@ class Bench:
 
 def plan_for(mode: str, servers: list[str] | None, workloads: list[str] | None) -> Plan:
     if mode == "quick":
-        plan = Plan(servers=["backforge", "pocketbase", "ceiling"], workloads=[], rounds=2,
+        plan = Plan(servers=list(QUICK), workloads=[], rounds=2,
                     seconds=5, warmup=1, max_wait=10, wait_budget=60, mode="quick")  # fmt: skip
     else:
-        plan = Plan(servers=list(ALL), workloads=[], rounds=3, seconds=10, warmup=3,
+        plan = Plan(servers=list(FULL), workloads=[], rounds=3, seconds=10, warmup=3,
                     max_wait=30, wait_budget=300, mode="full")  # fmt: skip
     default = [w for w in WORKLOADS if mode == "full" or w not in OPTIONAL_WORKLOADS]
     plan.workloads = list(workloads or default)

@@ -574,19 +574,31 @@ class PocketBase(_SqlitePeer):
 
 # -- backforge ------------------------------------------------------------
 
-from .backforge import Backforge, BackforgePostgres, BackforgeTwoWorkers  # noqa: E402
+from .backforge import (  # noqa: E402
+    Backforge,
+    BackforgeGranian,
+    BackforgePostgres,
+    BackforgePostgresTwoWorkers,
+    BackforgeTwoWorkers,
+    BackforgeUvicorn,
+)
 
 ALL = {
     "backforge": Backforge,
     "backforge-2w": BackforgeTwoWorkers,
     "backforge-pg": BackforgePostgres,
+    "backforge-pg-2w": BackforgePostgresTwoWorkers,
+    "backforge-uvicorn": BackforgeUvicorn,
+    "backforge-granian": BackforgeGranian,
     "pocketbase": PocketBase,
     "fastapi": FastAPIPeer,
     "fastapi-pg": FastAPIPostgresPeer,
     "drf": DRFPeer,
     "ceiling": Ceiling,
 }
-QUICK = ("backforge", "pocketbase", "ceiling")
+QUICK = ("backforge", "backforge-pg", "pocketbase", "fastapi-pg", "ceiling")
+# The HTTP server comparison (backforge-uvicorn, backforge-granian) is a run of its own.
+FULL = tuple(name for name in ALL if name not in ("backforge-uvicorn", "backforge-granian"))
 
 
 def python_for_peers() -> Path:

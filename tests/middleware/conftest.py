@@ -20,16 +20,19 @@ def declaration(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def make_server(declaration: Path) -> Iterator:
-    """make_server(**env) starts a server for the test declaration (a shared SQLite file)."""
+    """make_server(**env) starts a server for the test declaration (a shared SQLite file);
+    `arguments` are more of `serve`'s (e.g. ["--workers", "2"])."""
     servers: list[Server] = []
 
-    def make(declaration_path: Path | None = None, **env: str) -> Server:
+    def make(
+        declaration_path: Path | None = None, arguments: tuple[str, ...] = (), **env: str
+    ) -> Server:
         environment = {**os.environ, "BACKFORGE_ADMIN_TOKEN": ADMIN_TOKEN, **env}
         if "DATABASE_URL" not in env:
             environment.pop("DATABASE_URL", None)
         if "REDIS_URL" not in env:
             environment.pop("REDIS_URL", None)
-        server = Server(declaration_path or declaration, environment)
+        server = Server(declaration_path or declaration, environment, list(arguments))
         servers.append(server)
         return server.start()
 

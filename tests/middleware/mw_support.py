@@ -47,6 +47,7 @@ def services_required() -> bool:
 class Server:
     declaration: Path
     environment: dict[str, str]
+    arguments: list[str] = field(default_factory=list)  # more of `serve`'s, e.g. --workers 2
     port: int = field(default_factory=free_port)
     process: subprocess.Popen | None = None
 
@@ -61,7 +62,7 @@ class Server:
     def start(self) -> Server:
         command = [sys.executable, "-m", "backforge", "serve", str(self.declaration)]
         # Migrated at start; one serving process (no reloader), as in production.
-        command += ["--port", str(self.port), "--dev", "--no-reload"]
+        command += ["--port", str(self.port), "--dev", "--no-reload", *self.arguments]
         with self.log.open("w") as output:
             self.process = subprocess.Popen(
                 command, env=self.environment, stdout=output, stderr=subprocess.STDOUT
