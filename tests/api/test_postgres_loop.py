@@ -5,6 +5,7 @@ URL asyncpg cannot take keeps the store on psycopg in worker threads."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import httpx
 import psycopg
@@ -133,6 +134,30 @@ def test_a_request_waiting_past_the_pool_timeout_gets_503(postgres_url, monkeypa
     assert second.headers["retry-after"] == "1"
     assert "busy" in second.json()["detail"]
     assert first.status_code == 200 and first.json()["items"][0]["title"] == "kept"
+
+
+@pytest.mark.postgres
+def test_a_read_cancelled_mid_statement_gives_its_place_back(postgres_url, monkeypatch):
+    monkeypatch.setenv("BACKFORGE_DATABASE__POOL_SIZE", "1")
+    monkeypatch.setenv("BACKFORGE_DATABASE__POOL_TIMEOUT", "5")
+    app = _app(postgres_url)
+    locker = psycopg.connect(_libpq(postgres_url))
+
+    async def work(client):
+        await client.post("/api/notes", json={"title": "kept"})
+        locker.execute("LOCK TABLE notes IN ACCESS EXCLUSIVE MODE")
+        stuck = asyncio.create_task(client.get("/api/notes"))  # holds the only connection
+        await asyncio.sleep(0.3)
+        stuck.cancel()  # as when its client goes away: the connection may be mid-statement
+        with contextlib.suppress(asyncio.CancelledError):
+            await stuck
+        locker.rollback()
+        return [(await client.get("/api/notes")).status_code for _ in range(3)]
+
+    try:
+        assert _on_one_loop(app, work) == [200, 200, 200]
+    finally:
+        locker.close()
 
 
 @pytest.mark.postgres

@@ -191,35 +191,44 @@ class ReadConnections:
                 return adapted
             self.opened -= 1  # closed by the server while idle
         if self.opened >= self.size:
-            waiter = self.loop.create_future()
-            self.waiting.append(waiter)
-            try:
-                adapted = await_(asyncio.wait_for(waiter, self.timeout))
-            except TimeoutError:
-                raise PoolTimeout(
-                    f"no read connection came free in {self.timeout:g} s "
-                    f"(server.database.pool_size is {self.size})"
-                ) from None
-            except BaseException:  # cancelled: pass on what was handed over meanwhile
-                if waiter.done() and not waiter.cancelled():
-                    self.give_back(waiter.result(), broken=False)
-                raise
+            adapted = self._wait()
             if adapted is not None:
                 return adapted
-        self.opened += 1  # a place was free, or one was handed back broken
+        self.opened += 1  # a place was free, or was freed by a connection that broke
         try:
             proxy = self.engine.raw_connection()
         except BaseException:
             self.opened -= 1
+            self._hand_over(None)  # the next waiter may try (and fail fast while it is down)
             raise
         proxy.detach()
         return proxy.dbapi_connection
+
+    def _wait(self) -> Any:
+        """A connection handed over by a read that ended, or None for a place to open one."""
+        waiter = self.loop.create_future()
+        self.waiting.append(waiter)
+        try:
+            return await_(asyncio.wait_for(waiter, self.timeout))
+        except TimeoutError:
+            raise PoolTimeout(
+                f"no read connection came free in {self.timeout:g} s "
+                f"(server.database.pool_size is {self.size})"
+            ) from None
+        except BaseException:  # cancelled: pass on what was handed over meanwhile
+            if waiter.done() and not waiter.cancelled():
+                self._hand_over(waiter.result())
+            raise
 
     def give_back(self, adapted: Any, broken: bool) -> None:
         if broken or adapted.driver_connection.is_closed():
             self.opened -= 1
             adapted.driver_connection.terminate()
             adapted = None  # a waiter opens a new one in its place
+        self._hand_over(adapted)
+
+    def _hand_over(self, adapted: Any) -> None:
+        """To the first read still waiting, else (a connection) to the idle ones."""
         while self.waiting:
             waiter = self.waiting.popleft()
             if not waiter.done():
