@@ -10,6 +10,10 @@ a few seconds each way; the client's CPU per read is what it costs a server proc
 - psycopg-async:  psycopg's AsyncConnection, prepared, a queue of connections
 - asyncpg:        asyncpg directly, prepared, a queue of connections (reads now)
 
+Then writes, asyncpg on the same loop, one INSERT each: in a transaction of its own (BEGIN,
+INSERT, COMMIT: what a create does now), or grouped as SQLite's group commit does, ten to a
+transaction, each in a SAVEPOINT of its own (so that one failing is undone alone).
+
     taskset -c 0 .venv/bin/python bench/pg_drivers.py [postgresql://user@127.0.0.1/db]
 
 It makes (and drops) a table `pg_drivers_posts` in that database (default: test on the
@@ -203,6 +207,77 @@ async def measure(url: str, ids: list[str]) -> None:
         await drive(one, ids)  # warm: connections made, statements prepared
         rate, cpu = await drive(one, ids)
         print(f"{name:14} {rate:9,.0f} reads/s  {cpu:6.0f} µs of client CPU per read", flush=True)
+    for name, case in WRITE_CASES.items():
+        one = await case(url)
+        await drive(one, ids)
+        rate, cpu = await drive(one, ids)
+        print(f"{name:14} {rate:9,.0f} writes/s {cpu:6.0f} µs of client CPU per write", flush=True)
+
+
+INSERT = (
+    f"INSERT INTO {TABLE} (id, title, body, author, status, views, created) "
+    "VALUES ($1, 't', 'b', 'a', 'draft', 1, now())"
+)
+_written = iter(range(10**9))
+
+
+async def case_own_transaction(url: str):
+    import asyncpg
+
+    idle = await queue_of([await asyncpg.connect(url) for _ in range(POOL)])
+
+    async def one(_record_id: str) -> None:
+        connection = await idle.get()
+        try:
+            async with connection.transaction():
+                await connection.execute(INSERT, f"w{next(_written)}")
+        finally:
+            idle.put_nowait(connection)
+
+    return one
+
+
+async def case_grouped(url: str):
+    """Writes arriving together share a transaction of up to ten, a SAVEPOINT each; each
+    returns once the group's COMMIT is done."""
+    import asyncpg
+
+    idle = await queue_of([await asyncpg.connect(url) for _ in range(POOL)])
+    pending: list[tuple[str, asyncio.Future]] = []
+    flushing: set[asyncio.Task] = set()
+
+    async def flush(batch: list[tuple[str, asyncio.Future]]) -> None:
+        connection = await idle.get()
+        try:
+            async with connection.transaction():
+                for number, (record_id, _done) in enumerate(batch):
+                    await connection.execute(f"SAVEPOINT s{number}")
+                    await connection.execute(INSERT, record_id)
+                    await connection.execute(f"RELEASE SAVEPOINT s{number}")
+        finally:
+            idle.put_nowait(connection)
+        for _record_id, done in batch:
+            done.set_result(None)
+
+    def start() -> None:
+        while pending:
+            batch = pending[:10]
+            del pending[:10]
+            task = asyncio.ensure_future(flush(batch))
+            flushing.add(task)
+            task.add_done_callback(flushing.discard)
+
+    async def one(_record_id: str) -> None:
+        done = asyncio.get_running_loop().create_future()
+        if not pending:
+            asyncio.get_running_loop().call_soon(start)
+        pending.append((f"g{next(_written)}", done))
+        await done
+
+    return one
+
+
+WRITE_CASES = {"own-transaction": case_own_transaction, "grouped-10": case_grouped}
 
 
 def main() -> None:

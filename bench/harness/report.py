@@ -174,7 +174,8 @@ def _ratio_table(cells: dict, base: str, peers: list[str], workloads: list[str])
             r = ratio(cells, workload, peer, base)
             c = cpu_ratio(cells, workload, peer, base)
             row.append("-" if r is None or c is None else f"{r:.2f}x ({c:.2f}x)")
-        lines.append(f"| {workload} | " + " | ".join(row) + " |")
+        if any(cell != "-" for cell in row):  # backforge's own workloads have no peer figure
+            lines.append(f"| {workload} | " + " | ".join(row) + " |")
     return lines
 
 

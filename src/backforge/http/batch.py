@@ -74,7 +74,7 @@ def batch_route(store: RecordStore, caller_of: Callable[[Request], Caller], max_
             raise validation_failed(exc) from None
         caller = caller_of(request)
         try:
-            results = await offload.run(run, caller, batch)
+            results = await offload.store(run, caller, batch)
         except _Failed as failed:
             response = from_store_error(failed.error)
             return _with_index(response, failed.index)

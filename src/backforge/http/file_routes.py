@@ -56,7 +56,7 @@ class FileRoutes:
         self.service = service
         self.caller_of = caller_of
         self.settings = settings
-        self._run = Offload(store).store
+        self._read = Offload(store).store
         self._makers: anyio.CapacityLimiter | None = None  # made on the event loop
 
     def routes(self) -> list[Route]:
@@ -160,7 +160,7 @@ class FileRoutes:
         fields = {n: f for n, f in self.store.file_fields[collection].items() if not f.hidden}
         if not fields:
             raise missing
-        record: dict[str, Any] = await self._run(
+        record: dict[str, Any] = await self._read(
             self.store.get, collection, caller, record_id, tuple(fields)
         )
         for field_name, field in fields.items():

@@ -192,9 +192,10 @@ class Dashboard(_Section):
 class Database(_Section):
     """How each server process talks to PostgreSQL (SQLite needs no settings)."""
 
-    # Connections per process kept for requests (asyncpg, on the event loop); requests
-    # beyond them wait for one. 10 served 32 concurrent clients within 5-8% of 20 on one core
-    # (bench/README.md); processes x pool_size must stay under PostgreSQL's max_connections.
+    # Connections per process kept for requests' writes (asyncpg, on the event loop), and as
+    # many for their reads; requests beyond them wait for one. 10 served 32 concurrent clients
+    # within 4-8% of 20 on one core (bench/README.md); processes x 2 x pool_size must stay
+    # under PostgreSQL's max_connections.
     pool_size: int = PydanticField(default=10, ge=1, le=1000)
     pool_timeout: float = PydanticField(default=30.0, gt=0, le=3600)
 
