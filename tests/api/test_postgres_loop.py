@@ -205,6 +205,8 @@ def test_libpq_parameters_become_asyncpg_arguments():
         "options=--search_path%3Dx",  # not a -c setting
         "options=-c%20novalue",
         "host=a&host=b",  # several values
+        "connect_timeout=soon",
+        "options=-c%20search_path%3D%27unbalanced",
     ],
 )
 def test_parameters_asyncpg_cannot_take_are_not_guessed(query):
