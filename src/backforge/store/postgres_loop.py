@@ -32,6 +32,7 @@ from sqlalchemy.util import await_
 from sqlalchemy.util.concurrency import in_greenlet
 
 from ..spec.server import Database
+from .prepared import DriverReader
 
 logger = logging.getLogger("backforge.store")
 
@@ -272,10 +273,8 @@ class PostgresRead:
         self.database.reads.give_back(self.adapted, broken=kind is not None)
 
 
-class PostgresReader:
-    """Runs prepared statements for one read (see prepared.Reader)."""
-
-    __slots__ = ("adapted", "driver", "engine")
+class PostgresReader(DriverReader):
+    """Runs prepared statements for one read on asyncpg; rows and scalars as on SQLite."""
 
     def __init__(self, adapted: Any, engine: Engine):
         self.adapted = adapted  # SQLAlchemy's adapted connection: it translates asyncpg's errors
@@ -302,20 +301,6 @@ class PostgresReader:
                 dialect=self.engine.dialect,
             )
         raise AssertionError("unreachable: _handle_exception always raises")
-
-    def rows(self, prepared: Any, runtime: Any = None) -> list[dict[str, Any]]:
-        driver = prepared.driver
-        found = self.execute(driver.sql, driver.parameters(runtime))
-        if driver.plain:
-            columns = driver.columns
-            return [dict(zip(columns, row, strict=True)) for row in found]
-        decode = driver.decode
-        return [decode(tuple(row)) for row in found]
-
-    def scalar(self, prepared: Any, runtime: Any = None) -> Any:
-        driver = prepared.driver
-        found = self.execute(driver.sql, driver.parameters(runtime))
-        return found[0][0] if found else None
 
     def data_version(self) -> str:
         """The database's snapshot: equal snapshots see exactly the same commits (a
