@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
+import asyncpg
 import httpx
 import psycopg
 import pytest
@@ -158,6 +159,85 @@ def test_a_read_cancelled_mid_statement_gives_its_place_back(postgres_url, monke
         assert _on_one_loop(app, work) == [200, 200, 200]
     finally:
         locker.close()
+
+
+CODES = {
+    "name": "loopcodes",
+    "collections": {
+        "codes": {
+            "fields": {"code": {"type": "text", "unique": True}, "n": {"type": "int"}},
+            "rules": {"list": "true", "view": "true", "create": "true"},
+        }
+    },
+}
+
+
+@pytest.fixture
+def sent_by_asyncpg(monkeypatch):
+    """The statements asyncpg's `Connection.execute` sends: BEGIN and COMMIT go through it, as
+    does a write run on the driver as a statement of its own."""
+    sent: list[str] = []
+    execute = asyncpg.Connection.execute
+
+    async def recording(self, query, *args, **kwargs):
+        sent.append(query.split()[0].rstrip(";").upper())
+        return await execute(self, query, *args, **kwargs)
+
+    monkeypatch.setattr(asyncpg.Connection, "execute", recording)
+    return sent
+
+
+def _codes(url: str) -> list[tuple[str, int]]:
+    with psycopg.connect(_libpq(url)) as outside:
+        return outside.execute("SELECT code, n FROM codes ORDER BY n").fetchall()
+
+
+@pytest.mark.postgres
+def test_a_create_of_one_statement_commits_by_itself_and_others_keep_their_transaction(
+    postgres_url, sent_by_asyncpg
+):
+    engine = create_database_engine(postgres_url)
+    app = App.from_dict(CODES, engine, admin_token=ADMIN_TOKEN)
+    app.store.metadata.create_all(engine)
+
+    async def work(client):
+        await client.post("/api/codes", json={"code": "a", "n": 1})  # connects the pool
+        sent_by_asyncpg.clear()
+        one = await client.post("/api/codes", json={"code": "b", "n": 2})
+        alone = list(sent_by_asyncpg)
+        again = await client.post("/api/codes", json={"code": "a", "n": 3})
+        batch = await client.post(
+            "/api/batch",
+            json={
+                "operations": [
+                    {"op": "create", "collection": "codes", "body": {"code": "c", "n": 4}},
+                    {"op": "create", "collection": "codes", "body": {"code": "a", "n": 5}},
+                ]
+            },
+            headers=ADMIN,
+        )
+        in_batch = list(sent_by_asyncpg)
+
+        # An after-create hook runs after the INSERT: the create keeps its transaction, and
+        # a hook that fails takes the record back with it.
+        @app.store.hooks.after_create("codes")
+        def fail(_ctx):
+            raise RuntimeError("the after-create hook failed")
+
+        sent_by_asyncpg.clear()
+        hooked = await client.post("/api/codes", json={"code": "d", "n": 6})
+        return one, alone, again, batch, in_batch, hooked
+
+    one, alone, again, batch, in_batch, hooked = _on_one_loop(app, work)
+    assert one.status_code == 201 and one.json()["code"] == "b"
+    assert alone == ["INSERT"]  # no BEGIN, no COMMIT: one statement, committed by itself
+    # The unique violation of a statement on its own is a conflict naming the field.
+    assert again.status_code == 409 and again.json()["field"] == "code"
+    # Inside the batch's transaction the first create is undone with the second.
+    assert batch.status_code == 409 and batch.json()["index"] == 1
+    assert in_batch[-2:] == ["BEGIN", "ROLLBACK"]
+    assert hooked.status_code == 500 and sent_by_asyncpg == ["BEGIN", "ROLLBACK"]
+    assert _codes(postgres_url) == [("a", 1), ("b", 2)]
 
 
 @pytest.mark.postgres

@@ -52,6 +52,9 @@ class Transaction:
     # was sent), its connection given back: undoing effects outside the database that only a
     # commit would keep (files uploaded for its writes).
     on_rollback: list[Callable[[], None]] = field(default_factory=list)
+    # Opened by a write that runs one statement and nothing else (`writing(alone=True)`): on
+    # PostgreSQL from the event loop that statement commits by itself, with no BEGIN or COMMIT.
+    alone: bool = False
 
     def ended(self) -> None:
         _run_all(self.after_end, "work after a transaction failed")
@@ -143,9 +146,9 @@ def ending() -> Iterator[None]:
 
 
 @contextmanager
-def published(connection: Connection) -> Iterator[Transaction]:
+def published(connection: Connection, alone: bool = False) -> Iterator[Transaction]:
     """The write transaction on `connection`, as the one hooks and nested writes join."""
-    transaction = Transaction(connection)
+    transaction = Transaction(connection, alone=alone)
     opened = _ending.get()
     if opened is not None:
         opened.append(transaction)

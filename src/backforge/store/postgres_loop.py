@@ -5,9 +5,10 @@ ran in a worker thread per call through psycopg, and the thread hand-offs, GIL c
 and SQLAlchemy's execution path cost a read by id 450 to 600 µs of the server's CPU. Here the
 same synchronous code runs in a greenlet (SQLAlchemy's `greenlet_spawn`, as its asyncio
 extension does) and each wait on the database is handed to the event loop through asyncpg:
-about 240 µs through SQLAlchemy (writes, and reads inside a write's transaction), and about
-35 µs for a read outside one, run as a prepared statement on the driver (`DirectPostgres`),
-like SQLite's reads (bench/README.md has the measurements).
+about 240 µs through SQLAlchemy (reads inside a write's transaction, hooks' statements), and
+about 35 µs for a read outside one, run as a prepared statement on the driver
+(`DirectPostgres`), like SQLite's reads; the store's INSERTs run on the driver too
+(`write_on_asyncpg`). bench/README.md has the measurements.
 
 Code that runs outside such a greenlet — worker threads, user code, the CLI — keeps the
 psycopg engine; `LoopEngines.current()` says which applies. asyncpg's connections belong to
@@ -20,11 +21,12 @@ import asyncio
 import logging
 import shlex
 from collections import deque
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
-from sqlalchemy import Engine, event
-from sqlalchemy.engine import URL
+from sqlalchemy import Connection, Engine, event
+from sqlalchemy.engine import URL, Dialect
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -32,7 +34,7 @@ from sqlalchemy.util import await_
 from sqlalchemy.util.concurrency import in_greenlet
 
 from ..spec.server import Database
-from .prepared import DriverReader
+from .prepared import DriverReader, Prepared
 
 logger = logging.getLogger("backforge.store")
 
@@ -285,25 +287,74 @@ class PostgresReader(DriverReader):
         try:
             return await_(self.driver.fetch(sql, *params))
         except Exception as error:
-            raise self._translated(sql, params, error) from error
-
-    def _translated(self, sql: str, params: tuple, error: Exception) -> DBAPIError:
-        dbapi = self.engine.dialect.loaded_dbapi
-        try:
-            self.adapted._handle_exception(error)
-        except dbapi.Error as translated:
-            return DBAPIError.instance(
-                sql,
-                params,
-                translated,
-                dbapi.Error,
-                connection_invalidated=self.driver.is_closed(),
-                dialect=self.engine.dialect,
-            )
-        raise AssertionError("unreachable: _handle_exception always raises")
+            raise _translated(self.adapted, self.engine.dialect, sql, params, error) from error
 
     def data_version(self) -> str:
         """The database's snapshot: equal snapshots see exactly the same commits (a
         transaction that commits leaves the in-progress list or moves xmax), so a total
         counted at one still holds at the other, whichever process wrote."""
         return self.execute("SELECT pg_current_snapshot()::text", ())[0][0]
+
+
+def write_on_asyncpg(
+    prepared: Prepared, connection: Connection, runtime: Mapping[str, Any], alone: bool
+) -> None:
+    """A write's driver-level SQL on the asyncpg connection under `connection` (a loop
+    engine's), skipping SQLAlchemy's execution layer (statement cache, execution context,
+    result object), which a write does not need.
+
+    In the transaction: through the adapted DB-API cursor, which sends the BEGIN first if
+    nothing has run yet, as SQLAlchemy would. `alone`, when nothing has run yet either: as one
+    statement of its own, which PostgreSQL commits by itself, atomic and as durable as a
+    COMMIT: the BEGIN and COMMIT round trips are saved, and the commit that follows has
+    nothing left to do. From a thread (psycopg's engine): through SQLAlchemy."""
+    if connection.dialect.driver != "asyncpg":
+        connection.execute(prepared.statement, dict(runtime))
+        return
+    driver = prepared.driver
+    adapted = connection.connection.dbapi_connection
+    assert driver is not None and adapted is not None
+    params = driver.parameters(runtime)
+    # The adapted connection's transaction: None until a statement has run in this one.
+    if alone and adapted._transaction is None:
+        try:
+            await_(adapted.driver_connection.execute(driver.sql, *params))
+        except Exception as error:
+            raise _translated(adapted, connection.dialect, driver.sql, params, error) from error
+        return
+    cursor = adapted.cursor()
+    try:
+        cursor.execute(driver.sql, params)
+    except connection.dialect.loaded_dbapi.Error as exc:
+        invalidated = connection.dialect.is_disconnect(exc, adapted, cursor)
+        if invalidated:
+            connection.invalidate(exc)
+        raise DBAPIError.instance(
+            driver.sql,
+            params,
+            exc,
+            connection.dialect.loaded_dbapi.Error,
+            invalidated,
+            connection.dialect,
+        ) from exc
+    finally:
+        cursor.close()
+
+
+def _translated(
+    adapted: Any, dialect: Dialect, sql: str, params: tuple, error: Exception
+) -> DBAPIError:
+    """asyncpg's `error` as SQLAlchemy would raise it (its adapted connection translates it)."""
+    dbapi = dialect.loaded_dbapi
+    try:
+        adapted._handle_exception(error)
+    except dbapi.Error as translated:
+        return DBAPIError.instance(
+            sql,
+            params,
+            translated,
+            dbapi.Error,
+            connection_invalidated=adapted.driver_connection.is_closed(),
+            dialect=dialect,
+        )
+    raise AssertionError("unreachable: _handle_exception always raises")

@@ -101,6 +101,11 @@ def _result_processor(column: Any, dialect: Dialect) -> Decoder:
         return implementation.result_processor(dialect, code)
 
 
+# Runs a prepared write on the driver: (prepared, connection, runtime values, alone), where
+# `alone` says the statement is the only one of a transaction its write opened.
+DriverWriter = Callable[["Prepared", Connection, Mapping[str, Any], bool], None]
+
+
 @dataclass(frozen=True)
 class Prepared:
     """A statement built once; `driver` is its driver-level form where reads use one."""
@@ -110,22 +115,33 @@ class Prepared:
     # Where parameters of the statement's expressions are bound (rules.params): each run
     # passes their values as runtime parameters.
     slots: tuple[Slot, ...] = ()
-    # Writes run on the driver too (SQLite); on PostgreSQL they go through SQLAlchemy.
-    writes_on_driver: bool = False
+    # How writes run on the driver (SQLite's, asyncpg's from the event loop); None: through
+    # SQLAlchemy.
+    writer: DriverWriter | None = None
 
-    def execute(self, connection: Connection, runtime: Mapping[str, Any]) -> None:
-        """Run a write inside the transaction `connection` holds (its own sqlite3 connection
-        when writes run on the driver)."""
-        if not self.writes_on_driver:
+    def execute(
+        self, connection: Connection, runtime: Mapping[str, Any], alone: bool = False
+    ) -> None:
+        """Run a write inside the transaction `connection` holds. `alone`: it is the only
+        statement of a transaction its write opened (`Transaction.alone`)."""
+        if self.writer is None:
             connection.execute(self.statement, dict(runtime))
-            return
-        dbapi = connection.connection.dbapi_connection
-        assert dbapi is not None
-        params = self.driver.parameters(runtime)
-        try:
-            dbapi.execute(self.driver.sql, params)
-        except sqlite3.Error as exc:
-            raise as_dbapi_error(self.driver.sql, params, exc) from exc
+        else:
+            self.writer(self, connection, runtime, alone)
+
+
+def write_on_sqlite(
+    prepared: Prepared, connection: Connection, runtime: Mapping[str, Any], _alone: bool
+) -> None:
+    """A write on the transaction's own sqlite3 connection."""
+    driver = prepared.driver
+    dbapi = connection.connection.dbapi_connection
+    assert driver is not None and dbapi is not None
+    params = driver.parameters(runtime)
+    try:
+        dbapi.execute(driver.sql, params)
+    except sqlite3.Error as exc:
+        raise as_dbapi_error(driver.sql, params, exc) from exc
 
 
 class BoundedMap:
@@ -149,11 +165,17 @@ class BoundedMap:
 
 class PreparedCache:
     """Prepared statements by key, built on first use; the oldest goes when it is full.
-    `driver_dialect`: the dialect of the driver that runs them directly (None: none does)."""
+    `driver_dialect`: the dialect of the driver that runs them directly (None: none does);
+    `writer`: how writes run there (None: through SQLAlchemy)."""
 
-    def __init__(self, driver_dialect: Dialect | None, size: int = CACHE_SIZE):
+    def __init__(
+        self,
+        driver_dialect: Dialect | None,
+        writer: DriverWriter | None = None,
+        size: int = CACHE_SIZE,
+    ):
         self.dialect = driver_dialect
-        self.writes_on_driver = driver_dialect is not None and driver_dialect.name == "sqlite"
+        self.writer = writer
         self._entries = BoundedMap(size)
 
     def get(
@@ -169,7 +191,7 @@ class PreparedCache:
             statement, slots = built if isinstance(built, tuple) else (built, ())
             dialect = self.dialect
             driver = DriverSql.compile(statement, dialect) if dialect is not None else None
-            prepared = Prepared(statement, driver, slots, self.writes_on_driver)
+            prepared = Prepared(statement, driver, slots, self.writer)
             if key is not None:
                 self._entries.put(key, prepared)
         return prepared

@@ -30,7 +30,7 @@ from .events import StoreEvents
 from .group_commit import GroupCommit
 from .hooks import Hooks
 from .links import Links
-from .prepared import BoundedMap, DirectSqlite, PreparedCache
+from .prepared import BoundedMap, DirectSqlite, PreparedCache, write_on_sqlite
 from .reads import Narrowing, Page
 from .serialize import RowSerializer
 from .shapes import Shapes
@@ -68,12 +68,16 @@ class RecordStore:
         self.loop: LoopEngines | None = None
         self._direct_postgres: DirectPostgres | None = None
         if engine.dialect.name == "postgresql":  # asyncpg and greenlet come with [postgres]
-            from .postgres_loop import DirectPostgres, LoopEngines
+            from .postgres_loop import DirectPostgres, LoopEngines, write_on_asyncpg
 
             self.loop = LoopEngines.for_engine(engine, database or spec.server.database)
             self._direct_postgres = DirectPostgres(self.loop) if self.loop else None
-        driver_dialect = engine.dialect if sqlite else self.loop.dialect if self.loop else None
-        self.prepared = PreparedCache(driver_dialect)
+        if sqlite:
+            self.prepared = PreparedCache(engine.dialect, write_on_sqlite)
+        elif self.loop is not None:
+            self.prepared = PreparedCache(self.loop.dialect, write_on_asyncpg)
+        else:
+            self.prepared = PreparedCache(None)
         # Reads on SQLite go straight to the driver, on a connection kept per thread.
         self._direct = DirectSqlite(engine) if sqlite else None
         # Record writes from the event loop commit together per turn of the loop (SQLite).

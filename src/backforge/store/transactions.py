@@ -73,13 +73,18 @@ def reading(store: RecordStore) -> Iterator[Connection]:
 
 
 @contextmanager
-def writing(store: RecordStore, table: Table | None) -> Iterator[Connection]:
+def writing(store: RecordStore, table: Table | None, alone: bool = False) -> Iterator[Connection]:
     """One transaction per request; writes made by hooks inside it join it. `table` is the
     one the request writes (its constraints name the fields of an integrity error, and its
-    name is reported changed after the commit), None for several."""
+    name is reported changed after the commit), None for several. `alone`: the caller runs
+    one statement in it and nothing after that statement (no hook, listener or read back);
+    it is kept only when this call opens the transaction (`Transaction.alone`)."""
     transaction = current_transaction.get()
     if transaction is not None:
-        yield transaction.connection
+        try:
+            yield transaction.connection
+        except DBAPIError as exc:  # named here: a batch says which of its writes failed
+            raise _translated(exc, table) from None
         return
     member = store.group.joinable() if store.group is not None else None
     if member is not None:
@@ -90,7 +95,7 @@ def writing(store: RecordStore, table: Table | None) -> Iterator[Connection]:
     try:
         with ending(), store.connect() as connection:
             begin_immediate(connection)
-            with connection.begin(), published(connection) as transaction:
+            with connection.begin(), published(connection, alone) as transaction:
                 yield connection
                 committing = True
     except DBAPIError as exc:
