@@ -102,6 +102,19 @@ def test_batch_is_all_or_nothing_and_names_the_failing_operation(shop_world, adm
     assert _stock(client, admin, product) == 2
 
 
+def test_a_batch_names_the_write_the_database_refused(shop_world, admin):
+    client, _ann, _product, _order = shop_world
+    operations = [
+        {"op": "create", "collection": "categories", "body": {"name": "Globes", "slug": "globes"}},
+        {"op": "create", "collection": "categories", "body": {"name": "Maps", "slug": "maps-2"}},
+    ]
+    failed = client.post("/api/batch", json={"operations": operations}, headers=admin)
+    assert failed.status_code == 409, failed.text
+    assert failed.json()["index"] == 1 and failed.json()["field"] == "name"
+    names = [c["name"] for c in client.get("/api/categories").json()["items"]]
+    assert names == ["Maps"]  # the first create went with the second
+
+
 def test_batch_operations_keep_the_callers_rules(shop_world, admin):
     client, ann, product, _ = shop_world
     response = client.post(
